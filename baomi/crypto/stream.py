@@ -1,0 +1,370 @@
+"""Chunked streaming AEAD for documents of any size, in constant memory.
+
+Layout (integers big-endian; docs/crypto.md has the full table)::
+
+    header, 41 bytes:
+    0   3  magic          b"BMS"
+    3   1  version        0x01
+    4   1  suite          0x01 aes-256-gcm | 0x02 sm4-gcm
+    5   1  nonce scheme   0x03 stream: prefix || u32 chunk index || u8 last flag
+    6   8  key id         of the data key
+    14  4  chunk size     plaintext bytes per non-final chunk (16 .. 16 MiB)
+    18  16 salt           random; the stream key is HKDF(key, salt, info=ctx(header))
+    34  7  nonce prefix   random
+    then chunks: ciphertext || 16-byte tag. Every chunk but the last holds exactly
+    `chunk size` plaintext bytes; the last holds 1..chunk size bytes (0 only when the
+    whole plaintext is empty).
+
+Chunk i is sealed with nonce ``prefix || u32(i) || u8(last)`` and associated data
+``header || aad``; the stream key itself is derived from the whole header. Hence:
+reordering changes i, truncation at a chunk boundary leaves a chunk whose last flag
+is 0, extension makes the real last chunk non-final, a chunk from another stream was
+sealed under another derived key, and any header edit changes both the key and the
+AAD. Each of these raises `DecryptionError`.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain
+from typing import BinaryIO, Final
+
+from baomi.crypto.errors import DecryptionError
+from baomi.crypto.suites import (
+    KEY_ID_SIZE,
+    TAG_SIZE,
+    Aead,
+    Buffer,
+    Key,
+    RandomSource,
+    Suite,
+    aead_for,
+    encode_context,
+    hkdf,
+    suite_by_code,
+)
+
+MAGIC_STREAM: Final = b"BMS"
+STREAM_VERSION: Final = 0x01
+SCHEME_STREAM: Final = 0x03
+HEADER_SIZE: Final = 41
+SALT_SIZE: Final = 16
+PREFIX_SIZE: Final = 7
+DEFAULT_CHUNK_SIZE: Final = 64 * 1024
+MIN_CHUNK_SIZE: Final = 16
+#: A reader must buffer one whole chunk, so a header may not demand more than this.
+MAX_CHUNK_SIZE: Final = 16 * 1024 * 1024
+#: The chunk index is a 32-bit field; a stream may never reuse an index.
+MAX_CHUNKS: Final = 2**32
+
+_IDX: Final = struct.Struct(">IB")
+
+
+@dataclass(frozen=True)
+class StreamHeader:
+    """Parsed (unauthenticated) stream header fields."""
+
+    suite: Suite
+    key_id: bytes
+    chunk_size: int
+    salt: bytes
+    nonce_prefix: bytes
+    raw: bytes
+
+
+def parse_stream_header(data: Buffer) -> StreamHeader:
+    """Parse the first `HEADER_SIZE` bytes of a stream. Nothing is authenticated yet.
+
+    Raises `DecryptionError` if they are not a version-1 stream header with a chunk
+    size within bounds.
+    """
+    raw = bytes(memoryview(data)[:HEADER_SIZE])
+    if (
+        len(raw) != HEADER_SIZE
+        or raw[:3] != MAGIC_STREAM
+        or raw[3] != STREAM_VERSION
+        or raw[5] != SCHEME_STREAM
+    ):
+        raise DecryptionError()
+    suite = suite_by_code(raw[4])
+    (chunk_size,) = struct.unpack_from(">I", raw, 14)
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+        raise DecryptionError()
+    return StreamHeader(
+        suite=suite,
+        key_id=raw[6 : 6 + KEY_ID_SIZE],
+        chunk_size=chunk_size,
+        salt=raw[18 : 18 + SALT_SIZE],
+        nonce_prefix=raw[34:HEADER_SIZE],
+        raw=raw,
+    )
+
+
+def _stream_aead(key: Key, header: bytes, salt: bytes) -> Aead:
+    stream_key = hkdf(
+        key.suite_info,
+        key.material,
+        salt=salt,
+        info=encode_context("baomi stream v1", header),
+        length=key.suite_info.key_size,
+    )
+    return aead_for(key.suite_info, stream_key)
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ValueError(f"chunk size must be in [{MIN_CHUNK_SIZE}, {MAX_CHUNK_SIZE}]")
+
+
+def sealed_size(plain_size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+    """Exact size of the sealed stream for `plain_size` plaintext bytes.
+
+    ``HEADER_SIZE + plain_size + 16 * max(1, ceil(plain_size / chunk_size))``.
+    Raises `ValueError` for a negative size or a chunk size out of bounds.
+    """
+    _check_chunk_size(chunk_size)
+    if plain_size < 0:
+        raise ValueError("plain_size must be >= 0")
+    chunks = max(1, -(-plain_size // chunk_size))
+    return HEADER_SIZE + plain_size + TAG_SIZE * chunks
+
+
+class StreamSealer:
+    """Incremental sealer: ``header()``, then ``update()`` any number of times, then
+    ``finalize()`` exactly once. Output, concatenated in that order, is the stream.
+
+    Memory stays within one chunk whatever the input size. The last chunk is held
+    back until more data or `finalize` shows whether it is the last. Input given as
+    `bytes` is referenced, not copied; mutable buffers are copied when held back.
+    Raises `ValueError` for a bad chunk size, use after `finalize`, or more than 2^32
+    chunks.
+    """
+
+    __slots__ = ("_aad", "_aead", "_chunk", "_done", "_header", "_index", "_pending", "_prefix")
+
+    def __init__(
+        self,
+        key: Key,
+        aad: bytes,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        rand: RandomSource = os.urandom,
+    ) -> None:
+        _check_chunk_size(chunk_size)
+        suite = key.suite_info
+        salt = rand(SALT_SIZE)
+        prefix = rand(PREFIX_SIZE)
+        if len(salt) != SALT_SIZE or len(prefix) != PREFIX_SIZE:
+            raise ValueError("random source returned the wrong number of bytes")
+        header = (
+            MAGIC_STREAM
+            + bytes((STREAM_VERSION, suite.code, SCHEME_STREAM))
+            + key.key_id
+            + struct.pack(">I", chunk_size)
+            + salt
+            + prefix
+        )
+        self._header = header
+        self._aead = _stream_aead(key, header, salt)
+        self._aad = header + aad
+        self._prefix = prefix
+        self._chunk = chunk_size
+        self._index = 0
+        self._pending: Buffer = b""
+        self._done = False
+
+    def header(self) -> bytes:
+        """The 41-byte header; write it before any chunk."""
+        return self._header
+
+    def _seal(self, data: Buffer, last: bool) -> bytes:
+        index = self._index
+        if index >= MAX_CHUNKS:
+            raise ValueError("stream too long: the 32-bit chunk index would repeat")
+        self._index = index + 1
+        return self._aead.encrypt(self._prefix + _IDX.pack(index, last), data, self._aad)
+
+    def update_chunks(self, data: Buffer) -> list[bytes]:
+        """Feed plaintext; return the sealed chunks now complete (possibly none)."""
+        if self._done:
+            raise ValueError("StreamSealer already finalized")
+        out: list[bytes] = []
+        view = memoryview(data).cast("B")
+        cs = self._chunk
+        pending = self._pending
+        if len(pending):
+            if len(pending) < cs:
+                need = cs - len(pending)
+                grown = bytearray(pending)
+                grown += view[:need]
+                pending = grown
+                view = view[need:]
+            if not len(view):
+                self._pending = pending
+                return out
+            # The held chunk is full and more data follows, so it is not the last.
+            out.append(self._seal(pending, False))
+        n = len(view)
+        off = 0
+        seal = self._seal
+        while n - off > cs:
+            out.append(seal(view[off : off + cs], False))
+            off += cs
+        rest = view[off:]
+        self._pending = rest if isinstance(data, bytes) else bytes(rest)
+        return out
+
+    def update(self, data: Buffer) -> bytes:
+        """Feed plaintext; return the sealed bytes now complete (possibly b"")."""
+        return b"".join(self.update_chunks(data))
+
+    def finalize(self) -> bytes:
+        """Seal the held-back data as the last chunk and close the sealer."""
+        if self._done:
+            raise ValueError("StreamSealer already finalized")
+        self._done = True
+        last = self._seal(self._pending, True)
+        self._pending = b""
+        return last
+
+
+def seal_stream(
+    key: Key,
+    aad: bytes,
+    chunks: Iterable[Buffer],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    rand: RandomSource = os.urandom,
+) -> Iterator[bytes]:
+    """Seal an iterable of plaintext pieces; yields the header, then each sealed chunk."""
+    sealer = StreamSealer(key, aad, chunk_size=chunk_size, rand=rand)
+    yield sealer.header()
+    for piece in chunks:
+        yield from sealer.update_chunks(piece)
+    yield sealer.finalize()
+
+
+def _frames(pieces: Iterable[Buffer], unit: int) -> Iterator[tuple[Buffer, bool]]:
+    """Cut a byte stream into frames of `unit` bytes, flagging the last one.
+
+    A full frame is held until at least one more byte arrives, since only then is it
+    known not to be the last. Pieces that line up with frames are not copied.
+    """
+    held: Buffer | None = None
+    partial = bytearray()
+    for piece in pieces:
+        # Frames are referenced, not copied, so a caller's mutable buffer is copied once.
+        view = memoryview(piece if isinstance(piece, bytes) else bytes(piece)).cast("B")
+        n = len(view)
+        if not n:
+            continue
+        off = 0
+        if partial:
+            off = min(unit - len(partial), n)
+            partial += view[:off]
+            if len(partial) < unit:
+                continue
+            if held is not None:
+                yield held, False
+            held = bytes(partial)
+            partial = bytearray()
+            if off == n:
+                continue
+        if held is not None:
+            yield held, False
+            held = None
+        while n - off >= unit:
+            frame = view[off : off + unit]
+            off += unit
+            if off == n:
+                held = frame
+                break
+            yield frame, False
+        if off < n:
+            partial += view[off:]
+    if partial:
+        if held is not None:
+            yield held, False
+        yield partial, True
+    elif held is not None:
+        yield held, True
+    else:
+        # No chunk at all: a stream always has one, so this is truncation.
+        raise DecryptionError()
+
+
+def _open_frames(
+    key: Key, aad: bytes, header: StreamHeader, frames: Iterable[tuple[Buffer, bool]]
+) -> Iterator[bytes]:
+    if header.suite != key.suite_info or header.key_id != key.key_id:
+        raise DecryptionError()
+    aead = _stream_aead(key, header.raw, header.salt)
+    full_aad = header.raw + aad
+    prefix = header.nonce_prefix
+    index = 0
+    for frame, last in frames:
+        # The writer never emits an empty last chunk after a full one; refusing it keeps
+        # the encoding canonical.
+        if index >= MAX_CHUNKS or (last and index and len(frame) == TAG_SIZE):
+            raise DecryptionError()
+        plain = aead.decrypt(prefix + _IDX.pack(index, last), frame, full_aad)
+        index += 1
+        if plain:
+            yield plain
+
+
+def open_stream(key: Key, aad: bytes, chunks: Iterable[Buffer]) -> Iterator[bytes]:
+    """Open a sealed stream given as pieces of any sizes; yields plaintext pieces.
+
+    Each piece is yielded only after its chunk authenticated; truncation is detected
+    when the input ends, so a consumer must treat its output as unconfirmed until the
+    generator finishes without raising (write to a temporary file, rename at the end).
+    Raises `DecryptionError` on any failure.
+    """
+    pieces = iter(chunks)
+    head = bytearray()
+    for piece in pieces:
+        head += piece
+        if len(head) >= HEADER_SIZE:
+            break
+    header = parse_stream_header(head)
+    rest = bytes(head[HEADER_SIZE:])
+    frames = _frames(chain((rest,), pieces), header.chunk_size + TAG_SIZE)
+    return _open_frames(key, aad, header, frames)
+
+
+def seal_file(
+    src: BinaryIO,
+    dst: BinaryIO,
+    key: Key,
+    aad: bytes,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    rand: RandomSource = os.urandom,
+) -> int:
+    """Seal everything readable from `src` into `dst`; returns the bytes written."""
+    sealer = StreamSealer(key, aad, chunk_size=chunk_size, rand=rand)
+    written = dst.write(sealer.header())
+    while piece := src.read(chunk_size):
+        for sealed in sealer.update_chunks(piece):
+            written += dst.write(sealed)
+    written += dst.write(sealer.finalize())
+    return written
+
+
+def open_file(src: BinaryIO, dst: BinaryIO, key: Key, aad: bytes) -> int:
+    """Open a stream read from `src` into `dst`; returns the plaintext bytes written.
+
+    Raises `DecryptionError` on any failure, possibly after some authenticated chunks
+    were written: `dst` must be discarded unless this returns.
+    """
+    header = parse_stream_header(src.read(HEADER_SIZE))
+    unit = header.chunk_size + TAG_SIZE
+    frames = _frames(iter(lambda: src.read(unit), b""), unit)
+    written = 0
+    for plain in _open_frames(key, aad, header, frames):
+        written += dst.write(plain)
+    return written
