@@ -1,0 +1,184 @@
+"""The fixed vocabulary of the access policy: roles, levels, categories, actions, codes.
+
+Every value here is a stable snake_case code that is part of the API contract: it is
+stored in the audit ledger, sent to the UI and matched by the authorization-matrix test.
+Renaming one is a data migration, not a refactor.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Who the actor is in the firm (or outside it)."""
+
+    ADMIN = "admin"
+    MANAGER = "manager"  # 主管
+    ACCOUNTANT = "accountant"  # 会计
+    COMPLIANCE = "compliance"  # 保密专员
+    INTERNAL_AUDITOR = "internal_auditor"  # 内部审计
+    EXTERNAL_AUDITOR = "external_auditor"  # 外部审计: read-only, time-boxed
+    PARTNER = "partner"  # 外部合作方
+    CLIENT = "client"  # 客户 (portal user)
+
+
+class Level(StrEnum):
+    """Classification level (分级), ordered public < internal < confidential < secret."""
+
+    PUBLIC = "public"  # 公开
+    INTERNAL = "internal"  # 内部
+    CONFIDENTIAL = "confidential"  # 机密
+    SECRET = "secret"  # noqa: S105 - 绝密, a level name, not a password
+
+
+# Levels in ascending order; the index is the rank. A dict lookup is the cheapest way to
+# compare two levels on the hot path (an ordered enum would need a Python-level __lt__).
+LEVELS: tuple[Level, ...] = (Level.PUBLIC, Level.INTERNAL, Level.CONFIDENTIAL, Level.SECRET)
+LEVEL_RANK: dict[Level, int] = {level: rank for rank, level in enumerate(LEVELS)}
+
+LEVEL_ZH: dict[Level, str] = {
+    Level.PUBLIC: "公开",
+    Level.INTERNAL: "内部",
+    Level.CONFIDENTIAL: "机密",
+    Level.SECRET: "绝密",
+}
+
+
+class Category(StrEnum):
+    """Classification category (分类)."""
+
+    FINANCIAL = "financial"  # 财务数据
+    BUSINESS_PLAN = "business_plan"  # 业务计划
+    PERSONAL = "personal"  # 个人信息
+    TRADE_SECRET = "trade_secret"  # noqa: S105 - 公司机密, a category name
+    TRANSACTION = "transaction"  # 交易记录
+    CONTACT = "contact"  # 联系方式
+    OTHER = "other"  # 其他
+
+
+class Action(StrEnum):
+    """What the actor wants to do. Reads of content are the ones that need a purpose."""
+
+    CLIENT_LIST = "client.list"
+    CLIENT_VIEW = "client.view"
+    CLIENT_CREATE = "client.create"
+    CLIENT_UPDATE = "client.update"
+    CLIENT_SENSITIVE_READ = "client.sensitive.read"  # decrypt protected record fields
+    DOCUMENT_LIST = "document.list"
+    DOCUMENT_METADATA = "document.metadata"
+    DOCUMENT_READ = "document.read"  # content / stream
+    DOCUMENT_DOWNLOAD = "document.download"  # file download, watermarked
+    DOCUMENT_UPLOAD = "document.upload"
+    DOCUMENT_VERSION = "document.version"
+    DOCUMENT_CLASSIFY = "document.classify"
+    STAFF_VIEW = "staff.view"
+    STAFF_MANAGE = "staff.manage"
+    ASSIGNMENT_MANAGE = "assignment.manage"
+    AUTHORIZATION_GRANT = "authorization.grant"
+    AUTHORIZATION_REVOKE = "authorization.revoke"
+    QUERY_REQUEST_CREATE = "query_request.create"
+    QUERY_REQUEST_APPROVE = "query_request.approve"
+    LEDGER_VIEW = "ledger.view"
+    LEDGER_VIEW_CLIENT = "ledger.view_client"  # one client's access history
+    ACCESS_REVIEW_MANAGE = "access_review.manage"
+    EXPORT_CREATE = "export.create"
+    BREAK_GLASS_READ = "break_glass.read"
+
+
+class ObjectKind(StrEnum):
+    """The type of the object an action is applied to."""
+
+    CLIENT = "client"
+    RECORD = "record"  # a protected client record (field group) with its own label
+    DOCUMENT = "document"
+    STAFF = "staff"
+    ASSIGNMENT = "assignment"
+    AUTHORIZATION = "authorization"
+    QUERY_REQUEST = "query_request"
+    LEDGER = "ledger"
+    ACCESS_REVIEW = "access_review"
+    EXPORT = "export"
+
+
+class ActorStatus(StrEnum):
+    """Employment / account status. Only `active` actors can do anything."""
+
+    ACTIVE = "active"
+    LEFT = "left"  # 离职
+    SUSPENDED = "suspended"
+
+
+class QueryStatus(StrEnum):
+    """Lifecycle of a query request (查询申请). Only `approved` grants anything."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class Obligation(StrEnum):
+    """Duties the caller (the vault door) must carry out when it acts on a decision."""
+
+    WATERMARK = "watermark"
+    RECORD_PURPOSE = "record_purpose"
+    ALERT_COMPLIANCE = "alert_compliance"
+    POST_REVIEW = "post_review"
+    APPROVAL_REQUIRED = "approval_required"
+
+
+class Rule(StrEnum):
+    """The rule that decided. Stable codes: the ledger stores them and the UI keys on them."""
+
+    # Allowed, and by which path.
+    ALLOW_FIRM = "allow_firm"  # role may do this for any client of the firm
+    ALLOW_ASSIGNED = "allow_assigned"  # through assignment (manager: department)
+    ALLOW_QUERY_REQUEST = "allow_query_request"  # through an approved query request
+    ALLOW_AUTHORIZATION = "allow_authorization"  # through a client authorization
+    ALLOW_OWN = "allow_own"  # a client reading its own company's data
+    ALLOW_BREAK_GLASS = "allow_break_glass"  # emergency read, reviewed afterwards
+
+    # Refused.
+    BAD_REQUEST = "bad_request"
+    ACTOR_DEPARTED = "actor_departed"
+    ACTOR_INACTIVE = "actor_inactive"
+    ENGAGEMENT_WINDOW = "engagement_window"
+    ROLE_NOT_PERMITTED = "role_not_permitted"
+    SELF_APPROVAL = "self_approval"
+    NOT_ASSIGNED = "not_assigned"
+    NOT_OWN_CLIENT = "not_own_client"
+    APPROVAL_REQUIRED = "approval_required"
+    AUTHORIZATION_REQUIRED = "authorization_required"
+    AUTHORIZATION_REVOKED = "authorization_revoked"
+    AUTHORIZATION_EXPIRED = "authorization_expired"
+    OUTSIDE_AUTHORIZATION_SCOPE = "outside_authorization_scope"
+    CLEARANCE_INSUFFICIENT = "clearance_insufficient"
+    MFA_REQUIRED = "mfa_required"
+    AGREEMENT_MISSING = "agreement_missing"
+    TRAINING_LAPSED = "training_lapsed"
+    PURPOSE_REQUIRED = "purpose_required"
+    PURPOSE_NOT_ALLOWED = "purpose_not_allowed"
+    BREAK_GLASS_REASON_REQUIRED = "break_glass_reason_required"
+    BREAK_GLASS_NOT_PERMITTED = "break_glass_not_permitted"
+
+
+# Actions that reveal protected content. They need a stated purpose from `internal` up,
+# and they are the only ones an approved query request or break-glass can unlock.
+CONTENT_READS: frozenset[Action] = frozenset(
+    {
+        Action.DOCUMENT_READ,
+        Action.DOCUMENT_DOWNLOAD,
+        Action.CLIENT_SENSITIVE_READ,
+        Action.EXPORT_CREATE,
+        Action.BREAK_GLASS_READ,
+    }
+)
+
+# Actions whose output leaves the system as a file, so it must carry a watermark (F11).
+WATERMARKED: frozenset[Action] = frozenset({Action.DOCUMENT_DOWNLOAD, Action.EXPORT_CREATE})
+
+# Purposes offered in the UI (查询目的). Free text is accepted unless a deployment turns
+# it off in `PolicyConfig`.
+DEFAULT_PURPOSES: tuple[str, ...] = ("记账", "报税", "审计", "工商变更", "客户请求")
