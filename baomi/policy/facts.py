@@ -200,8 +200,12 @@ class Facts:
     department_client_ids: frozenset[Id] = frozenset()  # managers: their department's
     agreements: tuple[Window, ...] = ()  # 保密协议 (F23): any one current is enough
     trainings: tuple[Window, ...] = ()  # 培训 (F24): any one current is enough
-    authorizations: Mapping[Id, tuple[Authorization, ...]] = field(default_factory=_no_authorizations)
-    query_requests: Mapping[Id, tuple[QueryRequest, ...]] = field(default_factory=_no_query_requests)
+    authorizations: Mapping[Id, tuple[Authorization, ...]] = field(
+        default_factory=_no_authorizations
+    )
+    query_requests: Mapping[Id, tuple[QueryRequest, ...]] = field(
+        default_factory=_no_query_requests
+    )
     break_glass: bool = False
     break_glass_reason: str = ""
 

@@ -25,8 +25,8 @@ class Req(StrEnum):
     FIRM = "firm"  # any client of the firm (or a firm-level object)
     ASSIGNED = "assigned"  # the client is assigned to the actor (manager: or in their dept)
     REQUEST = "request"  # an approved query request covering the object and now
-    ASSIGNED_REQUEST = "assigned+request"  # both of the above
-    ASSIGNED_OR_REQUEST = "assigned|request"  # either of the above
+    ASSIGNED_REQUEST = "assigned_and_request"  # both of the above
+    ASSIGNED_OR_REQUEST = "assigned_or_request"  # either of the above
     AUTHORIZED = "authorized"  # a live client authorization covering the object
     OWN = "own"  # the object belongs to the portal user's own company
     BREAK_GLASS = "break_glass"  # emergency read with a stated reason, reviewed afterwards
@@ -231,3 +231,15 @@ def matrix_markdown() -> str:
             parts.append(f"| `{action.value}` | " + " | ".join(_show(r) for r in row) + " |")
         parts.append("")
     return "\n".join(parts)
+
+
+GENERATED_BEGIN = "<!-- BEGIN GENERATED MATRIX: python -m baomi.policy -->"
+GENERATED_END = "<!-- END GENERATED MATRIX -->"
+
+
+def replace_generated(doc: str) -> str:
+    """`doc` with the text between the generated-matrix markers replaced by the matrix."""
+    head, rest = doc.split(GENERATED_BEGIN, 1)
+    _, tail = rest.split(GENERATED_END, 1)
+    return f"{head}{GENERATED_BEGIN}\n\n{matrix_markdown()}\n{GENERATED_END}{tail}"
+
