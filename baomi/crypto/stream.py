@@ -304,14 +304,12 @@ def _open_frames(
     aead = _stream_aead(key, header.raw, header.salt)
     full_aad = header.raw + aad
     prefix = header.nonce_prefix
-    index = 0
-    for frame, last in frames:
+    for index, (frame, last) in enumerate(frames):
         # The writer never emits an empty last chunk after a full one; refusing it keeps
         # the encoding canonical.
         if index >= MAX_CHUNKS or (last and index and len(frame) == TAG_SIZE):
             raise DecryptionError()
         plain = aead.decrypt(prefix + _IDX.pack(index, last), frame, full_aad)
-        index += 1
         if plain:
             yield plain
 
