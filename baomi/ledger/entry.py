@@ -1,0 +1,230 @@
+"""Ledger entries and their canonical byte encoding.
+
+An entry's leaf hash is `H(0x00 || encode_entry(entry))`. Entries are hash-linked:
+`prev_hash` is the leaf hash of the entry before (32 zero bytes for seq 0), and the same
+leaf hashes are the leaves of the Merkle tree, so `seq` is also the leaf index.
+
+The encoding is JSON with sorted keys, no whitespace, non-ASCII kept as UTF-8
+(`ensure_ascii=False`), a format version `"v": 1`, `prev_hash` as lowercase hex and
+`time` as UTC ISO-8601 with exactly six fractional digits and a `Z`. Because it is
+canonical, an independent verifier can hash stored bytes as they are and still decode
+them with any JSON parser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, get_args
+
+from baomi.ledger.errors import EntryFormatError
+from baomi.ledger.hashing import HASH_SIZE, LEAF_PREFIX, HashFn, sha256
+
+Decision = Literal["allowed", "refused"]
+DECISIONS: Final[tuple[str, ...]] = get_args(Decision)
+ENTRY_FORMAT_VERSION: Final = 1
+GENESIS_PREV_HASH: Final = bytes(HASH_SIZE)
+
+_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_KEYS = frozenset(
+    {
+        "action",
+        "actor",
+        "client_id",
+        "decision",
+        "object_id",
+        "object_type",
+        "prev_hash",
+        "purpose",
+        "reason",
+        "request",
+        "seq",
+        "time",
+        "v",
+    }
+)
+_STR_FIELDS = ("action", "actor", "object_id", "object_type", "purpose", "reason")
+
+
+def format_time(value: datetime) -> str:
+    """UTC ISO-8601 with microseconds and `Z`, e.g. 2026-01-02T03:04:05.000001Z.
+
+    Raises `EntryFormatError` for a naive datetime (its instant would be ambiguous).
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise EntryFormatError("entry time must be timezone-aware")
+    t = value.astimezone(UTC)
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:"
+        f"{t.second:02d}.{t.microsecond:06d}Z"
+    )
+
+
+def parse_time(text: str) -> datetime:
+    """Inverse of `format_time`; raises `EntryFormatError` unless exactly that format."""
+    if not _TIME_RE.fullmatch(text):
+        raise EntryFormatError(f"time {text!r} is not UTC ISO-8601 with microseconds")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise EntryFormatError(f"time {text!r} is not a valid instant") from exc
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise EntryFormatError(f"{name} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EntryFormatError(f"{name} is not encodable as UTF-8") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One audit ledger record: who did what to which object, for what purpose, decided how.
+
+    `request` holds request context as strings (conventionally `ip`, `user_agent`,
+    `request_id`); it is copied on construction so the entry cannot change afterwards.
+    Construction validates every field and raises `EntryFormatError`.
+    """
+
+    seq: int
+    time: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    client_id: str | None
+    purpose: str
+    decision: Decision
+    reason: str
+    request: Mapping[str, str] = field(hash=False)
+    prev_hash: bytes
+
+    def __post_init__(self) -> None:
+        if type(self.seq) is not int or self.seq < 0:
+            raise EntryFormatError("seq must be a non-negative int")
+        format_time(self.time)
+        for name in _STR_FIELDS:
+            _check_text(name, getattr(self, name))
+        if self.client_id is not None:
+            _check_text("client_id", self.client_id)
+        if self.decision not in DECISIONS:
+            raise EntryFormatError(f"decision must be one of {DECISIONS}")
+        if not isinstance(self.request, Mapping):
+            raise EntryFormatError("request must be a mapping of strings")
+        for key, value in self.request.items():
+            _check_text("request key", key)
+            _check_text(f"request[{key!r}]", value)
+        object.__setattr__(self, "request", dict(self.request))
+        if not isinstance(self.prev_hash, bytes) or len(self.prev_hash) != HASH_SIZE:
+            raise EntryFormatError("prev_hash must be 32 bytes")
+
+
+def entry_to_json_obj(entry: Entry) -> dict[str, Any]:
+    """The JSON object encoded by `encode_entry` (before serialisation)."""
+    return {
+        "action": entry.action,
+        "actor": entry.actor,
+        "client_id": entry.client_id,
+        "decision": entry.decision,
+        "object_id": entry.object_id,
+        "object_type": entry.object_type,
+        "prev_hash": entry.prev_hash.hex(),
+        "purpose": entry.purpose,
+        "reason": entry.reason,
+        "request": dict(entry.request),
+        "seq": entry.seq,
+        "time": format_time(entry.time),
+        "v": ENTRY_FORMAT_VERSION,
+    }
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """The canonical bytes of `entry` (deterministic: equal entries give equal bytes)."""
+    return json.dumps(
+        entry_to_json_obj(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise EntryFormatError("duplicate key in entry")
+    return obj
+
+
+def decode_entry(data: bytes) -> Entry:
+    """Parse canonical entry bytes back into an `Entry`.
+
+    Strict: raises `EntryFormatError` unless `data` is exactly `encode_entry` of the
+    result (so no alternative spelling of an entry can carry the same meaning).
+    """
+    try:
+        obj = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+    except (UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, EntryFormatError):
+            raise
+        raise EntryFormatError(f"entry is not UTF-8 JSON: {exc}") from exc
+    if not isinstance(obj, dict) or set(obj) != _KEYS:
+        raise EntryFormatError("entry does not have exactly the version-1 keys")
+    if obj["v"] != ENTRY_FORMAT_VERSION or type(obj["v"]) is not int:
+        raise EntryFormatError("unsupported entry format version")
+    prev = obj["prev_hash"]
+    if not isinstance(prev, str) or not re.fullmatch(r"[0-9a-f]{64}", prev):
+        raise EntryFormatError("prev_hash must be 64 lowercase hex digits")
+    if not isinstance(obj["time"], str) or not isinstance(obj["request"], dict):
+        raise EntryFormatError("time must be a string and request an object")
+    entry = Entry(
+        seq=obj["seq"],
+        time=parse_time(obj["time"]),
+        actor=obj["actor"],
+        action=obj["action"],
+        object_type=obj["object_type"],
+        object_id=obj["object_id"],
+        client_id=obj["client_id"],
+        purpose=obj["purpose"],
+        decision=obj["decision"],
+        reason=obj["reason"],
+        request=obj["request"],
+        prev_hash=bytes.fromhex(prev),
+    )
+    if encode_entry(entry) != data:
+        raise EntryFormatError("entry bytes are not in canonical form")
+    return entry
+
+
+def entry_leaf_hash(entry: Entry | bytes, hash_fn: HashFn = sha256) -> bytes:
+    """Leaf hash `H(0x00 || canonical bytes)` of an entry (or of its stored bytes)."""
+    data = entry if isinstance(entry, bytes) else encode_entry(entry)
+    return hash_fn(LEAF_PREFIX + data)
+
+
+# The layout every canonical entry has. Strings cannot contain a bare quote (JSON escapes
+# it), so the fixed key sequence pins down where `prev_hash` and `seq` are; verification
+# reads them from here instead of a full JSON parse, which is several times slower.
+_S = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
+ENTRY_LAYOUT: Final = re.compile(
+    rb'\{"action":' + _S + rb',"actor":' + _S + rb',"client_id":(?:null|' + _S + rb")"
+    rb',"decision":"(?:allowed|refused)","object_id":' + _S + rb',"object_type":' + _S
+    + rb',"prev_hash":"([0-9a-f]{64})","purpose":' + _S + rb',"reason":' + _S
+    + rb',"request":\{(?:' + _S + rb":" + _S + rb"(?:," + _S + rb":" + _S + rb")*)?\}"
+    rb',"seq":(0|[1-9][0-9]*),"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:'
+    rb'[0-9]{2}\.[0-9]{6}Z","v":1\}',
+    re.DOTALL,
+)
+
+
+def scan_entry(data: bytes) -> tuple[int, bytes]:
+    """Read (seq, prev_hash) from canonical entry bytes by their fixed layout.
+
+    Checks the layout (key order, value shapes, version) but not string escapes or
+    UTF-8 validity; `decode_entry` is the full check. Raises `EntryFormatError`.
+    """
+    m = ENTRY_LAYOUT.fullmatch(data)
+    if m is None:
+        raise EntryFormatError("bytes do not have the canonical entry layout")
+    return int(m.group(2)), bytes.fromhex(m.group(1).decode("ascii"))
