@@ -1,0 +1,73 @@
+"""Session policy: idle and absolute timeouts, and mandatory two-factor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from urllib.parse import quote
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+
+from baomi.accounts.models import StaffStatus, User
+
+AUTH_STARTED = "_baomi_auth_started"
+LAST_SEEN = "_baomi_last_seen"
+# Refresh the idle timestamp at most this often, so a busy page does not write the
+# session row on every request.
+_TOUCH_EVERY = 30
+
+# Paths a password-authenticated user who still must enrol in 2FA may use.
+_MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/i18n/", "/healthz")
+
+
+class SessionPolicyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if isinstance(user, User) and user.is_authenticated:
+            response = self._enforce(request, user)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    def _enforce(self, request: HttpRequest, user: User) -> HttpResponse | None:
+        now = int(time.time())
+        session = request.session
+        started = session.get(AUTH_STARTED)
+        last_seen = session.get(LAST_SEEN)
+        expired = False
+        if started is None:
+            session[AUTH_STARTED] = now
+        elif now - int(started) > settings.SESSION_ABSOLUTE_SECONDS:
+            expired = True
+        if last_seen is not None and now - int(last_seen) > settings.SESSION_IDLE_SECONDS:
+            expired = True
+        if expired or user.status == StaffStatus.LEFT:
+            logout(request)
+            return self._signed_out(request, _("Your session has expired. Please sign in again."))
+        if last_seen is None or now - int(last_seen) > _TOUCH_EVERY:
+            session[LAST_SEEN] = now
+        if (
+            user.requires_mfa
+            and not user.is_verified()  # type: ignore[attr-defined]  # set by OTPMiddleware
+            and not request.path.startswith(_MFA_EXEMPT_PREFIXES)
+            and not request.path.startswith("/api/")
+        ):
+            return redirect("accounts:mfa_setup")
+        return None
+
+    @staticmethod
+    def _signed_out(request: HttpRequest, message: str) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            return JsonResponse(
+                {"code": "session_expired", "message": message, "detail": {}}, status=401
+            )
+        messages.warning(request, message)
+        return redirect(f"{settings.LOGIN_URL_PATH}?next={quote(request.path)}")

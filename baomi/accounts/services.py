@@ -1,0 +1,306 @@
+"""Writes for accounts: users, sessions, API tokens and two-factor devices.
+
+Every function takes keyword-only arguments and runs in a transaction. Functions that
+end access (deactivation, revocation) act immediately: sessions are deleted server-side
+and tokens are revoked in the same transaction as the status change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from baomi.accounts.models import (
+    ApiToken,
+    Department,
+    Level,
+    RecoveryCode,
+    Role,
+    StaffStatus,
+    User,
+    UserSession,
+)
+from baomi.accounts.security import normalize_username
+from baomi.errors import Conflict, InvalidInput, NotFound, ValidationFailed
+
+TOKEN_PREFIX = "bm_"  # noqa: S105  (a public prefix, not a secret)
+RECOVERY_CODE_COUNT = 10
+
+
+def _field_error(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(detail={"fields": {field: [message]}})
+
+
+def user_create(
+    *,
+    username: str,
+    password: str | None,
+    role: str,
+    display_name: str = "",
+    email: str = "",
+    department: Department | None = None,
+    post: str = "",
+    clearance: str = Level.INTERNAL,
+    portal_client_id: int | None = None,
+    validate: bool = True,
+) -> User:
+    """Create a user with a normalized username. Raises ValidationFailed / Conflict."""
+    name = normalize_username(username)
+    if not name or len(name) > 150 or any(ch.isspace() or not ch.isprintable() for ch in name):
+        raise _field_error("username", _("Enter a username without spaces."))
+    if role not in Role.values:
+        raise _field_error("role", _("Unknown role."))
+    if clearance not in Level.values:
+        raise _field_error("clearance", _("Unknown classification level."))
+    if role == Role.CLIENT and portal_client_id is None:
+        raise _field_error("portal_client", _("A client user must belong to a client company."))
+    user = User(
+        username=name,
+        role=role,
+        display_name=display_name.strip(),
+        email=email.strip(),
+        department=department,
+        post=post.strip(),
+        clearance=clearance,
+        portal_client_id=portal_client_id,
+        is_staff=False,
+        is_superuser=False,
+    )
+    if password is None:
+        user.set_unusable_password()
+    else:
+        if validate:
+            try:
+                validate_password(password, user)
+            except ValidationError as exc:
+                raise ValidationFailed(detail={"fields": {"password": list(exc.messages)}}) from exc
+        user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise Conflict(_("This username is already taken."), code="username_taken") from exc
+    return user
+
+
+def user_update(
+    *,
+    user: User,
+    display_name: str | None = None,
+    email: str | None = None,
+    department: Department | None = None,
+    post: str | None = None,
+    role: str | None = None,
+    clearance: str | None = None,
+) -> User:
+    """Update profile fields of a staff member. Raises ValidationFailed."""
+    if role is not None:
+        if role not in Role.values:
+            raise _field_error("role", _("Unknown role."))
+        user.role = role
+    if clearance is not None:
+        if clearance not in Level.values:
+            raise _field_error("clearance", _("Unknown classification level."))
+        user.clearance = clearance
+    if display_name is not None:
+        user.display_name = display_name.strip()
+    if email is not None:
+        user.email = email.strip()
+    if post is not None:
+        user.post = post.strip()
+    if department is not None:
+        user.department = department
+    user.save()
+    return user
+
+
+def sessions_end_for_user(*, user: User) -> int:
+    """Delete every server-side session of `user`; returns how many were ended."""
+    keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
+    Session.objects.filter(session_key__in=keys).delete()
+    UserSession.objects.filter(user=user).delete()
+    return len(keys)
+
+
+def user_deactivate(*, user: User, now: datetime | None = None, left: bool = False) -> User:
+    """Deactivate a user: sessions ended and tokens revoked in the same transaction.
+
+    With `left=True` the person is also marked as having left the firm (离职).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        user.is_active = False
+        if left:
+            user.status = StaffStatus.LEFT
+            user.left_at = now
+        user.save(update_fields=["is_active", "status", "left_at"])
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+        sessions_end_for_user(user=user)
+    return user
+
+
+def user_reactivate(*, user: User) -> User:
+    user.is_active = True
+    user.status = StaffStatus.ACTIVE
+    user.left_at = None
+    user.save(update_fields=["is_active", "status", "left_at"])
+    return user
+
+
+def session_track(*, user: User, session_key: str, ip: str | None, user_agent: str) -> None:
+    """Remember that `session_key` belongs to `user` (called at login)."""
+    UserSession.objects.update_or_create(
+        session_key=session_key,
+        defaults={"user": user, "ip": ip or None, "user_agent": user_agent[:300]},
+    )
+
+
+def session_forget(*, session_key: str | None) -> None:
+    if session_key:
+        UserSession.objects.filter(session_key=session_key).delete()
+
+
+# --- API tokens -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    plaintext: str  # shown once, never stored
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_create(
+    *, user: User, name: str = "", expires_days: int | None = None, now: datetime | None = None
+) -> IssuedToken:
+    """Issue an API token for `user`. The plaintext is returned once and never stored."""
+    if not user.is_active or user.status == StaffStatus.LEFT:
+        raise InvalidInput(
+            _("Tokens cannot be issued to a deactivated user."), code="user_inactive"
+        )
+    days = settings.API_TOKEN_DEFAULT_DAYS if expires_days is None else expires_days
+    if days < 0 or days > 3650:
+        raise _field_error("expires", _("Expiry must be between 0 and 3650 days."))
+    now = now or timezone.now()
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name.strip()[:100],
+        prefix=prefix,
+        secret_hash=_hash_secret(secret),
+        created_at=now,
+        expires_at=(now + timedelta(days=days)) if days else None,
+    )
+    return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}{prefix}_{secret}")
+
+
+def token_authenticate(*, raw: str, now: datetime | None = None) -> User | None:
+    """The active user a bearer token belongs to, or None for forged/expired/revoked."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    prefix, sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
+    if not sep or not prefix or not secret:
+        return None
+    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+    if token is None:
+        return None
+    if not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
+        return None
+    now = now or timezone.now()
+    user = token.user
+    if not token.is_usable(now) or not user.is_active or user.status == StaffStatus.LEFT:
+        return None
+    # Record use at most once a minute to keep token auth cheap.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return user
+
+
+def token_revoke(*, prefix: str, now: datetime | None = None) -> ApiToken:
+    """Revoke a token by its public prefix (the part after `bm_`). Raises NotFound."""
+    clean = prefix.removeprefix(TOKEN_PREFIX).split("_", 1)[0]
+    token = ApiToken.objects.filter(prefix=clean).first()
+    if token is None:
+        raise NotFound(_("No such token."), code="token_not_found")
+    if token.revoked_at is None:
+        token.revoked_at = now or timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+# --- Two-factor -----------------------------------------------------------------------
+
+
+def totp_device_for(user: User) -> TOTPDevice | None:
+    """The user's confirmed TOTP device, if enrolled."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
+def totp_enrolment_start(*, user: User) -> TOTPDevice:
+    """Create (or reuse) an unconfirmed TOTP device for QR enrolment."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name="TOTP", confirmed=False)
+
+
+def totp_enrolment_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str]:
+    """Confirm enrolment with a first code; returns fresh recovery codes (shown once)."""
+    if device.user_id != user.pk or not device.verify_token(code.strip()):
+        raise _field_error("otp_token", _("The code is wrong or has expired."))
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        return recovery_codes_regenerate(user=user)
+
+
+def _recovery_hash(user: User, code: str) -> str:
+    normalized = code.strip().replace("-", "").replace(" ", "").upper()
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"{user.pk}:{normalized}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def recovery_codes_regenerate(*, user: User) -> list[str]:
+    """Replace the user's recovery codes; returns the plaintext codes once."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    codes = [
+        "-".join("".join(secrets.choice(alphabet) for _ in range(5)) for _ in range(2))
+        for _ in range(RECOVERY_CODE_COUNT)
+    ]
+    RecoveryCode.objects.filter(user=user).delete()
+    RecoveryCode.objects.bulk_create(
+        [RecoveryCode(user=user, code_hash=_recovery_hash(user, c)) for c in codes]
+    )
+    return codes
+
+
+def recovery_code_use(*, user: User, code: str) -> bool:
+    """Consume a recovery code; True if it was valid and unused."""
+    updated = RecoveryCode.objects.filter(
+        user=user, code_hash=_recovery_hash(user, code), used_at__isnull=True
+    ).update(used_at=timezone.now())
+    return updated == 1
+
+
+def department_get_or_create(*, name: str) -> Department:
+    clean = name.strip()
+    if not clean:
+        raise _field_error("department", _("This field is required."))
+    dept, _created = Department.objects.get_or_create(name=clean)
+    return dept

@@ -1,0 +1,228 @@
+"""Sign-in with password then TOTP, sign-out, and two-factor enrolment."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from baomi.accounts import services
+from baomi.accounts.forms import LoginForm, OtpForm
+from baomi.accounts.models import User
+from baomi.core.http import actor_of
+from baomi.errors import ValidationFailed
+
+PENDING_USER = "_baomi_pending_user"
+PENDING_BACKEND = "_baomi_pending_backend"
+PENDING_NEXT = "_baomi_pending_next"
+ENROL_DEVICE = "_baomi_enrol_device"
+
+
+def _safe_next(request: HttpRequest, target: str | None) -> str:
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "/"
+
+
+def lockout_response(
+    request: HttpRequest, credentials: Any = None, *args: Any, **kw: Any
+) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: a localized page instead of axes' plain text."""
+    form = LoginForm(request.POST or None)
+    return render(
+        request,
+        "accounts/login.html",
+        {
+            "form": form,
+            "error": _(
+                "Too many failed sign-in attempts. This account is locked for a while; "
+                "ask an administrator if you need access now."
+            ),
+        },
+        status=429,
+    )
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect("core:dashboard")
+    form = LoginForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        user = authenticate(
+            request,
+            username=form.cleaned_data["username"],
+            password=form.cleaned_data["password"],
+        )
+        if isinstance(user, User):
+            next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+            device = services.totp_device_for(user)
+            if device is None:
+                login(request, user)
+                if user.requires_mfa:
+                    messages.info(
+                        request, _("Your role requires two-factor authentication. Set it up now.")
+                    )
+                    return redirect("accounts:mfa_setup")
+                return HttpResponseRedirect(next_url)
+            # Password accepted; the session is only a pending one until the TOTP step.
+            request.session.cycle_key()
+            request.session[PENDING_USER] = user.pk
+            request.session[PENDING_BACKEND] = getattr(user, "backend", "")
+            request.session[PENDING_NEXT] = next_url
+            return redirect("accounts:otp")
+        error = _("Wrong username or password.")
+    elif request.method == "POST":
+        error = _("Enter your username and password.")
+    status = 400 if error else 200
+    return render(
+        request,
+        "accounts/login.html",
+        {"form": form, "error": error, "next": request.GET.get("next", "")},
+        status=status,
+    )
+
+
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def otp_view(request: HttpRequest) -> HttpResponse:
+    user_id = request.session.get(PENDING_USER)
+    user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
+    if user is None:
+        return redirect("accounts:login")
+    form = OtpForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["otp_token"].strip().replace(" ", "")
+        device = services.totp_device_for(user)
+        ok = False
+        if device is not None and code.isdigit() and device.verify_is_allowed()[0]:
+            ok = bool(device.verify_token(code))
+        used_recovery = False
+        if not ok and not code.isdigit():
+            used_recovery = ok = services.recovery_code_use(user=user, code=code)
+        if ok and device is not None:
+            next_url = request.session.get(PENDING_NEXT, "/")
+            backend = request.session.get(PENDING_BACKEND) or None
+            for key in (PENDING_USER, PENDING_BACKEND, PENDING_NEXT):
+                request.session.pop(key, None)
+            login(request, user, backend=backend)
+            otp_login(request, device)
+            if used_recovery:
+                messages.warning(
+                    request, _("You signed in with a recovery code; it cannot be used again.")
+                )
+            return HttpResponseRedirect(_safe_next(request, next_url))
+        error = _("The code is wrong, expired or already used.")
+    elif request.method == "POST":
+        error = _("Enter the verification code.")
+    return render(
+        request, "accounts/otp.html", {"form": form, "error": error}, status=400 if error else 200
+    )
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    # logout() flushes the server-side session row, not just the cookie.
+    logout(request)
+    messages.success(request, _("You have signed out."))
+    return redirect("accounts:login")
+
+
+@login_required
+@never_cache
+def security_view(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    return render(
+        request,
+        "accounts/security.html",
+        {
+            "device": services.totp_device_for(actor),
+            "recovery_left": actor.recovery_codes.filter(used_at__isnull=True).count(),
+            "nav": "security",
+        },
+    )
+
+
+def _enrol_device(request: HttpRequest, actor: User) -> TOTPDevice:
+    device_id = request.session.get(ENROL_DEVICE)
+    device = TOTPDevice.objects.filter(pk=device_id, user=actor, confirmed=False).first()
+    if device is None:
+        device = services.totp_enrolment_start(user=actor)
+        request.session[ENROL_DEVICE] = device.pk
+    return device
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def mfa_setup_view(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    existing = services.totp_device_for(actor)
+    if existing is not None and not actor.is_verified():  # type: ignore[attr-defined]  # OTPMiddleware
+        # Only a session verified with the current device may replace it.
+        logout(request)
+        return redirect("accounts:login")
+    device = _enrol_device(request, actor)
+    form = OtpForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = services.totp_enrolment_confirm(
+                user=actor, device=device, code=form.cleaned_data["otp_token"]
+            )
+        except ValidationFailed:
+            error = _("The code is wrong or has expired.")
+        else:
+            request.session.pop(ENROL_DEVICE, None)
+            device.refresh_from_db()
+            otp_login(request, device)
+            messages.success(request, _("Two-factor authentication is on."))
+            return render(
+                request, "accounts/recovery_codes.html", {"codes": codes, "nav": "security"}
+            )
+    return render(
+        request,
+        "accounts/mfa_setup.html",
+        {"form": form, "error": error, "secret": _b32(device), "nav": "security"},
+        status=400 if error else 200,
+    )
+
+
+def _b32(device: TOTPDevice) -> str:
+    import base64
+
+    return base64.b32encode(device.bin_key).decode().rstrip("=")
+
+
+@login_required
+@never_cache
+def mfa_qr_view(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    device = _enrol_device(request, actor)
+    buf = io.BytesIO()
+    segno.make(device.config_url, error="m").save(buf, kind="svg", scale=5, border=2)
+    response = HttpResponse(buf.getvalue(), content_type="image/svg+xml")
+    response["Cache-Control"] = "no-store"
+    return response

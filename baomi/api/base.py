@@ -1,0 +1,158 @@
+"""The one NinjaAPI instance, its authentication and its error rendering.
+
+Every error leaves the API as JSON `{code, message, detail}` with a stable `code`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from baomi import __version__
+from baomi.accounts.models import StaffStatus, User
+from baomi.accounts.services import token_authenticate
+from baomi.errors import BaomiError
+
+
+class BearerTokenAuth(HttpBearer):
+    """`Authorization: Bearer bm_…` tokens issued by `baomi token create`."""
+
+    openapi_description = "API token from `baomi token create USERNAME`."
+
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        user = token_authenticate(raw=token)
+        if user is not None:
+            request.user = user
+            request.auth_method = "token"  # type: ignore[attr-defined]  # request annotation
+        return user
+
+
+class VerifiedSessionAuth(SessionAuth):
+    """Browser session with CSRF; users who must use 2FA need a verified session."""
+
+    openapi_description = "Browser session cookie (CSRF token required for writes)."
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
+        user = request.user
+        if not isinstance(user, User) or not user.is_authenticated:
+            return None
+        if user.status == StaffStatus.LEFT:
+            return None
+        if user.requires_mfa and not user.is_verified():  # type: ignore[attr-defined]  # OTPMiddleware
+            return None
+        request.auth_method = "session"  # type: ignore[attr-defined]  # request annotation
+        return user
+
+
+def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "detail": detail if detail is not None else {}}
+
+
+def _validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    fields: dict[str, list[str]] = {}
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", []) if part not in ("body", "payload")]
+        name = ".".join(loc) or "body"
+        msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "extra_forbidden":
+            msg = _("Unknown field.")
+        elif err.get("type") == "json_invalid":
+            msg = _("Malformed JSON.")
+        fields.setdefault(name, []).append(msg)
+    return {"fields": fields}
+
+
+api = NinjaAPI(
+    title="Baomi API",
+    version=__version__,
+    description="Baomi (保密) REST API. Errors are JSON `{code, message, detail}`.",
+    urls_namespace="api",
+    auth=[BearerTokenAuth(), VerifiedSessionAuth()],
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(BaomiError)
+def _baomi_error(request: HttpRequest, exc: BaomiError) -> HttpResponse:
+    return api.create_response(
+        request, error_body(exc.code, str(exc.message), exc.detail), status=exc.http_status
+    )
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    detail = _validation_detail(exc.errors)
+    malformed = any(err.get("type") == "json_invalid" for err in exc.errors)
+    if malformed:
+        return api.create_response(
+            request,
+            error_body("malformed_json", _("The request body is not valid JSON."), detail),
+            status=400,
+        )
+    return api.create_response(
+        request,
+        error_body("validation_error", _("Some fields are not valid."), detail),
+        status=422,
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(
+        request,
+        error_body("unauthenticated", _("Sign in, or send a valid API token.")),
+        status=401,
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    codes = {
+        400: "bad_request",
+        403: "access_denied",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "request_too_large",
+        429: "too_many_requests",
+    }
+    return api.create_response(
+        request,
+        error_body(codes.get(exc.status_code, "error"), str(exc)),
+        status=exc.status_code,
+    )
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, error_body("not_found", _("Not found.")), status=404)
+
+
+@api.exception_handler(PermissionDenied)
+def _denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return api.create_response(
+        request, error_body("access_denied", _("You are not allowed to do this.")), status=403
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return api.create_response(
+        request,
+        error_body("request_too_large", _("The request body is too large.")),
+        status=413,
+    )
+
+
+@api.exception_handler(json.JSONDecodeError)
+def _bad_json(request: HttpRequest, exc: json.JSONDecodeError) -> HttpResponse:
+    return api.create_response(
+        request, error_body("malformed_json", _("The request body is not valid JSON.")), status=400
+    )

@@ -1,0 +1,281 @@
+"""REST endpoints under /api/v1/: clients and staff."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Query, Schema
+from pydantic import ConfigDict, Field
+
+from baomi.accounts import selectors as account_selectors
+from baomi.accounts import services as account_services
+from baomi.accounts.models import Level, Role, User
+from baomi.api.base import api
+from baomi.clients import selectors as client_selectors
+from baomi.clients import services as client_services
+from baomi.clients.models import Client, ClientStatus
+from baomi.errors import AccessDenied
+
+
+class StrictSchema(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Schema):
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str = Field(description="Human-readable, localized message.")
+    detail: dict[str, object] = Field(default_factory=dict)
+
+
+ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    422: ErrorOut,
+}
+
+
+class ClientOut(Schema):
+    id: int
+    name: str
+    uscc: str
+    legal_representative: str
+    status: ClientStatus
+    service_types: list[str]
+    department_id: int | None
+    service_started_on: date | None
+    service_ended_on: date | None
+    deregistered_on: date | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_service_types(obj: Client) -> list[str]:
+        return [s.code for s in obj.service_types.all()]
+
+
+class ClientPage(Schema):
+    items: list[ClientOut]
+    count: int
+    limit: int
+    offset: int
+
+
+class ClientCreateIn(StrictSchema):
+    name: str = Field(max_length=200)
+    uscc: str = Field(max_length=40)
+    legal_representative: str = Field(max_length=100)
+    status: ClientStatus = ClientStatus.PROSPECT
+    service_types: list[str] = Field(default_factory=list, max_length=10)
+    department_id: int | None = None
+    service_started_on: date | None = None
+    service_ended_on: date | None = None
+    deregistered_on: date | None = None
+
+
+class ClientPatchIn(StrictSchema):
+    name: str | None = Field(default=None, max_length=200)
+    uscc: str | None = Field(default=None, max_length=40)
+    legal_representative: str | None = Field(default=None, max_length=100)
+    status: ClientStatus | None = None
+    service_types: list[str] | None = Field(default=None, max_length=10)
+    department_id: int | None = None
+    service_started_on: date | None = None
+    service_ended_on: date | None = None
+    deregistered_on: date | None = None
+
+
+class ListQuery(Schema):
+    q: str = Field(default="", max_length=100, description="Search text.")
+    status: ClientStatus | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+def _actor(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101  (auth classes only return User)
+    return user
+
+
+@api.get("/clients", response={200: ClientPage, **ERRORS}, tags=["clients"])
+def clients_list(request: HttpRequest, query: Query[ListQuery]) -> dict[str, object]:
+    """Clients visible to the caller, searchable by name, USCC or legal representative."""
+    qs = client_selectors.client_list(
+        actor=_actor(request), search=query.q, status=query.status or ""
+    )
+    return {
+        "items": list(qs[query.offset : query.offset + query.limit]),
+        "count": qs.count(),
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+
+
+@api.post("/clients", response={201: ClientOut, **ERRORS}, tags=["clients"])
+def clients_create(request: HttpRequest, payload: ClientCreateIn) -> tuple[int, Client]:
+    """Create a client. The USCC must carry a valid GB 32100 check character."""
+    data = client_services.ClientInput(**payload.model_dump())
+    client = client_services.client_create(actor=_actor(request), data=data)
+    return 201, client
+
+
+@api.get("/clients/{client_id}", response={200: ClientOut, **ERRORS}, tags=["clients"])
+def clients_get(request: HttpRequest, client_id: int) -> Client:
+    """One client; 404 when it does not exist or is not visible to the caller."""
+    return client_selectors.client_get(actor=_actor(request), client_id=client_id)
+
+
+@api.patch("/clients/{client_id}", response={200: ClientOut, **ERRORS}, tags=["clients"])
+def clients_patch(request: HttpRequest, client_id: int, payload: ClientPatchIn) -> Client:
+    """Change some fields of a client; fields sent as null on dates clear them."""
+    actor = _actor(request)
+    client = client_selectors.client_get(actor=actor, client_id=client_id)
+    sent = payload.model_dump(exclude_unset=True)
+    clear = {k for k, v in sent.items() if v is None}
+    data = client_services.ClientInput(
+        **{k: v for k, v in sent.items() if v is not None}, clear_fields=clear
+    )
+    return client_services.client_update(actor=actor, client=client, data=data)
+
+
+class StaffOut(Schema):
+    id: int
+    username: str
+    display_name: str
+    email: str
+    role: Role
+    department: str | None
+    post: str
+    status: str
+    clearance: Level
+    is_active: bool
+    mfa_enrolled: bool
+
+    @staticmethod
+    def resolve_department(obj: User) -> str | None:
+        return obj.department.name if obj.department else None
+
+    @staticmethod
+    def resolve_mfa_enrolled(obj: User) -> bool:
+        return account_services.totp_device_for(obj) is not None
+
+
+class StaffPage(Schema):
+    items: list[StaffOut]
+    count: int
+    limit: int
+    offset: int
+
+
+class StaffCreateIn(StrictSchema):
+    username: str = Field(max_length=150)
+    password: str = Field(min_length=1, max_length=256)
+    display_name: str = Field(default="", max_length=100)
+    email: str = Field(default="", max_length=254)
+    role: Role
+    department: str | None = Field(default=None, max_length=100)
+    post: str = Field(default="", max_length=100)
+    clearance: Level = Level.INTERNAL
+
+
+class StaffPatchIn(StrictSchema):
+    display_name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254)
+    role: Role | None = None
+    department: str | None = Field(default=None, max_length=100)
+    post: str | None = Field(default=None, max_length=100)
+    clearance: Level | None = None
+    is_active: bool | None = None
+
+
+class StaffQuery(Schema):
+    q: str = Field(default="", max_length=100)
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+def _require_staff_admin(actor: User) -> None:
+    if actor.role != Role.ADMIN:
+        raise AccessDenied(_("Only an administrator may manage staff."), code="staff_admin_only")
+
+
+@api.get("/staff", response={200: StaffPage, **ERRORS}, tags=["staff"])
+def staff_list(request: HttpRequest, query: Query[StaffQuery]) -> dict[str, object]:
+    """Staff of the firm (firm staff only; partners and clients get 403)."""
+    qs = account_selectors.staff_list(actor=_actor(request), search=query.q)
+    return {
+        "items": list(qs[query.offset : query.offset + query.limit]),
+        "count": qs.count(),
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+
+
+@api.post("/staff", response={201: StaffOut, **ERRORS}, tags=["staff"])
+def staff_create(request: HttpRequest, payload: StaffCreateIn) -> tuple[int, User]:
+    """Create a staff account (administrators only)."""
+    actor = _actor(request)
+    _require_staff_admin(actor)
+    dept = (
+        account_services.department_get_or_create(name=payload.department)
+        if payload.department
+        else None
+    )
+    user = account_services.user_create(
+        username=payload.username,
+        password=payload.password,
+        role=payload.role,
+        display_name=payload.display_name,
+        email=payload.email,
+        department=dept,
+        post=payload.post,
+        clearance=payload.clearance,
+    )
+    return 201, user
+
+
+@api.get("/staff/{user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])
+def staff_get(request: HttpRequest, user_id: int) -> User:
+    return account_selectors.staff_get(actor=_actor(request), user_id=user_id)
+
+
+@api.patch("/staff/{user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])
+def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> User:
+    """Change a staff account; `is_active: false` ends its sessions and tokens at once."""
+    actor = _actor(request)
+    _require_staff_admin(actor)
+    user = account_selectors.staff_get(actor=actor, user_id=user_id)
+    sent = payload.model_dump(exclude_unset=True)
+    dept = (
+        account_services.department_get_or_create(name=sent["department"])
+        if sent.get("department")
+        else None
+    )
+    account_services.user_update(
+        user=user,
+        display_name=sent.get("display_name"),
+        email=sent.get("email"),
+        role=sent.get("role"),
+        clearance=sent.get("clearance"),
+        post=sent.get("post"),
+        department=dept,
+    )
+    if sent.get("is_active") is False and user.is_active:
+        if user.pk == actor.pk:
+            raise AccessDenied(_("You cannot deactivate yourself."), code="self_deactivation")
+        account_services.user_deactivate(user=user)
+    elif sent.get("is_active") is True and not user.is_active:
+        account_services.user_reactivate(user=user)
+    return user
+
+
+class HealthOut(Schema):
+    status: str
+    version: str
+    database: str

@@ -1,0 +1,341 @@
+"""The `baomi` command: thin wrappers over services and Django management commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from baomi import __version__
+
+
+def _setup(data_dir: str | None) -> Path:
+    """Point Baomi at a data directory and start Django."""
+    if data_dir:
+        os.environ["BAOMI_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "baomi.settings")
+    from baomi import config
+
+    base = config.ensure_data_dir()
+    import django
+
+    django.setup()
+    return base
+
+
+def _migrate(verbose: bool = False) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1 if verbose else 0)
+
+
+def _ensure_admin(stdout: Any = sys.stdout) -> None:
+    """Create the first administrator once; print a generated password only then."""
+    from baomi.accounts.models import Level, Role, User
+    from baomi.accounts.services import user_create
+
+    if User.objects.filter(role=Role.ADMIN).exists():
+        return
+    password = os.environ.get("BAOMI_ADMIN_PASSWORD")
+    generated = not password
+    if not password:
+        password = secrets.token_urlsafe(12)
+    user_create(
+        username=os.environ.get("BAOMI_ADMIN_USERNAME", "admin"),
+        password=password,
+        role=Role.ADMIN,
+        display_name="Administrator",
+        clearance=Level.CONFIDENTIAL,
+        validate=not generated and len(password) >= 10,
+    )
+    print("Created the first administrator 'admin'.", file=stdout)
+    if generated:
+        print(f"  Password (shown once, change it after signing in): {password}", file=stdout)
+    print("  Two-factor authentication is set up at the first sign-in.", file=stdout)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    base = _setup(args.data_dir)
+    from django.conf import settings
+    from django.core.management import call_command
+
+    print(f"Baomi {__version__} — data directory {base}")
+    _migrate()
+    _ensure_admin()
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if bool(args.cert) != bool(args.key):
+        print("error: --cert and --key must be given together", file=sys.stderr)
+        return 2
+    env = dict(os.environ, BAOMI_DATA_DIR=str(base), DJANGO_SETTINGS_MODULE="baomi.settings")
+    scheme = "http"
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "baomi.wsgi:application",
+        "--bind",
+        f"{args.host}:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(args.threads),
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "20",
+        "--access-logfile",
+        "-" if args.access_log else "/dev/null",
+        "--error-logfile",
+        "-",
+        "--forwarded-allow-ips",
+        os.environ.get("BAOMI_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+    ]
+    if args.cert:
+        gunicorn += [
+            "--certfile",
+            str(Path(args.cert).resolve()),
+            "--keyfile",
+            str(Path(args.key).resolve()),
+        ]
+        env["BAOMI_HTTPS"] = "1"
+        scheme = "https"
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    children.append(subprocess.Popen(gunicorn, env=env))  # noqa: S603  (fixed argv)
+    if not args.no_scheduler:
+        children.append(
+            subprocess.Popen(  # noqa: S603  (fixed argv)
+                [sys.executable, "-m", "baomi.cli", "scheduler", "--data-dir", str(base)], env=env
+            )
+        )
+    print(f"Serving on {scheme}://{args.host}:{args.port}/  (Ctrl-C stops)", flush=True)
+    if args.host not in {"127.0.0.1", "localhost", "::1"} and not settings.HTTPS and not args.cert:
+        print(
+            "warning: listening beyond loopback without HTTPS; see README 'HTTPS'.", file=sys.stderr
+        )
+    code = 0
+    try:
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(
+                        f"error: a server process exited with {child.returncode}", file=sys.stderr
+                    )
+                    stopping = True
+                    code = 1
+            time.sleep(0.3)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    print("Baomi stopped.")
+    return code
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    _setup(args.data_dir)
+    from baomi.core.scheduler import run_forever
+
+    return run_forever(once=args.once)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup(args.data_dir)
+    _migrate()
+    from baomi.core.demo import demo_load
+
+    demo_load(stdout=sys.stdout)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _setup(args.data_dir)
+    _migrate(verbose=True)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    _setup(args.data_dir)
+    from baomi.accounts import services
+    from baomi.accounts.models import User
+    from baomi.errors import BaomiError
+
+    try:
+        if args.token_cmd == "create":  # noqa: S105
+            from baomi.accounts.security import normalize_username
+
+            user = User.objects.filter(username=normalize_username(args.username)).first()
+            if user is None:
+                print(f"error: no user named {args.username!r}", file=sys.stderr)
+                return 1
+            issued = services.token_create(user=user, name=args.name, expires_days=args.expires)
+            expiry = issued.token.expires_at.isoformat() if issued.token.expires_at else "never"
+            print(f"Token for {user.username} (expires {expiry}); it is shown only once:")
+            print(issued.plaintext)
+            return 0
+        if args.token_cmd == "revoke":  # noqa: S105
+            token = services.token_revoke(prefix=args.token)
+            print(f"Revoked token {token.prefix} of {token.user.username}.")
+            return 0
+        if args.token_cmd == "list":  # noqa: S105
+            from baomi.accounts.models import ApiToken
+
+            qs = ApiToken.objects.select_related("user")
+            if args.username:
+                qs = qs.filter(user__username=args.username.strip().casefold())
+            for t in qs:
+                state = "revoked" if t.revoked_at else ("active" if t.is_usable() else "expired")
+                print(f"{t.prefix}\t{t.user.username}\t{state}\t{t.name}")
+            return 0
+    except BaomiError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    _setup(args.data_dir)
+    from baomi.core.checks import run_all
+
+    problems = run_all()
+    if not problems:
+        print("baomi check: no problems found.")
+        return 0
+    for level, ident, message in problems:
+        print(f"{level}: [{ident}] {message}")
+    print(f"baomi check: {len(problems)} problem(s).")
+    return 1
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    _setup(args.data_dir)
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["baomi manage", *args.rest])
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from baomi.detect.cli import main as scan_main
+
+    return int(scan_main(args.rest))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    name = {"ledger": "ledger", "vault": "vault", "policy": "policy", "scan": "scan"}.get(args.name)
+    if name is None:
+        print(f"error: unknown benchmark {args.name!r}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"baomi.bench.{name}")
+    main: Callable[[list[str]], int] = module.main
+    if name in {"ledger", "policy"}:
+        _setup(args.data_dir)
+    return int(main(list(args.rest)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="baomi",
+        description="Baomi (保密): encrypted, audited client records for accounting firms.",
+    )
+    parser.add_argument("--version", action="version", version=f"baomi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_text: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument(
+            "--data-dir", help="data directory (default $BAOMI_DATA_DIR or ./baomi-data)"
+        )
+        p.set_defaults(func=func)
+        return p
+
+    up = add("up", cmd_up, "Initialise on first run, then serve Baomi and run the scheduler.")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    up.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("BAOMI_WORKERS", "2")),
+        help="server worker processes (default 2)",
+    )
+    up.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    up.add_argument("--cert", help="TLS certificate (PEM) to serve HTTPS directly")
+    up.add_argument("--key", help="TLS private key (PEM) for --cert")
+    up.add_argument("--no-scheduler", action="store_true", help="do not run background jobs")
+    up.add_argument(
+        "--access-log", action="store_true", help="print an access log line per request"
+    )
+
+    add("demo", cmd_demo, "Load (idempotently) a demo firm with staff, clients and a portal user.")
+    add("migrate", cmd_migrate, "Apply database migrations.")
+    add("check", cmd_check, "Check the deployment (Django deploy checks plus Baomi's own).")
+
+    sched = add("scheduler", cmd_scheduler, "Run background jobs (started by 'baomi up').")
+    sched.add_argument("--once", action="store_true", help="run every job once and exit")
+
+    token = add("token", cmd_token, "Create, list or revoke API tokens.")
+    token_sub = token.add_subparsers(dest="token_cmd", required=True)
+    create = token_sub.add_parser("create", help="issue a token; it is printed as the last line")
+    create.add_argument("username")
+    create.add_argument(
+        "--expires",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="days until expiry (default $BAOMI_TOKEN_DEFAULT_DAYS or 90; 0 = never)",
+    )
+    create.add_argument("--name", default="", help="a label for the token")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its prefix or full value")
+    revoke.add_argument("token")
+    lst = token_sub.add_parser("list", help="list tokens (prefix, user, state)")
+    lst.add_argument("username", nargs="?")
+
+    manage = add("manage", cmd_manage, "Run a Django management command.")
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+
+    scan = sub.add_parser(
+        "scan", help="Scan files for sensitive data (see 'baomi scan --help').", add_help=False
+    )
+    scan.add_argument("rest", nargs=argparse.REMAINDER)
+    scan.set_defaults(func=cmd_scan)
+
+    bench = add("bench", cmd_bench, "Run a benchmark: ledger, vault, policy or scan.")
+    bench.add_argument("name")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

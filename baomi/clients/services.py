@@ -1,0 +1,196 @@
+"""Writes for clients: create, update, contacts, engagements, assignments.
+
+Validation happens here, not in forms or schemas, so the web UI, the API and the CLI
+refuse the same bad input with the same field errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from baomi.accounts.models import Department, User
+from baomi.clients import uscc
+from baomi.clients.models import Assignment, Client, ClientStatus, Contact, ServiceType
+from baomi.clients.selectors import client_can_create, client_can_edit
+from baomi.errors import AccessDenied, Conflict, ValidationFailed
+
+_MAX_NAME = 200
+
+
+@dataclass
+class ClientInput:
+    """Fields a client create/update may set; `None` means "leave unchanged"."""
+
+    name: str | None = None
+    uscc: str | None = None
+    legal_representative: str | None = None
+    status: str | None = None
+    service_types: list[str] | None = None
+    department_id: int | None = None
+    service_started_on: date | None = None
+    service_ended_on: date | None = None
+    deregistered_on: date | None = None
+    clear_fields: set[str] = field(default_factory=set)
+
+
+def _clean_text(value: str, *, field_name: str, max_len: int, errors: dict[str, list[str]]) -> str:
+    text = value.strip()
+    if not text:
+        errors.setdefault(field_name, []).append(_("This field is required."))
+    elif len(text) > max_len:
+        errors.setdefault(field_name, []).append(_("At most %(n)d characters.") % {"n": max_len})
+    elif any(not ch.isprintable() for ch in text):
+        errors.setdefault(field_name, []).append(_("Control characters are not allowed."))
+    return text
+
+
+def _apply(client: Client, data: ClientInput, *, creating: bool) -> list[ServiceType] | None:
+    errors: dict[str, list[str]] = {}
+    if data.name is not None or creating:
+        client.name = _clean_text(
+            data.name or "", field_name="name", max_len=_MAX_NAME, errors=errors
+        )
+    if data.legal_representative is not None or creating:
+        client.legal_representative = _clean_text(
+            data.legal_representative or "",
+            field_name="legal_representative",
+            max_len=100,
+            errors=errors,
+        )
+    if data.uscc is not None or creating:
+        code = uscc.normalize(data.uscc or "")
+        if not uscc.is_valid(code):
+            errors.setdefault("uscc", []).append(
+                _("Not a valid unified social credit code (wrong format or check character).")
+            )
+        client.uscc = code
+    if data.status is not None:
+        if data.status not in ClientStatus.values:
+            errors.setdefault("status", []).append(_("Unknown status."))
+        else:
+            client.status = data.status
+    for name in ("service_started_on", "service_ended_on", "deregistered_on"):
+        value = getattr(data, name)
+        if value is not None:
+            setattr(client, name, value)
+        elif name in data.clear_fields:
+            setattr(client, name, None)
+    if data.department_id is not None:
+        if not Department.objects.filter(pk=data.department_id).exists():
+            errors.setdefault("department_id", []).append(_("Unknown department."))
+        else:
+            client.department_id = data.department_id
+    if (
+        client.service_started_on
+        and client.service_ended_on
+        and client.service_ended_on < client.service_started_on
+    ):
+        errors.setdefault("service_ended_on", []).append(
+            _("The service cannot end before it started.")
+        )
+    if client.status == ClientStatus.DEREGISTERED and not client.deregistered_on:
+        errors.setdefault("deregistered_on", []).append(
+            _("Give the deregistration date for a deregistered client.")
+        )
+    if client.status == ClientStatus.SERVICE_ENDED and not client.service_ended_on:
+        errors.setdefault("service_ended_on", []).append(_("Give the date the service ended."))
+    services: list[ServiceType] | None = None
+    if data.service_types is not None:
+        codes = sorted(set(data.service_types))
+        services = list(ServiceType.objects.filter(code__in=codes))
+        if len(services) != len(codes):
+            errors.setdefault("service_types", []).append(_("Unknown service type."))
+    if errors:
+        raise ValidationFailed(detail={"fields": errors})
+    return services
+
+
+def client_create(*, actor: User, data: ClientInput) -> Client:
+    """Create a client; the creating accountant is assigned to it.
+
+    Raises AccessDenied, ValidationFailed, Conflict (code `uscc_taken`).
+    """
+    if not client_can_create(actor):
+        raise AccessDenied(_("Your role may not create clients."))
+    client = Client(created_by=actor)
+    if data.department_id is None and actor.department_id:
+        client.department_id = actor.department_id
+    services = _apply(client, data, creating=True)
+    try:
+        with transaction.atomic():
+            client.save()
+            if services is not None:
+                client.service_types.set(services)
+            if actor.role == "accountant":
+                Assignment.objects.create(client=client, user=actor, assigned_by=actor)
+    except IntegrityError as exc:
+        raise _uscc_conflict() from exc
+    return client
+
+
+def _uscc_conflict() -> Conflict:
+    return Conflict(
+        _("A client with this unified social credit code already exists."),
+        code="uscc_taken",
+        detail={"fields": {"uscc": [_("Already registered.")]}},
+    )
+
+
+def client_update(*, actor: User, client: Client, data: ClientInput) -> Client:
+    """Update a client. Raises AccessDenied, ValidationFailed, Conflict."""
+    if not client_can_edit(actor, client):
+        raise AccessDenied(_("You may not edit this client."))
+    services = _apply(client, data, creating=False)
+    try:
+        with transaction.atomic():
+            client.save()
+            if services is not None:
+                client.service_types.set(services)
+    except IntegrityError as exc:
+        raise _uscc_conflict() from exc
+    return client
+
+
+def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact:
+    """Add a contact person to a client. Raises AccessDenied, ValidationFailed."""
+    if not client_can_edit(actor, client):
+        raise AccessDenied(_("You may not edit this client."))
+    errors: dict[str, list[str]] = {}
+    name = _clean_text(str(data.get("name", "")), field_name="name", max_len=100, errors=errors)
+    if errors:
+        raise ValidationFailed(detail={"fields": errors})
+    return Contact.objects.create(
+        client=client,
+        name=name,
+        title=str(data.get("title", "")).strip()[:100],
+        mobile=str(data.get("mobile", "")).strip()[:32],
+        email=str(data.get("email", "")).strip()[:254],
+        is_primary=bool(data.get("is_primary", False)),
+    )
+
+
+def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
+    """Assign `user` to `client` (idempotent)."""
+    assignment, _created = Assignment.objects.get_or_create(
+        client=client, user=user, defaults={"assigned_by": actor}
+    )
+    return assignment
+
+
+SERVICE_TYPES = (
+    ("bookkeeping", "代理记账", "Bookkeeping"),
+    ("registration", "工商注册", "Company registration"),
+    ("transfer", "公司转让", "Company transfer"),
+    ("deregistration", "工商注销", "Deregistration"),
+)
+
+
+def service_types_ensure() -> None:
+    """Create the standard service types (idempotent; also run by a data migration)."""
+    for code, zh, en in SERVICE_TYPES:
+        ServiceType.objects.update_or_create(code=code, defaults={"name_zh": zh, "name_en": en})

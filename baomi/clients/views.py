@@ -1,0 +1,158 @@
+"""Client pages: list with search and pagination, detail, create, edit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from baomi.clients import selectors, services
+from baomi.clients.forms import ClientForm
+from baomi.clients.models import Client, ClientStatus
+from baomi.core.http import actor_of
+from baomi.core.views import error_403
+from baomi.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+
+
+@login_required
+def client_list_view(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    q = request.GET.get("q", "")[:100]
+    status = request.GET.get("status", "")
+    if status not in ClientStatus.values:
+        status = ""
+    qs = selectors.client_list(actor=actor, search=q, status=status)
+    page = Paginator(qs, 20).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "q": q,
+        "status": status,
+        "statuses": ClientStatus.choices,
+        "can_create": selectors.client_can_create(actor),
+        "nav": "clients",
+    }
+    if request.headers.get("HX-Request"):
+        return render(request, "clients/_rows.html", context)
+    return render(request, "clients/list.html", context)
+
+
+def _get(request: HttpRequest, client_id: int) -> Client:
+    try:
+        return selectors.client_get(actor=actor_of(request), client_id=client_id)
+    except NotFound as exc:
+        raise Http404 from exc
+
+
+@login_required
+def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
+    client = _get(request, client_id)
+    actor = actor_of(request)
+    return render(
+        request,
+        "clients/detail.html",
+        {
+            "client": client,
+            "contacts": client.contacts.all(),
+            "engagements": client.engagements.select_related("service_type"),
+            "assignees": [a.user for a in client.assignments.select_related("user")],
+            "can_edit": selectors.client_can_edit(actor, client),
+            "nav": "clients",
+        },
+    )
+
+
+def _input_from(form: ClientForm) -> services.ClientInput:
+    data = form.cleaned_data
+    dept = data.get("department")
+    return services.ClientInput(
+        name=data["name"],
+        uscc=data["uscc"],
+        legal_representative=data["legal_representative"],
+        status=data["status"],
+        service_types=[s.code for s in data.get("service_types") or []],
+        department_id=dept.pk if dept else None,
+        service_started_on=data.get("service_started_on"),
+        service_ended_on=data.get("service_ended_on"),
+        deregistered_on=data.get("deregistered_on"),
+        clear_fields={
+            k
+            for k in ("service_started_on", "service_ended_on", "deregistered_on")
+            if not data.get(k)
+        },
+    )
+
+
+def _save(request: HttpRequest, form: ClientForm, client: Client | None) -> Client | None:
+    actor = actor_of(request)
+    try:
+        if client is None:
+            return services.client_create(actor=actor, data=_input_from(form))
+        return services.client_update(actor=actor, client=client, data=_input_from(form))
+    except (ValidationFailed, Conflict) as exc:
+        form.add_service_errors(exc.detail.get("fields", {}))
+        if not exc.detail.get("fields"):
+            form.add_error(None, str(exc.message))
+    return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def client_create_view(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    if not selectors.client_can_create(actor):
+        return error_403(request)
+    form = ClientForm(request.POST or None, initial={"status": ClientStatus.ACTIVE})
+    if request.method == "POST" and form.is_valid():
+        try:
+            client = _save(request, form, None)
+        except AccessDenied:
+            return error_403(request)
+        if client is not None:
+            messages.success(request, _("Client %(name)s created.") % {"name": client.name})
+            return redirect("clients:detail", client_id=client.pk)
+    return _form_page(request, form, None)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def client_edit_view(request: HttpRequest, client_id: int) -> HttpResponse:
+    client = _get(request, client_id)
+    if not selectors.client_can_edit(actor_of(request), client):
+        return error_403(request)
+    initial: dict[str, Any] = {
+        "name": client.name,
+        "uscc": client.uscc,
+        "legal_representative": client.legal_representative,
+        "status": client.status,
+        "service_types": list(client.service_types.all()),
+        "department": client.department,
+        "service_started_on": client.service_started_on,
+        "service_ended_on": client.service_ended_on,
+        "deregistered_on": client.deregistered_on,
+    }
+    form = ClientForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = _save(request, form, client)
+        except AccessDenied:
+            return error_403(request)
+        if saved is not None:
+            messages.success(request, _("Changes saved."))
+            return redirect("clients:detail", client_id=client.pk)
+    return _form_page(request, form, client)
+
+
+def _form_page(request: HttpRequest, form: ClientForm, client: Client | None) -> HttpResponse:
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request,
+        "clients/form.html",
+        {"form": form, "client": client, "nav": "clients"},
+        status=status,
+    )

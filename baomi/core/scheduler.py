@@ -1,0 +1,67 @@
+"""Background jobs run by `baomi scheduler` (started by `baomi up`).
+
+A deliberately small loop: each job has an interval; a job that fails is logged and
+retried at its next turn, never taking the loop down. Jobs must be idempotent because a
+restart may run one again early.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger("baomi.scheduler")
+
+
+@dataclass
+class Job:
+    name: str
+    interval_s: int
+    run: Callable[[], None]
+    next_at: float = 0.0
+
+
+def _clear_expired_sessions() -> None:
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from baomi.accounts.models import UserSession
+
+    expired = Session.objects.filter(expire_date__lt=timezone.now())
+    keys = list(expired.values_list("session_key", flat=True)[:10000])
+    UserSession.objects.filter(session_key__in=keys).delete()
+    expired.filter(session_key__in=keys).delete()
+
+
+def jobs() -> list[Job]:
+    return [Job("clear_expired_sessions", 3600, _clear_expired_sessions)]
+
+
+def run_forever(*, once: bool = False, tick_s: float = 1.0) -> int:
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    if not once:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    registry = jobs()
+    while not stopping:
+        now = time.monotonic()
+        for job in registry:
+            if job.next_at <= now:
+                try:
+                    job.run()
+                except Exception:  # a failing job must not stop the others
+                    logger.exception("job %s failed", job.name)
+                job.next_at = now + job.interval_s
+        if once:
+            break
+        time.sleep(tick_s)
+    return 0

@@ -1,0 +1,79 @@
+"""Dashboard, staff list, health check and error pages."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from baomi import __version__
+from baomi.accounts import selectors as account_selectors
+from baomi.clients import selectors as client_selectors
+from baomi.clients.models import ClientStatus
+from baomi.core.http import actor_of
+from baomi.errors import AccessDenied
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and database status; no authentication, no data."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        db = "ok"
+    except Exception:  # any database failure is reported, not raised
+        db = "unavailable"
+    status = 200 if db == "ok" else 503
+    return JsonResponse(
+        {"status": "ok" if db == "ok" else "degraded", "version": __version__, "database": db},
+        status=status,
+    )
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    visible = client_selectors.clients_visible_to(actor)
+    by_status = dict(
+        visible.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    cards = [(label, by_status.get(value, 0), value) for value, label in ClientStatus.choices]
+    recent = visible.order_by("-updated_at")[:8]
+    return render(
+        request,
+        "core/dashboard.html",
+        {"cards": cards, "total": visible.count(), "recent": recent, "nav": "dashboard"},
+    )
+
+
+@login_required
+def staff_list(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    try:
+        qs = account_selectors.staff_list(actor=actor, search=request.GET.get("q", ""))
+    except AccessDenied:
+        return error_403(request)
+    page = Paginator(qs, 20).get_page(request.GET.get("page"))
+    template = (
+        "core/_staff_rows.html" if request.headers.get("HX-Request") else "core/staff_list.html"
+    )
+    return render(request, template, {"page": page, "q": request.GET.get("q", ""), "nav": "staff"})
+
+
+def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "errors/403.html", status=403)
+
+
+def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "errors/404.html", status=404)
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    return render(request, "errors/500.html", status=500)

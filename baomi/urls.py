@@ -1,0 +1,19 @@
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from baomi.api import v1  # noqa: F401  (registers the endpoints on `api`)
+from baomi.api.base import api
+from baomi.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("api/v1/", api.urls),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("accounts/", include("baomi.accounts.urls")),
+    path("clients/", include("baomi.clients.urls")),
+    path("", include("baomi.core.urls")),
+]
+
+handler403 = "baomi.core.views.error_403"
+handler404 = "baomi.core.views.error_404"
+handler500 = "baomi.core.views.error_500"
