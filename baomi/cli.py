@@ -88,6 +88,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "gthread",
         "--threads",
         str(args.threads),
+        "--no-control-socket",
         "--timeout",
         "120",
         "--graceful-timeout",
