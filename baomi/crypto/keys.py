@@ -102,6 +102,19 @@ def client_key_unwrap(provider: MasterKeyProvider, client_id: str, wrapped: byte
     return decode_key(provider.unwrap(wrapped, _client_aad(client_id)))
 
 
+def client_key_rewrap(
+    old: MasterKeyProvider, new: MasterKeyProvider, client_id: str, wrapped: bytes
+) -> bytes:
+    """Move a wrapped client key from master key `old` (or a keyring) to `new`.
+
+    The client key itself is unchanged, so no data key or ciphertext under it changes:
+    master-key rotation costs one small rewrap per client. Raises what `old.unwrap`
+    raises (`DecryptionError`, `KeyNotAvailable`).
+    """
+    aad = _client_aad(client_id)
+    return new.wrap(old.unwrap(wrapped, aad), aad)
+
+
 def data_key_new(suite: SuiteName = DEFAULT_SUITE, *, rand: RandomSource = os.urandom) -> Key:
     """A fresh random data key. Use one per object (per document version)."""
     return Key.generate(suite, rand=rand)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
 import stat
@@ -347,12 +348,67 @@ def _pkcs11_key_id(token_label: str, key_label: str) -> bytes:
     return hashlib.sha256(name).digest()[:KEY_ID_SIZE]
 
 
+class _TokenSession:
+    """The one logged-in session a process keeps per token.
+
+    PKCS#11 login state belongs to the application, not the session: a second C_Login
+    fails with UserAlreadyLoggedIn and closing any logged-in session logs every session
+    out. So all providers on a token share one session, reference-counted, used under a
+    lock (sessions are not safe to share between threads without one).
+    """
+
+    def __init__(self, session: Any, pin_digest: bytes) -> None:
+        self.session = session
+        self.pin_digest = pin_digest
+        self.lock = threading.Lock()
+        self.users = 0
+
+
+_TOKEN_SESSIONS: dict[tuple[str, str], _TokenSession] = {}
+_TOKEN_SESSIONS_LOCK = threading.Lock()
+
+
+def _acquire_token(lib_path: str, token_label: str, pin: str) -> _TokenSession:
+    import pkcs11
+    from pkcs11.exceptions import PKCS11Error
+
+    pin_digest = hashlib.sha256(pin.encode()).digest()
+    with _TOKEN_SESSIONS_LOCK:
+        shared = _TOKEN_SESSIONS.get((lib_path, token_label))
+        if shared is None:
+            try:
+                token = pkcs11.lib(lib_path).get_token(token_label=token_label)
+                session = token.open(user_pin=pin, rw=True)
+            except (PKCS11Error, RuntimeError, OSError) as exc:
+                raise ProviderError(
+                    f"cannot open PKCS#11 token {token_label!r}: {exc!r}"
+                ) from None
+            shared = _TokenSession(session, pin_digest)
+            _TOKEN_SESSIONS[(lib_path, token_label)] = shared
+        elif not hmac.compare_digest(shared.pin_digest, pin_digest):
+            raise ProviderError(
+                f"cannot open PKCS#11 token {token_label!r}: the PIN differs from the one "
+                "this process logged in with"
+            )
+        shared.users += 1
+        return shared
+
+
+def _release_token(lib_path: str, token_label: str, shared: _TokenSession) -> None:
+    with _TOKEN_SESSIONS_LOCK:
+        shared.users -= 1
+        if shared.users == 0:
+            del _TOKEN_SESSIONS[(lib_path, token_label)]
+            with shared.lock:
+                shared.session.close()
+
+
 class Pkcs11Provider:
     """Master key held in a PKCS#11 token (HSM); AES-256-GCM runs inside the token.
 
-    The key is found by label and never extracted. One session is kept open and used
-    under a lock (PKCS#11 sessions are not safe to share between threads). Wraps use the
-    random96 scheme with the token's AES key directly. Raises `ProviderError` if the
+    The key is found by label and never extracted. Wraps use the random96 scheme with
+    the token's AES key directly. Providers on the same token share one logged-in
+    session (see `_TokenSession`); `close` releases it. Raises `ProviderError` if the
     library, token, PIN or key is wrong.
     """
 
@@ -367,28 +423,24 @@ class Pkcs11Provider:
     ) -> None:
         import pkcs11
         from pkcs11.exceptions import PKCS11Error
-
-        self._lock = threading.Lock()
-        self._rand = rand
-        self._key_id = _pkcs11_key_id(token_label, key_label)
-        try:
-            token = pkcs11.lib(lib_path).get_token(token_label=token_label)
-            self._session = token.open(user_pin=pin)
-        except (PKCS11Error, RuntimeError, OSError) as exc:
-            raise ProviderError(f"cannot open PKCS#11 token {token_label!r}: {exc!r}") from None
-        try:
-            key = self._session.get_key(
-                object_class=pkcs11.ObjectClass.SECRET_KEY,
-                key_type=pkcs11.KeyType.AES,
-                label=key_label,
-            )
-        except PKCS11Error as exc:
-            self._session.close()
-            raise ProviderError(f"no usable AES key {key_label!r} in token: {exc!r}") from None
         from pkcs11.types import DecryptMixin, EncryptMixin
 
+        self._rand = rand
+        self._key_id = _pkcs11_key_id(token_label, key_label)
+        self._where = (lib_path, token_label)
+        self._shared: _TokenSession | None = _acquire_token(lib_path, token_label, pin)
+        try:
+            with self._shared.lock:
+                key = self._shared.session.get_key(
+                    object_class=pkcs11.ObjectClass.SECRET_KEY,
+                    key_type=pkcs11.KeyType.AES,
+                    label=key_label,
+                )
+        except PKCS11Error as exc:
+            self.close()
+            raise ProviderError(f"no usable AES key {key_label!r} in token: {exc!r}") from None
         if not isinstance(key, EncryptMixin) or not isinstance(key, DecryptMixin):
-            self._session.close()
+            self.close()
             raise ProviderError(f"key {key_label!r} cannot encrypt and decrypt")
         self._encryptor: EncryptMixin = key
         self._decryptor: DecryptMixin = key
@@ -399,20 +451,19 @@ class Pkcs11Provider:
 
         Raises `ProviderError` if a key with that label exists or the token refuses.
         """
-        import pkcs11
         from pkcs11 import Attribute, KeyType, ObjectClass
         from pkcs11.exceptions import NoSuchKey, PKCS11Error
 
+        shared = _acquire_token(lib_path, token_label, pin)
         try:
-            token = pkcs11.lib(lib_path).get_token(token_label=token_label)
-            with token.open(user_pin=pin, rw=True) as session:
+            with shared.lock:
                 try:
-                    session.get_key(object_class=ObjectClass.SECRET_KEY, label=key_label)
+                    shared.session.get_key(object_class=ObjectClass.SECRET_KEY, label=key_label)
                 except NoSuchKey:
                     pass
                 else:
                     raise ProviderError(f"a key labelled {key_label!r} already exists")
-                session.generate_key(
+                shared.session.generate_key(
                     KeyType.AES,
                     256,
                     label=key_label,
@@ -426,6 +477,13 @@ class Pkcs11Provider:
                 )
         except PKCS11Error as exc:
             raise ProviderError(f"cannot create key {key_label!r}: {exc!r}") from None
+        finally:
+            _release_token(lib_path, token_label, shared)
+
+    def _lock(self) -> threading.Lock:
+        if self._shared is None:
+            raise ProviderError("this PKCS#11 provider is closed")
+        return self._shared.lock
 
     @property
     def key_id(self) -> bytes:
@@ -443,7 +501,7 @@ class Pkcs11Provider:
             MAGIC_WRAPPED_KEY, get_suite("aes-256-gcm"), SCHEME_RANDOM96, self._key_id, nonce
         )
         try:
-            with self._lock:
+            with self._lock():
                 body = self._encryptor.encrypt(
                     plaintext_key,
                     mechanism=Mechanism.AES_GCM,
@@ -469,7 +527,7 @@ class Pkcs11Provider:
             raise DecryptionError()
         header = bytes(blob[:header_len])
         try:
-            with self._lock:
+            with self._lock():
                 plain = self._decryptor.decrypt(
                     bytes(blob[header_len:]),
                     mechanism=Mechanism.AES_GCM,
@@ -482,9 +540,13 @@ class Pkcs11Provider:
         return plain
 
     def close(self) -> None:
-        """Close the session (the token logs out when its last session closes)."""
-        with self._lock:
-            self._session.close()
+        """Release the shared session (the last provider on a token logs it out).
+
+        Idempotent; after it, `wrap` and `unwrap` raise `ProviderError`.
+        """
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            _release_token(*self._where, shared)
 
     def __enter__(self) -> Pkcs11Provider:
         return self

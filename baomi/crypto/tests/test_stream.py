@@ -161,7 +161,7 @@ def test_truncation_at_chunk_boundary_is_caught_by_last_flag(suite: SuiteName) -
     # Every prefix ending on a chunk boundary authenticates chunk by chunk, then fails
     # because its final chunk was sealed with last=0.
     for keep in range(1, len(chunks)):
-        got = []
+        got: list[bytes] = []
         with pytest.raises(DecryptionError):
             got.extend(open_stream(key, b"doc:1", [sealed[:HEADER_SIZE], *chunks[:keep]]))
         assert b"".join(got) == PLAIN[: CS * (keep - 1)]
@@ -244,7 +244,7 @@ def test_output_waits_for_authentication() -> None:
     sealed = bytearray(_seal(key, PLAIN))
     sealed[-1] ^= 1  # break the last chunk's tag
     gen = open_stream(key, b"doc:1", [bytes(sealed)])
-    got = []
+    got: list[bytes] = []
     with pytest.raises(DecryptionError):
         got.extend(gen)
     assert b"".join(got) == PLAIN[: 3 * CS]  # the authentic chunks only, never the bad one
