@@ -1,0 +1,239 @@
+"""Check-character algorithms and code tables for Chinese identifiers.
+
+Pure functions over already-normalized strings (ASCII digits, upper-case letters). They are
+the cheap second stage behind the candidate regex in `detectors`: the regex only finds
+shapes, these decide whether a shape is a real identifier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+# GB/T 2260 province-level codes (first two digits of a resident ID or a USCC region code).
+PROVINCES: frozenset[str] = frozenset(
+    [
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+    ]
+)
+
+
+def _codes(spec: str) -> frozenset[str]:
+    """Expand "01-11 21 90" into two-digit codes."""
+    out: set[str] = set()
+    for part in spec.split():
+        lo, _, hi = part.partition("-")
+        for n in range(int(lo), int(hi or lo) + 1):
+            out.add(f"{n:02d}")
+    return frozenset(out)
+
+
+# Prefecture-level codes (digits 3-4) per province, current GB/T 2260 plus the historical
+# 地区 codes 21-35 that people born before the prefecture reforms still carry in their ID:
+# an ID number never changes when its region is renamed or merged, so rejecting old codes
+# would miss real people. "01-02" for municipalities covers 市辖区 and the former 县 code.
+_LEGACY = " 21-35"
+PREFECTURES: dict[str, frozenset[str]] = {
+    "11": _codes("01-02"),
+    "12": _codes("01-02"),
+    "13": _codes("01-11" + _LEGACY),
+    "14": _codes("01-11" + _LEGACY),
+    "15": _codes("01-09" + _LEGACY),
+    "21": _codes("01-14" + _LEGACY),
+    "22": _codes("01-08" + _LEGACY),
+    "23": _codes("01-12" + _LEGACY),
+    "31": _codes("01-02"),
+    "32": _codes("01-13" + _LEGACY),
+    "33": _codes("01-11" + _LEGACY),
+    "34": _codes("01-18" + _LEGACY),
+    "35": _codes("01-09" + _LEGACY),
+    "36": _codes("01-11" + _LEGACY),
+    "37": _codes("01-17" + _LEGACY),
+    "41": _codes("01-17 90" + _LEGACY),
+    "42": _codes("01-13 90" + _LEGACY),
+    "43": _codes("01-13" + _LEGACY),
+    "44": _codes("01-20 51-53" + _LEGACY),
+    "45": _codes("01-14" + _LEGACY),
+    "46": _codes("01-04 90" + _LEGACY),
+    "50": _codes("01-03"),
+    "51": _codes("01-20" + _LEGACY),
+    "52": _codes("01-06" + _LEGACY),
+    "53": _codes("01-09" + _LEGACY),
+    "54": _codes("01-06" + _LEGACY),
+    "61": _codes("01-10" + _LEGACY),
+    "62": _codes("01-12" + _LEGACY),
+    "63": _codes("01-02" + _LEGACY),
+    "64": _codes("01-05" + _LEGACY),
+    "65": _codes("01-02 04-05 21-32 40-43 90"),
+    # Taiwan, Hong Kong and Macau residents' residence permits use the whole-region code.
+    "71": _codes("00"),
+    "81": _codes("00"),
+    "82": _codes("00"),
+}
+
+
+def region_ok(code6: str) -> bool:
+    """True if the 6-digit administrative code has a real province and prefecture part.
+
+    County digits (5-6) are not checked: they change too often to keep a table honest, and
+    the province + prefecture check already rejects ~97 % of random prefixes.
+    """
+    prefectures = PREFECTURES.get(code6[:2])
+    return prefectures is not None and code6[2:4] in prefectures
+
+
+def date_ok(yyyymmdd: str, *, today: dt.date) -> bool:
+    """True for a real calendar date between 1900-01-01 and `today`."""
+    year = int(yyyymmdd[:4])
+    if year < 1900 or year > today.year:
+        return False
+    try:
+        born = dt.date(year, int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
+        return False
+    return born <= today
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def resident_id_check(first17: str) -> str:
+    """GB 11643 check character (ISO 7064 MOD 11-2) for the first 17 digits."""
+    total = sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def resident_id_ok(value: str, *, today: dt.date) -> bool:
+    """Validate an 18-character resident ID: region, birth date and check character."""
+    return (
+        len(value) == 18
+        and value[:17].isdigit()
+        and region_ok(value[:6])
+        and date_ok(value[6:14], today=today)
+        and resident_id_check(value[:17]) == value[17]
+    )
+
+
+def legacy_resident_id_ok(value: str, *, today: dt.date) -> bool:
+    """Validate a 15-digit (pre-1999) resident ID: region and a 19YYMMDD birth date."""
+    return (
+        len(value) == 15
+        and value.isdigit()
+        and region_ok(value[:6])
+        and date_ok("19" + value[6:12], today=today)
+    )
+
+
+USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARS)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# GB 32100 registration authority (char 1) -> allowed organisation type codes (char 2).
+USCC_TYPES: dict[str, str] = {
+    "1": "1239",
+    "2": "19",
+    "3": "1234569",
+    "4": "19",
+    "5": "1239",
+    "6": "129",
+    "7": "129",
+    "8": "19",
+    "9": "123",
+    "A": "19",
+    "N": "1239",
+    "Y": "1",
+}
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def uscc_check(first17: str) -> str:
+    """GB 32100 check character (MOD 31 over the 31-character set)."""
+    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return USCC_CHARS[(31 - total % 31) % 31]
+
+
+def org_code_check(first8: str) -> str:
+    """GB 11714 organisation code check character (MOD 11, 10 -> X, 11 -> 0)."""
+    # Letters count 10..35 as in GB 11714; int(c, 36) gives exactly that mapping.
+    total = sum(int(c, 36) * w for c, w in zip(first8, _ORG_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    return "X" if check == 10 else "0" if check == 11 else str(check)
+
+
+def uscc_ok(value: str) -> bool:
+    """Validate a unified social credit code: charset, authority/type, region, both checks."""
+    if len(value) != 18 or any(c not in _USCC_VALUE for c in value):
+        return False
+    if value[1] not in USCC_TYPES.get(value[0], ""):
+        return False
+    region = value[2:8]
+    # Central-level registrations use 100000; otherwise the province part must be real.
+    if not region.isdigit() or (region[:2] not in PROVINCES and region != "100000"):
+        return False
+    return org_code_check(value[8:16]) == value[16] and uscc_check(value[:17]) == value[17]
+
+
+_LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def luhn_ok(digits: str) -> bool:
+    """Luhn (ISO/IEC 7812) check over a string of ASCII digits."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        total += _LUHN_DOUBLE[d] if i % 2 else d
+    return total % 10 == 0
+
+
+def card_issuer(digits: str) -> str | None:
+    """Name the card scheme from the issuer prefix, or None if no scheme issues it.
+
+    Covers the schemes seen on Chinese cards: UnionPay 62 (and the pre-UnionPay 60 / 9558
+    BINs of BOC and ICBC still in circulation), Visa, Mastercard, JCB and Discover.
+    """
+    two = digits[:2]
+    if two == "62":
+        return "unionpay"
+    if digits[0] == "4":
+        return "visa"
+    if "51" <= two <= "55" or "2221" <= digits[:4] <= "2720":
+        return "mastercard"
+    if "3528" <= digits[:4] <= "3589":
+        return "jcb"
+    if digits[:4] == "6011" or two == "65" or "644" <= digits[:3] <= "649":
+        return "discover"
+    if two == "60" or digits[:4] == "9558":
+        return "unionpay"
+    return None

@@ -1,0 +1,330 @@
+"""Find sensitive identifiers in text in one regex pass plus cheap validation.
+
+Design: one compiled candidate regex finds every *shape* (18-digit IDs, grouped card
+numbers, +86 mobiles, passport-like tokens, e-mail addresses) at C speed; the pattern begins
+with a single character class so `re` can skip non-candidate characters without entering
+the matcher. Only candidates reach Python, where check characters, dates, region codes,
+number plans and context words decide. Boundaries are part of the regex: nothing is found
+inside a longer run of letters and digits.
+
+Full-width forms (１１０１…, ｘ, －, the ideographic space) are folded by NFKC, but only the
+characters whose NFKC form is one ASCII character, so the folded text has the same length
+and offsets map back to the original one to one (no offset table needed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from functools import lru_cache
+
+from baomi.detect import checks
+from baomi.detect.model import (
+    BANK_CARD,
+    CN_MOBILE,
+    CN_RESIDENT_ID,
+    CN_USCC,
+    EMAIL,
+    HK_MO_PERMIT,
+    PASSPORT,
+    Finding,
+    Location,
+)
+
+# Longest possible candidate (bounded e-mail) and how far back context words are looked for.
+MAX_MATCH = 512
+CONTEXT_BEFORE = 48
+CONTEXT_AFTER = 12
+
+
+@lru_cache(maxsize=1)
+def _fold_table() -> tuple[dict[int, str], re.Pattern[str]]:
+    """Characters NFKC maps to a single identifier-relevant ASCII character.
+
+    Only <wide> (full-width), <narrow>, <font> (mathematical digits) and <noBreak>
+    compatibility forms are taken: superscripts and circled numbers are not digits in a
+    document and folding them would glue footnote marks onto numbers.
+    """
+    wanted = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+-@._% ")
+    table: dict[int, str] = {}
+    ranges = ((0x00A0, 0x00A1), (0x3000, 0x3001), (0xFF00, 0xFFEF), (0x1D400, 0x1D800))
+    for lo, hi in ranges:
+        for cp in range(lo, hi):
+            ch = chr(cp)
+            tag = unicodedata.decomposition(ch).split(" ", 1)[0]
+            if tag not in {"<wide>", "<narrow>", "<font>", "<noBreak>"}:
+                continue
+            folded = unicodedata.normalize("NFKC", ch)
+            if folded in wanted:
+                table[cp] = folded
+    # Dashes people type between digit groups; NFKC keeps them, we treat them as "-".
+    for cp in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2015, 0x2212, 0xFE63):
+        table[cp] = "-"
+    # A class of BMP ranges compiles to a constant-time lookup table in `re`; thousands
+    # of single characters or astral ranges would be tested one by one per character.
+    spans: list[list[int]] = []
+    for cp in sorted(c for c in table if c <= 0xFFFF):
+        if spans and spans[-1][1] == cp - 1:
+            spans[-1][1] = cp
+        else:
+            spans.append([cp, cp])
+    chars = "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in spans)
+    chars += "\U0001d400-\U0001d7ff"  # mathematical alphanumerics, as one coarse range
+    return table, re.compile(f"[{chars}]+")
+
+
+def fold(text: str) -> str:
+    """Fold full-width and similar forms to ASCII, keeping the length unchanged."""
+    if text.isascii():
+        return text
+    table, runs = _fold_table()
+    if runs.search(text) is None:
+        return text
+    return runs.sub(lambda m: m.group().translate(table), text)
+
+
+_SEP = r"[ \-]"
+# After a grouped number neither another group nor a letter may follow.
+_END_GROUPED = r"(?![ \-]?[0-9A-Za-z])"
+_END = r"(?![0-9A-Za-z])"
+_CANDIDATE = re.compile(
+    rf"""
+    [0-9A-Za-z+]                    # one class first: lets re skip to candidates fast
+    (?<![0-9A-Za-z].)               # ...that do not continue a letter/digit run
+    (?:
+        # grouped resident ID 6-4-4-4 or 6-8-4, not continuing a digit group before it
+        (?P<gid>(?<=[1-9])(?<!\d{_SEP}.)\d{{5}}{_SEP}\d{{4}}{_SEP}?\d{{4}}{_SEP}\d{{3}}[\dXx]
+            {_END_GROUPED})
+        # grouped card 4-4-4-4(-1..3)
+      | (?P<gcard>(?<=[2-69])(?<!\d{_SEP}.)\d{{3}}(?:{_SEP}\d{{4}}){{3}}(?:{_SEP}\d{{1,3}})?
+            {_END_GROUPED})
+        # grouped mobile 3-4-4, optionally behind +86 / 0086 / 86
+      | (?P<gmob>(?<!\d{_SEP}.)(?:(?<=\+)86{_SEP}?1|(?<=0)086{_SEP}?1|(?<=8)6{_SEP}1|(?<=1))
+            [3-9]\d{_SEP}\d{{4}}{_SEP}\d{{4}}{_END_GROUPED})
+      | (?P<pmob>(?:(?<=\+)86|(?<=0)086){_SEP}?1\d{{10}}{_END})
+        # compact mobile inside the number plan: the commonest candidate, decided in re
+      | (?P<mob>(?<=1)(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])\d{{8}}{_END})
+        # compact digit runs of 11..19 (an ID may end in X)
+      | (?P<num>(?<=\d)\d{{10,18}}[Xx]?{_END})
+        # unified social credit code: 18 chars of the GB 32100 set
+      | (?P<uscc>(?<=[1-9ANY])[0-9A-HJ-NP-RTUW-Y]{{17}}{_END})
+        # passports and Hong Kong/Macau permits: letter, optional letter, 7..10 digits
+      | (?P<doc>(?<=[CDEGHMPS])[A-HJ-NP-Z]?\d{{7,10}}{_END})
+      | (?P<email>(?<![._%+\-].)[A-Za-z0-9._%+\-]{{0,63}}@[A-Za-z0-9][A-Za-z0-9\-]{{0,62}}
+            (?:\.[A-Za-z0-9\-]{{1,63}}){{0,4}}\.[A-Za-z]{{2,24}}(?![A-Za-z0-9\-]))
+    )
+    """,
+    re.VERBOSE | re.ASCII,
+)
+
+_MOBILE = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])\d{8}")
+_PASSPORT = re.compile(r"(?:E\d{8}|E[A-HJ-NP-Z]\d{7}|G\d{8}|P\d{7}|[SD]\d{7,8})")
+_PERMIT = re.compile(r"(?:C\d{8}|C[A-HJ-NP-Z]\d{7}|[HM]\d{8}(?:\d{2})?)")
+_STRIP = str.maketrans("", "", " -")
+
+# Context words. Positive ones make an ambiguous shape credible; negative ones say the
+# number is a business reference that happens to look like an identifier.
+_CARD_CTX = re.compile(
+    r"卡号|银行|账号|帐号|账户|帐户|开户|银行卡|信用卡|借记卡|储蓄卡|工资卡|收款|付款|户名"
+    r"|card|account|acct|iban",
+    re.IGNORECASE,
+)
+_ID_CTX = re.compile(r"身份证|公民身份|证件|居民|身份号|ID", re.IGNORECASE)
+_PASSPORT_CTX = re.compile(r"护照|passport|证件", re.IGNORECASE)
+_PERMIT_CTX = re.compile(r"通行证|港澳|往来|来往内地|回乡证|证件|permit|EEP", re.IGNORECASE)
+_NEG_CTX = re.compile(
+    r"订单|单号|编号|流水号|交易号|发票|合同号|批次|序列号|货号|型号|参考号|凭证号|order|invoice|ref",
+    re.IGNORECASE,
+)
+_NEG_WINDOW = 16
+
+
+def mask(type_: str, value: str) -> str:
+    """Masked form safe to display: first 4 and last 4 kept for long numbers.
+
+    Short identifiers keep less, so the mask still hides most of the value: mobiles keep
+    3 + 4 (the usual 138****8000), passports and permits 2 + 2, e-mail the first letter
+    of the local part and the domain.
+    """
+    if type_ == EMAIL:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    n = len(value)
+    head, tail = (4, 4) if n >= 15 else (3, 4) if n == 11 else (2, 2)
+    return value[:head] + "*" * (n - head - tail) + value[n - tail :]
+
+
+def _has(pattern: re.Pattern[str], text: str, start: int, end: int, extra: str) -> bool:
+    """Is a context word in the window around [start, end) or in the segment context?"""
+    if pattern.search(text, max(0, start - CONTEXT_BEFORE), start) is not None:
+        return True
+    if pattern.search(text, end, end + CONTEXT_AFTER) is not None:
+        return True
+    return bool(extra) and pattern.search(extra) is not None
+
+
+def _negative(text: str, start: int) -> bool:
+    """A business-reference word right before the number (订单号：…, 发票号码 …)."""
+    return _NEG_CTX.search(text, max(0, start - _NEG_WINDOW), start) is not None
+
+
+def _card(
+    digits: str, text: str, start: int, end: int, extra: str, *, grouped: bool
+) -> float | None:
+    """Confidence that `digits` is a bank card, or None.
+
+    Luhn alone passes one random number in ten, and order or account numbers are common in
+    business documents, so a card also needs an issuer prefix and either a context word
+    (卡号, 银行, 账号, 开户…) or the 4-4-4-4 grouping that only card numbers are printed in.
+    """
+    if not 16 <= len(digits) <= 19 or checks.card_issuer(digits) is None:
+        return None
+    if not checks.luhn_ok(digits) or _negative(text, start):
+        return None
+    if _has(_CARD_CTX, text, start, end, extra):
+        return 0.95
+    return 0.8 if grouped else None
+
+
+def _classify_digits(
+    digits: str, text: str, start: int, end: int, *, extra: str, today: dt.date, grouped: bool
+) -> tuple[str, str, float] | None:
+    """Decide what a digit run (possibly ending in X) is; ID beats USCC beats card."""
+    n = len(digits)
+    if n == 18:
+        if checks.resident_id_ok(digits, today=today):
+            return CN_RESIDENT_ID, digits, 0.99
+        if checks.uscc_ok(digits):
+            return CN_USCC, digits, 0.95
+    elif n == 15:
+        if checks.legacy_resident_id_ok(digits, today=today) and not _negative(text, start):
+            conf = 0.9 if _has(_ID_CTX, text, start, end, extra) else 0.75
+            return CN_RESIDENT_ID, digits, conf
+        return None
+    elif n == 11:
+        if _MOBILE.fullmatch(digits):
+            return CN_MOBILE, digits, 0.9
+        return None
+    elif (n == 13 and digits.startswith("86")) or (n == 14 and digits.startswith("0086")):
+        local = digits[-11:]
+        if _MOBILE.fullmatch(local):
+            return CN_MOBILE, local, 0.9
+        return None
+    if digits.isdigit():
+        card = _card(digits, text, start, end, extra, grouped=grouped)
+        if card is not None:
+            return BANK_CARD, digits, card
+    return None
+
+
+def detect(
+    text: str,
+    *,
+    context: str = "",
+    today: dt.date | None = None,
+    start: int = 0,
+    end: int | None = None,
+) -> list[Finding]:
+    """All identifiers in `text`, in order, with offsets into `text`.
+
+    `context` is extra text searched for context words only (a column header).
+    Findings starting before `start` or at/after `end` are skipped, but characters around
+    them are still read, so boundaries and context are right in a window of a larger text.
+    `location.where` is left empty for the caller to fill. Never raises on any input.
+    """
+    today = today or dt.date.today()  # noqa: DTZ011 - birth dates are calendar dates
+    folded = fold(text)
+    extra = fold(context) if context else ""
+    limit = len(folded) if end is None else end
+    out: list[Finding] = []
+    for m in _CANDIDATE.finditer(folded, start):
+        s, e = m.span()
+        if s >= limit:
+            break
+        kind = m.lastgroup
+        raw = m.group()
+        result: tuple[str, str, float] | None = None
+        if kind == "mob":
+            out.append(Finding(CN_MOBILE, raw, f"{raw[:3]}****{raw[7:]}", Location("", s, e), 0.9))
+            continue
+        if kind == "num":
+            result = _classify_digits(
+                raw.upper(), folded, s, e, extra=extra, today=today, grouped=False
+            )
+        elif kind in {"gid", "gcard"}:
+            digits = raw.translate(_STRIP).upper()
+            result = _classify_digits(digits, folded, s, e, extra=extra, today=today, grouped=True)
+        elif kind in {"gmob", "pmob"}:
+            local = raw.translate(_STRIP).removeprefix("+")[-11:]
+            if _MOBILE.fullmatch(local):
+                result = CN_MOBILE, local, 0.9
+        elif kind == "uscc":
+            if checks.uscc_ok(raw):
+                result = CN_USCC, raw, 0.99
+        elif kind == "doc":
+            result = _classify_document(raw, folded, s, e, extra)
+        elif kind == "email":
+            result = EMAIL, raw.lower(), 0.95
+        if result is not None:
+            type_, value, conf = result
+            out.append(Finding(type_, value, mask(type_, value), Location("", s, e), conf))
+    return out
+
+
+def _classify_document(
+    raw: str, text: str, start: int, end: int, extra: str
+) -> tuple[str, str, float] | None:
+    """Passport or Hong Kong/Macau permit; both shapes are too generic without context."""
+    if _PASSPORT.fullmatch(raw) and _has(_PASSPORT_CTX, text, start, end, extra):
+        return PASSPORT, raw, 0.9
+    if _PERMIT.fullmatch(raw) and _has(_PERMIT_CTX, text, start, end, extra):
+        return HK_MO_PERMIT, raw, 0.9
+    return None
+
+
+_PARTIAL = re.compile(r"(?<![0-9A-Za-z?])(\d{12,18})(\?{1,7})(?![0-9A-Za-z?])")
+
+
+def detect_partial_numbers(
+    text: str, *, context: str = "", today: dt.date | None = None
+) -> list[Finding]:
+    """Identifiers whose last digits were lost ("110101199003071???").
+
+    Spreadsheets keep 15 significant digits, so an ID or card typed as a number cannot be
+    validated in full. What can be seen is checked (region and birth date of an ID; issuer
+    prefix and context of a card) and reported with low confidence and a note, because
+    the document still holds the person's identifier for every practical purpose.
+    """
+    today = today or dt.date.today()  # noqa: DTZ011 - birth dates are calendar dates
+    out: list[Finding] = []
+    for m in _PARTIAL.finditer(text):
+        value = m.group()
+        digits = m.group(1)
+        s, e = m.span()
+        note = f"precision_lost: stored as a number, last {len(m.group(2))} digit(s) unknown"
+        if (
+            len(value) == 18
+            and len(digits) >= 14
+            and checks.region_ok(digits[:6])
+            and checks.date_ok(digits[6:14], today=today)
+        ):
+            out.append(
+                Finding(
+                    CN_RESIDENT_ID,
+                    value,
+                    mask(CN_RESIDENT_ID, value),
+                    Location("", s, e),
+                    0.5,
+                    note,
+                )
+            )
+        elif (
+            16 <= len(value) <= 19
+            and checks.card_issuer(digits) is not None
+            and _has(_CARD_CTX, text, s, e, context)
+        ):
+            out.append(
+                Finding(BANK_CARD, value, mask(BANK_CARD, value), Location("", s, e), 0.4, note)
+            )
+    return out
