@@ -87,7 +87,8 @@ class Entry:
     """One audit ledger record: who did what to which object, for what purpose, decided how.
 
     `request` holds request context as strings (conventionally `ip`, `user_agent`,
-    `request_id`); it is copied on construction so the entry cannot change afterwards.
+    `request_id`); it is copied on construction so the entry cannot change afterwards,
+    and `time` (which must be timezone-aware) is converted to UTC.
     Construction validates every field and raises `EntryFormatError`.
     """
 
@@ -108,6 +109,9 @@ class Entry:
         if type(self.seq) is not int or self.seq < 0:
             raise EntryFormatError("seq must be a non-negative int")
         format_time(self.time)
+        # Hold the instant in UTC, as encoded: equality of entries then means equality of
+        # what is committed (datetimes in a DST fold never compare equal across zones).
+        object.__setattr__(self, "time", self.time.astimezone(UTC))
         for name in _STR_FIELDS:
             _check_text(name, getattr(self, name))
         if self.client_id is not None:
