@@ -138,6 +138,9 @@ _NEG_CTX = re.compile(
     re.IGNORECASE,
 )
 _NEG_WINDOW = 16
+# Corporate settlement accounts (对公账户) share lengths and even prefixes with cards (CCB
+# accounts start with 44…); one in ten passes Luhn by chance, so the label decides.
+_CORPORATE_CTX = re.compile(r"基本户|基本存款|一般户|一般存款|对公|单位账|单位帐|企业账|企业帐")
 
 
 def mask(type_: str, value: str) -> str:
@@ -181,6 +184,8 @@ def _card(
     if not 16 <= len(digits) <= 19 or checks.card_issuer(digits) is None:
         return None
     if not checks.luhn_ok(digits) or _negative(text, start):
+        return None
+    if _CORPORATE_CTX.search(text, max(0, start - _NEG_WINDOW), start) is not None:
         return None
     if _has(_CARD_CTX, text, start, end, extra):
         return 0.95

@@ -1,0 +1,222 @@
+"""Unit tests per detector: formats, boundaries, check characters, context rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from baomi.detect import checks, detect, mask
+from baomi.detect.detectors import fold
+from baomi.detect.tests.corpus import Gen, id_check, luhn_complete, org_check, uscc_check
+
+TODAY = dt.date(2024, 6, 1)
+# GB 11643's own example and a widely published USCC sample.
+ID = "11010519491231002X"
+USCC = "91350100M000100Y43"
+CARD = "6222021234567890128"
+
+
+def found(text: str, context: str = "") -> list[tuple[str, str]]:
+    return [(f.type, f.value) for f in detect(text, context=context, today=TODAY)]
+
+
+def test_check_algorithms_agree_with_independent_implementations() -> None:
+    g = Gen(7)
+    for _ in range(300):
+        v = g.resident_id()
+        assert checks.resident_id_check(v[:17]) == id_check(v[:17]) == v[17]
+        u = g.uscc()
+        assert checks.uscc_check(u[:17]) == uscc_check(u[:17])
+        assert checks.org_code_check(u[8:16]) == org_check(u[8:16])
+        c = g.card()
+        assert checks.luhn_ok(c)
+        assert checks.luhn_ok(luhn_complete(c[:-1]))
+    assert checks.resident_id_ok(ID, today=TODAY)
+    assert checks.uscc_ok(USCC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"身份证号：{ID}",
+        f"身份证号：{ID[:17]}x",
+        "身份证号：110105 1949 1231 002X",
+        "身份证号：110105 19491231 002x",
+        "身份证号：110105-1949-1231-002X",
+        "身份证号：" + ID.translate(str.maketrans("0123456789X", "０１２３４５６７８９ｘ")),
+        f"({ID})",
+        f"ID:{ID}.",
+    ],
+)
+def test_resident_id_variants(text: str) -> None:
+    assert found(text) == [("cn_resident_id", ID)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ID[:17] + "1",  # wrong check character
+        "1" + ID,  # inside a longer digit run
+        ID + "7",
+        "A" + ID,  # letters and digits run
+        ID + "b",
+    ],
+)
+def test_resident_id_rejections(text: str) -> None:
+    assert found(text) == []
+
+
+def test_resident_id_dates_and_regions() -> None:
+    def make(region: str, date: str) -> str:
+        body = region + date + "123"
+        return body + id_check(body)
+
+    assert found(make("110105", "19491231"))
+    assert not found(make("110105", "19490230"))  # no such day
+    assert not found(make("110105", "18991231"))  # before 1900
+    assert not found(make("110105", "20240602"))  # born after "today"
+    assert not found(make("990105", "19491231"))  # no province 99
+    assert not found(make("119905", "19491231"))  # Beijing has no prefecture 99
+    assert found(make("362201", "19650101"))  # old 宜春地区 code
+
+
+def test_legacy_fifteen_digit_id() -> None:
+    assert found("身份证 110105491231002") == [("cn_resident_id", "110105491231002")]
+    assert not found("身份证 110105490230002")  # impossible date
+    assert not found("订单号 110105491231002")  # business reference, not an ID
+
+
+def test_uscc() -> None:
+    assert found(f"统一社会信用代码：{USCC}") == [("cn_uscc", USCC)]
+    assert not found(USCC[:17] + "4")  # wrong MOD 31 check character
+    # Valid MOD 31 check but a broken GB 11714 organisation code check.
+    body = USCC[:16].replace("M0001000", "M0001001") + "Y"
+    assert not found(body + uscc_check(body))
+    # Registration authority 9 has no organisation type 5.
+    body = "95" + USCC[2:17]
+    assert not found(body + uscc_check(body))
+    assert not found(USCC.lower())
+
+
+def test_bank_card_needs_context_or_grouping() -> None:
+    assert found(f"卡号：{CARD}") == [("bank_card", CARD)]
+    assert found(f"{CARD}", context="工资卡号") == [("bank_card", CARD)]
+    assert found("6222 0212 3456 7890 128") == [("bank_card", CARD)]
+    assert found("开户行 6222-0212-3456-7890-128") == [("bank_card", CARD)]
+    assert not found(f"追踪码 {CARD}")  # Luhn-valid but nothing says card
+    assert not found(f"卡号：{CARD[:-1]}9")  # Luhn fails
+    bad_prefix = luhn_complete("110202030400001234")
+    assert not found(f"账号：{bad_prefix}")  # no issuer uses prefix 11
+    assert not found(f"订单号：{CARD} 银行")  # business reference word right before it
+    assert not found(f"基本存款账户账号：{luhn_complete('440069824520895007')}")  # 对公账户
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "13800138000",
+        "138 0013 8000",
+        "138-0013-8000",
+        "+8613800138000",
+        "+86 138 0013 8000",
+        "+86-138-0013-8000",
+        "0086 13800138000",
+        "8613800138000",
+        "１３８００１３８０００",
+        "电话:13800138000。",
+    ],
+)
+def test_mobile_variants(text: str) -> None:
+    assert found(text) == [("cn_mobile", "13800138000")]
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "12012345678",
+        "14012345678",
+        "15412345678",
+        "16012345678",
+        "17912345678",
+        "19412345678",
+        "10012345678",
+    ],
+)
+def test_mobile_outside_number_plan(number: str) -> None:
+    assert found(f"电话 {number}") == []
+
+
+def test_mobile_plan_edges() -> None:
+    for prefix in ("145", "149", "150", "153", "155", "162", "167", "170", "178", "190", "199"):
+        assert found(f"{prefix}12345678") == [("cn_mobile", f"{prefix}12345678")]
+    assert found("138001380001") == []  # 12 digits
+    assert found("138 0013 8000 1234") == []  # a longer grouped number
+
+
+def test_email() -> None:
+    assert found("联系 Zhang.San@Example.COM，谢谢") == [("email", "zhang.san@example.com")]
+    assert found("a@b") == []
+    assert [f.masked for f in detect("x wang_li88@corp.example.cn", today=TODAY)] == [
+        "w***@corp.example.cn"
+    ]
+
+
+def test_passport_and_permits_need_context() -> None:
+    assert found("护照号码：E12345678") == [("passport", "E12345678")]
+    assert found("护照号码：EA1234567") == [("passport", "EA1234567")]
+    assert found("护照：G12345678，P1234567") == [
+        ("passport", "G12345678"),
+        ("passport", "P1234567"),
+    ]
+    assert found("型号 E12345678") == []
+    assert found("往来港澳通行证：C12345678") == [("hk_mo_permit", "C12345678")]
+    assert found("往来港澳通行证：CA1234567") == [("hk_mo_permit", "CA1234567")]
+    assert found("回乡证 H12345678 / M1234567801") == [
+        ("hk_mo_permit", "H12345678"),
+        ("hk_mo_permit", "M1234567801"),
+    ]
+    assert found("批号 C12345678") == []
+    assert found("E12345678", context="护照号") == [("passport", "E12345678")]
+
+
+def test_masks() -> None:
+    assert mask("cn_resident_id", "31010119900307123X") == "3101**********123X"
+    assert mask("cn_mobile", "13800138000") == "138****8000"
+    assert mask("email", "alice@example.com") == "a***@example.com"
+    assert mask("passport", "E12345678") == "E1*****78"
+
+
+def test_offsets_point_at_the_original_text() -> None:
+    text = "甲方：张三，身份证号：１１０１０５ １９４９ １２３１ ００２ｘ，完"
+    (f,) = detect(text, today=TODAY)
+    assert text[f.location.start : f.location.end] == "１１０１０５ １９４９ １２３１ ００２ｘ"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_fold_keeps_length_and_detect_never_raises(text: str) -> None:
+    assert len(fold(text)) == len(text)
+    for f in detect(text, today=TODAY):
+        assert 0 <= f.location.start < f.location.end <= len(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([ID, "13800138000", "。", "，", " ", "1", "a", "卡号", "\n", USCC]),
+        max_size=40,
+    )
+)
+def test_window_restriction_matches_full_scan(parts: list[str]) -> None:
+    """Scanning [start, end) of a text finds exactly the full scan's findings inside it."""
+    text = "".join(parts)
+    full = detect(text, today=TODAY)
+    cut = len(text) // 2
+    left = detect(text, today=TODAY, end=cut)
+    right = detect(text, today=TODAY, start=cut)
+    assert [f for f in full if f.location.start < cut] == left
+    starts = {f.location.start for f in right}
+    assert [f for f in full if f.location.start >= cut and f.location.start in starts] == right
