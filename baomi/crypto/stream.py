@@ -187,11 +187,14 @@ class StreamSealer:
         self._index = index + 1
         return self._aead.encrypt(self._prefix + _IDX.pack(index, last), data, self._aad)
 
-    def update_chunks(self, data: Buffer) -> list[bytes]:
-        """Feed plaintext; return the sealed chunks now complete (possibly none)."""
+    def iter_update(self, data: Buffer) -> Iterator[bytes]:
+        """Feed plaintext; yield each sealed chunk as soon as it is complete.
+
+        Chunks are produced lazily, so sealing one huge buffer holds one chunk of output
+        at a time; the generator must be exhausted before the next call.
+        """
         if self._done:
             raise ValueError("StreamSealer already finalized")
-        out: list[bytes] = []
         view = memoryview(data).cast("B")
         cs = self._chunk
         pending = self._pending
@@ -204,18 +207,22 @@ class StreamSealer:
                 view = view[need:]
             if not len(view):
                 self._pending = pending
-                return out
+                return
             # The held chunk is full and more data follows, so it is not the last.
-            out.append(self._seal(pending, False))
+            self._pending = b""
+            yield self._seal(pending, False)
         n = len(view)
         off = 0
         seal = self._seal
         while n - off > cs:
-            out.append(seal(view[off : off + cs], False))
+            yield seal(view[off : off + cs], False)
             off += cs
         rest = view[off:]
         self._pending = rest if isinstance(data, bytes) else bytes(rest)
-        return out
+
+    def update_chunks(self, data: Buffer) -> list[bytes]:
+        """Feed plaintext; return the sealed chunks now complete (possibly none)."""
+        return list(self.iter_update(data))
 
     def update(self, data: Buffer) -> bytes:
         """Feed plaintext; return the sealed bytes now complete (possibly b"")."""
@@ -243,7 +250,7 @@ def seal_stream(
     sealer = StreamSealer(key, aad, chunk_size=chunk_size, rand=rand)
     yield sealer.header()
     for piece in chunks:
-        yield from sealer.update_chunks(piece)
+        yield from sealer.iter_update(piece)
     yield sealer.finalize()
 
 
@@ -334,6 +341,24 @@ def open_stream(key: Key, aad: bytes, chunks: Iterable[Buffer]) -> Iterator[byte
     return _open_frames(key, aad, header, frames)
 
 
+def _read_full(src: BinaryIO, buf: bytearray) -> int:
+    """Fill `buf` from `src` (short only at end of input); returns the byte count."""
+    view = memoryview(buf)
+    readinto = getattr(src, "readinto", None)
+    got = 0
+    while got < len(view):
+        if readinto is not None:
+            n = readinto(view[got:])
+        else:
+            piece = src.read(len(view) - got)
+            n = len(piece)
+            view[got : got + n] = piece
+        if not n:
+            break
+        got += n
+    return got
+
+
 def seal_file(
     src: BinaryIO,
     dst: BinaryIO,
@@ -343,26 +368,62 @@ def seal_file(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     rand: RandomSource = os.urandom,
 ) -> int:
-    """Seal everything readable from `src` into `dst`; returns the bytes written."""
+    """Seal everything readable from `src` into `dst`; returns the bytes written.
+
+    Output is byte-identical to `StreamSealer`'s. Two input buffers and one output buffer
+    are reused for the whole file (read-ahead tells whether a chunk is the last), so
+    memory is three chunks and no per-chunk allocation slows large files down.
+    """
     sealer = StreamSealer(key, aad, chunk_size=chunk_size, rand=rand)
+    aead, full_aad, prefix = sealer._aead, sealer._aad, sealer._prefix
+    current, ahead = bytearray(chunk_size), bytearray(chunk_size)
+    out = bytearray(chunk_size + TAG_SIZE)
+    out_view = memoryview(out)
     written = dst.write(sealer.header())
-    while piece := src.read(chunk_size):
-        for sealed in sealer.update_chunks(piece):
-            written += dst.write(sealed)
-    written += dst.write(sealer.finalize())
-    return written
+    n = _read_full(src, current)
+    index = 0
+    while True:
+        m = _read_full(src, ahead) if n == chunk_size else 0
+        last = m == 0
+        if index >= MAX_CHUNKS:
+            raise ValueError("stream too long: the 32-bit chunk index would repeat")
+        aead.encrypt_into(prefix + _IDX.pack(index, last), memoryview(current)[:n], full_aad, out)
+        written += dst.write(out_view[: n + TAG_SIZE])
+        if last:
+            return written
+        index += 1
+        current, ahead, n = ahead, current, m
 
 
 def open_file(src: BinaryIO, dst: BinaryIO, key: Key, aad: bytes) -> int:
     """Open a stream read from `src` into `dst`; returns the plaintext bytes written.
 
-    Raises `DecryptionError` on any failure, possibly after some authenticated chunks
-    were written: `dst` must be discarded unless this returns.
+    Only authenticated chunks are written, but truncation is detected at the end:
+    on `DecryptionError` (any failure) `dst` may hold a prefix of the plaintext and must
+    be discarded unless this returns. Buffers are reused as in `seal_file`.
     """
     header = parse_stream_header(src.read(HEADER_SIZE))
+    if header.suite != key.suite_info or header.key_id != key.key_id:
+        raise DecryptionError()
+    aead = _stream_aead(key, header.raw, header.salt)
+    full_aad = header.raw + aad
+    prefix = header.nonce_prefix
     unit = header.chunk_size + TAG_SIZE
-    frames = _frames(iter(lambda: src.read(unit), b""), unit)
+    current, ahead = bytearray(unit), bytearray(unit)
+    out = bytearray(unit)  # SM4's update_into wants 15 spare bytes
+    out_view = memoryview(out)
+    n = _read_full(src, current)
     written = 0
-    for plain in _open_frames(key, aad, header, frames):
-        written += dst.write(plain)
-    return written
+    index = 0
+    while True:
+        m = _read_full(src, ahead) if n == unit else 0
+        last = m == 0
+        # Same canonical-form rules as `open_stream`: no empty last chunk after a full one.
+        if index >= MAX_CHUNKS or n < TAG_SIZE or (last and index and n == TAG_SIZE):
+            raise DecryptionError()
+        aead.decrypt_into(prefix + _IDX.pack(index, last), memoryview(current)[:n], full_aad, out)
+        written += dst.write(out_view[: n - TAG_SIZE])
+        if last:
+            return written
+        index += 1
+        current, ahead, n = ahead, current, m

@@ -172,6 +172,18 @@ class Aead(Protocol):
         """Raises `DecryptionError` on any failure; never returns unauthenticated data."""
         ...
 
+    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+        """Encrypt into a preallocated ``len(data) + 16`` (or larger) buffer.
+
+        Exists so `baomi bench vault` can measure the raw ceiling without allocation.
+        """
+        ...
+
+    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+        """Decrypt into a preallocated ``len(data) - 16`` (or larger) buffer; raises
+        `DecryptionError` (the buffer then holds unauthenticated bytes: discard it)."""
+        ...
+
 
 class _AesGcm:
     __slots__ = ("_aead",)
@@ -185,6 +197,17 @@ class _AesGcm:
     def decrypt(self, nonce: bytes, data: Buffer, aad: bytes) -> bytes:
         try:
             return self._aead.decrypt(nonce, data, aad)
+        except InvalidTag:
+            raise DecryptionError() from None
+
+    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+        view = memoryview(out)[: len(memoryview(data)) + TAG_SIZE]
+        self._aead.encrypt_into(nonce, data, aad, view)
+
+    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+        view = memoryview(out)[: len(memoryview(data)) - TAG_SIZE]
+        try:
+            self._aead.decrypt_into(nonce, data, aad, view)
         except InvalidTag:
             raise DecryptionError() from None
 
@@ -219,6 +242,32 @@ class _Sm4Gcm:
         except InvalidTag:
             raise DecryptionError() from None
         return body + tail if tail else body
+
+    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+        # update_into needs block_size - 1 spare bytes; the tag's 16 cover them.
+        n = len(memoryview(data))
+        enc = Cipher(self._algorithm, modes.GCM(nonce)).encryptor()
+        enc.authenticate_additional_data(aad)
+        view = memoryview(out)
+        enc.update_into(data, view[: n + TAG_SIZE])
+        enc.finalize()
+        view[n : n + TAG_SIZE] = enc.tag
+
+    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+        src = memoryview(data)
+        if len(src) < TAG_SIZE:
+            raise DecryptionError()
+        n = len(src) - TAG_SIZE
+        dec = Cipher(self._algorithm, modes.GCM(nonce, bytes(src[n:]))).decryptor()
+        dec.authenticate_additional_data(aad)
+        if len(out) >= n + TAG_SIZE:
+            dec.update_into(src[:n], memoryview(out)[: n + TAG_SIZE])
+        else:  # update_into wants block_size - 1 spare bytes; fall back to a copy
+            memoryview(out)[:n] = dec.update(src[:n])
+        try:
+            dec.finalize()
+        except InvalidTag:
+            raise DecryptionError() from None
 
 
 def aead_for(suite: Suite, key: bytes) -> Aead:

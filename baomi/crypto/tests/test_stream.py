@@ -38,7 +38,21 @@ def _seal(key: Key, data: bytes, aad: bytes = b"doc:1", cs: int = CS) -> bytes:
 
 
 def _open(key: Key, sealed: bytes, aad: bytes = b"doc:1") -> bytes:
-    return b"".join(open_stream(key, aad, [sealed]))
+    """Open with both readers (generator and file); they must agree on every input."""
+    try:
+        via_stream: bytes | None = b"".join(open_stream(key, aad, [sealed]))
+    except DecryptionError:
+        via_stream = None
+    out = io.BytesIO()
+    try:
+        open_file(io.BytesIO(sealed), out, key, aad)
+        via_file: bytes | None = out.getvalue()
+    except DecryptionError:
+        via_file = None
+    assert via_stream == via_file
+    if via_stream is None:
+        raise DecryptionError()
+    return via_stream
 
 
 def _chunks(sealed: bytes) -> list[bytes]:
@@ -97,6 +111,34 @@ def test_file_helpers(suite: SuiteName) -> None:
     out = io.BytesIO()
     assert open_file(io.BytesIO(sealed.getvalue()), out, key, b"doc:9") == len(data)
     assert out.getvalue() == data
+
+
+@SUITES
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 8192, 10_000])
+def test_seal_file_is_byte_identical_to_stream_sealer(suite: SuiteName, size: int) -> None:
+    key = _key(suite)
+    data = bytes(i % 7 for i in range(size))
+
+    class Trickle(io.RawIOBase):
+        # Short reads, as from a pipe or socket.
+        def __init__(self) -> None:
+            self.pos = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: memoryview) -> int:  # type: ignore[override]  # buffer type
+            n = min(len(b), 1000, size - self.pos)
+            b[:n] = data[self.pos : self.pos + n]
+            self.pos += n
+            return n
+
+    for src in (io.BytesIO(data), Trickle()):
+        sealed = io.BytesIO()
+        seal_file(src, sealed, key, b"f", chunk_size=4096, rand=DetRand(b"same"))  # type: ignore[arg-type]  # RawIOBase is a binary file
+        assert sealed.getvalue() == b"".join(
+            seal_stream(key, b"f", [data], chunk_size=4096, rand=DetRand(b"same"))
+        )
     with pytest.raises(DecryptionError):
         open_file(io.BytesIO(sealed.getvalue()[:-1]), io.BytesIO(), key, b"doc:9")
 
