@@ -14,7 +14,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from baomi.crypto.digest import HASH_NAMES, HashName
-from baomi.ledger.checkpoint import Checkpoint, SignedCheckpoint, checkpoint_verify
+from baomi.ledger.checkpoint import (
+    Checkpoint,
+    SignedCheckpoint,
+    checkpoint_parse,
+    checkpoint_verify,
+)
 from baomi.ledger.compact import CompactRange
 from baomi.ledger.entry import (
     ENTRY_LAYOUT,
@@ -70,9 +75,8 @@ def _verified_checkpoints(
         try:
             cp = checkpoint_verify(public_keys, text)
         except CheckpointError as exc:
-            size = item.checkpoint.size if isinstance(item, SignedCheckpoint) else None
             raise LedgerVerificationError(
-                VerifyCode(exc.code), str(exc), checkpoint_size=size
+                VerifyCode(exc.code), str(exc), checkpoint_size=_claimed_size(item)
             ) from exc
         if cp.hash_name != hash_name:
             raise LedgerVerificationError(
@@ -89,6 +93,16 @@ def _verified_checkpoints(
         verified.append(cp)
     verified.sort(key=lambda c: c.size)
     return verified
+
+
+def _claimed_size(item: SignedCheckpoint | str) -> int | None:
+    """The size a checkpoint claims, unverified, so an error can say which one failed."""
+    if isinstance(item, SignedCheckpoint):
+        return item.checkpoint.size
+    try:
+        return checkpoint_parse(item).checkpoint.size
+    except CheckpointError:
+        return None
 
 
 def verify_encoded(
@@ -150,7 +164,7 @@ def _scan_rows(
             raise LedgerVerificationError(
                 VerifyCode.ENTRY_MALFORMED,
                 f"stored seq column {column_seq} disagrees with the encoded seq {seq}",
-                seq=column_seq,
+                seq=seq,
             )
         yield seq, fromhex(m.group(1).decode("ascii")), data
 
