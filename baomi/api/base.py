@@ -115,19 +115,19 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    codes = {
-        400: "bad_request",
-        403: "access_denied",
-        404: "not_found",
-        405: "method_not_allowed",
-        413: "request_too_large",
-        429: "too_many_requests",
-    }
-    return api.create_response(
-        request,
-        error_body(codes.get(exc.status_code, "error"), str(exc)),
-        status=exc.status_code,
-    )
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        body = error_body("malformed_json", _("The request body is not valid JSON."))
+    else:
+        codes = {
+            400: "bad_request",
+            403: "access_denied",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "request_too_large",
+            429: "too_many_requests",
+        }
+        body = error_body(codes.get(exc.status_code, "error"), str(exc))
+    return api.create_response(request, body, status=exc.status_code)
 
 
 @api.exception_handler(Http404)

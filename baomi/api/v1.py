@@ -7,6 +7,7 @@ from datetime import date, datetime
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Schema
+from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from baomi.accounts import selectors as account_selectors
@@ -118,11 +119,11 @@ def clients_list(request: HttpRequest, query: Query[ListQuery]) -> dict[str, obj
 
 
 @api.post("/clients", response={201: ClientOut, **ERRORS}, tags=["clients"])
-def clients_create(request: HttpRequest, payload: ClientCreateIn) -> tuple[int, Client]:
+def clients_create(request: HttpRequest, payload: ClientCreateIn) -> Status[Client]:
     """Create a client. The USCC must carry a valid GB 32100 check character."""
     data = client_services.ClientInput(**payload.model_dump())
     client = client_services.client_create(actor=_actor(request), data=data)
-    return 201, client
+    return Status(201, client)
 
 
 @api.get("/clients/{client_id}", response={200: ClientOut, **ERRORS}, tags=["clients"])
@@ -218,7 +219,7 @@ def staff_list(request: HttpRequest, query: Query[StaffQuery]) -> dict[str, obje
 
 
 @api.post("/staff", response={201: StaffOut, **ERRORS}, tags=["staff"])
-def staff_create(request: HttpRequest, payload: StaffCreateIn) -> tuple[int, User]:
+def staff_create(request: HttpRequest, payload: StaffCreateIn) -> Status[User]:
     """Create a staff account (administrators only)."""
     actor = _actor(request)
     _require_staff_admin(actor)
@@ -237,7 +238,7 @@ def staff_create(request: HttpRequest, payload: StaffCreateIn) -> tuple[int, Use
         post=payload.post,
         clearance=payload.clearance,
     )
-    return 201, user
+    return Status(201, user)
 
 
 @api.get("/staff/{user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])

@@ -4,7 +4,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from baomi.accounts.models import Department
+from baomi.clients import uscc
 from baomi.clients.models import ClientStatus, ServiceType
+from baomi.clients.services import USCC_INVALID
 
 
 class DateInput(forms.DateInput):
@@ -35,6 +37,13 @@ class ClientForm(forms.Form):
     )
     service_ended_on = forms.DateField(label=_("Service ended"), required=False, widget=DateInput)
     deregistered_on = forms.DateField(label=_("Deregistered on"), required=False, widget=DateInput)
+
+    def clean_uscc(self) -> str:
+        # Checked here too so that one submit shows every problem at once.
+        code = uscc.normalize(self.cleaned_data["uscc"])
+        if not uscc.is_valid(code):
+            raise forms.ValidationError(USCC_INVALID)
+        return code
 
     # Service field names differ from form names in one place; map them back.
     FIELD_MAP = {"department_id": "department"}

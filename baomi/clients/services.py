@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from baomi.accounts.models import Department, User
 from baomi.clients import uscc
@@ -20,6 +21,9 @@ from baomi.clients.selectors import client_can_create, client_can_edit
 from baomi.errors import AccessDenied, Conflict, ValidationFailed
 
 _MAX_NAME = 200
+USCC_INVALID = gettext_lazy(
+    "Not a valid unified social credit code (wrong format or check character)."
+)
 
 
 @dataclass
@@ -65,9 +69,7 @@ def _apply(client: Client, data: ClientInput, *, creating: bool) -> list[Service
     if data.uscc is not None or creating:
         code = uscc.normalize(data.uscc or "")
         if not uscc.is_valid(code):
-            errors.setdefault("uscc", []).append(
-                _("Not a valid unified social credit code (wrong format or check character).")
-            )
+            errors.setdefault("uscc", []).append(str(USCC_INVALID))
         client.uscc = code
     if data.status is not None:
         if data.status not in ClientStatus.values:

@@ -1,0 +1,111 @@
+"""Shared fixtures: real users, clients and sessions built with the real services."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "Correct-Horse-42!"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(autouse=True)
+def _reset_axes() -> None:
+    """Lockout counters live in the database; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    from baomi.accounts.models import Level
+    from baomi.accounts.services import department_get_or_create, user_create
+
+    def make(
+        username: str,
+        role: str = "accountant",
+        *,
+        department: str | None = None,
+        clearance: str = Level.INTERNAL,
+        password: str = PASSWORD,
+        **kw: Any,
+    ) -> Any:
+        dept = department_get_or_create(name=department) if department else None
+        return user_create(
+            username=username,
+            password=password,
+            role=role,
+            department=dept,
+            clearance=clearance,
+            validate=False,
+            **kw,
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_client(db: Any) -> Callable[..., Any]:
+    from baomi.clients.services import ClientInput, client_create
+
+    counter = {"n": 0}
+
+    def make(actor: Any, name: str | None = None, **kw: Any) -> Any:
+        from baomi.core.demo import make_uscc
+        import random
+
+        counter["n"] += 1
+        rng = random.Random(counter["n"] * 7919 + len(name or ""))
+        data = ClientInput(
+            name=name or f"测试企业{counter['n']}有限公司",
+            uscc=kw.pop("uscc", None) or make_uscc(rng, "310115"),
+            legal_representative=kw.pop("legal_representative", "张三"),
+            status=kw.pop("status", "active"),
+            **kw,
+        )
+        return client_create(actor=actor, data=data)
+
+    return make
+
+
+def totp_now(device: Any, *, offset_steps: int = 0) -> str:
+    """The TOTP code of `device` for the current (or an offset) time step."""
+    from django_otp.oath import TOTP
+
+    t = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    t.time = time.time() + offset_steps * device.step
+    return f"{t.token():0{device.digits}d}"
+
+
+@pytest.fixture
+def totp() -> Callable[..., str]:
+    return totp_now
+
+
+@pytest.fixture
+def enrol_totp() -> Callable[[Any], Any]:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def enrol(user: Any) -> Any:
+        return TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+
+    return enrol
