@@ -6,7 +6,6 @@ every rule that fired is returned as a reason so the person can judge it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable
 
 from baomi.detect.model import (
@@ -60,7 +59,6 @@ KEYWORDS: dict[str, str] = {
     "转账": "transaction",
 }
 _KEYWORD_PRIORITY = ("trade_secret", "business_plan", "financial", "transaction")
-_KEYWORD_RE = re.compile("|".join(sorted(KEYWORDS, key=len, reverse=True)))
 
 # Identifiers of a natural person that on their own allow impersonation or fraud.
 _PERSONAL_IDS = (CN_RESIDENT_ID, PASSPORT, HK_MO_PERMIT)
@@ -68,8 +66,12 @@ MANY_IDS = 10
 
 
 def find_keywords(text: str) -> set[str]:
-    """Classification keywords present in `text`."""
-    return set(_KEYWORD_RE.findall(text))
+    """Classification keywords present in `text`.
+
+    One substring search per keyword: C-speed and no memory per occurrence, unlike a
+    findall over a bank statement with a million "流水".
+    """
+    return {k for k in KEYWORDS if k in text}
 
 
 def suggest(findings: Iterable[Finding], *, keywords: Collection[str] = ()) -> Suggestion:

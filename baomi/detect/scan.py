@@ -121,7 +121,9 @@ def scan_segments(
     reported_to = -1
     for segment in segments:
         if budget > 0:
-            keywords |= find_keywords(segment.text[:budget])
+            keywords |= find_keywords(
+                segment.text if len(segment.text) <= budget else segment.text[:budget]
+            )
             budget -= len(segment.text)
         windowed = segment.first_line is not None
         for f in findings_in_segment(segment, today=today, before="" if windowed else before):
