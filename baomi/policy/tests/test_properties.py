@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,9 @@ from baomi.policy import (
     permitted,
 )
 from baomi.policy.tests.builders import NOW
+
+# Keyword arguments for Facts.build, drawn by `fact_parts`.
+Parts = dict[str, Any]
 
 CLIENTS = [10, 20, 30]
 USERS = [1, 2, 3]
@@ -123,7 +127,7 @@ fact_parts = st.fixed_dictionaries(
 @given(actors, requests(), purposes, fact_parts)
 @settings(max_examples=600)
 def test_refusals_explain_and_allows_are_clean(
-    who: Actor, request: tuple[Action, Resource | None], purpose: str | None, parts: dict
+    who: Actor, request: tuple[Action, Resource | None], purpose: str | None, parts: Parts
 ) -> None:
     action, obj = request
     decision = decide(who, action, obj, purpose, NOW, Facts.build(**parts))
@@ -146,7 +150,7 @@ def test_refusals_explain_and_allows_are_clean(
 @given(actors, requests(), purposes, fact_parts)
 @settings(max_examples=300)
 def test_departed_or_inactive_actor_is_never_allowed(
-    who: Actor, request: tuple[Action, Resource | None], purpose: str | None, parts: dict
+    who: Actor, request: tuple[Action, Resource | None], purpose: str | None, parts: Parts
 ) -> None:
     action, obj = request
     the_facts = Facts.build(**parts)
@@ -158,9 +162,10 @@ def test_departed_or_inactive_actor_is_never_allowed(
                       the_facts).allowed
 
 
-def _weaken(draw: st.DrawFn, parts: dict) -> dict:
+def _weaken(data: st.DataObject, parts: Parts) -> Parts:
     """Remove an arbitrary selection of facts (and revoke or un-approve some grants)."""
     keep = st.booleans()
+    draw = data.draw
     out = {key: [x for x in value if draw(keep)] if isinstance(value, list) else value
            for key, value in parts.items()}
     out["authorizations"] = [
@@ -183,11 +188,11 @@ def test_removing_facts_never_turns_a_refusal_into_an_allow(
     who: Actor,
     request: tuple[Action, Resource | None],
     purpose: str | None,
-    parts: dict,
+    parts: Parts,
     data: st.DataObject,
 ) -> None:
     action, obj = request
-    weaker = _weaken(data.draw, parts)
+    weaker = _weaken(data, parts)
     full = decide(who, action, obj, purpose, NOW, Facts.build(**parts))
     reduced = decide(who, action, obj, purpose, NOW, Facts.build(**weaker))
     if reduced.allowed:
@@ -197,7 +202,7 @@ def test_removing_facts_never_turns_a_refusal_into_an_allow(
 @given(actors, requests(), fact_parts, st.lists(windows, min_size=1, max_size=3))
 @settings(max_examples=300)
 def test_inverted_windows_never_grant(
-    who: Actor, request: tuple[Action, Resource | None], parts: dict, extra: list[Window]
+    who: Actor, request: tuple[Action, Resource | None], parts: Parts, extra: list[Window]
 ) -> None:
     action, obj = request
     inverted = [Window(w.valid_to, w.valid_from) if not w.inverted else w for w in extra]
@@ -223,7 +228,7 @@ def test_inverted_windows_never_grant(
 @given(actors, requests(), fact_parts)
 @settings(max_examples=300)
 def test_secret_content_needs_a_request_or_break_glass_for_staff(
-    who: Actor, request: tuple[Action, Resource | None], parts: dict
+    who: Actor, request: tuple[Action, Resource | None], parts: Parts
 ) -> None:
     action, obj = request
     if obj is None or who.role is Role.CLIENT or action not in CONTENT_READS:
@@ -239,7 +244,7 @@ def test_secret_content_needs_a_request_or_break_glass_for_staff(
 @given(actors, requests(), fact_parts)
 @settings(max_examples=300)
 def test_permitted_agrees_with_decide_given_a_purpose(
-    who: Actor, request: tuple[Action, Resource | None], parts: dict
+    who: Actor, request: tuple[Action, Resource | None], parts: Parts
 ) -> None:
     action, obj = request
     the_facts = Facts.build(**parts)
