@@ -222,8 +222,11 @@ def _reach_reasons(
         ]
     if req is Req.ASSIGNED:
         return [reason(Rule.NOT_ASSIGNED)]
-    if req is Req.REQUEST or req is Req.ASSIGNED_OR_REQUEST:
+    if req is Req.REQUEST:
         return [reason(Rule.APPROVAL_REQUIRED)]
+    if req is Req.ASSIGNED_OR_REQUEST:
+        # Either would do; the request is what the user can act on, so it leads.
+        return [reason(Rule.APPROVAL_REQUIRED), reason(Rule.NOT_ASSIGNED)]
     if req is Req.ASSIGNED_REQUEST:
         out: list[Reason] = []
         if not _assigned(actor, obj, facts):

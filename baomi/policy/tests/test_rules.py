@@ -490,3 +490,26 @@ def test_decision_is_deterministic_and_shared() -> None:
     first = decide(accountant, A.DOCUMENT_READ, doc(), "记账", NOW, assigned)
     second = decide(accountant, A.DOCUMENT_READ, doc(), "记账", NOW, assigned)
     assert first == second
+
+
+def test_assignment_or_request_refusal_names_both_ways() -> None:
+    decision = decide(actor(R.ADMIN), A.DOCUMENT_READ, doc(), "审计", NOW, facts())
+    assert [r.code for r in decision.reasons] == [Rule.APPROVAL_REQUIRED, Rule.NOT_ASSIGNED]
+
+
+def test_scope_label_clause_semantics() -> None:
+    secret_fin = doc(L.SECRET, category=Category.FINANCIAL)
+    assert not Scope().covers(secret_fin)
+    assert Scope(levels=frozenset({L.SECRET})).covers(secret_fin)
+    assert Scope(categories=frozenset({Category.FINANCIAL})).covers(secret_fin)
+    assert not Scope(levels=frozenset({L.SECRET}),
+                     categories=frozenset({Category.PERSONAL})).covers(secret_fin)
+    assert Scope(object_ids=frozenset({100})).covers(secret_fin)
+    assert not Scope(categories=frozenset({Category.FINANCIAL})).covers(doc(category=None))
+
+
+def test_facts_build_indexes_grants_by_client() -> None:
+    built = facts(authorizations=[authorization(), authorization(id=2, client_id=OTHER_CLIENT)],
+                  query_requests=[qr])
+    assert set(built.authorizations) == {CLIENT, OTHER_CLIENT}
+    assert built.query_requests[CLIENT] == (qr,)
