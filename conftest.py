@@ -27,6 +27,12 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    # A firm's browsers ask for Chinese; Baomi honours Accept-Language.
+    return {**browser_context_args, "locale": "zh-CN"}
+
+
 @pytest.fixture(autouse=True)
 def _reset_axes() -> None:
     """Lockout counters live in the database; each test starts with none."""
@@ -70,8 +76,9 @@ def make_client(db: Any) -> Callable[..., Any]:
     counter = {"n": 0}
 
     def make(actor: Any, name: str | None = None, **kw: Any) -> Any:
-        from baomi.core.demo import make_uscc
         import random
+
+        from baomi.core.demo import make_uscc
 
         counter["n"] += 1
         rng = random.Random(counter["n"] * 7919 + len(name or ""))
