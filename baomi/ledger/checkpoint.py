@@ -82,9 +82,7 @@ class SignedCheckpoint:
 
 def key_hash(key_name: str, public_key: bytes) -> bytes:
     """The 4-byte signed-note key hash that names `public_key` in signature lines."""
-    return hashlib.sha256(
-        key_name.encode("utf-8") + b"\n" + _ED25519_ALG + public_key
-    ).digest()[:4]
+    return hashlib.sha256(key_name.encode("utf-8") + b"\n" + _ED25519_ALG + public_key).digest()[:4]
 
 
 def verifier_key(key_name: str, public_key: bytes) -> str:

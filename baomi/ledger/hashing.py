@@ -69,9 +69,7 @@ def root_from_leaf_hashes(hash_fn: HashFn, leaf_hashes: Sequence[bytes]) -> byte
         return empty_root(hash_fn)
     level = list(leaf_hashes)
     while len(level) > 1:
-        nxt = [
-            hash_fn(NODE_PREFIX + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)
-        ]
+        nxt = [hash_fn(NODE_PREFIX + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

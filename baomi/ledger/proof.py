@@ -174,9 +174,7 @@ def consistency_proof(
     return consistency_plan(old_size, new_size).read(source, hash_fn)
 
 
-def subtree_root(
-    source: ProofSource, start: int, end: int, *, hash_fn: HashFn = sha256
-) -> bytes:
+def subtree_root(source: ProofSource, start: int, end: int, *, hash_fn: HashFn = sha256) -> bytes:
     """MTH of leaves [start, end) (start aligned as in the tree); root(0, n) is the tree root.
 
     Raises `MissingNode` when storage lacks a node.

@@ -76,8 +76,7 @@ class MemoryNodeStore:
         while level:
             store._levels.append(level)
             level = [
-                hash_fn(NODE_PREFIX + level[i] + level[i + 1])
-                for i in range(0, len(level) - 1, 2)
+                hash_fn(NODE_PREFIX + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)
             ]
         return store
 

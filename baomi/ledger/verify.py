@@ -10,7 +10,7 @@ the same from `Entry` objects. Both stop at the FIRST problem and raise
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from baomi.crypto.digest import HASH_NAMES, HashName
@@ -22,11 +22,11 @@ from baomi.ledger.checkpoint import (
 )
 from baomi.ledger.compact import CompactRange
 from baomi.ledger.entry import (
-    ENTRY_LAYOUT,
     GENESIS_PREV_HASH,
     Entry,
     decode_entry,
     encode_entry,
+    scan_fields,
 )
 from baomi.ledger.errors import (
     CheckpointError,
@@ -119,7 +119,7 @@ def verify_encoded(
     Rows must come in storage order, which must be seq order starting at 0. Checks, in
     this order: every checkpoint's signature (before any entry is read; `public_keys` as
     for `checkpoint_verify`, `origin` if given); then per row: the bytes have the
-    canonical entry layout (`strict=True` fully decodes each entry instead, slower), the
+    canonical entry anchors (`strict=True` also fully decodes each entry, slower), the
     encoded seq matches the seq column and continues the sequence, `prev_hash` equals
     the previous entry's leaf hash (genesis: 32 zero bytes), and the Merkle root after
     each checkpoint's size equals that checkpoint's root; finally that the log is not
@@ -135,38 +135,7 @@ def verify_encoded(
     """
     hash_fn = _hash_fn(hash_name)
     cps = _verified_checkpoints(checkpoints, public_keys, hash_name, origin)
-    return _verify_rows(_scan_rows(rows, strict), cps, hash_name, hash_fn)
-
-
-def _scan_rows(
-    rows: Iterable[tuple[int, bytes]], strict: bool
-) -> Iterator[tuple[int, bytes, bytes]]:
-    """(seq, prev_hash, canonical bytes) per row; raises for malformed rows."""
-    fullmatch = ENTRY_LAYOUT.fullmatch
-    fromhex = bytes.fromhex
-    for column_seq, data in rows:
-        m = fullmatch(data)
-        if m is None:
-            raise LedgerVerificationError(
-                VerifyCode.ENTRY_MALFORMED,
-                "bytes do not have the canonical entry layout",
-                seq=column_seq,
-            )
-        seq = int(m.group(2))
-        if strict:
-            try:
-                decode_entry(data)
-            except EntryFormatError as exc:
-                raise LedgerVerificationError(
-                    VerifyCode.ENTRY_MALFORMED, str(exc), seq=column_seq
-                ) from exc
-        if seq != column_seq:
-            raise LedgerVerificationError(
-                VerifyCode.ENTRY_MALFORMED,
-                f"stored seq column {column_seq} disagrees with the encoded seq {seq}",
-                seq=seq,
-            )
-        yield seq, fromhex(m.group(1).decode("ascii")), data
+    return _verify_rows(rows, cps, hash_name, hash_fn, strict)
 
 
 def verify_log(
@@ -184,17 +153,18 @@ def verify_log(
     """
     hash_fn = _hash_fn(hash_name)
     cps = _verified_checkpoints(checkpoints, public_keys, hash_name, origin)
-    items = ((e.seq, e.prev_hash, encode_entry(e)) for e in entries)
-    return _verify_rows(items, cps, hash_name, hash_fn)
+    rows = ((e.seq, encode_entry(e)) for e in entries)
+    return _verify_rows(rows, cps, hash_name, hash_fn, False)
 
 
 def _verify_rows(
-    items: Iterable[tuple[int, bytes, bytes]],
+    rows: Iterable[tuple[int, bytes]],
     cps: Sequence[Checkpoint],
     hash_name: HashName,
     hash_fn: HashFn,
+    strict: bool,
 ) -> VerifyReport:
-    """The verification loop: chain, sequence, frontier and checkpoint roots."""
+    """The verification loop: layout, sequence, chain, frontier and checkpoint roots."""
     # Locals and an inline frontier (perfect-subtree roots, largest first) keep the
     # per-entry cost at a leaf hash plus, amortised, one node hash.
     sha = hashlib.sha256 if hash_name == "sha256" else None
@@ -209,7 +179,29 @@ def _verify_rows(
         cp_index += 1
     next_size = cps[cp_index].size if cp_index < len(cps) else -1
 
-    for seq, prev_hash, data in items:
+    prev_hex = prev.hex().encode("ascii")
+    for column_seq, data in rows:
+        fields = scan_fields(data)
+        if fields is None:
+            raise LedgerVerificationError(
+                VerifyCode.ENTRY_MALFORMED,
+                "bytes do not have the canonical entry layout",
+                seq=column_seq,
+            )
+        seq, link = fields
+        if strict:
+            try:
+                decode_entry(data)
+            except EntryFormatError as exc:
+                raise LedgerVerificationError(
+                    VerifyCode.ENTRY_MALFORMED, str(exc), seq=column_seq
+                ) from exc
+        if seq != column_seq:
+            raise LedgerVerificationError(
+                VerifyCode.ENTRY_MALFORMED,
+                f"stored seq column {column_seq} disagrees with the encoded seq {seq}",
+                seq=seq,
+            )
         if seq != count:
             if seq > count:
                 raise LedgerVerificationError(
@@ -222,7 +214,8 @@ def _verify_rows(
                 f"expected seq {count}, found {seq} again: entries duplicated or reordered",
                 seq=seq,
             )
-        if prev_hash != prev:
+        # Compared as hex text: any other spelling of the right hash is not canonical.
+        if link != prev_hex:
             if count == 0:
                 raise LedgerVerificationError(
                     VerifyCode.CHAIN_BROKEN,
@@ -237,11 +230,10 @@ def _verify_rows(
             )
         leaf = sha(b"\x00" + data).digest() if sha else hash_fn(b"\x00" + data)
         prev = node = leaf
+        prev_hex = leaf.hex().encode("ascii")
         bits = count
         while bits & 1:
-            node = (
-                sha(b"\x01" + pop() + node).digest() if sha else hash_fn(b"\x01" + pop() + node)
-            )
+            node = sha(b"\x01" + pop() + node).digest() if sha else hash_fn(b"\x01" + pop() + node)
             bits >>= 1
         push(node)
         count += 1

@@ -116,8 +116,10 @@ def check_consistency_exhaustively(ref: Reference, store: MemoryNodeStore, n: in
         for a, b, o, r, p in bad:
             if (a, b, o, r, p) == (m, n, old_root, new_root, proof):
                 continue
-            if 0 <= a <= b <= len(ref.entries) and p == ref.consistency(a, b) and (
-                o == ref.mth(0, a) and r == ref.mth(0, b)
+            if (
+                0 <= a <= b <= len(ref.entries)
+                and p == ref.consistency(a, b)
+                and (o == ref.mth(0, a) and r == ref.mth(0, b))
             ):
                 continue  # the "corruption" happens to be another valid proof
             assert rejects(partial(verify_consistency, h, a, b, o, r, p)), (m, n, a, b, len(p))
