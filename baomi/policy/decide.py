@@ -331,12 +331,14 @@ def _decide(  # noqa: PLR0917 - mirrors decide(); the hot path avoids keyword pa
     rank = LEVEL_RANK[level]
     req = _MATRIX[role].get(action, _DENIED)[rank]
     if req is Req.DENY:
-        if action is Action.BREAK_GLASS_READ:
+        if action == Action.BREAK_GLASS_READ:
             return _refuse([reason(Rule.BREAK_GLASS_NOT_PERMITTED)])
         return _refuse(
-            [reason(Rule.ROLE_NOT_PERMITTED, role=role.value, action=action.value, level=level)]
+            [reason(Rule.ROLE_NOT_PERMITTED, role=role.value, action=str(action), level=level)]
         )
-    if action is Action.QUERY_REQUEST_APPROVE:
+    # `==`, not `is`: `action` may arrive as a plain string, and this check must not be
+    # skipped because of that.
+    if action == Action.QUERY_REQUEST_APPROVE:
         # The kind check above already demands a query request object; this narrows it.
         if obj is None or obj.owner_id is None:
             return _bad("查询申请缺少申请人。", "the query request has no requester.")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from types import MappingProxyType
 
 from baomi.policy.vocab import (
@@ -34,6 +35,13 @@ Id = int | str
 def _require_aware(value: datetime, name: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
+
+
+def _coerce(obj: object, name: str, enum: type[StrEnum]) -> None:
+    value = getattr(obj, name)
+    if type(value) is not enum:
+        # Frozen dataclass: set through object.__setattr__, once, at construction.
+        object.__setattr__(obj, name, enum(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,9 @@ class QueryRequest:
     approved_by: Id | None = None
     purpose: str = ""
 
+    def __post_init__(self) -> None:
+        _coerce(self, "status", QueryStatus)
+
     def covers(self, actor: Actor, obj: Resource, now: datetime) -> bool:
         """True when this request lets `actor` read `obj` at `now`."""
         return (
@@ -158,6 +169,13 @@ class Actor:
     partner_org_id: Id | None = None  # partners: their organisation
     client_id: Id | None = None  # client portal users: their company
 
+    def __post_init__(self) -> None:
+        # Coerce plain strings from the database into the enums (unknown codes raise here,
+        # not in the middle of a decision); `decide` compares members by identity.
+        _coerce(self, "role", Role)
+        _coerce(self, "clearance", Level)
+        _coerce(self, "status", ActorStatus)
+
 
 @dataclass(frozen=True, slots=True)
 class Resource:
@@ -176,6 +194,12 @@ class Resource:
     level: Level = Level.PUBLIC
     category: Category | None = None
     owner_id: Id | None = None
+
+    def __post_init__(self) -> None:
+        _coerce(self, "kind", ObjectKind)
+        _coerce(self, "level", Level)
+        if self.category is not None:
+            _coerce(self, "category", Category)
 
 
 def _no_authorizations() -> Mapping[Id, tuple[Authorization, ...]]:

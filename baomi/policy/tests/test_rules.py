@@ -513,3 +513,21 @@ def test_facts_build_indexes_grants_by_client() -> None:
                   query_requests=[qr])
     assert set(built.authorizations) == {CLIENT, OTHER_CLIENT}
     assert built.query_requests[CLIENT] == (qr,)
+
+
+def test_plain_strings_from_the_database_become_enums() -> None:
+    who = Actor(user_id=ME, role="accountant", clearance="confidential",  # type: ignore[arg-type]
+                mfa_verified=True)
+    obj = Resource(kind="document", id=100, client_id=CLIENT,  # type: ignore[arg-type]
+                   level="confidential", category="financial")  # type: ignore[arg-type]
+    assert who.role is R.ACCOUNTANT
+    assert obj.level is L.CONFIDENTIAL
+    assert decide(who, "document.read", obj, "记账", NOW, assigned).allowed  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="boss"):
+        Actor(user_id=ME, role="boss")  # type: ignore[arg-type]
+
+
+def test_self_approval_is_caught_with_a_plain_string_action() -> None:
+    obj = doc(kind=ObjectKind.QUERY_REQUEST, owner_id=ME)
+    decision = decide(manager, "query_request.approve", obj, None, NOW, assigned)  # type: ignore[arg-type]
+    assert decision.rule is Rule.SELF_APPROVAL
