@@ -238,7 +238,7 @@ def cmd_manage(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from baomi.detect.cli import main as scan_main
+    from baomi.detect import main as scan_main
 
     return int(scan_main(args.rest))
 
