@@ -6,6 +6,7 @@ It points Baomi at a throwaway data directory, so a test run never touches
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -54,10 +55,8 @@ def pytest_configure(config: Any) -> None:
     )
     # pytest-django created the connection wrapper already; drop it so the next use
     # builds one for PostgreSQL instead of silently staying on SQLite.
-    try:
+    with contextlib.suppress(AttributeError):
         del connections["default"]
-    except AttributeError:
-        pass
 
 
 def pytest_unconfigure(config: Any) -> None:
