@@ -99,7 +99,7 @@ def run(n: int = 1_000_000, *, proofs: int = 1000, seed: int = 1) -> dict[str, A
     """
     if n < 2:
         raise ValueError("need at least 2 entries")
-    rng = random.Random(seed)  # noqa: S311  # workload shape, not security
+    rng = random.Random(seed)  # workload shape, not security
 
     start = time.perf_counter()
     rows = _entries(n, rng)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from baomi.crypto.digest import hash_function
@@ -202,6 +202,8 @@ def test_random_large_trees_match_reference(data: st.DataObject) -> None:
 def test_random_garbage_inclusion_is_rejected(
     index: int, size: int, proof: list[bytes], leaf: bytes, root: bytes
 ) -> None:
+    # A one-leaf tree's root is its leaf hash: that "garbage" is a genuine proof.
+    assume(not (size == 1 and index == 0 and not proof and leaf == root))
     with pytest.raises(ProofError):
         verify_inclusion(sha256, index, size, leaf, proof, root)
 
