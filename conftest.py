@@ -34,6 +34,22 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 @pytest.fixture(autouse=True)
+def _standard_rows(request: pytest.FixtureRequest) -> None:
+    """Rows that data migrations create; a transactional test's flush removes them."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    from baomi.clients.services import service_types_ensure
+
+    service_types_ensure()
+
+
+def _is_transactional(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+
+
+@pytest.fixture(autouse=True)
 def _reset_axes() -> None:
     """Lockout counters live in the database; each test starts with none."""
     from django.core.cache import cache

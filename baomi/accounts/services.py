@@ -33,6 +33,7 @@ from baomi.accounts.models import (
     UserSession,
 )
 from baomi.accounts.security import normalize_username
+from baomi.audit.events import record
 from baomi.errors import Conflict, InvalidInput, NotFound, ValidationFailed
 
 TOKEN_PREFIX = "bm_"  # noqa: S105  (a public prefix, not a secret)
@@ -55,8 +56,12 @@ def user_create(
     clearance: str = Level.INTERNAL,
     portal_client_id: int | None = None,
     validate: bool = True,
+    actor: User | str = "system",
 ) -> User:
-    """Create a user with a normalized username. Raises ValidationFailed / Conflict."""
+    """Create a user with a normalized username. Raises ValidationFailed / Conflict.
+
+    Ledger: `staff.create` (role and clearance in the reason), in the same transaction.
+    """
     name = normalize_username(username)
     if not name or len(name) > 150 or any(ch.isspace() or not ch.isprintable() for ch in name):
         raise _field_error("username", _("Enter a username without spaces."))
@@ -90,6 +95,9 @@ def user_create(
     try:
         with transaction.atomic():
             user.save()
+            record(actor, "staff.create", object_type="user", object_id=user.pk,
+                   client_id=portal_client_id,
+                   reason=f"role={user.role} clearance={user.clearance}")
     except IntegrityError as exc:
         raise Conflict(_("This username is already taken."), code="username_taken") from exc
     return user
@@ -104,8 +112,14 @@ def user_update(
     post: str | None = None,
     role: str | None = None,
     clearance: str | None = None,
+    actor: User | str = "system",
 ) -> User:
-    """Update profile fields of a staff member. Raises ValidationFailed."""
+    """Update profile fields of a staff member. Raises ValidationFailed.
+
+    Ledger: `staff.update`; a role, clearance or department change is a permission
+    change and names old and new values in the reason.
+    """
+    before = (user.role, user.clearance, user.department_id)
     if role is not None:
         if role not in Role.values:
             raise _field_error("role", _("Unknown role."))
@@ -122,7 +136,25 @@ def user_update(
         user.post = post.strip()
     if department is not None:
         user.department = department
-    user.save()
+    changes = [
+        f"{name}:{old}->{new}"
+        for name, old, new in zip(
+            ("role", "clearance", "department"),
+            before,
+            (user.role, user.clearance, user.department_id),
+            strict=True,
+        )
+        if old != new
+    ]
+    with transaction.atomic():
+        user.save()
+        record(
+            actor,
+            "permission.change" if changes else "staff.update",
+            object_type="user",
+            object_id=user.pk,
+            reason=" ".join(changes),
+        )
     return user
 
 
@@ -134,13 +166,18 @@ def sessions_end_for_user(*, user: User) -> int:
     return len(keys)
 
 
-def user_deactivate(*, user: User, now: datetime | None = None, left: bool = False) -> User:
+def user_deactivate(
+    *, user: User, now: datetime | None = None, left: bool = False, actor: User | str = "system"
+) -> User:
     """Deactivate a user: sessions ended and tokens revoked in the same transaction.
 
     With `left=True` the person is also marked as having left the firm (离职).
+    Ledger: `staff.deactivate` (reason `left` or `deactivated`).
     """
     now = now or timezone.now()
     with transaction.atomic():
+        record(actor, "staff.deactivate", object_type="user", object_id=user.pk,
+               reason="left" if left else "deactivated")
         user.is_active = False
         if left:
             user.status = StaffStatus.LEFT
@@ -151,11 +188,14 @@ def user_deactivate(*, user: User, now: datetime | None = None, left: bool = Fal
     return user
 
 
-def user_reactivate(*, user: User) -> User:
+def user_reactivate(*, user: User, actor: User | str = "system") -> User:
+    """Reactivate a user. Ledger: `staff.reactivate`."""
     user.is_active = True
     user.status = StaffStatus.ACTIVE
     user.left_at = None
-    user.save(update_fields=["is_active", "status", "left_at"])
+    with transaction.atomic():
+        user.save(update_fields=["is_active", "status", "left_at"])
+        record(actor, "staff.reactivate", object_type="user", object_id=user.pk)
     return user
 
 
@@ -186,9 +226,17 @@ def _hash_secret(secret: str) -> str:
 
 
 def token_create(
-    *, user: User, name: str = "", expires_days: int | None = None, now: datetime | None = None
+    *,
+    user: User,
+    name: str = "",
+    expires_days: int | None = None,
+    now: datetime | None = None,
+    actor: User | str = "system",
 ) -> IssuedToken:
-    """Issue an API token for `user`. The plaintext is returned once and never stored."""
+    """Issue an API token for `user`. The plaintext is returned once and never stored.
+
+    Ledger: `token.create` with the token's public prefix as object id.
+    """
     if not user.is_active or user.status == StaffStatus.LEFT:
         raise InvalidInput(
             _("Tokens cannot be issued to a deactivated user."), code="user_inactive"
@@ -199,14 +247,17 @@ def token_create(
     now = now or timezone.now()
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user,
-        name=name.strip()[:100],
-        prefix=prefix,
-        secret_hash=_hash_secret(secret),
-        created_at=now,
-        expires_at=(now + timedelta(days=days)) if days else None,
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user,
+            name=name.strip()[:100],
+            prefix=prefix,
+            secret_hash=_hash_secret(secret),
+            created_at=now,
+            expires_at=(now + timedelta(days=days)) if days else None,
+        )
+        record(actor, "token.create", object_type="api_token", object_id=prefix,
+               reason=f"for={user.username} days={days}")
     return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}{prefix}_{secret}")
 
 
@@ -232,15 +283,22 @@ def token_authenticate(*, raw: str, now: datetime | None = None) -> User | None:
     return user
 
 
-def token_revoke(*, prefix: str, now: datetime | None = None) -> ApiToken:
-    """Revoke a token by its public prefix (the part after `bm_`). Raises NotFound."""
+def token_revoke(
+    *, prefix: str, now: datetime | None = None, actor: User | str = "system"
+) -> ApiToken:
+    """Revoke a token by its public prefix (the part after `bm_`). Raises NotFound.
+
+    Ledger: `token.revoke`.
+    """
     clean = prefix.removeprefix(TOKEN_PREFIX).split("_", 1)[0]
     token = ApiToken.objects.filter(prefix=clean).first()
     if token is None:
         raise NotFound(_("No such token."), code="token_not_found")
     if token.revoked_at is None:
         token.revoked_at = now or timezone.now()
-        token.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            token.save(update_fields=["revoked_at"])
+            record(actor, "token.revoke", object_type="api_token", object_id=token.prefix)
     return token
 
 

@@ -23,6 +23,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from baomi.accounts import services
 from baomi.accounts.forms import LoginForm, OtpForm
 from baomi.accounts.models import User
+from baomi.accounts.security import normalize_username
+from baomi.audit.events import record
+from baomi.audit.services import LedgerUnavailable
 from baomi.core.http import actor_of
 from baomi.errors import ValidationFailed
 
@@ -45,6 +48,12 @@ def lockout_response(
 ) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: a localized page instead of axes' plain text."""
     form = LoginForm(request.POST or None)
+    record(
+        _attempted_actor(request.POST.get("username", "")),
+        "auth.login",
+        decision="refused",
+        reason="locked_out",
+    )
     return render(
         request,
         "accounts/login.html",
@@ -56,6 +65,22 @@ def lockout_response(
             ),
         },
         status=429,
+    )
+
+
+def _attempted_actor(raw: str) -> str:
+    # Record the account name only when it exists: a password typed into the username
+    # field must not end up in the ledger.
+    name = normalize_username(raw)
+    return name if name and User.objects.filter(username=name).exists() else "unknown-user"
+
+
+def _ledger_refusal(request: HttpRequest, template: str, form: Any) -> HttpResponse:
+    return render(
+        request,
+        template,
+        {"form": form, "error": str(LedgerUnavailable.default_message)},
+        status=503,
     )
 
 
@@ -77,6 +102,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if isinstance(user, User):
             next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
             device = services.totp_device_for(user)
+            try:
+                record(user, "auth.login" if device is None else "auth.password_ok")
+            except LedgerUnavailable:
+                return _ledger_refusal(request, "accounts/login.html", form)
             if device is None:
                 login(request, user)
                 if user.requires_mfa:
@@ -91,6 +120,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
             request.session[PENDING_BACKEND] = getattr(user, "backend", "")
             request.session[PENDING_NEXT] = next_url
             return redirect("accounts:otp")
+        record(
+            _attempted_actor(form.cleaned_data["username"]),
+            "auth.login",
+            decision="refused",
+            reason="wrong_credentials",
+        )
         error = _("Wrong username or password.")
     elif request.method == "POST":
         error = _("Enter your username and password.")
@@ -122,6 +157,12 @@ def otp_view(request: HttpRequest) -> HttpResponse:
         used_recovery = False
         if not ok and not code.isdigit():
             used_recovery = ok = services.recovery_code_use(user=user, code=code)
+        record(
+            user,
+            "auth.2fa",
+            decision="allowed" if ok else "refused",
+            reason=("recovery_code" if used_recovery else "totp") if ok else "wrong_code",
+        )
         if ok and device is not None:
             next_url = request.session.get(PENDING_NEXT, "/")
             backend = request.session.get(PENDING_BACKEND) or None
@@ -145,6 +186,8 @@ def otp_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     # logout() flushes the server-side session row, not just the cookie.
+    if request.user.is_authenticated:
+        record(request.user, "auth.logout")
     logout(request)
     messages.success(request, _("You have signed out."))
     return redirect("accounts:login")
@@ -196,6 +239,7 @@ def mfa_setup_view(request: HttpRequest) -> HttpResponse:
             error = _("The code is wrong or has expired.")
         else:
             request.session.pop(ENROL_DEVICE, None)
+            record(actor, "auth.2fa_enrolled", object_type="user", object_id=actor.pk)
             device.refresh_from_db()
             otp_login(request, device)
             messages.success(request, _("Two-factor authentication is on."))

@@ -18,6 +18,7 @@ from ninja.security import HttpBearer, SessionAuth
 from baomi import __version__
 from baomi.accounts.models import StaffStatus, User
 from baomi.accounts.services import token_authenticate
+from baomi.audit.events import record
 from baomi.errors import BaomiError
 
 
@@ -28,6 +29,9 @@ class BearerTokenAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         user = token_authenticate(raw=token)
+        if user is None:
+            # A forged, expired or revoked token is an access decision too.
+            record("unknown-token", "auth.token", decision="refused", reason="invalid_token")
         if user is not None:
             request.user = user
             request.auth_method = "token"  # type: ignore[attr-defined]  # request annotation

@@ -237,6 +237,7 @@ def staff_create(request: HttpRequest, payload: StaffCreateIn) -> Status[User]:
         department=dept,
         post=payload.post,
         clearance=payload.clearance,
+        actor=actor,
     )
     return Status(201, user)
 
@@ -266,13 +267,14 @@ def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> Us
         clearance=sent.get("clearance"),
         post=sent.get("post"),
         department=dept,
+        actor=actor,
     )
     if sent.get("is_active") is False and user.is_active:
         if user.pk == actor.pk:
             raise AccessDenied(_("You cannot deactivate yourself."), code="self_deactivation")
-        account_services.user_deactivate(user=user)
+        account_services.user_deactivate(user=user, actor=actor)
     elif sent.get("is_active") is True and not user.is_active:
-        account_services.user_reactivate(user=user)
+        account_services.user_reactivate(user=user, actor=actor)
     return user
 
 

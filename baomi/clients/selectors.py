@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from baomi.accounts.models import Role, StaffStatus, User
+from baomi.audit.events import record
 from baomi.clients.models import Client, ServiceType
 from baomi.clients.uscc import normalize as uscc_normalize
 from baomi.errors import NotFound
@@ -37,7 +38,11 @@ def clients_visible_to(actor: User) -> QuerySet[Client]:
 
 
 def client_list(*, actor: User, search: str = "", status: str = "") -> QuerySet[Client]:
-    """Visible clients matching a free-text search (name, USCC, legal representative)."""
+    """Visible clients matching a free-text search (name, USCC, legal representative).
+
+    Ledger: `client.list` (the search text itself is not recorded: it may be client data).
+    """
+    record(actor, "client.list", object_type="client", reason="search" if search else "")
     qs = clients_visible_to(actor)
     term = search.strip()[:100]
     if term:
@@ -52,10 +57,19 @@ def client_list(*, actor: User, search: str = "", status: str = "") -> QuerySet[
 
 
 def client_get(*, actor: User, client_id: int) -> Client:
-    """A visible client, or NotFound (also when it exists but is not visible)."""
+    """A visible client, or NotFound (also when it exists but is not visible).
+
+    Ledger: `client.read`, allowed or refused (`not_visible`), written before the record
+    is returned; raises `LedgerUnavailable` if it cannot be written (fail closed).
+    """
     client = clients_visible_to(actor).filter(pk=client_id).first()
     if client is None:
+        exists = Client.objects.filter(pk=client_id).exists()
+        record(actor, "client.read", object_type="client", object_id=client_id,
+               client_id=client_id if exists else None, decision="refused",
+               reason="not_visible" if exists else "not_found")
         raise NotFound(code="client_not_found")
+    record(actor, "client.read", object_type="client", object_id=client.pk, client_id=client.pk)
     return client
 
 

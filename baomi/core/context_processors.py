@@ -8,4 +8,11 @@ from django.http import HttpRequest
 
 def baomi(request: HttpRequest) -> dict[str, Any]:
     """Values every page's layout needs."""
-    return {"BAOMI_VERSION": settings.BAOMI_VERSION}
+    from baomi.accounts.models import User
+    from baomi.audit.access import can_view_ledger
+
+    user = getattr(request, "user", None)
+    return {
+        "BAOMI_VERSION": settings.BAOMI_VERSION,
+        "CAN_VIEW_LEDGER": isinstance(user, User) and can_view_ledger(user),
+    }

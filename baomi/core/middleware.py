@@ -8,6 +8,9 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from baomi.audit.context import reset_request_meta, set_request_meta
+from baomi.audit.services import RequestMeta
+
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -25,6 +28,38 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]  # request annotation
-        response = self.get_response(request)
+        token = set_request_meta(RequestMeta.from_request(request))
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_meta(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class BaomiErrorMiddleware:
+    """Render a `BaomiError` raised by a web view as a localized error page.
+
+    The API renders the same errors as JSON itself; this covers server-rendered pages,
+    e.g. a refusal because the audit ledger could not be written (fail closed).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.shortcuts import render
+
+        from baomi.errors import BaomiError
+
+        if not isinstance(exception, BaomiError) or request.path.startswith("/api/"):
+            return None
+        return render(
+            request,
+            "errors/baomi_error.html",
+            {"message": exception.message, "code": exception.code},
+            status=exception.http_status,
+        )

@@ -37,8 +37,30 @@ def _clear_expired_sessions() -> None:
     expired.filter(session_key__in=keys).delete()
 
 
+def _ledger_checkpoint() -> None:
+    from baomi.audit.selectors import checkpoint_create
+
+    checkpoint_create()
+
+
+def _ledger_verify() -> None:
+    from baomi.audit.selectors import ledger_verify
+
+    result = ledger_verify()
+    if not result.ok:
+        logger.error("ledger verification failed: %s (seq %s)", result.code, result.first_bad_seq)
+
+
 def jobs() -> list[Job]:
-    return [Job("clear_expired_sessions", 3600, _clear_expired_sessions)]
+    import os
+
+    checkpoint_s = int(os.environ.get("BAOMI_CHECKPOINT_MINUTES", "10")) * 60
+    verify_s = int(os.environ.get("BAOMI_VERIFY_HOURS", "24")) * 3600
+    return [
+        Job("clear_expired_sessions", 3600, _clear_expired_sessions),
+        Job("ledger_checkpoint", checkpoint_s, _ledger_checkpoint),
+        Job("ledger_verify", verify_s, _ledger_verify),
+    ]
 
 
 def run_forever(*, once: bool = False, tick_s: float = 1.0) -> int:

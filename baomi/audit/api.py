@@ -1,0 +1,254 @@
+"""Ledger endpoints under /api/v1/ledger/ and a client's access history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Query, Schema
+from ninja.responses import Status
+from pydantic import ConfigDict, Field
+
+from baomi.accounts.models import User
+from baomi.api.base import api
+from baomi.audit import selectors
+from baomi.audit.access import can_view_ledger
+from baomi.audit.events import record
+from baomi.clients.selectors import client_get
+from baomi.errors import AccessDenied, InvalidInput, NotFound
+from baomi.ledger.errors import LedgerError
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+    detail: dict[str, object] = Field(default_factory=dict)
+
+
+ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ErrorOut,
+    503: ErrorOut,
+}
+
+
+class EntryOut(Schema):
+    seq: int
+    time: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    client_id: str | None
+    purpose: str
+    decision: str
+    reason: str
+    request: dict[str, str]
+    leaf_hash: str
+
+
+class EntryPage(Schema):
+    items: list[EntryOut]
+    count: int
+    limit: int
+    offset: int
+
+
+class EntryQuery(Schema):
+    client: str | None = Field(default=None, max_length=64)
+    actor: str | None = Field(default=None, max_length=150)
+    action: str | None = Field(default=None, max_length=60)
+    decision: str | None = Field(default=None, pattern="^(allowed|refused)$")
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0)
+
+
+class CheckpointOut(Schema):
+    size: int
+    root: str
+    text: str = Field(description="Signed note (Ed25519); verify with `public_key`.")
+    created_at: datetime
+    public_key: str
+    key_name: str
+
+
+class StateOut(Schema):
+    size: int
+    root: str
+    hash: str
+    latest_checkpoint: CheckpointOut | None
+    last_verification: dict[str, Any] | None
+
+
+class VerifyOut(Schema):
+    ok: bool
+    size: int
+    checkpoints: int
+    code: str
+    first_bad_seq: int | None
+    message: str
+
+
+class ProofOut(Schema):
+    seq: int
+    tree_size: int
+    leaf_hash: str
+    entry: str
+    proof: list[str]
+    hash: str
+    checkpoint: str | None
+    public_key: str
+    key_name: str
+
+
+class ConsistencyIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+    checkpoint: str = Field(max_length=10000, description="An exported signed checkpoint.")
+
+
+class ConsistencyOut(Schema):
+    old_size: int
+    new_size: int
+    new_root: str
+    proof: list[str]
+
+
+def _viewer(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101  (auth classes return User)
+    if not can_view_ledger(user):
+        record(user, "ledger.view", decision="refused", reason="role_not_permitted")
+        raise AccessDenied(
+            _("Only administrators, the compliance officer and auditors may read the audit log."),
+            code="ledger_viewers_only",
+        )
+    return user
+
+
+def _checkpoint_out(cp: Any) -> dict[str, Any] | None:
+    if cp is None:
+        return None
+    from baomi.audit import signing
+
+    return {
+        "size": cp.size,
+        "root": bytes(cp.root).hex(),
+        "text": cp.text,
+        "created_at": cp.created_at,
+        "public_key": signing.signing_public_key().hex(),
+        "key_name": signing.KEY_NAME,
+    }
+
+
+@api.get("/ledger/entries", response={200: EntryPage, **ERRORS}, tags=["ledger"])
+def ledger_entries(request: HttpRequest, query: Query[EntryQuery]) -> dict[str, Any]:
+    """Ledger entries, newest first, as recorded (decoded from the hashed bytes)."""
+    actor = _viewer(request)
+    record(actor, "ledger.view", object_type="ledger")
+    qs = selectors.entry_list(
+        client_id=query.client,
+        actor=query.actor,
+        action=query.action,
+        decision=query.decision,
+        since=query.since,
+        until=query.until,
+    )
+    items = [selectors.entry_view(e) for e in qs[query.offset : query.offset + query.limit]]
+    return {"items": items, "count": qs.count(), "limit": query.limit, "offset": query.offset}
+
+
+@api.get("/ledger/state", response={200: StateOut, **ERRORS}, tags=["ledger"])
+def ledger_state(request: HttpRequest) -> dict[str, Any]:
+    """Current size and root, the latest signed checkpoint and the last verification."""
+    _viewer(request)
+    state = selectors.ledger_state()
+    run = selectors.last_verification()
+    return {
+        "size": state.size,
+        "root": state.root.hex(),
+        "hash": state.hash_name,
+        "latest_checkpoint": _checkpoint_out(selectors.latest_checkpoint()),
+        "last_verification": None
+        if run is None
+        else {
+            "ok": run.ok,
+            "size": run.size,
+            "code": run.code,
+            "first_bad_seq": run.first_bad_seq,
+            "finished_at": run.finished_at.isoformat(),
+        },
+    }
+
+
+@api.post("/ledger/verify", response={200: VerifyOut, **ERRORS}, tags=["ledger"])
+def ledger_verify(request: HttpRequest) -> dict[str, Any]:
+    """Recompute the whole ledger now (may take a while on a large log)."""
+    actor = _viewer(request)
+    record(actor, "ledger.verify", object_type="ledger")
+    return dict(selectors.ledger_verify().__dict__)
+
+
+@api.post("/ledger/checkpoints", response={201: CheckpointOut, **ERRORS}, tags=["ledger"])
+def ledger_checkpoint(request: HttpRequest) -> Status[dict[str, Any] | None]:
+    """Sign a checkpoint of the current head (reuses the last one if nothing changed)."""
+    actor = _viewer(request)
+    record(actor, "ledger.checkpoint", object_type="ledger")
+    return Status(201, _checkpoint_out(selectors.checkpoint_create()))
+
+
+@api.get("/ledger/checkpoints/latest", response={200: CheckpointOut, **ERRORS}, tags=["ledger"])
+def ledger_checkpoint_latest(request: HttpRequest) -> dict[str, Any]:
+    _viewer(request)
+    out = _checkpoint_out(selectors.latest_checkpoint())
+    if out is None:
+        raise NotFound(_("No checkpoint has been made yet."), code="no_checkpoint")
+    return out
+
+
+@api.get("/ledger/proof/{seq}", response={200: ProofOut, **ERRORS}, tags=["ledger"])
+def ledger_proof(request: HttpRequest, seq: int) -> dict[str, Any]:
+    """Inclusion proof of entry `seq` against the latest checkpoint."""
+    _viewer(request)
+    try:
+        return selectors.inclusion(seq)
+    except LedgerError as exc:
+        raise NotFound(str(exc), code="proof_unavailable") from exc
+
+
+@api.post("/ledger/consistency", response={200: ConsistencyOut, **ERRORS}, tags=["ledger"])
+def ledger_consistency(request: HttpRequest, payload: ConsistencyIn) -> dict[str, Any]:
+    """Prove the current log extends an exported checkpoint; 409 `fork` if it does not."""
+    _viewer(request)
+    try:
+        return selectors.consistency_with(payload.checkpoint)
+    except LedgerError as exc:
+        code = getattr(exc, "code", None) or "ledger_error"
+        if code in ("fork", "rollback", "hash_mismatch", "origin_mismatch"):
+            from baomi.errors import Conflict
+
+            raise Conflict(str(exc), code=code) from exc
+        raise InvalidInput(str(exc), code=code) from exc
+
+
+@api.get(
+    "/clients/{client_id}/access-history", response={200: EntryPage, **ERRORS}, tags=["ledger"]
+)
+def client_access_history(
+    request: HttpRequest, client_id: int, limit: int = 50, offset: int = 0
+) -> dict[str, Any]:
+    """Who accessed this client's data, when and why (for anyone who may see the client)."""
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101
+    client_get(actor=user, client_id=client_id)
+    limit = max(1, min(limit, 500))
+    qs = selectors.entry_list(client_id=str(client_id))
+    items = [selectors.entry_view(e) for e in qs[max(offset, 0) : max(offset, 0) + limit]]
+    return {"items": items, "count": qs.count(), "limit": limit, "offset": offset}

@@ -1,0 +1,314 @@
+"""Reads of the ledger: filtered listings, proofs, checkpoints and verification."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from baomi.audit import signing
+from baomi.audit.models import LedgerCheckpoint, LedgerEntry, LedgerHead, VerificationRun
+from baomi.crypto.digest import HashName
+from baomi.ledger.checkpoint import checkpoint_parse, checkpoint_sign, checkpoint_verify
+from baomi.ledger.compact import CompactRange
+from baomi.ledger.entry import decode_entry
+from baomi.ledger.errors import LedgerError, LedgerVerificationError, MissingNode
+from baomi.ledger.hashing import hasher
+from baomi.ledger.proof import consistency_proof, inclusion_proof
+from baomi.ledger.storage import NodeID
+from baomi.ledger.verify import VerifyReport, fork_check, verify_encoded
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    size: int
+    root: bytes
+    hash_name: HashName
+
+
+def ledger_state() -> LedgerState:
+    """The committed tree state (size and root)."""
+    head = LedgerHead.objects.filter(pk=1).first()
+    if head is None or not bytes(head.state):
+        from baomi.audit.services import configured_hash
+
+        empty = CompactRange.empty(configured_hash())
+        return LedgerState(0, empty.root(), empty.hash_name)
+    state = CompactRange.from_bytes(bytes(head.state))
+    return LedgerState(state.size, state.root(), state.hash_name)
+
+
+class DbNodeReader:
+    """`NodeReader` over the ledger tables: leaves from entries, inner nodes from nodes."""
+
+    def subtree_hashes(self, ids: Sequence[NodeID]) -> list[bytes]:
+        leaves = sorted({index for level, index in ids if level == 0})
+        inner = sorted({(level, index) for level, index in ids if level > 0})
+        found: dict[NodeID, bytes] = {}
+        if leaves:
+            for seq, leaf in LedgerEntry.objects.filter(seq__in=leaves).values_list(
+                "seq", "leaf_hash"
+            ):
+                found[(0, seq)] = bytes(leaf)
+        if inner:
+            q = connection.ops.quote_name
+            where = " OR ".join([f"(level = %s AND {q('index')} = %s)"] * len(inner))
+            params: list[int] = [x for pair in inner for x in pair]
+            with connection.cursor() as cur:
+                cur.execute(
+                    f"SELECT level, {q('index')}, hash FROM {q('audit_ledgernode')} WHERE {where}",  # noqa: S608
+                    params,
+                )
+                for level, index, h in cur.fetchall():
+                    found[(int(level), int(index))] = bytes(h)
+        try:
+            return [found[node] for node in ids]
+        except KeyError as exc:
+            raise MissingNode(f"node {exc.args[0]} is not stored") from exc
+
+
+def entry_list(
+    *,
+    client_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    decision: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[LedgerEntry]:
+    qs = LedgerEntry.objects.all().order_by("-seq")
+    if client_id:
+        qs = qs.filter(client_id=client_id)
+    if actor:
+        qs = qs.filter(actor=actor)
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if decision in ("allowed", "refused"):
+        qs = qs.filter(decision=decision)
+    if since:
+        qs = qs.filter(time__gte=since)
+    if until:
+        qs = qs.filter(time__lt=until)
+    return qs
+
+
+def entry_view(entry: LedgerEntry) -> dict[str, Any]:
+    """The entry as recorded (decoded from the hashed bytes, not from the index columns)."""
+    decoded = decode_entry(bytes(entry.data))
+    return {
+        "seq": decoded.seq,
+        "time": decoded.time,
+        "actor": decoded.actor,
+        "action": decoded.action,
+        "object_type": decoded.object_type,
+        "object_id": decoded.object_id,
+        "client_id": decoded.client_id,
+        "purpose": decoded.purpose,
+        "decision": decoded.decision,
+        "reason": decoded.reason,
+        "request": dict(decoded.request),
+        "leaf_hash": bytes(entry.leaf_hash).hex(),
+    }
+
+
+def inclusion(seq: int, size: int | None = None) -> dict[str, Any]:
+    """An inclusion proof of entry `seq` against the latest checkpoint (or `size`).
+
+    Raises `LedgerError` when `seq` is not covered.
+    """
+    cp = LedgerCheckpoint.objects.order_by("-size", "-id").first()
+    if size is None:
+        if cp is None or cp.size <= seq:
+            raise LedgerError("no checkpoint covers this entry yet; make one first")
+        size = cp.size
+        checkpoint_text = cp.text
+    else:
+        checkpoint_text = None
+    entry = LedgerEntry.objects.filter(seq=seq).first()
+    if entry is None:
+        raise LedgerError(f"no entry {seq}")
+    state = ledger_state()
+    proof = inclusion_proof(DbNodeReader(), seq, size, hash_fn=hasher(state.hash_name))
+    return {
+        "seq": seq,
+        "tree_size": size,
+        "leaf_hash": bytes(entry.leaf_hash).hex(),
+        "entry": bytes(entry.data).decode("utf-8"),
+        "proof": [h.hex() for h in proof],
+        "hash": state.hash_name,
+        "checkpoint": checkpoint_text,
+        "public_key": signing.signing_public_key().hex(),
+        "key_name": signing.KEY_NAME,
+    }
+
+
+def latest_checkpoint() -> LedgerCheckpoint | None:
+    return LedgerCheckpoint.objects.order_by("-size", "-id").first()
+
+
+def checkpoint_create(*, now: datetime | None = None) -> LedgerCheckpoint:
+    """Sign the current head (idempotent: an unchanged head reuses the last checkpoint)."""
+    state = ledger_state()
+    last = latest_checkpoint()
+    if last is not None and last.size == state.size and bytes(last.root) == state.root:
+        return last
+    now = now or timezone.now()
+    signed = checkpoint_sign(
+        signing.signing_seed(),
+        origin=signing.origin(),
+        size=state.size,
+        root=state.root,
+        time=now,
+        key_id=signing.KEY_NAME,
+        hash_name=state.hash_name,
+    )
+    return LedgerCheckpoint.objects.create(
+        size=state.size, root=state.root, text=signed.text, created_at=now
+    )
+
+
+def _rows(batch: int = 20000) -> Iterator[tuple[int, bytes]]:
+    last = -1
+    while True:
+        chunk = list(
+            LedgerEntry.objects.filter(seq__gt=last)
+            .order_by("seq")
+            .values_list("seq", "data")[:batch]
+        )
+        if not chunk:
+            return
+        for seq, data in chunk:
+            yield int(seq), bytes(data)
+        last = int(chunk[-1][0])
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    size: int
+    checkpoints: int
+    code: str = ""
+    first_bad_seq: int | None = None
+    message: str = ""
+
+
+def _check_columns() -> LedgerVerificationError | None:
+    """Index columns must agree with the hashed bytes (they drive filters and pages)."""
+    fields = (
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "client_id",
+        "purpose",
+        "decision",
+        "reason",
+    )
+    for row in (
+        LedgerEntry.objects.order_by("seq")
+        .values_list("seq", "data", *fields)
+        .iterator(chunk_size=5000)
+    ):
+        seq, data, *cols = row
+        obj = json.loads(bytes(data))
+        if [obj[f] for f in fields] != list(cols):
+            from baomi.ledger.errors import VerifyCode
+
+            return LedgerVerificationError(
+                VerifyCode.ENTRY_MALFORMED,
+                "an index column differs from the hashed entry",
+                seq=int(seq),
+            )
+    return None
+
+
+def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
+    """Recompute the whole ledger from stored entries and checkpoints.
+
+    Checks signatures of every checkpoint, sequence continuity, hash chain, Merkle roots
+    at every checkpoint, the head state and the index columns. Never raises for a bad
+    log: the result names the first bad entry.
+    """
+    started = timezone.now()
+    cps = [c.text for c in LedgerCheckpoint.objects.order_by("size", "id")]
+    state = ledger_state()
+    keys = {signing.KEY_NAME: signing.signing_public_key()}
+    result: Verification
+    try:
+        report: VerifyReport = verify_encoded(
+            _rows(), cps, keys, state.hash_name, origin=signing.origin()
+        )
+        error = None
+        if report.size != state.size or report.root != state.root:
+            from baomi.ledger.errors import VerifyCode
+
+            error = LedgerVerificationError(
+                VerifyCode.TRUNCATED if report.size < state.size else VerifyCode.ROOT_MISMATCH,
+                f"stored entries give size {report.size}; the sequencer head says {state.size}",
+                seq=min(report.size, state.size),
+            )
+        if error is None and columns:
+            error = _check_columns()
+        if error is None:
+            result = Verification(True, report.size, report.checkpoints_verified)
+        else:
+            result = Verification(
+                False,
+                report.size,
+                report.checkpoints_verified,
+                str(error.code),
+                error.seq,
+                str(error),
+            )
+    except LedgerVerificationError as exc:
+        result = Verification(False, state.size, 0, str(exc.code), exc.seq, str(exc))
+    except LedgerError as exc:
+        result = Verification(False, state.size, 0, str(exc.code or "error"), None, str(exc))
+    if record:
+        VerificationRun.objects.create(
+            started_at=started,
+            finished_at=timezone.now(),
+            ok=result.ok,
+            size=result.size,
+            code=result.code,
+            first_bad_seq=result.first_bad_seq,
+            message=result.message[:2000],
+        )
+    return result
+
+
+def consistency_with(exported_text: str) -> dict[str, Any]:
+    """Prove the current log extends an exported checkpoint, or report a fork.
+
+    Raises `LedgerError` (incl. `ForkDetected`, `CheckpointError`).
+    """
+    keys = {signing.KEY_NAME: signing.signing_public_key()}
+    exported = checkpoint_verify(keys, exported_text)
+    state = ledger_state()
+    if state.size < exported.size:
+        proof: list[bytes] = []
+    else:
+        proof = consistency_proof(
+            DbNodeReader(), exported.size, state.size, hash_fn=hasher(state.hash_name)
+        )
+    current = CompactRange.from_bytes(bytes(LedgerHead.objects.get(pk=1).state))
+    result = fork_check(exported, current, proof)
+    return {
+        "old_size": result.old_size,
+        "new_size": result.new_size,
+        "new_root": result.new_root.hex(),
+        "proof": [h.hex() for h in proof],
+    }
+
+
+def last_verification() -> VerificationRun | None:
+    return VerificationRun.objects.order_by("-id").first()
+
+
+__all__ = ["checkpoint_parse"]

@@ -1,0 +1,64 @@
+"""The ledger's Ed25519 checkpoint-signing key, held wrapped by the master key.
+
+The 32-byte seed is stored in `<data dir>/ledger-signing.key`, wrapped by the configured
+master key provider with its purpose bound as associated data, so copying the file
+without the master key yields nothing. The public key is published with every exported
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from pathlib import Path
+
+from django.conf import settings
+
+from baomi.crypto import KeyFileProvider, MasterKeyProvider
+from baomi.crypto.signing import generate_signing_key, public_key
+
+SIGNING_KEY_FILE = "ledger-signing.key"
+_AAD = b"baomi/ledger-signing-key/v1"
+KEY_NAME = "baomi-ledger"
+
+
+def master_provider() -> MasterKeyProvider:
+    """The configured master key provider (key file in the data directory by default)."""
+    from baomi import config
+
+    factory = getattr(config, "master_key_provider", None)
+    if factory is not None:
+        provider: MasterKeyProvider = factory()
+        return provider
+    return KeyFileProvider.load(Path(settings.DATA_DIR) / config.MASTER_KEY_FILE)
+
+
+@functools.lru_cache(maxsize=1)
+def _seed_for(path: str) -> bytes:
+    p = Path(path)
+    provider = master_provider()
+    if not p.exists():
+        wrapped = provider.wrap(generate_signing_key(), _AAD)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, wrapped)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    return provider.unwrap(p.read_bytes(), _AAD)
+
+
+def signing_seed() -> bytes:
+    """The checkpoint signing seed (created on first use). Raises crypto errors."""
+    return _seed_for(str(Path(settings.DATA_DIR) / SIGNING_KEY_FILE))
+
+
+def signing_public_key() -> bytes:
+    return public_key(signing_seed())
+
+
+def origin() -> str:
+    """The log's origin line: identifies this firm's ledger in checkpoints."""
+    return os.environ.get("BAOMI_LEDGER_ORIGIN", "baomi.ledger/v1")

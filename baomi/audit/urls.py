@@ -1,0 +1,9 @@
+from django.urls import path
+
+from baomi.audit import views
+
+app_name = "audit"
+urlpatterns = [
+    path("", views.ledger_view, name="ledger"),
+    path("verify/", views.ledger_verify_view, name="verify"),
+]
