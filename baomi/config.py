@@ -13,10 +13,15 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from baomi.crypto import MasterKeyProvider
 
 DEFAULT_DATA_DIR = "baomi-data"
 SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name)
 MASTER_KEY_FILE = "master.key"
+PASSPHRASE_PARAMS_FILE = "master.passphrase.json"
 
 
 def data_dir() -> Path:
@@ -60,7 +65,7 @@ def ensure_data_dir(path: Path | None = None) -> Path:
     if not key_path.exists():
         with contextlib.suppress(FileExistsError):
             _write_secret_file(key_path, secrets.token_urlsafe(64).encode())
-    if os.environ.get("BAOMI_KEY_PROVIDER", "keyfile") == "keyfile":
+    if key_provider_kind() == "keyfile":
         ensure_master_key_file(base)
     return base
 
@@ -83,15 +88,95 @@ def file_mode_problems(path: Path) -> list[str]:
     return []
 
 
+def crypto_suite() -> str:
+    """`BAOMI_CRYPTO_SUITE`: ``aes-256-gcm`` (default) or ``sm4-gcm`` for new keys."""
+    return os.environ.get("BAOMI_CRYPTO_SUITE", "").strip().lower() or "aes-256-gcm"
+
+
+def key_provider_kind() -> str:
+    """`BAOMI_KEY_PROVIDER`: ``keyfile`` (default), ``passphrase`` or ``pkcs11``."""
+    return os.environ.get("BAOMI_KEY_PROVIDER", "").strip().lower() or "keyfile"
+
+
+def master_key_path(base: Path | None = None) -> Path:
+    """The key file (keyfile provider) or parameters file (passphrase provider)."""
+    raw = os.environ.get("BAOMI_MASTER_KEY_FILE", "").strip()
+    if raw:
+        return Path(raw).expanduser().resolve()
+    base = base or data_dir()
+    if key_provider_kind() == "passphrase":
+        return base / PASSPHRASE_PARAMS_FILE
+    return base / MASTER_KEY_FILE
+
+
+def previous_master_key_paths(current: Path) -> list[Path]:
+    """Older master keys that may still unwrap: `BAOMI_MASTER_KEY_PREVIOUS` (comma list)
+    plus the ``<key file>.prev-<key id>`` files `baomi keys rotate` leaves beside it,
+    newest first."""
+    listed = [Path(p).expanduser().resolve() for p in env_list("BAOMI_MASTER_KEY_PREVIOUS", "")]
+    kept = sorted(
+        current.parent.glob(f"{current.name}.prev-*"),
+        key=lambda p: p.stat().st_mtime_ns,
+        reverse=True,
+    )
+    out: list[Path] = []
+    for p in [*listed, *kept]:
+        if p not in out and p != current:
+            out.append(p)
+    return out
+
+
+def master_key_options(base: Path | None = None) -> tuple[str, dict[str, object]]:
+    """``(kind, options)`` for `baomi.crypto.provider_from_config`, from `BAOMI_*`.
+
+    No key is loaded here; secrets (passphrase, PIN) come only from the environment.
+    """
+    kind = key_provider_kind()
+    if kind == "pkcs11":
+        return kind, {
+            "lib_path": os.environ.get("BAOMI_PKCS11_LIB", ""),
+            "token_label": os.environ.get("BAOMI_PKCS11_TOKEN", ""),
+            "pin": os.environ.get("BAOMI_PKCS11_PIN", ""),
+            "key_label": os.environ.get("BAOMI_PKCS11_KEY_LABEL", ""),
+            "previous_key_labels": env_list("BAOMI_PKCS11_PREVIOUS_KEY_LABELS", ""),
+        }
+    path = master_key_path(base)
+    previous = [str(p) for p in previous_master_key_paths(path)]
+    if kind == "passphrase":
+        return kind, {
+            "path": str(path),
+            "passphrase": os.environ.get("BAOMI_MASTER_PASSPHRASE", ""),
+            "previous_paths": previous,
+        }
+    return kind, {"path": str(path), "suite": crypto_suite(), "previous_paths": previous}
+
+
+def master_key_provider(base: Path | None = None) -> MasterKeyProvider:
+    """The configured master-key provider (a keyring when older keys are kept).
+
+    Raises `ValueError` for a bad configuration, `KeyFileError`, `WrongPassphrase` or
+    `ProviderError` when the key cannot be loaded.
+    """
+    from baomi.crypto import provider_from_config
+
+    kind, options = master_key_options(base)
+    return provider_from_config(kind, **options)
+
+
 def ensure_master_key_file(base: Path) -> Path:
-    """Create the default key-file master key (32 random bytes, 0600) if missing.
+    """Create the default key-file master key (`KeyFileProvider.create`: one random key
+    of `BAOMI_CRYPTO_SUITE`, mode 0600, atomic) if missing.
 
     The master key never enters the database; losing this file makes every sealed
     value unreadable, so `baomi check` and the operations guide insist on backing it
     up separately from the data.
     """
-    path = base / MASTER_KEY_FILE
+    from baomi.crypto import KeyFileError, KeyFileProvider
+    from baomi.crypto.suites import get_suite
+
+    path = master_key_path(base)
     if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            _write_secret_file(path, secrets.token_bytes(32))
+        # Another process may create it at the same moment; the loser reads the winner's.
+        with contextlib.suppress(KeyFileError):
+            KeyFileProvider.create(path, suite=get_suite(crypto_suite()).name)
     return path

@@ -95,6 +95,12 @@ class User(AbstractUser):
         help_text=_("For client portal users: the company they belong to."),
     )
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+    # Staff personal data, sealed by the vault door under the firm key (docs/vault.md).
+    # `email` stays plaintext: Django's authentication and password reset need it.
+    mobile_sealed = models.BinaryField(null=True, editable=False)
+    mobile_bidx = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
+    id_number_sealed = models.BinaryField(null=True, editable=False)
+    id_number_bidx = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
 
     objects = BaomiUserManager()  # type: ignore[misc]  # django-stubs types the base manager as a ClassVar
 

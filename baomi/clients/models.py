@@ -57,6 +57,16 @@ class Client(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Sealed by the vault door under the client's key (docs/vault.md); never plaintext.
+    # The USCC above stays plaintext: it is public registration data.
+    notes_sealed = models.BinaryField(null=True, editable=False)
+    address_sealed = models.BinaryField(null=True, editable=False)
+    bank_account_sealed = models.BinaryField(null=True, editable=False)
+    bank_account_bidx = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
+    legal_rep_id_number_sealed = models.BinaryField(null=True, editable=False)
+    legal_rep_id_number_bidx = models.CharField(
+        max_length=32, blank=True, db_index=True, editable=False
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -70,8 +80,15 @@ class Contact(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="contacts")
     name = models.CharField(_("name"), max_length=100)
     title = models.CharField(_("title"), max_length=100, blank=True)
-    mobile = models.CharField(_("mobile"), max_length=32, blank=True)
-    email = models.EmailField(_("e-mail"), blank=True)
+    # Sealed by the vault door under the client's key; `*_bidx` are blind indexes.
+    mobile_sealed = models.BinaryField(null=True, editable=False)
+    mobile_bidx = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
+    email_sealed = models.BinaryField(null=True, editable=False)
+    email_bidx = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
+    id_number_sealed = models.BinaryField(null=True, editable=False)
+    id_number_bidx = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
+    address_sealed = models.BinaryField(null=True, editable=False)
+    notes_sealed = models.BinaryField(null=True, editable=False)
     is_primary = models.BooleanField(_("primary contact"), default=False)
 
     class Meta:

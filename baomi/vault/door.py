@@ -1,0 +1,1200 @@
+"""THE vault door: the only code that touches keys, ciphertext or protected fields.
+
+Every read or write of protected client data goes through a function here, which in
+this order
+
+1. decides (`decide`, one function, to be replaced by the policy engine),
+2. records the decision (`_record`, the seam where the audit ledger append is plugged
+   in; it is called for allowed *and* refused decisions, before anything is done, and
+   if it raises the action is refused: fail closed),
+3. and only then unwraps keys and seals or opens data.
+
+Views, API endpoints, services, the CLI and background jobs call these functions; none
+of them imports `baomi.crypto` for client data or reads a `*_sealed` column.
+
+Key hierarchy (docs/crypto.md, docs/vault.md): the master key (provider from
+`BAOMI_KEY_PROVIDER`) wraps one key per client (`ClientKey`, scope ``client:<id>``),
+plus a firm key (scope ``firm``, staff records) and the blind-index key (scope
+``index``). A client key seals that client's record fields directly and wraps one data
+key per document version; each data key seals one `BMS` stream in the blob store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Union
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from baomi import config
+from baomi.accounts.models import LEVEL_ORDER, Level, Role, StaffStatus, User
+from baomi.crypto import (
+    DEFAULT_CHUNK_SIZE,
+    DecryptionError,
+    Key,
+    KeyFileError,
+    KeyNotAvailable,
+    MasterKeyProvider,
+    PassphraseProvider,
+    ProviderError,
+    StreamSealer,
+    WrongPassphrase,
+    blind_index,
+    client_key_new,
+    client_key_rewrap,
+    client_key_unwrap,
+    client_key_wrap,
+    data_key_new,
+    data_key_unwrap,
+    data_key_wrap,
+    derive_subkey,
+    encode_context,
+    open_bytes,
+    open_file,
+    open_stream,
+    seal_bytes,
+    sealed_size,
+    wrapped_key_id,
+)
+from baomi.crypto.suites import get_suite
+from baomi.errors import AccessDenied, BaomiError
+from baomi.vault import normalize
+from baomi.vault.blobstore import BlobMissing, BlobWriter, blob_store
+from baomi.vault.errors import (
+    AuditUnavailable,
+    DocumentCorrupted,
+    KeyDestroyed,
+    MasterKeyUnavailable,
+    RecordCorrupted,
+    UploadRejected,
+    UploadTooLarge,
+)
+from baomi.vault.models import ClientKey, Document, DocumentVersion
+
+if TYPE_CHECKING:
+    from baomi.clients.models import Client
+
+# ----------------------------------------------------------------------------------------
+# Who asks, and what for
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """An operator command or job (`baomi keys …`, a migration), not a person."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"system:{self.name}"
+
+
+Actor = Union[User, SystemActor]  # noqa: UP007  (a runtime alias, used in isinstance)
+
+
+class Action(StrEnum):
+    """Door actions; the values follow `baomi.policy.vocab.Action` where one exists."""
+
+    RECORD_READ = "client.sensitive.read"
+    RECORD_WRITE = "client.update"
+    RECORD_SEARCH = "record.search"
+    RECORD_MIGRATE = "record.migrate"  # a schema migration sealing values stored before
+    STAFF_RECORD_READ = "staff.sensitive.read"
+    STAFF_RECORD_WRITE = "staff.manage"
+    DOCUMENT_UPLOAD = "document.upload"
+    DOCUMENT_VERSION = "document.version"
+    DOCUMENT_READ = "document.read"
+    KEY_ROTATE = "key.rotate"
+    KEY_REWRAP = "key.rewrap"
+    KEY_DESTROY = "key.destroy"
+
+
+READ_ACTIONS: Final = frozenset({Action.RECORD_READ, Action.STAFF_RECORD_READ, Action.DOCUMENT_READ})
+WRITE_ACTIONS: Final = frozenset(
+    {
+        Action.RECORD_WRITE,
+        Action.DOCUMENT_UPLOAD,
+        Action.DOCUMENT_VERSION,
+    }
+)
+KEY_ACTIONS: Final = frozenset({Action.KEY_ROTATE, Action.KEY_REWRAP, Action.KEY_DESTROY})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """allow/deny with the rule that decided and a reason a person can act on."""
+
+    allowed: bool
+    rule: str
+    reason: str
+    code: str = "access_denied"
+
+
+@dataclass(frozen=True)
+class DoorEvent:
+    """What the audit ledger records for one door decision (allowed or refused)."""
+
+    actor: Actor
+    action: str
+    object_type: str
+    object_id: str
+    client_id: int | None
+    purpose: str
+    decision: str  # "allow" | "deny"
+    reason: str
+    rule: str = ""
+    level: str = ""
+    at: Any = field(default_factory=timezone.now)
+
+    @property
+    def actor_label(self) -> str:
+        a = self.actor
+        return f"user:{a.pk}" if isinstance(a, User) else str(a)
+
+
+def _allow(rule: str) -> Decision:
+    return Decision(True, rule, "")
+
+
+def _deny(rule: str, reason: str, code: str = "access_denied") -> Decision:
+    return Decision(False, rule, reason, code)
+
+
+_STAFF_EDITORS: Final = frozenset({Role.ADMIN, Role.MANAGER, Role.ACCOUNTANT})
+
+
+def _reach(actor: User, client_id: int) -> Decision:
+    """Whether a person reaches a client's content at all (before purpose checks)."""
+    from baomi.clients.models import Assignment, Client
+
+    if actor.role == Role.ADMIN:
+        return _allow("admin")
+    if actor.role == Role.CLIENT:
+        if actor.portal_client_id == client_id:
+            return _allow("own_company")
+        return _deny("own_company", _("Client users may only read their own company's data."))
+    if actor.role in {Role.MANAGER, Role.ACCOUNTANT}:
+        if Assignment.objects.filter(client_id=client_id, user_id=actor.pk).exists():
+            return _allow("assigned")
+        if (
+            actor.role == Role.MANAGER
+            and actor.department_id is not None
+            and Client.objects.filter(pk=client_id, department_id=actor.department_id).exists()
+        ):
+            return _allow("department_manager")
+        return _deny("assigned", _("You are not assigned to this client."))
+    return _deny(
+        "role",
+        _("Your role (%(role)s) may not read or change client content.")
+        % {"role": actor.get_role_display()},
+    )
+
+
+def decide(
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    client_id: int | None,
+    level: str,
+    purpose: str,
+) -> Decision:
+    """The access decision for one door action. Pure apart from reading assignments.
+
+    Interim rules until `baomi.policy` takes over (same signature):
+    - system actors (operator commands) may only run key operations;
+    - inactive or departed people are refused everything;
+    - client content (record fields, documents): administrators, staff assigned to the
+      client, and the manager of the client's department may read and write; a client
+      portal user may read their own company's data and always needs a purpose;
+    - staff records: administrators, and each person their own;
+    - reads of 内部 (internal) and above need a non-blank purpose;
+    - searches by blind index: administrators, managers and accountants (results are
+      filtered to visible clients afterwards);
+    - key operations: administrators and system actors.
+    """
+    if isinstance(actor, SystemActor):
+        if action in KEY_ACTIONS or (action == Action.RECORD_MIGRATE and actor.name == "migration"):
+            return _allow("system")
+        return _deny("system", _("Operator commands may not read or change client content."))
+    if not actor.is_active or actor.status == StaffStatus.LEFT:
+        return _deny("inactive", _("Your account is not active."))
+    if action in KEY_ACTIONS:
+        if actor.role == Role.ADMIN:
+            return _allow("admin")
+        return _deny("key_admin", _("Only an administrator may manage encryption keys."))
+    if action == Action.RECORD_SEARCH:
+        if actor.role in _STAFF_EDITORS:
+            return _allow("search")
+        return _deny("search", _("Your role may not search protected fields."))
+    if action in {Action.STAFF_RECORD_READ, Action.STAFF_RECORD_WRITE}:
+        if actor.role != Role.ADMIN and str(actor.pk) != object_id:
+            return _deny("staff_self", _("Only administrators may see other staff's data."))
+        decision = _allow("admin" if actor.role == Role.ADMIN else "self")
+    else:
+        if client_id is None:
+            return _deny("no_client", _("This object belongs to no client."))
+        decision = _reach(actor, client_id)
+        if not decision.allowed:
+            return decision
+        if actor.role == Role.CLIENT and action not in READ_ACTIONS:
+            return _deny("client_read_only", _("Client users may only read."))
+    if action in READ_ACTIONS:
+        needs_purpose = actor.role == Role.CLIENT or LEVEL_ORDER.get(
+            Level(level) if level in Level.values else Level.SECRET, 3
+        ) >= LEVEL_ORDER[Level.INTERNAL]
+        if needs_purpose and not purpose.strip():
+            return _deny(
+                "purpose",
+                _("State the purpose of this query (查询目的) to read data classified %(level)s.")
+                % {"level": Level(level).label if level in Level.values else level},
+                code="purpose_required",
+            )
+    return decision
+
+
+def _record(event: DoorEvent) -> None:
+    """THE audit seam: append `event` to the ledger.
+
+    Called by the door for every decision, allowed or refused, before anything is
+    decrypted or written. For now it writes nothing; the ledger engineer plugs the
+    append in here. Contract: return only once the event is durably recorded; raise to
+    refuse the action (the door turns any exception into `AuditUnavailable`, fail
+    closed).
+    """
+    return None
+
+
+def authorize(
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    client_id: int | None,
+    level: str = "",
+    purpose: str = "",
+) -> Decision:
+    """decide → record → raise on refusal. Every door operation starts here.
+
+    Raises `AccessDenied` (with the decision's code and reason, `detail.rule`) when
+    refused, `AuditUnavailable` when the record cannot be written.
+    """
+    purpose = (purpose or "").strip()
+    decision = decide(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        client_id=client_id,
+        level=level,
+        purpose=purpose,
+    )
+    event = DoorEvent(
+        actor=actor,
+        action=str(action),
+        object_type=object_type,
+        object_id=object_id,
+        client_id=client_id,
+        purpose=purpose,
+        decision="allow" if decision.allowed else "deny",
+        reason=decision.reason,
+        rule=decision.rule,
+        level=level,
+    )
+    try:
+        _record(event)
+    except BaomiError:
+        raise
+    except Exception as exc:
+        raise AuditUnavailable() from exc
+    if not decision.allowed:
+        raise AccessDenied(decision.reason, code=decision.code, detail={"rule": decision.rule})
+    return decision
+
+
+# ----------------------------------------------------------------------------------------
+# Master key provider and client keys
+# ----------------------------------------------------------------------------------------
+
+_lock = threading.RLock()
+_provider_obj: MasterKeyProvider | None = None
+# scope → (wrapped blob the key came from, key). A changed blob (rotation, rewrap) or a
+# destroyed row is noticed on the next use because every use re-reads the row.
+_key_cache: dict[str, tuple[bytes, Key]] = {}
+
+
+def _load_provider() -> MasterKeyProvider:
+    kind, options = config.master_key_options()
+    try:
+        if kind == "passphrase":
+            path = config.master_key_path()
+            passphrase = str(options.get("passphrase") or "")
+            if not path.exists() and passphrase:
+                suite = get_suite(config.crypto_suite()).name
+                PassphraseProvider.create(passphrase, suite=suite).save_params(path)
+        return config.master_key_provider()
+    except WrongPassphrase as exc:
+        raise MasterKeyUnavailable(
+            _("Wrong master passphrase (BAOMI_MASTER_PASSPHRASE): nothing can be decrypted."),
+            code="wrong_master_passphrase",
+        ) from exc
+    except (KeyFileError, ProviderError, ValueError) as exc:
+        raise MasterKeyUnavailable(
+            _("The master key cannot be loaded: %(problem)s") % {"problem": str(exc)}
+        ) from exc
+
+
+def master_provider(*, refresh: bool = False) -> MasterKeyProvider:
+    """The configured master-key provider, loaded once per process.
+
+    `refresh` reloads the configuration, which picks up a key that `baomi keys rotate`
+    installed while this process was running. Raises `MasterKeyUnavailable`.
+    """
+    global _provider_obj  # noqa: PLW0603  (one provider per process)
+    with _lock:
+        if _provider_obj is None or refresh:
+            _provider_obj = _load_provider()
+        return _provider_obj
+
+
+def reset_caches() -> None:
+    """Forget the provider and every cached client key (tests, key operations)."""
+    global _provider_obj  # noqa: PLW0603
+    with _lock:
+        _provider_obj = None
+        _key_cache.clear()
+        _index_cache.clear()
+
+
+def client_scope(client_id: int) -> str:
+    return f"client:{client_id}"
+
+
+FIRM_SCOPE: Final = "firm"
+INDEX_SCOPE: Final = "index"
+
+
+def _suite() -> Any:
+    try:
+        return get_suite(config.crypto_suite()).name
+    except ValueError as exc:
+        raise MasterKeyUnavailable(
+            _("Unknown BAOMI_CRYPTO_SUITE %(suite)s.") % {"suite": config.crypto_suite()}
+        ) from exc
+
+
+def _unwrap_client_key(scope: str, wrapped: bytes) -> Key:
+    try:
+        return client_key_unwrap(master_provider(), scope, wrapped)
+    except KeyNotAvailable:
+        pass
+    except DecryptionError as exc:
+        raise DocumentCorrupted(
+            _("A wrapped client key failed its integrity check."), code="key_corrupted"
+        ) from exc
+    # The blob names a master key this process has not loaded: a rotation happened
+    # since it started. Reload the configuration once and try again.
+    try:
+        return client_key_unwrap(master_provider(refresh=True), scope, wrapped)
+    except KeyNotAvailable as exc:
+        raise MasterKeyUnavailable(
+            _(
+                "The configured master key (id %(have)s) did not wrap this data (wrapped by "
+                "%(need)s): wrong master key, or an old key was removed too early."
+            )
+            % {"have": master_provider().key_id.hex(), "need": wrapped_key_id(wrapped).hex()}
+        ) from exc
+    except DecryptionError as exc:
+        raise DocumentCorrupted(
+            _("A wrapped client key failed its integrity check."), code="key_corrupted"
+        ) from exc
+
+
+def _key_row(scope: str, *, client_id: int | None, create: bool) -> ClientKey | None:
+    row = ClientKey.objects.filter(scope=scope).first()
+    if row is None and create:
+        provider = master_provider()
+        key = client_key_new(_suite())
+        wrapped = client_key_wrap(provider, scope, key)
+        try:
+            with transaction.atomic():
+                row = ClientKey.objects.create(
+                    scope=scope,
+                    client_id=client_id,
+                    wrapped=wrapped,
+                    master_key_id=provider.key_id.hex(),
+                    key_id=key.key_id.hex(),
+                    suite=key.suite,
+                )
+        except IntegrityError:
+            row = ClientKey.objects.get(scope=scope)
+        else:
+            with _lock:
+                _key_cache[scope] = (wrapped, key)
+    if row is not None and (row.destroyed_at is not None or row.wrapped is None):
+        raise KeyDestroyed()
+    return row
+
+
+def _key_of(row: ClientKey) -> Key:
+    wrapped = bytes(row.wrapped or b"")
+    with _lock:
+        cached = _key_cache.get(row.scope)
+    if cached is not None and cached[0] == wrapped:
+        return cached[1]
+    key = _unwrap_client_key(row.scope, wrapped)
+    with _lock:
+        _key_cache[row.scope] = (wrapped, key)
+    return key
+
+
+def _scope_key(scope: str, *, client_id: int | None, create: bool) -> tuple[ClientKey, Key] | None:
+    row = _key_row(scope, client_id=client_id, create=create)
+    if row is None:
+        return None
+    return row, _key_of(row)
+
+
+def _count_use(row: ClientKey, n: int) -> None:
+    if n:
+        ClientKey.objects.filter(pk=row.pk).update(usage_count=F("usage_count") + n)
+
+
+_index_cache: dict[str, Key] = {}
+
+
+def _index_key() -> Key:
+    """The firm-wide blind-index key: derived from a random key wrapped by the master key
+    (scope ``index``), so it works with every provider kind, HSMs included."""
+    found = _scope_key(INDEX_SCOPE, client_id=None, create=True)
+    assert found is not None  # noqa: S101  (create=True always returns a row)
+    row, key = found
+    wrapped = bytes(row.wrapped or b"")
+    with _lock:
+        cached = _index_cache.get(wrapped.hex())
+        if cached is None:
+            _index_cache.clear()
+            cached = derive_subkey(key, "blind-index")
+            _index_cache[wrapped.hex()] = cached
+    return cached
+
+
+# ----------------------------------------------------------------------------------------
+# Protected record fields
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A protected field: its level, and how it is normalized for its blind index
+    (`None`: not searchable)."""
+
+    level: Level
+    max_length: int
+    index: Callable[[str], str] | None = None
+
+
+PROTECTED_FIELDS: Final[dict[str, dict[str, FieldSpec]]] = {
+    "clients.client": {
+        "notes": FieldSpec(Level.CONFIDENTIAL, 5000),
+        "address": FieldSpec(Level.INTERNAL, 300),
+        "bank_account": FieldSpec(Level.CONFIDENTIAL, 64, normalize.account),
+        "legal_rep_id_number": FieldSpec(Level.CONFIDENTIAL, 32, normalize.id_number),
+    },
+    "clients.contact": {
+        "mobile": FieldSpec(Level.INTERNAL, 32, normalize.phone),
+        "email": FieldSpec(Level.INTERNAL, 254, normalize.email),
+        "id_number": FieldSpec(Level.CONFIDENTIAL, 32, normalize.id_number),
+        "address": FieldSpec(Level.INTERNAL, 300),
+        "notes": FieldSpec(Level.CONFIDENTIAL, 5000),
+    },
+    "accounts.user": {
+        "mobile": FieldSpec(Level.INTERNAL, 32, normalize.phone),
+        "id_number": FieldSpec(Level.CONFIDENTIAL, 32, normalize.id_number),
+    },
+}
+
+
+def _label(obj: models.Model) -> str:
+    return obj._meta.label_lower
+
+
+def _specs(label: str, fields: Iterable[str]) -> dict[str, FieldSpec]:
+    known = PROTECTED_FIELDS.get(label)
+    if known is None:
+        raise ValueError(f"{label} has no protected fields")
+    out = {}
+    for name in fields:
+        if name not in known:
+            raise ValueError(f"{label}.{name} is not a protected field")
+        out[name] = known[name]
+    return out
+
+
+def _owner(obj: models.Model) -> tuple[str, int | None, str, Action, Action]:
+    """(key scope, client id, object type, read action, write action) of a record."""
+    label = _label(obj)
+    if label == "clients.client":
+        return client_scope(obj.pk), obj.pk, "client", Action.RECORD_READ, Action.RECORD_WRITE
+    if label == "clients.contact":
+        cid = obj.client_id  # type: ignore[attr-defined]  # Contact.client_id
+        return client_scope(cid), cid, "contact", Action.RECORD_READ, Action.RECORD_WRITE
+    if label == "accounts.user":
+        return FIRM_SCOPE, None, "staff", Action.STAFF_RECORD_READ, Action.STAFF_RECORD_WRITE
+    raise ValueError(f"{label} has no protected fields")
+
+
+def _field_aad(scope: str, label: str, pk: Any, name: str) -> bytes:
+    return encode_context("baomi field v1", scope, label, str(pk), name)
+
+
+def _max_level(specs: Iterable[FieldSpec]) -> str:
+    levels = [s.level for s in specs] or [Level.INTERNAL]
+    return str(max(levels, key=lambda lv: LEVEL_ORDER[lv]))
+
+
+def _validate_values(label: str, values: Mapping[str, str | None]) -> dict[str, str]:
+    from baomi.errors import ValidationFailed
+
+    specs = _specs(label, values)
+    clean: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    for name, raw in values.items():
+        text = (raw or "").strip()
+        spec = specs[name]
+        if len(text) > spec.max_length:
+            errors.setdefault(name, []).append(
+                _("At most %(n)d characters.") % {"n": spec.max_length}
+            )
+        elif any(not ch.isprintable() and ch not in "\n\t" for ch in text):
+            errors.setdefault(name, []).append(_("Control characters are not allowed."))
+        clean[name] = text
+    if errors:
+        raise ValidationFailed(detail={"fields": errors})
+    return clean
+
+
+def record_write(
+    *,
+    actor: Actor,
+    obj: models.Model,
+    values: Mapping[str, str | None],
+    purpose: str = "",
+    _migrating: bool = False,
+) -> None:
+    """Seal `values` (logical field name → plaintext; blank clears) into `obj`'s
+    ``<name>_sealed`` columns, refresh their blind indexes, and save those columns.
+
+    Invariants: `obj` is saved (has a pk, which is bound into each value's AAD with the
+    scope, model and field, so values cannot be moved between rows or columns); the
+    plaintext is never stored. Ledger event: ``client.update`` / ``staff.manage``.
+    Raises `AccessDenied`, `ValidationFailed`, `KeyDestroyed`, `MasterKeyUnavailable`.
+    """
+    if obj.pk is None:
+        raise ValueError("save the record before sealing its fields")
+    label = _label(obj)
+    clean = _validate_values(label, values)
+    specs = _specs(label, clean)
+    scope, client_id, otype, _read, write = _owner(obj)
+    authorize(
+        actor=actor,
+        action=Action.RECORD_MIGRATE if _migrating else write,
+        object_type=otype,
+        object_id=str(obj.pk),
+        client_id=client_id,
+        level=_max_level(specs.values()),
+        purpose=purpose,
+    )
+    found = _scope_key(scope, client_id=client_id, create=True)
+    assert found is not None  # noqa: S101
+    row, key = found
+    update_fields: list[str] = []
+    sealed = 0
+    for name, text in clean.items():
+        spec = specs[name]
+        if text:
+            value: bytes | None = seal_bytes(
+                key, text.encode("utf-8"), _field_aad(scope, label, obj.pk, name)
+            )
+            sealed += 1
+        else:
+            value = None
+        setattr(obj, f"{name}_sealed", value)
+        update_fields.append(f"{name}_sealed")
+        if spec.index is not None:
+            token = _token(label, name, text, spec) if text else ""
+            setattr(obj, f"{name}_bidx", token)
+            update_fields.append(f"{name}_bidx")
+    obj.save(update_fields=update_fields)
+    _count_use(row, sealed)
+
+
+def record_migrate(*, obj: models.Model, values: Mapping[str, str | None]) -> None:
+    """Seal values a schema migration moves out of old plaintext columns (system actor
+    ``migration``; ledger event ``record.migrate``)."""
+    record_write(actor=SystemActor("migration"), obj=obj, values=values, _migrating=True)
+
+
+def _token(label: str, name: str, text: str, spec: FieldSpec) -> str:
+    assert spec.index is not None  # noqa: S101
+    normalized = spec.index(text)
+    return blind_index(_index_key(), f"{label}.{name}", normalized) if normalized else ""
+
+
+def record_present(obj: models.Model, name: str) -> bool:
+    """Whether a protected field holds a value (no decryption, no decision needed)."""
+    _specs(_label(obj), [name])
+    return getattr(obj, f"{name}_sealed", None) is not None
+
+
+def record_read(
+    *, actor: Actor, obj: models.Model, fields: Sequence[str], purpose: str
+) -> dict[str, str]:
+    """Open protected fields of one record for `actor`, for `purpose`.
+
+    Returns field → plaintext ("" where no value is stored). Ledger event:
+    ``client.sensitive.read`` / ``staff.sensitive.read`` with the purpose.
+    Raises `AccessDenied` (code `purpose_required` without a purpose), `KeyDestroyed`,
+    `RecordCorrupted` (a tampered or moved value), `MasterKeyUnavailable`.
+    """
+    label = _label(obj)
+    specs = _specs(label, fields)
+    scope, client_id, otype, read, _write = _owner(obj)
+    authorize(
+        actor=actor,
+        action=read,
+        object_type=otype,
+        object_id=str(obj.pk),
+        client_id=client_id,
+        level=_max_level(specs.values()),
+        purpose=purpose,
+    )
+    out = {name: "" for name in specs}
+    stored = {n: getattr(obj, f"{n}_sealed", None) for n in specs}
+    if all(v is None for v in stored.values()):
+        # Nothing sealed; still refuse if the key was destroyed so that "destroyed" is
+        # reported consistently.
+        _key_row(scope, client_id=client_id, create=False)
+        return out
+    found = _scope_key(scope, client_id=client_id, create=False)
+    if found is None:
+        raise RecordCorrupted()
+    _row, key = found
+    for name, blob in stored.items():
+        if blob is None:
+            continue
+        try:
+            out[name] = open_bytes(key, bytes(blob), _field_aad(scope, label, obj.pk, name)).decode(
+                "utf-8"
+            )
+        except (DecryptionError, UnicodeDecodeError) as exc:
+            raise RecordCorrupted(detail={"field": name}) from exc
+    return out
+
+
+def search_token(*, actor: Actor, model: type[models.Model], field_name: str, value: str) -> str:
+    """Blind-index token for an exact-match search of `model.field_name` = `value`.
+
+    Filter with ``<field>_bidx=token`` and then restrict to what `actor` may see.
+    Returns "" for a value that normalizes to nothing. Ledger event: ``record.search``
+    (the value itself is never recorded). Raises `AccessDenied`.
+    """
+    label = model._meta.label_lower
+    spec = _specs(label, [field_name])[field_name]
+    if spec.index is None:
+        raise ValueError(f"{label}.{field_name} has no blind index")
+    authorize(
+        actor=actor,
+        action=Action.RECORD_SEARCH,
+        object_type=label.split(".")[1],
+        object_id=field_name,
+        client_id=None,
+        level=str(spec.level),
+    )
+    return _token(label, field_name, value, spec)
+
+
+# ----------------------------------------------------------------------------------------
+# Documents
+# ----------------------------------------------------------------------------------------
+
+_READ_BLOCK: Final = 1024 * 1024
+
+
+def _version_object_id(uid: uuid.UUID) -> str:
+    return f"document-version:{uid}"
+
+
+def _document_aad(scope: str, uid: uuid.UUID) -> bytes:
+    return encode_context("baomi document v1", scope, str(uid))
+
+
+@dataclass
+class UploadSession:
+    """One file being sealed into the blob store as it arrives.
+
+    Created by `upload_begin` (after the decision); `write` plaintext pieces, then
+    `finish`; `document_upload` / `document_version_add` then attach it to a new
+    `DocumentVersion` (`upload_attach`), or `abort` discards it. Holds one data key in
+    memory, never on disk.
+    """
+
+    client_id: int
+    scope: str
+    uid: uuid.UUID
+    blob_key: str
+    filename: str
+    content_type: str
+    limit: int
+    _data_key: Key
+    _wrapped: bytes
+    _generation: int
+    _writer: BlobWriter
+    _sealer: StreamSealer
+    _sha: Any = field(default_factory=hashlib.sha256)
+    size: int = 0
+    state: str = "open"
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Seal and store one piece of plaintext. Raises `UploadTooLarge` (and aborts)."""
+        if self.state != "open":
+            raise ValueError(f"upload is {self.state}")
+        self.size += len(data)
+        if self.size > self.limit:
+            self.abort()
+            raise UploadTooLarge(detail={"limit_bytes": self.limit})
+        self._sha.update(data)
+        write = self._writer.write
+        for chunk in self._sealer.iter_update(data):
+            write(chunk)
+
+    def finish(self) -> None:
+        """Seal the last chunk. Raises `UploadRejected` (code `empty_file`) if empty."""
+        if self.state != "open":
+            raise ValueError(f"upload is {self.state}")
+        if self.size == 0:
+            self.abort()
+            raise UploadRejected(_("The file is empty."), code="empty_file")
+        self._writer.write(self._sealer.finalize())
+        self.state = "finished"
+
+    @property
+    def sha256(self) -> str:
+        return str(self._sha.hexdigest())
+
+    def abort(self) -> None:
+        """Discard everything written (idempotent); a committed blob is deleted."""
+        if self.state in {"aborted", "attached"}:
+            return
+        committed = self.state == "committed"
+        self.state = "aborted"
+        if committed:
+            blob_store().delete(self.blob_key)
+        else:
+            self._writer.abort()
+
+
+def upload_begin(
+    *,
+    actor: Actor,
+    client_id: int,
+    document: Document | None,
+    filename: str,
+    content_type: str,
+    limit: int,
+) -> UploadSession:
+    """Decide and record an upload to `client_id` (a new document, or a new version of
+    `document`), then open a sealed blob for it. Ledger event: ``document.upload`` /
+    ``document.version``. Raises `AccessDenied`, `KeyDestroyed`, `MasterKeyUnavailable`.
+    """
+    authorize(
+        actor=actor,
+        action=Action.DOCUMENT_VERSION if document is not None else Action.DOCUMENT_UPLOAD,
+        object_type="document",
+        object_id=str(document.pk) if document is not None else "new",
+        client_id=client_id,
+        level=document.level if document is not None else "",
+    )
+    scope = client_scope(client_id)
+    found = _scope_key(scope, client_id=client_id, create=True)
+    assert found is not None  # noqa: S101
+    row, ckey = found
+    uid = uuid.uuid4()
+    data_key = data_key_new(ckey.suite)
+    wrapped = data_key_wrap(ckey, scope, _version_object_id(uid), data_key)
+    _count_use(row, 1)
+    blob_key = f"c{client_id}/{uid.hex[:2]}/{uid.hex}.bms"
+    writer = blob_store().open_writer(blob_key)
+    sealer = StreamSealer(data_key, _document_aad(scope, uid), chunk_size=DEFAULT_CHUNK_SIZE)
+    session = UploadSession(
+        client_id=client_id,
+        scope=scope,
+        uid=uid,
+        blob_key=blob_key,
+        filename=filename,
+        content_type=content_type,
+        limit=limit,
+        _data_key=data_key,
+        _wrapped=wrapped,
+        _generation=row.generation,
+        _writer=writer,
+        _sealer=sealer,
+    )
+    try:
+        writer.write(sealer.header())
+    except BaseException:
+        session.abort()
+        raise
+    return session
+
+
+def upload_attach(session: UploadSession, version: DocumentVersion) -> None:
+    """Fill `version`'s sealed-content fields from a finished upload, save it and make
+    the blob visible. Call inside the transaction that creates the version; on any
+    later failure call `session.abort()` (it then deletes the blob).
+
+    If the client key was rotated while the file was arriving, the data key is wrapped
+    again under the new client key. Raises `KeyDestroyed` if it was destroyed.
+    """
+    if session.state != "finished":
+        raise ValueError(f"upload is {session.state}")
+    row = ClientKey.objects.select_for_update().filter(scope=session.scope).first()
+    if row is None or row.destroyed_at is not None or row.wrapped is None:
+        session.abort()
+        raise KeyDestroyed()
+    wrapped = session._wrapped
+    if row.generation != session._generation:
+        wrapped = data_key_wrap(
+            _key_of(row), session.scope, _version_object_id(session.uid), session._data_key
+        )
+    version.uid = session.uid
+    version.wrapped_data_key = wrapped
+    version.blob_key = session.blob_key
+    version.size = session.size
+    version.sha256 = session.sha256
+    version.sealed_size = sealed_size(session.size, DEFAULT_CHUNK_SIZE)
+    version.content_type = session.content_type
+    version.original_filename = session.filename
+    version.save()
+    session._writer.commit()
+    session.state = "committed"
+
+
+def upload_done(session: UploadSession) -> None:
+    """Mark a committed upload as belonging to a committed version (abort is a no-op)."""
+    if session.state == "committed":
+        session.state = "attached"
+
+
+class _NullSink:
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+@dataclass
+class OpenedVersion:
+    """A version whose content has been verified and may be streamed (twice if need be).
+
+    `size` is the plaintext size; `chunks()` yields the plaintext again from the blob
+    (each piece authenticated; a blob changed after verification stops the stream with
+    `DocumentCorrupted` and a short body, which the client sees against Content-Length);
+    `copy_to(dst)` writes it to a file object.
+    """
+
+    version: DocumentVersion
+    size: int
+    _key: Key
+    _aad: bytes
+
+    def _open_blob(self) -> BinaryIO:
+        try:
+            return blob_store().get_stream(self.version.blob_key)
+        except BlobMissing as exc:
+            raise DocumentCorrupted(_("The stored document is missing.")) from exc
+
+    def chunks(self, block: int = _READ_BLOCK) -> Iterator[bytes]:
+        src = self._open_blob()
+        try:
+            buf = bytearray()
+            pieces = iter(lambda: src.read(block), b"")
+            for plain in open_stream(self._key, self._aad, pieces):
+                buf += plain
+                if len(buf) >= block:
+                    yield bytes(buf)
+                    buf.clear()
+            if buf:
+                yield bytes(buf)
+        except DecryptionError as exc:
+            raise DocumentCorrupted() from exc
+        finally:
+            src.close()
+
+    def copy_to(self, dst: BinaryIO) -> int:
+        src = self._open_blob()
+        try:
+            return open_file(src, dst, self._key, self._aad)
+        except DecryptionError as exc:
+            raise DocumentCorrupted() from exc
+        finally:
+            src.close()
+
+
+def document_open(
+    *, actor: Actor, version: DocumentVersion, purpose: str, action: Action = Action.DOCUMENT_READ
+) -> OpenedVersion:
+    """Decide, record, then unwrap and verify one document version for reading.
+
+    The whole sealed blob is authenticated before this returns (a pass that discards the
+    plaintext), so a corrupted, truncated or swapped blob is reported as
+    `DocumentCorrupted` and never served. Ledger event: ``document.read`` with the
+    purpose. Raises `AccessDenied`, `KeyDestroyed`, `DocumentCorrupted`,
+    `MasterKeyUnavailable`.
+    """
+    document = version.document
+    authorize(
+        actor=actor,
+        action=action,
+        object_type="document",
+        object_id=str(document.pk),
+        client_id=document.client_id,
+        level=document.level,
+        purpose=purpose,
+    )
+    scope = client_scope(document.client_id)
+    opened: OpenedVersion | None = None
+    for attempt in range(2):
+        found = _scope_key(scope, client_id=document.client_id, create=False)
+        if found is None:
+            raise DocumentCorrupted(_("The client's key is missing."))
+        try:
+            data_key = data_key_unwrap(
+                found[1], scope, _version_object_id(version.uid), bytes(version.wrapped_data_key)
+            )
+        except DecryptionError as exc:
+            if attempt == 0:
+                # A client-key rotation may have committed between reading the key and
+                # the version; read both again once before calling it corruption.
+                version.refresh_from_db(fields=["wrapped_data_key"])
+                continue
+            raise DocumentCorrupted() from exc
+        opened = OpenedVersion(version, version.size, data_key, _document_aad(scope, version.uid))
+        break
+    assert opened is not None  # noqa: S101
+    src = opened._open_blob()
+    try:
+        plain = open_file(src, _NullSink(), opened._key, opened._aad)  # type: ignore[arg-type]  # a write-only sink
+    except DecryptionError as exc:
+        raise DocumentCorrupted() from exc
+    finally:
+        src.close()
+    if plain != version.size:
+        raise DocumentCorrupted()
+    return opened
+
+
+# ----------------------------------------------------------------------------------------
+# Key operations
+# ----------------------------------------------------------------------------------------
+
+
+def master_rewrap_all(
+    *, actor: Actor, progress: Callable[[int, int, str], None] | None = None
+) -> tuple[int, int]:
+    """Re-wrap every client key still wrapped by an older master key under the current
+    one (online: each row is its own short transaction; readers pick up either blob).
+
+    Resumable: rows already under the current key are skipped, so a crash or ^C can
+    be followed by running it again. Returns (re-wrapped, total). Ledger event:
+    ``key.rewrap`` per key. Raises `AccessDenied`, `MasterKeyUnavailable`.
+    """
+    provider = master_provider(refresh=True)
+    current = provider.key_id.hex()
+    rows = list(
+        ClientKey.objects.filter(destroyed_at__isnull=True)
+        .exclude(master_key_id=current)
+        .values_list("pk", "scope")
+    )
+    done = 0
+    for n, (pk, scope) in enumerate(rows, 1):
+        authorize(
+            actor=actor,
+            action=Action.KEY_REWRAP,
+            object_type="client_key",
+            object_id=scope,
+            client_id=None,
+        )
+        with transaction.atomic():
+            row = ClientKey.objects.select_for_update().filter(pk=pk).first()
+            if row is None or row.wrapped is None or row.destroyed_at is not None:
+                continue
+            blob = bytes(row.wrapped)
+            if wrapped_key_id(blob) == provider.key_id:
+                continue
+            try:
+                new_blob = client_key_rewrap(provider, provider, scope, blob)
+            except KeyNotAvailable as exc:
+                raise MasterKeyUnavailable(
+                    _("Client key %(scope)s was wrapped by a master key that is not configured.")
+                    % {"scope": scope}
+                ) from exc
+            row.wrapped = new_blob
+            row.master_key_id = current
+            row.master_rewrapped_at = timezone.now()
+            row.save(update_fields=["wrapped", "master_key_id", "master_rewrapped_at"])
+            done += 1
+        if progress is not None:
+            progress(n, len(rows), scope)
+    return done, len(rows)
+
+
+def rotation_backlog() -> int:
+    """How many live client keys are still wrapped by an older master key."""
+    current = master_provider(refresh=True).key_id.hex()
+    return ClientKey.objects.filter(destroyed_at__isnull=True).exclude(master_key_id=current).count()
+
+
+def _reseal_fields(obj: models.Model, old: Key, new: Key, scope: str) -> int:
+    label = _label(obj)
+    changed: list[str] = []
+    for name in PROTECTED_FIELDS[label]:
+        blob = getattr(obj, f"{name}_sealed", None)
+        if blob is None:
+            continue
+        aad = _field_aad(scope, label, obj.pk, name)
+        try:
+            plain = open_bytes(old, bytes(blob), aad)
+        except DecryptionError as exc:
+            raise RecordCorrupted(detail={"field": name}) from exc
+        setattr(obj, f"{name}_sealed", seal_bytes(new, plain, aad))
+        changed.append(f"{name}_sealed")
+    if changed:
+        obj.save(update_fields=changed)
+    return len(changed)
+
+
+def client_key_rotate(*, actor: Actor, client: Client) -> dict[str, int]:
+    """Replace a client's key: new key, every data key re-wrapped, every record field
+    re-sealed, all in one transaction (readers see the old or the new state, never a
+    mix). Documents are not re-encrypted. Returns counts. Ledger event: ``key.rotate``.
+    Raises `AccessDenied`, `KeyDestroyed`, `DocumentCorrupted`, `RecordCorrupted`.
+    """
+    from baomi.clients.models import Contact
+
+    scope = client_scope(client.pk)
+    authorize(
+        actor=actor,
+        action=Action.KEY_ROTATE,
+        object_type="client_key",
+        object_id=scope,
+        client_id=client.pk,
+    )
+    _key_row(scope, client_id=client.pk, create=True)
+    with transaction.atomic():
+        row = ClientKey.objects.select_for_update().get(scope=scope)
+        if row.destroyed_at is not None or row.wrapped is None:
+            raise KeyDestroyed()
+        old = _key_of(row)
+        new = client_key_new(_suite())
+        versions = 0
+        for version in DocumentVersion.objects.filter(document__client_id=client.pk).only(
+            "pk", "uid", "wrapped_data_key"
+        ):
+            oid = _version_object_id(version.uid)
+            try:
+                dk = data_key_unwrap(old, scope, oid, bytes(version.wrapped_data_key))
+            except DecryptionError as exc:
+                raise DocumentCorrupted() from exc
+            version.wrapped_data_key = data_key_wrap(new, scope, oid, dk)
+            version.save(update_fields=["wrapped_data_key"])
+            versions += 1
+        client.refresh_from_db()
+        fields = _reseal_fields(client, old, new, scope)
+        for contact in Contact.objects.filter(client_id=client.pk):
+            fields += _reseal_fields(contact, old, new, scope)
+        provider = master_provider()
+        row.wrapped = client_key_wrap(provider, scope, new)
+        row.master_key_id = provider.key_id.hex()
+        row.key_id = new.key_id.hex()
+        row.suite = new.suite
+        row.generation += 1
+        row.rotated_at = timezone.now()
+        row.usage_count = versions + fields
+        row.save()
+    with _lock:
+        _key_cache.pop(scope, None)
+    return {"data_keys": versions, "fields": fields, "generation": row.generation}
+
+
+def client_key_destroy(*, actor: Actor, client: Client) -> ClientKey:
+    """Crypto-shred a client: delete its wrapped key, so every document and protected
+    field of the client becomes unreadable, everywhere, for good. Later reads and
+    writes raise `KeyDestroyed`; no new key is ever created for the client.
+
+    Ledger event: ``key.destroy``. Raises `AccessDenied`.
+    """
+    scope = client_scope(client.pk)
+    authorize(
+        actor=actor,
+        action=Action.KEY_DESTROY,
+        object_type="client_key",
+        object_id=scope,
+        client_id=client.pk,
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        row, _created = ClientKey.objects.select_for_update().get_or_create(
+            scope=scope,
+            defaults={"client": client, "suite": _suite(), "wrapped": None, "destroyed_at": now},
+        )
+        if row.destroyed_at is None:
+            row.wrapped = None
+            row.destroyed_at = now
+            row.save(update_fields=["wrapped", "destroyed_at"])
+        # The data keys are useless without the client key; remove them as well so no
+        # copy of this database can be combined with an old copy of the key row.
+        DocumentVersion.objects.filter(document__client_id=client.pk).update(
+            wrapped_data_key=b""
+        )
+    with _lock:
+        _key_cache.pop(scope, None)
+    return row
+
+
+def key_status() -> list[dict[str, Any]]:
+    """One row per key: scope, suite, key id, master key id, ages, usage, state (no
+    decision: metadata only)."""
+    now = timezone.now()
+    current = ""
+    try:
+        current = master_provider(refresh=True).key_id.hex()
+    except MasterKeyUnavailable:
+        current = ""
+    out: list[dict[str, Any]] = []
+    for row in ClientKey.objects.order_by("id"):
+        since = row.rotated_at or row.created_at
+        out.append(
+            {
+                "scope": row.scope,
+                "suite": row.suite,
+                "key_id": row.key_id,
+                "master_key_id": row.master_key_id,
+                "needs_rewrap": bool(current) and row.master_key_id != current,
+                "age_days": (now - since).days,
+                "created_at": row.created_at,
+                "rotated_at": row.rotated_at,
+                "generation": row.generation,
+                "usage_count": row.usage_count,
+                "destroyed_at": row.destroyed_at,
+            }
+        )
+    return out

@@ -1,0 +1,91 @@
+"""Reads for the vault: document metadata lists and look-ups (no content, no keys).
+
+Metadata (title, level, category, sizes) is visible to whoever may see the client
+(`clients_visible_to`); content goes through the door. Objects the actor may not see
+are reported as not found, so their existence is not revealed.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from baomi.accounts.models import User
+from baomi.clients.models import Client, Contact
+from baomi.clients.selectors import clients_visible_to
+from baomi.errors import NotFound
+from baomi.vault import door
+from baomi.vault.models import Document, DocumentVersion, Watermark
+
+
+def documents_visible_to(actor: User) -> QuerySet[Document]:
+    return Document.objects.filter(client__in=clients_visible_to(actor))
+
+
+def document_list(*, actor: User, client: Client) -> QuerySet[Document]:
+    """Documents of a visible client, newest first, with their current version."""
+    return (
+        documents_visible_to(actor)
+        .filter(client=client)
+        .select_related("current_version", "created_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def document_get(*, actor: User, document_id: int) -> Document:
+    """A visible document, or NotFound (code `document_not_found`)."""
+    document = (
+        documents_visible_to(actor)
+        .select_related("client", "current_version", "created_by")
+        .filter(pk=document_id)
+        .first()
+    )
+    if document is None:
+        raise NotFound(code="document_not_found")
+    return document
+
+
+def document_versions(*, document: Document) -> QuerySet[DocumentVersion]:
+    return document.versions.select_related("created_by").order_by("-number")
+
+
+def version_get(*, document: Document, number: int | None = None) -> DocumentVersion:
+    """A version of `document` (default: the current one); NotFound otherwise."""
+    qs = document.versions.select_related("document")
+    version = (
+        qs.filter(number=number).first()
+        if number is not None
+        else qs.filter(pk=document.current_version_id).first()
+    )
+    if version is None:
+        raise NotFound(code="version_not_found")
+    return version
+
+
+def watermark_get(*, watermark_id: str) -> Watermark | None:
+    return (
+        Watermark.objects.select_related("version__document__client", "user")
+        .filter(pk=watermark_id.strip().upper())
+        .first()
+    )
+
+
+def contact_find(
+    *, actor: User, mobile: str = "", id_number: str = "", email: str = ""
+) -> QuerySet[Contact]:
+    """Contacts whose mobile / ID number / e-mail equals the value given, across every
+    client the actor may see, through the blind index (nothing is decrypted)."""
+    qs = Contact.objects.filter(client__in=clients_visible_to(actor))
+    for field_name, value in (("mobile", mobile), ("id_number", id_number), ("email", email)):
+        if value.strip():
+            token = door.search_token(
+                actor=actor, model=Contact, field_name=field_name, value=value
+            )
+            qs = qs.filter(**{f"{field_name}_bidx": token or "-"})
+    return qs.select_related("client")
+
+
+def client_find_by_legal_rep_id(*, actor: User, id_number: str) -> QuerySet[Client]:
+    token = door.search_token(
+        actor=actor, model=Client, field_name="legal_rep_id_number", value=id_number
+    )
+    return clients_visible_to(actor).filter(legal_rep_id_number_bidx=token or "-")
