@@ -2,67 +2,60 @@
 
 `LedgerEntry.data` holds the canonical entry bytes that are hashed into the Merkle
 tree: they are the record. The other entry columns are copies kept only so the log can
-be filtered by client, actor, action and time; `baomi ledger verify` checks that they
-agree with the hashed bytes. Rows are only ever inserted: nothing in Baomi updates or
-deletes them.
+be filtered; `baomi ledger verify` checks that they agree with the hashed bytes. Rows
+are only ever inserted: nothing in Baomi updates or deletes them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 
-class LedgerHead(models.Model):
-    """The single row (pk=1) holding the sequencer state: size and compact range.
+class SeqField(models.BigIntegerField):  # type: ignore[type-arg]  # stubs: generic only in annotations
+    """A 64-bit sequence number that is SQLite's rowid (no separate primary-key index).
 
-    Every append locks this row (SELECT … FOR UPDATE on PostgreSQL; the database-wide
-    write lock on SQLite), which is what serializes the sequence across processes.
+    Each index touched by an append is another page in every commit, so the ledger
+    table keeps as few as it can.
     """
 
-    size = models.BigIntegerField(default=0)
-    state = models.BinaryField()  # CompactRange.to_bytes()
-    last_leaf_hash = models.BinaryField()
-    hash_name = models.CharField(max_length=10, default="sha256")
-    updated_at = models.DateTimeField(null=True)
-
-    def __str__(self) -> str:
-        return f"ledger head at size {self.size}"
+    def db_type(self, connection: Any) -> str | None:
+        if connection.vendor == "sqlite":
+            return "integer"
+        return super().db_type(connection)
 
 
 class LedgerEntry(models.Model):
-    seq = models.BigIntegerField(primary_key=True)
-    time = models.DateTimeField(db_index=True)
+    """One appended entry, with the tree state after it.
+
+    `state` (the compact range after this entry) and `nodes` (the perfect-subtree hashes
+    this append completed, levels 1, 2, … concatenated) live in the entry's own row, so
+    an append writes one row: the last row is the sequencer's head, and proofs read
+    inner node (level, index) from row `((index + 1) << level) - 1`.
+    """
+
+    seq = SeqField(primary_key=True)
+    time = models.DateTimeField()
     actor = models.CharField(max_length=150, db_index=True)
-    action = models.CharField(max_length=60, db_index=True)
+    action = models.CharField(max_length=60)
     object_type = models.CharField(max_length=40)
     object_id = models.CharField(max_length=64)
     # NULL (not "") for events about no client, mirroring the entry's JSON null.
     client_id = models.CharField(max_length=64, null=True, db_index=True)  # noqa: DJ001
     purpose = models.CharField(max_length=500)
-    decision = models.CharField(max_length=10, db_index=True)
+    decision = models.CharField(max_length=10)
     reason = models.CharField(max_length=500)
     data = models.BinaryField()
     leaf_hash = models.BinaryField()
+    state = models.BinaryField()
+    nodes = models.BinaryField()
 
     class Meta:
         ordering = ["seq"]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action}"
-
-
-class LedgerNode(models.Model):
-    """Perfect-subtree hashes above the leaves (level ≥ 1), for O(log n) proofs."""
-
-    level = models.SmallIntegerField()
-    index = models.BigIntegerField()
-    hash = models.BinaryField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["level", "index"], name="uniq_ledger_node")]
-
-    def __str__(self) -> str:
-        return f"node ({self.level}, {self.index})"
 
 
 class LedgerCheckpoint(models.Model):

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from baomi.audit import signing
-from baomi.audit.models import LedgerCheckpoint, LedgerEntry, LedgerHead, VerificationRun
+from baomi.audit.models import LedgerCheckpoint, LedgerEntry, VerificationRun
 from baomi.crypto.digest import HashName
 from baomi.ledger.checkpoint import checkpoint_parse, checkpoint_sign, checkpoint_verify
 from baomi.ledger.compact import CompactRange
@@ -32,45 +31,50 @@ class LedgerState:
     hash_name: HashName
 
 
-def ledger_state() -> LedgerState:
-    """The committed tree state (size and root)."""
-    head = LedgerHead.objects.filter(pk=1).first()
-    if head is None or not bytes(head.state):
+def _head_state() -> CompactRange:
+    last = LedgerEntry.objects.order_by("-seq").values_list("state", flat=True).first()
+    if last is None:
         from baomi.audit.services import configured_hash
 
-        empty = CompactRange.empty(configured_hash())
-        return LedgerState(0, empty.root(), empty.hash_name)
-    state = CompactRange.from_bytes(bytes(head.state))
+        return CompactRange.empty(configured_hash())
+    return CompactRange.from_bytes(bytes(last))
+
+
+def ledger_state() -> LedgerState:
+    """The committed tree state (size and root) after the last entry."""
+    state = _head_state()
     return LedgerState(state.size, state.root(), state.hash_name)
 
 
 class DbNodeReader:
-    """`NodeReader` over the ledger tables: leaves from entries, inner nodes from nodes."""
+    """`NodeReader` over the entry table.
+
+    A leaf is row `seq`'s leaf hash; inner node (level, index) was completed by the
+    append of its last leaf, row `((index + 1) << level) - 1`, which keeps it at offset
+    `(level - 1) * 32` of its `nodes` column.
+    """
 
     def subtree_hashes(self, ids: Sequence[NodeID]) -> list[bytes]:
-        leaves = sorted({index for level, index in ids if level == 0})
-        inner = sorted({(level, index) for level, index in ids if level > 0})
-        found: dict[NodeID, bytes] = {}
-        if leaves:
-            for seq, leaf in LedgerEntry.objects.filter(seq__in=leaves).values_list(
-                "seq", "leaf_hash"
-            ):
-                found[(0, seq)] = bytes(leaf)
-        if inner:
-            q = connection.ops.quote_name
-            where = " OR ".join([f"(level = %s AND {q('index')} = %s)"] * len(inner))
-            params: list[int] = [x for pair in inner for x in pair]
-            with connection.cursor() as cur:
-                cur.execute(
-                    f"SELECT level, {q('index')}, hash FROM {q('audit_ledgernode')} WHERE {where}",  # noqa: S608
-                    params,
-                )
-                for level, index, h in cur.fetchall():
-                    found[(int(level), int(index))] = bytes(h)
-        try:
-            return [found[node] for node in ids]
-        except KeyError as exc:
-            raise MissingNode(f"node {exc.args[0]} is not stored") from exc
+        rows_needed = {((index + 1) << level) - 1 for level, index in ids}
+        rows = {
+            int(seq): (bytes(leaf), bytes(nodes))
+            for seq, leaf, nodes in LedgerEntry.objects.filter(seq__in=rows_needed).values_list(
+                "seq", "leaf_hash", "nodes"
+            )
+        }
+        out: list[bytes] = []
+        for level, index in ids:
+            row = rows.get(((index + 1) << level) - 1)
+            if row is None:
+                raise MissingNode(f"node ({level}, {index}) is not stored")
+            if level == 0:
+                out.append(row[0])
+                continue
+            h = row[1][(level - 1) * 32 : level * 32]
+            if len(h) != 32:
+                raise MissingNode(f"node ({level}, {index}) is not stored")
+            out.append(h)
+        return out
 
 
 def entry_list(
@@ -250,7 +254,7 @@ def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
 
             error = LedgerVerificationError(
                 VerifyCode.TRUNCATED if report.size < state.size else VerifyCode.ROOT_MISMATCH,
-                f"stored entries give size {report.size}; the sequencer head says {state.size}",
+                f"stored entries give size {report.size}; the last entry's state says {state.size}",
                 seq=min(report.size, state.size),
             )
         if error is None and columns:
@@ -297,8 +301,7 @@ def consistency_with(exported_text: str) -> dict[str, Any]:
         proof = consistency_proof(
             DbNodeReader(), exported.size, state.size, hash_fn=hasher(state.hash_name)
         )
-    current = CompactRange.from_bytes(bytes(LedgerHead.objects.get(pk=1).state))
-    result = fork_check(exported, current, proof)
+    result = fork_check(exported, _head_state(), proof)
     return {
         "old_size": result.old_size,
         "new_size": result.new_size,

@@ -15,6 +15,7 @@ Contract of `ledger_append`:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,8 +83,9 @@ class AuditEvent:
 def _clip(text: str, limit: int = MAX_TEXT) -> str:
     # Control characters would make the log hard to read and could spoof lines in
     # text exports; they are replaced, and long free text is cut.
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
-    return cleaned[:limit]
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return text[:limit]
 
 
 def configured_hash() -> HashName:
@@ -103,41 +105,47 @@ def _bytes(value: Any) -> bytes:
     return bytes(value) if value is not None else b""
 
 
+# Any fixed 64-bit number: the advisory lock that serializes appends on PostgreSQL.
+_PG_APPEND_LOCK = 0x6261_6F6D_695F_6C67  # "baomi_lg"
+
+
+# Per process and database alias: (seq, leaf hash, state after it) of the last append.
+_head_cache: dict[str, tuple[int, bytes, CompactRange]] = {}
+
+
 def _append_locked(events: Sequence[AuditEvent], now: datetime) -> list[int]:
-    """Append `events` inside the current transaction. Returns their sequence numbers."""
-    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    """Append `events` inside the current transaction. Returns their sequence numbers.
+
+    Serialization: SQLite transactions here take the write lock at BEGIN (IMMEDIATE);
+    on PostgreSQL a transaction-scoped advisory lock does the same. Two appenders can
+    therefore never read the same head, and the seq primary key refuses any duplicate.
+    """
+    table = _q("audit_ledgerentry")
     with connection.cursor() as cur:
-        # The head row is created by a migration; recreate it if it is missing (a flushed
-        # test database). With entries still stored, the first insert below then collides
-        # on seq 0 and the append fails: a lost head never silently starts a new log.
-        ignore = "ON CONFLICT (id) DO NOTHING" if connection.vendor == "postgresql" else ""
-        insert = "INSERT OR IGNORE INTO" if connection.vendor == "sqlite" else "INSERT INTO"
+        if connection.vendor == "postgresql":
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_APPEND_LOCK])
         cur.execute(
-            f"{insert} {_q('audit_ledgerhead')} (id, size, state, last_leaf_hash, hash_name) "
-            f"VALUES (1, 0, %s, %s, '') {ignore}",
-            [b"", b""],
-        )
-        cur.execute(
-            f"SELECT size, state, last_leaf_hash, hash_name FROM {_q('audit_ledgerhead')} "  # noqa: S608
-            f"WHERE id = 1{lock}"
+            f"SELECT seq, leaf_hash FROM {table} ORDER BY seq DESC LIMIT 1"  # noqa: S608
         )
         row = cur.fetchone()
         if row is None:
-            raise LedgerUnavailable(detail={"reason": "ledger head missing; run migrations"})
-        size, state_raw, last_raw, _hash_name = row
-        state_bytes = _bytes(state_raw)
-        if state_bytes:
-            state = CompactRange.from_bytes(state_bytes)
-            prev = _bytes(last_raw)
-        else:
             state = CompactRange.empty(configured_hash())
             prev = GENESIS_PREV_HASH
-        if state.size != size:
-            raise LedgerUnavailable(detail={"reason": "ledger head is inconsistent"})
+        else:
+            last_seq, prev = int(row[0]), _bytes(row[1])
+            cached = _head_cache.get(connection.alias)
+            # The cached state is used only if the stored head is exactly the entry it
+            # was computed for (same seq and leaf hash); otherwise it is read back.
+            if cached is not None and cached[0] == last_seq and cached[1] == prev:
+                state = cached[2]
+            else:
+                cur.execute(f"SELECT state FROM {table} WHERE seq = %s", [last_seq])  # noqa: S608
+                state = CompactRange.from_bytes(_bytes(cur.fetchone()[0]))
+            if state.size != last_seq + 1:
+                raise LedgerUnavailable(detail={"reason": "ledger head is inconsistent"})
         hash_fn = hasher(state.hash_name)
         db_now = connection.ops.adapt_datetimefield_value(now)
-        entry_rows: list[tuple[Any, ...]] = []
-        node_rows: list[tuple[int, int, bytes]] = []
+        rows: list[tuple[Any, ...]] = []
         seqs: list[int] = []
         for ev in events:
             seq = state.size
@@ -158,8 +166,8 @@ def _append_locked(events: Sequence[AuditEvent], now: datetime) -> list[int]:
             data = encode_entry(entry)
             leaf = entry_leaf_hash(data, hash_fn)
             state, completed = state.append_nodes(leaf)
-            node_rows.extend((n.level, n.index, n.hash) for n in completed if n.level > 0)
-            entry_rows.append(
+            nodes = b"".join(n.hash for n in completed[1:])
+            rows.append(
                 (
                     seq,
                     db_now,
@@ -173,27 +181,22 @@ def _append_locked(events: Sequence[AuditEvent], now: datetime) -> list[int]:
                     entry.reason,
                     data,
                     leaf,
+                    state.to_bytes(),
+                    nodes,
                 )
             )
             seqs.append(seq)
             prev = leaf
-        cur.executemany(
-            f"INSERT INTO {_q('audit_ledgerentry')} (seq, time, actor, action, object_type, "  # noqa: S608
-            "object_id, client_id, purpose, decision, reason, data, leaf_hash) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            entry_rows,
+        sql = (
+            f"INSERT INTO {table} (seq, time, actor, action, object_type, object_id, "  # noqa: S608
+            "client_id, purpose, decision, reason, data, leaf_hash, state, nodes) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         )
-        if node_rows:
-            cur.executemany(
-                f"INSERT INTO {_q('audit_ledgernode')} (level, {_q('index')}, hash) "  # noqa: S608
-                "VALUES (%s, %s, %s)",
-                node_rows,
-            )
-        cur.execute(
-            f"UPDATE {_q('audit_ledgerhead')} SET size = %s, state = %s, last_leaf_hash = %s, "  # noqa: S608
-            "hash_name = %s, updated_at = %s WHERE id = 1",
-            [state.size, state.to_bytes(), prev, state.hash_name, db_now],
-        )
+        if len(rows) == 1:
+            cur.execute(sql, rows[0])
+        else:
+            cur.executemany(sql, rows)
+    _head_cache[connection.alias] = (seqs[-1], prev, state)
     return seqs
 
 
@@ -203,65 +206,102 @@ def _append_locked(events: Sequence[AuditEvent], now: datetime) -> list[int]:
 @dataclass
 class _Pending:
     event: AuditEvent
-    done: threading.Event = field(default_factory=threading.Event)
+    # Set when the entry is committed (or failed), or when this thread is asked to lead.
+    wake: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
     seq: int | None = None
     error: BaseException | None = None
 
 
 class _GroupCommitter:
-    """Batches concurrent durable appends of one process into shared transactions."""
+    """Batches concurrent durable appends of one process into shared transactions.
+
+    One waiting thread at a time is the leader: it commits everything queued in one
+    transaction, and keeps leading until its own entry is committed plus a bounded number
+    of further rounds; then it hands leadership to the oldest waiting thread, so no caller
+    waits on others indefinitely.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._leader_active = False
+        self._inflight = 0  # threads inside submit(); a hint for the commit delay
+        self._last_batch = 0
 
     def submit(self, event: AuditEvent) -> int:
         item = _Pending(event)
         with self._lock:
+            self._inflight += 1
             self._queue.append(item)
             lead = not self._leader_active
             if lead:
                 self._leader_active = True
-        if lead:
-            self._lead()
-        item.done.wait()
+        try:
+            while True:
+                if lead:
+                    self._lead(item)
+                item.wake.wait()
+                if item.done:
+                    break
+                item.wake.clear()
+                lead = True  # promoted by the previous leader
+        finally:
+            with self._lock:
+                self._inflight -= 1
         if item.error is not None:
             raise LedgerUnavailable() from item.error
         assert item.seq is not None  # noqa: S101  (set whenever error is None)
         return item.seq
 
-    def _lead(self) -> None:
+    # After its own entry is committed a leader goes on committing for others for at most
+    # this many rounds: a hand-over costs a thread switch, unbounded leading would make
+    # the leader's own caller wait on everyone else.
+    EXTRA_ROUNDS = 16
+
+    def _lead(self, own: _Pending) -> None:
+        extra = self.EXTRA_ROUNDS
         try:
-            while True:
+            while not own.done or (extra > 0 and self._queue):
+                if own.done:
+                    extra -= 1
+                # Give threads that were just woken by the last commit a chance to queue
+                # their next event, so it rides on this commit instead of the next one
+                # (like PostgreSQL's commit_delay, but only a GIL hand-over). A lone
+                # appender never waits.
+                if self._inflight > 1 or self._last_batch > 1:
+                    time.sleep(0)
                 with self._lock:
                     batch, self._queue = self._queue, []
-                    if not batch:
-                        self._leader_active = False
-                        return
+                    self._last_batch = len(batch)
                 self._commit(batch)
-        except BaseException:
+        finally:
             with self._lock:
-                self._leader_active = False
-            raise
+                if self._queue:
+                    self._queue[0].wake.set()  # hand over; stays leader_active
+                else:
+                    self._leader_active = False
 
     @staticmethod
-    def _commit(batch: list[_Pending]) -> None:
+    def _finish(p: _Pending, seq: int | None, error: BaseException | None) -> None:
+        p.seq, p.error, p.done = seq, error, True
+        p.wake.set()
+
+    @classmethod
+    def _commit(cls, batch: list[_Pending]) -> None:
         try:
             with transaction.atomic():
                 seqs = _append_locked([p.event for p in batch], timezone.now())
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].error = exc
-                batch[0].done.set()
+                cls._finish(batch[0], None, exc)
                 return
             # One bad event must not fail its neighbours: retry each on its own.
             for p in batch:
-                _GroupCommitter._commit([p])
+                cls._commit([p])
             return
         for p, seq in zip(batch, seqs, strict=True):
-            p.seq = seq
-            p.done.set()
+            cls._finish(p, seq, None)
 
 
 _committer = _GroupCommitter()

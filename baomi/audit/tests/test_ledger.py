@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from baomi.audit import selectors
-from baomi.audit.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
+from baomi.audit.models import LedgerCheckpoint, LedgerEntry
 from baomi.audit.services import AuditEvent, RequestMeta, ledger_append, ledger_append_many
 from baomi.audit.signing import signing_public_key
 from baomi.ledger.checkpoint import checkpoint_verify
@@ -40,10 +40,8 @@ def fill(n: int) -> None:
 def test_append_assigns_consecutive_sequence_and_links():
     seqs = [ledger_append(ev(i)) for i in range(5)]
     assert seqs == [0, 1, 2, 3, 4]
-    head = LedgerHead.objects.get(pk=1)
-    assert head.size == 5
+    assert selectors.ledger_state().size == 5
     entries = list(LedgerEntry.objects.order_by("seq"))
-    assert bytes(entries[-1].leaf_hash) == bytes(head.last_leaf_hash)
     for e in entries:
         assert entry_leaf_hash(bytes(e.data), sha256) == bytes(e.leaf_hash)
     assert selectors.ledger_verify().ok
@@ -122,9 +120,9 @@ def test_insert_entry_is_caught():
         cur.execute("UPDATE audit_ledgerentry SET seq = seq + 1000 WHERE seq >= 6")
         cur.execute(
             "INSERT INTO audit_ledgerentry (seq, time, actor, action, object_type, object_id, "
-            "client_id, purpose, decision, reason, data, leaf_hash) SELECT 6, time, actor, action,"
-            " object_type, object_id, client_id, purpose, decision, reason, data, leaf_hash FROM "
-            "audit_ledgerentry WHERE seq = 5"
+            "client_id, purpose, decision, reason, data, leaf_hash, state, nodes) SELECT 6, time, "
+            "actor, action, object_type, object_id, client_id, purpose, decision, reason, data, "
+            "leaf_hash, state, nodes FROM audit_ledgerentry WHERE seq = 5"
         )
         cur.execute("UPDATE audit_ledgerentry SET seq = seq - 999 WHERE seq >= 1006")
     assert e
@@ -149,17 +147,11 @@ def test_truncation_is_caught():
     assert not result.ok and result.code == "truncated"
 
 
-def test_truncation_with_head_rewritten_is_caught_by_checkpoint():
+def test_truncation_of_the_newest_entries_is_caught_by_the_checkpoint():
     _tamper_setup()
-    _raw("DELETE FROM audit_ledgerentry WHERE seq >= %s", [35])
-    LedgerNode.objects.all().delete()
-    # An attacker who also rewinds the head still cannot sign a smaller checkpoint.
-    from baomi.ledger.compact import CompactRange
-
-    state = CompactRange.empty()
-    for e in LedgerEntry.objects.order_by("seq"):
-        state = state.append(bytes(e.leaf_hash))
-    LedgerHead.objects.filter(pk=1).update(size=state.size, state=state.to_bytes())
+    # Deleting the newest rows also moves the head back: only the signed checkpoint at
+    # size 40 still remembers them.
+    _raw("DELETE FROM audit_ledgerentry WHERE seq >= %s", [38])
     result = selectors.ledger_verify()
     assert not result.ok and result.code == "truncated"
 
@@ -201,27 +193,38 @@ def test_forged_checkpoint_signature_is_caught():
 def test_fork_is_reported():
     fill(10)
     text = selectors.checkpoint_create().text
-    # Rewrite history: replace entry 4 and re-link and re-hash everything after it.
+    # Rewrite history: drop everything from entry 4 on and append different entries.
     fill(5)
     _raw("DELETE FROM audit_ledgerentry WHERE seq >= %s", [4])
-    LedgerNode.objects.all().delete()
-    LedgerHead.objects.filter(pk=1).update(size=0, state=b"", last_leaf_hash=b"")
-    # Re-append from a rebuilt head: the attacker's log.
-    from baomi.ledger.compact import CompactRange
-
-    state = CompactRange.empty()
-    for e in LedgerEntry.objects.order_by("seq"):
-        state, nodes = state.append_nodes(bytes(e.leaf_hash))
-        for n in nodes:
-            if n.level:
-                LedgerNode.objects.create(level=n.level, index=n.index, hash=n.hash)
-    last = LedgerEntry.objects.order_by("-seq").first()
-    LedgerHead.objects.filter(pk=1).update(
-        size=state.size, state=state.to_bytes(), last_leaf_hash=bytes(last.leaf_hash)
-    )
     ledger_append_many([ev(100 + i, action="client.update") for i in range(8)])
+    assert selectors.ledger_state().size == 12
     with pytest.raises(ForkDetected):
         selectors.consistency_with(text)
+
+
+def test_rollback_below_an_exported_checkpoint_is_reported():
+    fill(10)
+    text = selectors.checkpoint_create().text
+    _raw("DELETE FROM audit_ledgerentry WHERE seq >= %s", [6])
+    with pytest.raises(ForkDetected) as exc:
+        selectors.consistency_with(text)
+    assert exc.value.code == "rollback"
+
+
+def test_proofs_read_inner_nodes_from_entry_rows():
+    fill(300)
+    from baomi.ledger.hashing import root_from_leaf_hashes
+
+    leaves = [
+        bytes(h) for h in LedgerEntry.objects.order_by("seq").values_list("leaf_hash", flat=True)
+    ]
+    assert selectors.ledger_state().root == root_from_leaf_hashes(sha256, leaves)
+    from baomi.ledger.proof import subtree_root
+
+    for start, end in [(0, 256), (256, 288), (0, 300), (128, 192)]:
+        assert subtree_root(selectors.DbNodeReader(), start, end) == root_from_leaf_hashes(
+            sha256, leaves[start:end]
+        )
 
 
 def test_failed_append_rolls_back_with_the_action(make_user):
@@ -230,6 +233,7 @@ def test_failed_append_rolls_back_with_the_action(make_user):
 
     user = make_user("victim1")
     before = LedgerEntry.objects.count()
+
     def action_that_fails_after_its_entry() -> None:
         with transaction.atomic():
             User.objects.filter(pk=user.pk).update(post="changed")

@@ -1,0 +1,254 @@
+"""`baomi bench ledger`: durable appends on the real database, beside the raw insert rate.
+
+Runs in a throwaway data directory (SQLite, WAL, synchronous=FULL — the production
+settings) or, with `--postgres`, on a throwaway PostgreSQL server, so a real ledger never
+receives benchmark entries. Measures in one run:
+- raw durable single-row inserts/s (one transaction per row, same database, same settings);
+- durable ledger appends/s with one appender, and with 8 concurrent appenders (threads of
+  one process share commits: group commit);
+- full verification of the stored log (entries/s);
+- inclusion-proof time and size from the database at `--entries` entries (default
+  1,000,000), plus the in-memory core figures from `baomi.bench.ledger_core`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+
+def _setup(postgres: bool) -> tuple[str, dict[str, str] | None]:
+    tmp = tempfile.mkdtemp(prefix="baomi-bench-ledger-")
+    os.environ["BAOMI_DATA_DIR"] = tmp
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "baomi.settings")
+    pg = None
+    if postgres:
+        from baomi.testing import pgtemp
+
+        pg = pgtemp.start()
+        os.environ["BAOMI_DATABASE_URL"] = (
+            f"postgresql://{pg['USER']}@/postgres?host={pg['HOST']}&port={pg['PORT']}"
+        )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    return tmp, pg
+
+
+def _timed_loop(fn: Any, seconds: float, max_ops: int) -> tuple[int, float]:
+    start = time.perf_counter()
+    n = 0
+    while n < max_ops and time.perf_counter() - start < seconds:
+        fn(n)
+        n += 1
+    return n, time.perf_counter() - start
+
+
+def _event(i: int) -> Any:
+    from baomi.audit.services import AuditEvent, RequestMeta
+
+    return AuditEvent(
+        actor=f"acct{i % 40}",
+        action=("client.read", "document.read", "client.update")[i % 3],
+        object_type="client",
+        object_id=str(i % 997),
+        client_id=str(i % 997),
+        purpose="月度记账",
+        reason="",
+        request=RequestMeta(
+            ip="10.1.2.3",
+            user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0",
+            request_id=f"{i:032x}",
+        ),
+    )
+
+
+def raw_insert_rate(seconds: float) -> float:
+    from django.db import connection, transaction
+
+    with connection.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS bench_raw (id BIGINT PRIMARY KEY, payload TEXT)")
+    payload = "x" * 520  # the size of a typical ledger entry
+
+    def one(i: int) -> None:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("INSERT INTO bench_raw (id, payload) VALUES (%s, %s)", [i, payload])
+
+    n, dt = _timed_loop(one, seconds, 100_000)
+    return n / dt
+
+
+def append_rate(seconds: float, threads: int) -> tuple[float, int]:
+    from django.db import connection
+
+    from baomi.audit.services import ledger_append
+
+    counts = [0] * threads
+    stop = time.perf_counter() + seconds
+    barrier = threading.Barrier(threads + 1)
+
+    def worker(k: int) -> None:
+        barrier.wait()
+        i = 0
+        try:
+            while time.perf_counter() < stop:
+                ledger_append(_event(k * 1_000_000 + i))
+                i += 1
+        finally:
+            counts[k] = i
+            connection.close()
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    start = time.perf_counter()
+    barrier.wait()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    return sum(counts) / elapsed, sum(counts)
+
+
+def fill(total: int, batch: int = 5000) -> float:
+    """Bring the log to `total` entries with bulk appends; returns entries/s."""
+    from baomi.audit.selectors import ledger_state
+    from baomi.audit.services import ledger_append_many
+
+    have = ledger_state().size
+    start = time.perf_counter()
+    added = 0
+    while have < total:
+        n = min(batch, total - have)
+        ledger_append_many([_event(have + i) for i in range(n)])
+        have += n
+        added += n
+    dt = time.perf_counter() - start
+    return added / dt if dt else 0.0
+
+
+def run(*, seconds: float, entries: int, proofs: int, core: bool) -> dict[str, Any]:
+    from django.db import connection
+
+    from baomi.audit import selectors
+
+    result: dict[str, Any] = {"database": connection.vendor}
+    raw = raw_insert_rate(seconds)
+    one, one_n = append_rate(seconds, 1)
+    eight, eight_n = append_rate(seconds, 8)
+    result["raw_insert_per_s"] = round(raw, 1)
+    result["append_1_per_s"] = round(one, 1)
+    result["append_8_per_s"] = round(eight, 1)
+    result["ratio_1_to_raw"] = round(one / raw, 3)
+    result["ratio_8_to_1"] = round(eight / one, 3)
+    result["appended"] = one_n + eight_n
+    result["bulk_fill_per_s"] = round(fill(entries), 1)
+    selectors.checkpoint_create()
+    start = time.perf_counter()
+    verification = selectors.ledger_verify(record=False, columns=False)
+    dt = time.perf_counter() - start
+    result["verify"] = {
+        "ok": verification.ok,
+        "entries": verification.size,
+        "entries_per_s": round(verification.size / dt, 1),
+    }
+    start = time.perf_counter()
+    full = selectors.ledger_verify(record=False, columns=True)
+    dt = time.perf_counter() - start
+    result["verify_with_columns"] = {"ok": full.ok, "entries_per_s": round(full.size / dt, 1)}
+    size = selectors.ledger_state().size
+    rng = random.Random(7)
+    times, sizes = [], []
+    for _ in range(proofs):
+        seq = rng.randrange(size)
+        t0 = time.perf_counter()
+        p = selectors.inclusion(seq)
+        times.append(time.perf_counter() - t0)
+        sizes.append(len(p["proof"]) * 32)
+    times.sort()
+    result["inclusion_proof_db"] = {
+        "tree_size": size,
+        "mean_ms": round(statistics.fmean(times) * 1000, 3),
+        "p99_ms": round(times[int(len(times) * 0.99) - 1] * 1000, 3),
+        "max_ms": round(times[-1] * 1000, 3),
+        "max_bytes": max(sizes),
+    }
+    if core:
+        from baomi.bench import ledger_core
+
+        result["core"] = ledger_core.run(entries, proofs=proofs)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="baomi bench ledger", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per rate measurement")
+    parser.add_argument(
+        "--entries",
+        type=int,
+        default=1_000_000,
+        help="log size for verification and proofs (default 1,000,000)",
+    )
+    parser.add_argument("--proofs", type=int, default=1000)
+    parser.add_argument("--postgres", action="store_true", help="throwaway PostgreSQL")
+    parser.add_argument("--no-core", action="store_true", help="skip the in-memory core run")
+    args = parser.parse_args(argv)
+    tmp, pg = _setup(args.postgres)
+    try:
+        result = run(
+            seconds=args.seconds, entries=args.entries, proofs=args.proofs, core=not args.no_core
+        )
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if pg:
+            from baomi.testing import pgtemp
+
+            pgtemp.stop(pg)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    print(f"database: {result['database']}")
+    print(f"raw durable inserts/s        {result['raw_insert_per_s']:>12,.0f}")
+    print(
+        f"ledger appends/s, 1 thread   {result['append_1_per_s']:>12,.0f}  "
+        f"({result['ratio_1_to_raw']:.2f} of raw; target >= 0.6)"
+    )
+    print(
+        f"ledger appends/s, 8 threads  {result['append_8_per_s']:>12,.0f}  "
+        f"({result['ratio_8_to_1']:.2f}x one thread; target >= 3x on SQLite)"
+    )
+    v = result["verify"]
+    print(
+        f"verification                 {v['entries_per_s']:>12,.0f} entries/s over "
+        f"{v['entries']:,} ({'ok' if v['ok'] else 'FAILED'}; target >= 200,000)"
+    )
+    print(
+        f"  with column cross-check    {result['verify_with_columns']['entries_per_s']:>12,.0f}"
+        " entries/s"
+    )
+    p = result["inclusion_proof_db"]
+    print(
+        f"inclusion proof (database)   mean {p['mean_ms']} ms, p99 {p['p99_ms']} ms, max "
+        f"{p['max_ms']} ms, {p['max_bytes']} bytes at {p['tree_size']:,} entries "
+        "(target < 5 ms, < 1 KiB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
