@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -287,11 +287,22 @@ class _GroupCommitter:
         p.seq, p.error, p.done = seq, error, True
         p.wake.set()
 
+    # SQLite reports a competing writer as "locked" at once in some modes (shared-cache
+    # memory databases); such a commit is retried briefly before the append fails.
+    LOCKED_RETRIES = 40
+
     @classmethod
     def _commit(cls, batch: list[_Pending]) -> None:
         try:
-            with transaction.atomic():
-                seqs = _append_locked([p.event for p in batch], timezone.now())
+            for attempt in range(cls.LOCKED_RETRIES + 1):
+                try:
+                    with transaction.atomic():
+                        seqs = _append_locked([p.event for p in batch], timezone.now())
+                    break
+                except OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == cls.LOCKED_RETRIES:
+                        raise
+                    time.sleep(0.002 * (attempt + 1))
         except Exception as exc:
             if len(batch) == 1:
                 cls._finish(batch[0], None, exc)
