@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 DEFAULT_DATA_DIR = "baomi-data"
 SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name)
 MASTER_KEY_FILE = "master.key"
-PASSPHRASE_PARAMS_FILE = "master.passphrase.json"
+PASSPHRASE_PARAMS_FILE = "master.passphrase.json"  # noqa: S105  (a file name)
 
 
 def data_dir() -> Path:

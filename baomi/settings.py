@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "baomi.core",
     "baomi.accounts",
     "baomi.clients",
+    "baomi.vault",
 ]
 
 MIDDLEWARE = [
@@ -187,6 +188,24 @@ CONTENT_SECURITY_POLICY = {
 # --- Requests -------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("BAOMI_MAX_REQUEST_BYTES", str(1024 * 1024)))
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# --- Vault: documents, blobs, uploads (docs/vault.md) ----------------------------------
+# Every uploaded file is sealed as it arrives by the vault's upload handler; no other
+# handler is installed, so plaintext never reaches memory in full or a temporary file.
+FILE_UPLOAD_HANDLERS = ["baomi.vault.uploads.SealingUploadHandler"]
+BAOMI_MAX_UPLOAD_BYTES = int(os.environ.get("BAOMI_MAX_UPLOAD_BYTES", str(2 * 1024**3)))
+BAOMI_BLOB_STORE = os.environ.get("BAOMI_BLOB_STORE", "local").strip().lower() or "local"
+BAOMI_BLOB_DIR = Path(os.environ.get("BAOMI_BLOB_DIR") or DATA_DIR / "blobs")
+BAOMI_S3 = {
+    "endpoint_url": os.environ.get("BAOMI_S3_ENDPOINT") or None,
+    "bucket": os.environ.get("BAOMI_S3_BUCKET", ""),
+    "access_key": os.environ.get("BAOMI_S3_ACCESS_KEY") or None,
+    "secret_key": os.environ.get("BAOMI_S3_SECRET_KEY") or None,
+    "region": os.environ.get("BAOMI_S3_REGION") or "us-east-1",
+    "prefix": os.environ.get("BAOMI_S3_PREFIX", ""),
+}
+BAOMI_WATERMARK_MAX_BYTES = int(os.environ.get("BAOMI_WATERMARK_MAX_BYTES", str(256 * 1024**2)))
+BAOMI_VAULT_TMP_DIR = DATA_DIR / "tmp"
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -2,6 +2,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from baomi.api import v1  # noqa: F401  (registers the endpoints on `api`)
+from baomi.vault import api as vault_api  # noqa: F401  (registers documents and contacts)
 from baomi.api.base import api
 from baomi.core import views as core_views
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("accounts/", include("baomi.accounts.urls")),
     path("clients/", include("baomi.clients.urls")),
+    path("vault/", include("baomi.vault.urls")),
     path("", include("baomi.core.urls")),
 ]
 

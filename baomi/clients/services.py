@@ -19,6 +19,7 @@ from baomi.clients import uscc
 from baomi.clients.models import Assignment, Client, ClientStatus, Contact, ServiceType
 from baomi.clients.selectors import client_can_create, client_can_edit
 from baomi.errors import AccessDenied, Conflict, ValidationFailed
+from baomi.vault import door
 
 _MAX_NAME = 200
 USCC_INVALID = gettext_lazy(
@@ -40,6 +41,24 @@ class ClientInput:
     service_ended_on: date | None = None
     deregistered_on: date | None = None
     clear_fields: set[str] = field(default_factory=set)
+    # Protected fields, sealed by the vault door; `None` leaves them unchanged and ""
+    # clears them.
+    notes: str | None = None
+    address: str | None = None
+    bank_account: str | None = None
+    legal_rep_id_number: str | None = None
+
+    def sealed_values(self) -> dict[str, str | None]:
+        return {
+            name: getattr(self, name)
+            for name in SEALED_CLIENT_FIELDS
+            if getattr(self, name) is not None
+        }
+
+
+SEALED_CLIENT_FIELDS = ("notes", "address", "bank_account", "legal_rep_id_number")
+
+
 
 
 def _clean_text(value: str, *, field_name: str, max_len: int, errors: dict[str, list[str]]) -> str:
@@ -130,6 +149,8 @@ def client_create(*, actor: User, data: ClientInput) -> Client:
                 client.service_types.set(services)
             if actor.role == "accountant":
                 Assignment.objects.create(client=client, user=actor, assigned_by=actor)
+            if data.sealed_values():
+                door.record_write(actor=actor, obj=client, values=data.sealed_values())
     except IntegrityError as exc:
         raise _uscc_conflict() from exc
     return client
@@ -153,27 +174,46 @@ def client_update(*, actor: User, client: Client, data: ClientInput) -> Client:
             client.save()
             if services is not None:
                 client.service_types.set(services)
+            if data.sealed_values():
+                door.record_write(actor=actor, obj=client, values=data.sealed_values())
     except IntegrityError as exc:
         raise _uscc_conflict() from exc
     return client
 
 
+CONTACT_SEALED_FIELDS = ("mobile", "email", "id_number", "address", "notes")
+
+
 def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact:
-    """Add a contact person to a client. Raises AccessDenied, ValidationFailed."""
+    """Add a contact person to a client; mobile, e-mail, ID number, address and notes
+    are sealed by the vault door (ledger event ``client.update``) in the same
+    transaction. Raises AccessDenied, ValidationFailed, KeyDestroyed.
+    """
     if not client_can_edit(actor, client):
         raise AccessDenied(_("You may not edit this client."))
     errors: dict[str, list[str]] = {}
     name = _clean_text(str(data.get("name", "")), field_name="name", max_len=100, errors=errors)
+    title = str(data.get("title", "") or "").strip()
+    if len(title) > 100:
+        errors.setdefault("title", []).append(_("At most %(n)d characters.") % {"n": 100})
+    email = str(data.get("email", "") or "").strip()
+    if email and ("@" not in email or any(ch.isspace() for ch in email)):
+        errors.setdefault("email", []).append(_("Enter a valid e-mail address."))
     if errors:
         raise ValidationFailed(detail={"fields": errors})
-    return Contact.objects.create(
-        client=client,
-        name=name,
-        title=str(data.get("title", "")).strip()[:100],
-        mobile=str(data.get("mobile", "")).strip()[:32],
-        email=str(data.get("email", "")).strip()[:254],
-        is_primary=bool(data.get("is_primary", False)),
-    )
+    with transaction.atomic():
+        contact = Contact.objects.create(
+            client=client,
+            name=name,
+            title=title,
+            is_primary=bool(data.get("is_primary", False)),
+        )
+        door.record_write(
+            actor=actor,
+            obj=contact,
+            values={f: str(data.get(f, "") or "") for f in CONTACT_SEALED_FIELDS},
+        )
+    return contact
 
 
 def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:

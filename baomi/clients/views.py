@@ -17,7 +17,7 @@ from baomi.clients.forms import ClientForm
 from baomi.clients.models import Client, ClientStatus
 from baomi.core.http import actor_of
 from baomi.core.views import error_403
-from baomi.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from baomi.errors import AccessDenied, BaomiError, Conflict, NotFound, ValidationFailed
 
 
 @login_required
@@ -49,19 +49,73 @@ def _get(request: HttpRequest, client_id: int) -> Client:
         raise Http404 from exc
 
 
+def _shown(values: dict[str, str], obj: Any, name: str) -> str | None:
+    """The opened value, or None for "sealed, masked", or "" for "no value"."""
+    from baomi.vault import door
+
+    if values:
+        return values.get(name, "")
+    return None if door.record_present(obj, name) else ""
+
+
+def _sealed_rows(
+    actor: Any, objs: list[Any], fields: tuple[str, ...], purpose: str
+) -> tuple[list[dict[str, Any]], str]:
+    """Rows of sealed values: masked, or opened through the vault door for `purpose`.
+
+    A refusal (no assignment, no purpose) keeps them masked and returns the reason."""
+    from baomi.vault import door
+
+    rows: list[dict[str, Any]] = []
+    refused = ""
+    for obj in objs:
+        values: dict[str, str] = {}
+        if purpose and not refused:
+            try:
+                values = door.record_read(actor=actor, obj=obj, fields=fields, purpose=purpose)
+            except BaomiError as exc:
+                refused = str(exc.message)
+        rows.append(
+            {
+                "obj": obj,
+                "revealed": bool(values),
+                "values": {
+                    f: _shown(values, obj, f)
+                    for f in fields
+                },
+            }
+        )
+    return rows, refused
+
+
 @login_required
 def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
     client = _get(request, client_id)
     actor = actor_of(request)
+    from baomi.vault.selectors import document_list
+
+    purpose = request.GET.get("purpose", "").strip()[:500]
+    contacts, refused = _sealed_rows(
+        actor, list(client.contacts.all()), services.CONTACT_SEALED_FIELDS, purpose
+    )
+    company, refused_company = _sealed_rows(
+        actor, [client], services.SEALED_CLIENT_FIELDS, purpose
+    )
+    can_edit = selectors.client_can_edit(actor, client)
     return render(
         request,
         "clients/detail.html",
         {
             "client": client,
-            "contacts": client.contacts.all(),
+            "contacts": contacts,
+            "company": company[0],
+            "purpose": purpose,
+            "reveal_refused": refused or refused_company,
+            "documents": document_list(actor=actor, client=client),
+            "can_upload": can_edit,
             "engagements": client.engagements.select_related("service_type"),
             "assignees": [a.user for a in client.assignments.select_related("user")],
-            "can_edit": selectors.client_can_edit(actor, client),
+            "can_edit": can_edit,
             "nav": "clients",
         },
     )

@@ -29,6 +29,7 @@ from baomi.clients.models import (
     ServiceType,
 )
 from baomi.clients.services import service_types_ensure
+from baomi.vault import door
 
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 REGIONS = (
@@ -217,13 +218,20 @@ def demo_load(*, stdout: TextIO, seed: int = 20261123) -> dict[str, Any]:
                     plan = ["bookkeeping", "deregistration"]
                 client.service_types.set([services[c] for c in plan])
                 for n, (contact_name, mobile) in enumerate(contacts):
-                    Contact.objects.create(
+                    contact = Contact.objects.create(
                         client=client,
                         name=contact_name,
                         title="财务负责人" if n == 0 else "行政经理",
-                        mobile=mobile,
-                        email=f"contact{i + 1}-{n + 1}@client{i + 1}.example",
                         is_primary=n == 0,
+                    )
+                    # Contact details are sealed through the vault door, like any write.
+                    door.record_write(
+                        actor=users["admin"],
+                        obj=contact,
+                        values={
+                            "mobile": mobile,
+                            "email": f"contact{i + 1}-{n + 1}@client{i + 1}.example",
+                        },
                     )
                 for k, code_ in enumerate(plan):
                     Engagement.objects.create(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 from ninja import Query, Schema
 from ninja.responses import Status
@@ -123,7 +124,9 @@ def documents_upload(request: HttpRequest, client_id: int) -> Status[Document]:
 
 
 @api.get(
-    "/clients/{client_id}/documents", response={200: list[DocumentOut], **ERRORS}, tags=["documents"]
+    "/clients/{client_id}/documents",
+    response={200: list[DocumentOut], **ERRORS},
+    tags=["documents"],
 )
 def documents_list(request: HttpRequest, client_id: int) -> list[Document]:
     """Documents of a client (metadata only)."""
@@ -132,7 +135,9 @@ def documents_list(request: HttpRequest, client_id: int) -> list[Document]:
     return list(selectors.document_list(actor=actor, client=client))
 
 
-@api.get("/documents/{document_id}", response={200: DocumentDetailOut, **ERRORS}, tags=["documents"])
+@api.get(
+    "/documents/{document_id}", response={200: DocumentDetailOut, **ERRORS}, tags=["documents"]
+)
 def documents_get(request: HttpRequest, document_id: int) -> Document:
     """One document with its versions (metadata only)."""
     return selectors.document_get(actor=_actor(request), document_id=document_id)
@@ -164,7 +169,7 @@ def documents_version_add(request: HttpRequest, document_id: int) -> Status[Docu
 )
 def documents_content(
     request: HttpRequest, document_id: int, query: Query[ContentQuery]
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The plaintext of the current (or the given) version, for a stated purpose.
 
     PDF, XLSX, DOCX, PNG and JPEG copies are watermarked; the id is in the
@@ -208,7 +213,9 @@ class ContactIn(Schema):
 
 
 class PurposeQuery(Schema):
-    purpose: str = Field(default="", max_length=500, description="Reveal sealed values for this purpose.")
+    purpose: str = Field(
+        default="", max_length=500, description="Reveal sealed values for this purpose."
+    )
 
 
 def contact_out(actor: User, contact: Contact, purpose: str) -> dict[str, object]:
@@ -242,9 +249,7 @@ def contacts_list(
     return [contact_out(actor, c, query.purpose) for c in client.contacts.all()]
 
 
-@api.post(
-    "/clients/{client_id}/contacts", response={201: ContactOut, **ERRORS}, tags=["contacts"]
-)
+@api.post("/clients/{client_id}/contacts", response={201: ContactOut, **ERRORS}, tags=["contacts"])
 def contacts_create(
     request: HttpRequest, client_id: int, payload: ContactIn
 ) -> Status[dict[str, object]]:

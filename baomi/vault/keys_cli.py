@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
             )
             if not result.new_key_id:
                 print(
-                    f"Created HSM key {args.new_key_label!r}. Now set BAOMI_PKCS11_KEY_LABEL to it, "
+                    f"Created HSM key {args.new_key_label!r}. "
+                    "Now set BAOMI_PKCS11_KEY_LABEL to it, "
                     "add the old label to BAOMI_PKCS11_PREVIOUS_KEY_LABELS, restart Baomi and run "
                     "'baomi keys rotate' again to re-wrap."
                 )

@@ -65,9 +65,7 @@ class ClientKey(models.Model):
 
 
 class Document(models.Model):
-    client = models.ForeignKey(
-        "clients.Client", on_delete=models.PROTECT, related_name="documents"
-    )
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="documents")
     title = models.CharField(_("title"), max_length=200)
     level = models.CharField(_("classification"), max_length=16, choices=Level.choices)
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)

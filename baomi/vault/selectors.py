@@ -54,7 +54,7 @@ def version_get(*, document: Document, number: int | None = None) -> DocumentVer
     version = (
         qs.filter(number=number).first()
         if number is not None
-        else qs.filter(pk=document.current_version_id).first()
+        else qs.filter(pk=document.current_version_id or 0).first()
     )
     if version is None:
         raise NotFound(code="version_not_found")

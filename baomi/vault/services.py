@@ -201,7 +201,10 @@ def document_download(
     opened = door.document_open(actor=actor, version=version, purpose=purpose)
     now = now or timezone.now()
     kind = version.kind
-    if kind in watermark.WATERMARKABLE | {"zip"} and version.size > settings.BAOMI_WATERMARK_MAX_BYTES:
+    if (
+        kind in watermark.WATERMARKABLE | {"zip"}
+        and version.size > settings.BAOMI_WATERMARK_MAX_BYTES
+    ):
         if kind != "zip":
             raise WatermarkTooLarge(detail={"limit_bytes": settings.BAOMI_WATERMARK_MAX_BYTES})
         kind = "other"  # a large plain archive: stream it unchanged
@@ -247,7 +250,7 @@ def document_download(
                 size=version.size,
                 watermark_id=wm.id,
                 watermarked=False,
-                file=plain,  # type: ignore[arg-type]  # TemporaryFile is a binary file
+                file=plain,
                 _closers=[plain.close],
             )
         marked = tempfile.TemporaryFile(dir=_tmp_dir())  # noqa: SIM115  (returned)
@@ -258,7 +261,7 @@ def document_download(
             purpose=purpose.strip(),
         )
         try:
-            watermark.apply(kind, plain, marked, mark)  # type: ignore[arg-type]  # binary files
+            watermark.apply(kind, plain, marked, mark)
         except watermark.WatermarkError as exc:
             marked.close()
             raise WatermarkFailed(detail={"kind": kind}) from exc
@@ -272,7 +275,7 @@ def document_download(
         size=size,
         watermark_id=wm.id,
         watermarked=True,
-        file=marked,  # type: ignore[arg-type]  # TemporaryFile is a binary file
+        file=marked,
         _closers=[marked.close],
     )
 
@@ -371,7 +374,9 @@ def master_key_rotate(
                 )
             _kind, options = config.master_key_options()
             Pkcs11Provider.generate_key(
-                str(options["lib_path"]), str(options["token_label"]), str(options["pin"]),
+                str(options["lib_path"]),
+                str(options["token_label"]),
+                str(options["pin"]),
                 new_key_label,
             )
             return RotationResult("", previous_id, 0, 0, False)

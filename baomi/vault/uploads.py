@@ -36,7 +36,9 @@ NEW_DOCUMENT_URLS = frozenset({"vault_document_upload", "upload"})
 NEW_VERSION_URLS = frozenset({"vault_version_upload", "version_upload"})
 _MULTIPART_SLACK = 64 * 1024
 _FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
-_CTYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$")
+_CTYPE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$"
+)
 
 
 def sanitize_filename(raw: str) -> str:
@@ -49,9 +51,7 @@ def sanitize_filename(raw: str) -> str:
     """
     name = unicodedata.normalize("NFC", raw or "")
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in name):
-        raise UploadRejected(
-            _("The file name contains control characters."), code="bad_filename"
-        )
+        raise UploadRejected(_("The file name contains control characters."), code="bad_filename")
     name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     name = _FORBIDDEN.sub("_", name).strip(" .")
     if not name:
@@ -177,7 +177,7 @@ class SealingUploadHandler(FileUploadHandler):
         input_data: Any,
         META: dict[str, Any],  # noqa: N803  (Django's parameter name)
         content_length: int,
-        boundary: bytes,
+        boundary: str,
         encoding: str | None = None,
     ) -> None:
         limit = settings.BAOMI_MAX_UPLOAD_BYTES
@@ -192,6 +192,8 @@ class SealingUploadHandler(FileUploadHandler):
             )
         if self.session is not None:
             raise UploadRejected(_("Send one file per request."), code="too_many_files")
+        if self.request is None:
+            raise UploadRejected(code="upload_not_accepted")
         target = _resolve_target(self.request)
         name = sanitize_filename(file_name)
         self.session = door.upload_begin(
@@ -210,7 +212,7 @@ class SealingUploadHandler(FileUploadHandler):
             self._head += raw_data[: 8 - len(self._head)]
         self.session.write(raw_data)
 
-    def file_complete(self, file_size: int) -> SealedUpload | None:
+    def file_complete(self, file_size: int) -> SealedUpload | None:  # type: ignore[override]  # Django only needs a closeable object
         session = self.session
         if session is None:
             return None

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
@@ -166,18 +167,16 @@ def document_page(request: HttpRequest, document_id: int) -> HttpResponse:
     )
 
 
-def download_response(download: services.Download) -> HttpResponse:
+def download_response(download: services.Download) -> HttpResponseBase:
     """An HTTP response for a prepared download (file or stream), closing it at the end."""
     headers = {
         "Content-Disposition": content_disposition_header(True, download.filename),
         "X-Baomi-Watermark": download.watermark_id,
         "Cache-Control": "no-store",
     }
-    response: HttpResponse
+    response: FileResponse | StreamingHttpResponse
     if download.file is not None:
-        response = FileResponse(
-            download.file, content_type=download.content_type, headers=headers
-        )
+        response = FileResponse(download.file, content_type=download.content_type, headers=headers)
         response["Content-Length"] = str(download.size)
     else:
         assert download.chunks is not None  # noqa: S101  (one of the two is set)
@@ -185,13 +184,13 @@ def download_response(download: services.Download) -> HttpResponse:
             download.chunks, content_type=download.content_type, headers=headers
         )
         response["Content-Length"] = str(download.size)
-    response._resource_closers.append(download.close)
+    response._resource_closers.append(download.close)  # type: ignore[attr-defined]  # Django closes these with the response
     return response
 
 
 @login_required
 @require_GET
-def download(request: HttpRequest, document_id: int) -> HttpResponse:
+def download(request: HttpRequest, document_id: int) -> HttpResponseBase:
     try:
         document = _document(request, document_id)
         raw_version = request.GET.get("version", "")

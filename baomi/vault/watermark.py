@@ -4,13 +4,13 @@ Each watermarked download gets an id (``BMW-`` + 16 base32 characters) recorded 
 `Watermark` with the downloader, time, purpose and document version. The id and a
 line "who · when · why" are put on the copy:
 
-| kind | visible | embedded |
-|------|---------|----------|
-| PDF  | diagonal stamp and footer line on every page (WeasyPrint overlay, CJK font) | document info ``/BaomiWatermark``, ``/Keywords`` |
-| XLSX | header and footer of every worksheet | core properties keywords/description, custom property ``BaomiWatermark`` |
-| DOCX | a header line in every section | core properties keywords/comments/identifier |
-| PNG  | tiled translucent text and a footer band | iTXt ``BaomiWatermark`` and ``Description`` |
-| JPEG | as PNG | COM comment, EXIF ImageDescription |
+- PDF: a diagonal stamp and a footer line on every page (WeasyPrint overlay with a
+  CJK font); document info ``/BaomiWatermark`` and ``/Keywords``.
+- XLSX: header and footer of every worksheet; core properties keywords/description
+  and the custom property ``BaomiWatermark``.
+- DOCX: a header line in every section; core properties keywords/comments/identifier.
+- PNG: tiled translucent text and a footer band; iTXt ``BaomiWatermark``.
+- JPEG: as PNG; COM comment and EXIF ImageDescription.
 
 `extract_id(path)` reads the id back (structured metadata first, then a raw scan for
 ``BMW-…``), which is what `baomi trace FILE` does.
@@ -140,7 +140,7 @@ def _pdf(src: BinaryIO, dst: BinaryIO, mark: Mark) -> None:
         if key not in overlays:
             overlays[key] = PdfReader(io.BytesIO(_overlay_pdf(w, h, mark))).pages[0]
         page.merge_page(overlays[key])
-    meta = dict(reader.metadata or {})
+    meta: dict[str, Any] = dict(reader.metadata or {})
     meta.update(
         {
             f"/{META_KEY}": mark.id,
@@ -226,7 +226,9 @@ def _image(src: BinaryIO, dst: BinaryIO, mark: Mark) -> None:
     step_y = max(size * 5, 80)
     for y in range(-h, h * 2, step_y):
         for x in range(-w, w * 2, step_x):
-            draw.text((x + (y // step_y % 2) * step_x // 2, y), stamp, font=font, fill=(200, 30, 30, 48))
+            draw.text(
+                (x + (y // step_y % 2) * step_x // 2, y), stamp, font=font, fill=(200, 30, 30, 48)
+            )
     band = max(14, min(w, h) // 40)
     draw.rectangle((0, h - band - 6, w, h), fill=(255, 255, 255, 200))
     draw.text((4, h - band - 4), mark.line, font=_font(band), fill=(160, 20, 20, 255))
@@ -266,7 +268,7 @@ def _structured(path: Path) -> str | None:
     if head.startswith(b"%PDF-"):
         from pypdf import PdfReader
 
-        meta = PdfReader(path).metadata or {}
+        meta: Any = PdfReader(path).metadata or {}
         return _find(str(meta.get(f"/{META_KEY}") or meta.get("/Keywords") or ""))
     if head.startswith(b"PK\x03\x04"):
         with zipfile.ZipFile(path) as zf:

@@ -55,8 +55,15 @@ class _Feeder(FileUploadHandler):
 
 
 def sealed_upload(
-    *, actor: Any, client: Any, data: bytes, filename: str = "a.txt", document: Any = None,
-    content_type: str = "text/plain", limit: int | None = None, piece: int = 65536,
+    *,
+    actor: Any,
+    client: Any,
+    data: bytes,
+    filename: str = "a.txt",
+    document: Any = None,
+    content_type: str = "text/plain",
+    limit: int | None = None,
+    piece: int = 65536,
 ) -> Any:
     """Drive the sealing upload handler the way Django's parser does (no HTTP)."""
     from django.conf import settings
@@ -69,7 +76,10 @@ def sealed_upload(
     uploads.set_upload_target(
         request,
         uploads.UploadTarget(
-            actor, client.pk, document, limit if limit is not None else settings.BAOMI_MAX_UPLOAD_BYTES
+            actor,
+            client.pk,
+            document,
+            limit if limit is not None else settings.BAOMI_MAX_UPLOAD_BYTES,
         ),
     )
     handler = uploads.SealingUploadHandler(request)

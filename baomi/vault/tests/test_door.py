@@ -110,7 +110,9 @@ def test_audit_failure_refuses_the_action(firm, monkeypatch):
 def test_blind_index_search_across_visible_clients(firm):
     contact = _contact(firm, mobile="+86 138-0013-8000")
     contact_add(
-        actor=firm["other"], client=firm["other_client"], data={"name": "他人", "mobile": "13800138000"}
+        actor=firm["other"],
+        client=firm["other_client"],
+        data={"name": "他人", "mobile": "13800138000"},
     )
     # Full-width digits and a country code normalize to the same token.
     found = selectors.contact_find(actor=firm["acct"], mobile="１３８００１３８０００")
