@@ -54,11 +54,23 @@ def _ensure_admin(stdout: Any = sys.stdout) -> None:
         display_name="Administrator",
         clearance=Level.CONFIDENTIAL,
         validate=not generated and len(password) >= 10,
+        actor="baomi-up",
     )
     print("Created the first administrator 'admin'.", file=stdout)
     if generated:
         print(f"  Password (shown once, change it after signing in): {password}", file=stdout)
     print("  Two-factor authentication is set up at the first sign-in.", file=stdout)
+
+
+def _cli_actor() -> str:
+    """How operator commands appear in the ledger: `cli:<login name>`."""
+    import getpass
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = str(os.getuid())
+    return f"cli:{who}"
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -190,13 +202,15 @@ def cmd_token(args: argparse.Namespace) -> int:
             if user is None:
                 print(f"error: no user named {args.username!r}", file=sys.stderr)
                 return 1
-            issued = services.token_create(user=user, name=args.name, expires_days=args.expires)
+            issued = services.token_create(
+                user=user, name=args.name, expires_days=args.expires, actor=_cli_actor()
+            )
             expiry = issued.token.expires_at.isoformat() if issued.token.expires_at else "never"
             print(f"Token for {user.username} (expires {expiry}); it is shown only once:")
             print(issued.plaintext)
             return 0
         if args.token_cmd == "revoke":  # noqa: S105
-            token = services.token_revoke(prefix=args.token)
+            token = services.token_revoke(prefix=args.token, actor=_cli_actor())
             print(f"Revoked token {token.prefix} of {token.user.username}.")
             return 0
         if args.token_cmd == "list":  # noqa: S105
@@ -211,6 +225,76 @@ def cmd_token(args: argparse.Namespace) -> int:
             return 0
     except BaomiError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    _setup(args.data_dir)
+    import json
+
+    from baomi.audit import selectors
+    from baomi.ledger.errors import LedgerError
+
+    sub = args.ledger_cmd
+    if sub == "verify":
+        result = selectors.ledger_verify()
+        if args.json:
+            print(json.dumps(result.__dict__, ensure_ascii=False))
+        elif result.ok:
+            print(
+                f"ledger intact: {result.size} entries, {result.checkpoints} checkpoint(s) verified"
+            )
+        else:
+            where = (
+                f" (first bad entry: seq {result.first_bad_seq})"
+                if (result.first_bad_seq is not None)
+                else ""
+            )
+            print(f"LEDGER VERIFICATION FAILED [{result.code}]{where}: {result.message}")
+        return 0 if result.ok else 1
+    if sub == "show":
+        qs = selectors.entry_list(client_id=args.client, actor=args.actor, action=args.action)
+        rows = [selectors.entry_view(e) for e in qs[: args.last]][::-1]
+        if args.json:
+            for row in rows:
+                row["time"] = row["time"].isoformat()
+                print(json.dumps(row, ensure_ascii=False))
+        else:
+            for row in rows:
+                print(
+                    f"{row['seq']:>8} {row['time']:%Y-%m-%d %H:%M:%S} {row['decision']:<8} "
+                    f"{row['actor']:<16} {row['action']:<22} {row['object_type']}:"
+                    f"{row['object_id']} client={row['client_id'] or '-'} "
+                    f"{row['purpose']} {row['reason']}".rstrip()
+                )
+        return 0
+    try:
+        if sub == "prove":
+            print(json.dumps(selectors.inclusion(args.seq), ensure_ascii=False, indent=2))
+            return 0
+        if sub == "checkpoint":
+            cp = selectors.checkpoint_create()
+            if args.export:
+                Path(args.export).write_text(cp.text, encoding="utf-8")
+                print(f"checkpoint at size {cp.size} exported to {args.export}")
+            else:
+                print(cp.text, end="")
+            return 0
+        if sub == "consistency":
+            text = Path(args.file).read_text(encoding="utf-8")
+            extension = selectors.consistency_with(text)
+            print(
+                f"consistent: the log at size {extension['new_size']} extends the exported "
+                f"checkpoint at size {extension['old_size']}"
+            )
+            return 0
+    except LedgerError as exc:
+        label = "FORK" if getattr(exc, "code", "") in {"fork", "rollback"} else "error"
+        print(f"{label}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 2
 
@@ -337,6 +421,31 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("token")
     lst = token_sub.add_parser("list", help="list tokens (prefix, user, state)")
     lst.add_argument("username", nargs="?")
+
+    ledger = add("ledger", cmd_ledger, "Verify, show and prove the audit ledger.")
+    ledger_sub = ledger.add_subparsers(dest="ledger_cmd", required=True)
+    verify = ledger_sub.add_parser(
+        "verify",
+        help="recompute everything; exit 1 naming the "
+        "first bad entry if the ledger was tampered with",
+    )
+    verify.add_argument("--json", action="store_true")
+    show = ledger_sub.add_parser("show", help="list entries (newest last)")
+    show.add_argument("--client", help="client id")
+    show.add_argument("--actor", help="username")
+    show.add_argument("--action", help="action prefix, e.g. client. or auth.login")
+    show.add_argument("--last", type=int, default=50, help="how many (default 50)")
+    show.add_argument("--json", action="store_true", help="one JSON object per line")
+    prove = ledger_sub.add_parser(
+        "prove", help="inclusion proof of entry SEQ as JSON, against the latest checkpoint"
+    )
+    prove.add_argument("seq", type=int)
+    ckpt = ledger_sub.add_parser("checkpoint", help="sign a checkpoint of the current head")
+    ckpt.add_argument("--export", metavar="FILE", help="write the signed checkpoint to FILE")
+    cons = ledger_sub.add_parser(
+        "consistency", help="prove the log extends an exported checkpoint, or report a fork"
+    )
+    cons.add_argument("file")
 
     manage = add("manage", cmd_manage, "Run a Django management command.")
     manage.add_argument("rest", nargs=argparse.REMAINDER)

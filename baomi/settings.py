@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "baomi.accounts",
     "baomi.clients",
     "baomi.vault",
+    "baomi.audit",
 ]
 
 MIDDLEWARE = [
@@ -51,6 +52,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "baomi.accounts.middleware.SessionPolicyMiddleware",
+    "baomi.core.middleware.BaomiErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",

@@ -2,9 +2,10 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from baomi.api import v1  # noqa: F401  (registers the endpoints on `api`)
-from baomi.vault import api as vault_api  # noqa: F401  (registers documents and contacts)
 from baomi.api.base import api
+from baomi.audit import api as audit_api  # noqa: F401  (registers /ledger endpoints)
 from baomi.core import views as core_views
+from baomi.vault import api as vault_api  # noqa: F401  (registers documents and contacts)
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("baomi.accounts.urls")),
     path("clients/", include("baomi.clients.urls")),
     path("vault/", include("baomi.vault.urls")),
+    path("audit/", include("baomi.audit.urls")),
     path("", include("baomi.core.urls")),
 ]
 

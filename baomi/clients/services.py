@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baomi.accounts.models import Department, User
+from baomi.audit.events import record
 from baomi.clients import uscc
 from baomi.clients.models import Assignment, Client, ClientStatus, Contact, ServiceType
 from baomi.clients.selectors import client_can_create, client_can_edit
@@ -57,8 +58,6 @@ class ClientInput:
 
 
 SEALED_CLIENT_FIELDS = ("notes", "address", "bank_account", "legal_rep_id_number")
-
-
 
 
 def _clean_text(value: str, *, field_name: str, max_len: int, errors: dict[str, list[str]]) -> str:
@@ -137,6 +136,13 @@ def client_create(*, actor: User, data: ClientInput) -> Client:
     Raises AccessDenied, ValidationFailed, Conflict (code `uscc_taken`).
     """
     if not client_can_create(actor):
+        record(
+            actor,
+            "client.create",
+            object_type="client",
+            decision="refused",
+            reason="role_not_permitted",
+        )
         raise AccessDenied(_("Your role may not create clients."))
     client = Client(created_by=actor)
     if data.department_id is None and actor.department_id:
@@ -151,6 +157,21 @@ def client_create(*, actor: User, data: ClientInput) -> Client:
                 Assignment.objects.create(client=client, user=actor, assigned_by=actor)
             if data.sealed_values():
                 door.record_write(actor=actor, obj=client, values=data.sealed_values())
+                record(
+                    actor,
+                    "assignment.add",
+                    object_type="user",
+                    object_id=actor.pk,
+                    client_id=client.pk,
+                    reason="creator",
+                )
+            record(
+                actor,
+                "client.create",
+                object_type="client",
+                object_id=client.pk,
+                client_id=client.pk,
+            )
     except IntegrityError as exc:
         raise _uscc_conflict() from exc
     return client
@@ -167,6 +188,15 @@ def _uscc_conflict() -> Conflict:
 def client_update(*, actor: User, client: Client, data: ClientInput) -> Client:
     """Update a client. Raises AccessDenied, ValidationFailed, Conflict."""
     if not client_can_edit(actor, client):
+        record(
+            actor,
+            "client.update",
+            object_type="client",
+            object_id=client.pk,
+            client_id=client.pk,
+            decision="refused",
+            reason="not_permitted",
+        )
         raise AccessDenied(_("You may not edit this client."))
     services = _apply(client, data, creating=False)
     try:
@@ -176,9 +206,24 @@ def client_update(*, actor: User, client: Client, data: ClientInput) -> Client:
                 client.service_types.set(services)
             if data.sealed_values():
                 door.record_write(actor=actor, obj=client, values=data.sealed_values())
+            record(
+                actor,
+                "client.update",
+                object_type="client",
+                object_id=client.pk,
+                client_id=client.pk,
+                reason=" ".join(sorted(_changed_fields(data))),
+            )
     except IntegrityError as exc:
         raise _uscc_conflict() from exc
     return client
+
+
+def _changed_fields(data: ClientInput) -> set[str]:
+    # Field names only: values are client data and never go into the ledger.
+    return {k for k, v in vars(data).items() if v is not None and k != "clear_fields"} | set(
+        data.clear_fields
+    )
 
 
 CONTACT_SEALED_FIELDS = ("mobile", "email", "id_number", "address", "notes")
@@ -218,9 +263,14 @@ def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact
 
 def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
     """Assign `user` to `client` (idempotent)."""
-    assignment, _created = Assignment.objects.get_or_create(
-        client=client, user=user, defaults={"assigned_by": actor}
-    )
+    with transaction.atomic():
+        assignment, created = Assignment.objects.get_or_create(
+            client=client, user=user, defaults={"assigned_by": actor}
+        )
+        if created:
+            record(
+                actor, "assignment.add", object_type="user", object_id=user.pk, client_id=client.pk
+            )
     return assignment
 
 

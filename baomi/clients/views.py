@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from baomi.audit import selectors as audit_selectors
 from baomi.clients import selectors, services
 from baomi.clients.forms import ClientForm
 from baomi.clients.models import Client, ClientStatus
@@ -79,10 +80,7 @@ def _sealed_rows(
             {
                 "obj": obj,
                 "revealed": bool(values),
-                "values": {
-                    f: _shown(values, obj, f)
-                    for f in fields
-                },
+                "values": {f: _shown(values, obj, f) for f in fields},
             }
         )
     return rows, refused
@@ -98,9 +96,7 @@ def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
     contacts, refused = _sealed_rows(
         actor, list(client.contacts.all()), services.CONTACT_SEALED_FIELDS, purpose
     )
-    company, refused_company = _sealed_rows(
-        actor, [client], services.SEALED_CLIENT_FIELDS, purpose
-    )
+    company, refused_company = _sealed_rows(actor, [client], services.SEALED_CLIENT_FIELDS, purpose)
     can_edit = selectors.client_can_edit(actor, client)
     return render(
         request,
@@ -116,6 +112,10 @@ def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
             "engagements": client.engagements.select_related("service_type"),
             "assignees": [a.user for a in client.assignments.select_related("user")],
             "can_edit": can_edit,
+            "history": [
+                audit_selectors.entry_view(e)
+                for e in audit_selectors.entry_list(client_id=str(client.pk))[:20]
+            ],
             "nav": "clients",
         },
     )

@@ -18,6 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from baomi.accounts.models import Department, Level, Role, User
 from baomi.accounts.services import department_get_or_create, user_create
+from baomi.audit.events import record
 from baomi.clients import uscc
 from baomi.clients.models import (
     Assignment,
@@ -133,7 +134,12 @@ def _ensure_user(username: str, password: str | None, **fields: Any) -> tuple[Us
     user = User.objects.filter(username=username).first()
     if user is not None:
         return user, False
-    return user_create(username=username, password=password, validate=False, **fields), True
+    return (
+        user_create(
+            username=username, password=password, validate=False, actor="baomi-demo", **fields
+        ),
+        True,
+    )
 
 
 def _ensure_totp(user: User) -> TOTPDevice:
@@ -269,6 +275,7 @@ def demo_load(*, stdout: TextIO, seed: int = 20261123) -> dict[str, Any]:
             if user.requires_mfa:
                 device = _ensure_totp(user)
                 totp[username] = base64.b32encode(device.bin_key).decode().rstrip("=")
+        record("baomi-demo", "demo.load", reason=f"clients={len(clients)}")
     print("Demo firm loaded: 7 staff, 20 clients, portal user client1.", file=stdout)
     if created_users and not env_password:
         print(f"Password for new demo users ({', '.join(created_users)}): {password}", file=stdout)
