@@ -21,15 +21,17 @@ key per document version; each data key seals one `BMS` stream in the blob store
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Union
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -1053,28 +1055,45 @@ def master_rewrap_all(
             object_id=scope,
             client_id=None,
         )
-        with transaction.atomic():
-            row = ClientKey.objects.select_for_update().filter(pk=pk).first()
-            if row is None or row.wrapped is None or row.destroyed_at is not None:
-                continue
-            blob = bytes(row.wrapped)
-            if wrapped_key_id(blob) == provider.key_id:
-                continue
-            try:
-                new_blob = client_key_rewrap(provider, provider, scope, blob)
-            except KeyNotAvailable as exc:
-                raise MasterKeyUnavailable(
-                    _("Client key %(scope)s was wrapped by a master key that is not configured.")
-                    % {"scope": scope}
-                ) from exc
-            row.wrapped = new_blob
-            row.master_key_id = current
-            row.master_rewrapped_at = timezone.now()
-            row.save(update_fields=["wrapped", "master_key_id", "master_rewrapped_at"])
-            done += 1
+        done += _with_retry(functools.partial(_rewrap_one, provider, pk, scope))
         if progress is not None:
             progress(n, len(rows), scope)
     return done, len(rows)
+
+
+def _rewrap_one(provider: MasterKeyProvider, pk: int, scope: str) -> int:
+    with transaction.atomic():
+        row = ClientKey.objects.select_for_update().filter(pk=pk).first()
+        if row is None or row.wrapped is None or row.destroyed_at is not None:
+            return 0
+        blob = bytes(row.wrapped)
+        if wrapped_key_id(blob) == provider.key_id:
+            return 0
+        try:
+            new_blob = client_key_rewrap(provider, provider, scope, blob)
+        except KeyNotAvailable as exc:
+            raise MasterKeyUnavailable(
+                _("Client key %(scope)s was wrapped by a master key that is not configured.")
+                % {"scope": scope}
+            ) from exc
+        row.wrapped = new_blob
+        row.master_key_id = provider.key_id.hex()
+        row.master_rewrapped_at = timezone.now()
+        row.save(update_fields=["wrapped", "master_key_id", "master_rewrapped_at"])
+        return 1
+
+
+def _with_retry(step: Callable[[], int], attempts: int = 40) -> int:
+    """Run one short write transaction, retrying while SQLite reports lock contention
+    with concurrent readers (an online rotation must not fail because people read)."""
+    for attempt in range(attempts):
+        try:
+            return step()
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(min(0.5, 0.01 * (attempt + 1)))
+    return 0
 
 
 def rotation_backlog() -> int:
