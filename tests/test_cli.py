@@ -184,7 +184,7 @@ def test_https_with_cert(data_dir: Path, tmp_path: Path):
         deadline = time.monotonic() + 90
         while True:
             try:
-                with urllib.request.urlopen(  # noqa: S310
+                with urllib.request.urlopen(
                     f"https://127.0.0.1:{port}/accounts/login/", context=ctx, timeout=10
                 ) as resp:
                     headers = dict(resp.headers)

@@ -149,7 +149,7 @@ _FIRM_WIDE = {Role.ADMIN, Role.COMPLIANCE, Role.INTERNAL_AUDITOR}
 
 def generate(staff: int, clients: int, grants: int, decisions: int, seed: int = 7) -> World:
     """Generate a firm and `decisions` requests against it, deterministically from `seed`."""
-    rng = random.Random(seed)  # noqa: S311 - benchmark data, not secrets
+    rng = random.Random(seed)
     client_ids = list(range(1, clients + 1))
     dept_of = {c: f"d{c % DEPARTMENTS}" for c in client_ids}
     by_dept: dict[str, list[int]] = {}

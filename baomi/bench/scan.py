@@ -45,7 +45,7 @@ def make_text(megabytes: float, seed: int = 1, *, prose: int = 0) -> str:
 
     from baomi.detect.tests.corpus import FILLER, generate
 
-    rng = random.Random(seed)  # noqa: S311 - benchmark filler, not a secret
+    rng = random.Random(seed)
     docs = generate(seed, 600)
     unit = "\n".join(
         d.text + "".join(rng.choice(FILLER) + "\n" for _ in range(prose)) for d in docs
