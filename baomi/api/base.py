@@ -11,9 +11,10 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
+from pydantic import Field
 
 from baomi import __version__
 from baomi.accounts.models import StaffStatus, User
@@ -33,8 +34,11 @@ class BearerTokenAuth(HttpBearer):
             # A forged, expired or revoked token is an access decision too.
             record("unknown-token", "auth.token", decision="refused", reason="invalid_token")
         if user is not None:
+            from baomi.access.context import mark_token_request
+
             request.user = user
             request.auth_method = "token"  # type: ignore[attr-defined]  # request annotation
+            mark_token_request()
         return user
 
 
@@ -53,6 +57,21 @@ class VerifiedSessionAuth(SessionAuth):
             return None
         request.auth_method = "session"  # type: ignore[attr-defined]  # request annotation
         return user
+
+
+class ErrorOut(Schema):
+    """Every API error: a stable code, a localized message and structured detail."""
+
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str = Field(description="Human-readable, localized message.")
+    detail: dict[str, object] = Field(default_factory=dict)
+
+
+# Declared on every endpoint: any of them may be refused (403/404), fail validation
+# (422), or fail closed when the audit ledger cannot be written (503).
+ERRORS: dict[int, type[ErrorOut]] = {
+    c: ErrorOut for c in (400, 401, 403, 404, 409, 410, 413, 422, 500, 503)
+}
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field
 from baomi.accounts import selectors as account_selectors
 from baomi.accounts import services as account_services
 from baomi.accounts.models import Level, Role, User
-from baomi.api.base import api
+from baomi.api.base import ERRORS, api
 from baomi.clients import selectors as client_selectors
 from baomi.clients import services as client_services
 from baomi.clients.models import Client, ClientStatus
@@ -22,23 +22,6 @@ from baomi.errors import AccessDenied
 
 class StrictSchema(Schema):
     model_config = ConfigDict(extra="forbid")
-
-
-class ErrorOut(Schema):
-    code: str = Field(description="Stable machine-readable error code.")
-    message: str = Field(description="Human-readable, localized message.")
-    detail: dict[str, object] = Field(default_factory=dict)
-
-
-ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    413: ErrorOut,
-    422: ErrorOut,
-}
 
 
 class ClientOut(Schema):
@@ -77,6 +60,11 @@ class ClientCreateIn(StrictSchema):
     service_started_on: date | None = None
     service_ended_on: date | None = None
     deregistered_on: date | None = None
+    # Sealed by the vault door; read them with GET /clients/{id}/sensitive?purpose=…
+    notes: str | None = Field(default=None, max_length=5000)
+    address: str | None = Field(default=None, max_length=300)
+    bank_account: str | None = Field(default=None, max_length=64)
+    legal_rep_id_number: str | None = Field(default=None, max_length=32)
 
 
 class ClientPatchIn(StrictSchema):
@@ -89,6 +77,10 @@ class ClientPatchIn(StrictSchema):
     service_started_on: date | None = None
     service_ended_on: date | None = None
     deregistered_on: date | None = None
+    notes: str | None = Field(default=None, max_length=5000)
+    address: str | None = Field(default=None, max_length=300)
+    bank_account: str | None = Field(default=None, max_length=64)
+    legal_rep_id_number: str | None = Field(default=None, max_length=32)
 
 
 class ListQuery(Schema):

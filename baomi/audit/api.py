@@ -12,30 +12,13 @@ from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from baomi.accounts.models import User
-from baomi.api.base import api
+from baomi.api.base import ERRORS, api
 from baomi.audit import selectors
 from baomi.audit.access import can_view_ledger
 from baomi.audit.events import record
 from baomi.clients.selectors import client_get
 from baomi.errors import AccessDenied, InvalidInput, NotFound
 from baomi.ledger.errors import LedgerError
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
-    detail: dict[str, object] = Field(default_factory=dict)
-
-
-ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    422: ErrorOut,
-    503: ErrorOut,
-}
 
 
 class EntryOut(Schema):
