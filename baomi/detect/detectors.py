@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 import unicodedata
 from functools import lru_cache
 
@@ -84,63 +85,154 @@ def fold(text: str) -> str:
     return runs.sub(lambda m: m.group().translate(table), text)
 
 
-_SEP = r"[ \-]"
-# After a grouped number neither another group nor a letter may follow.
-_END_GROUPED = r"(?![ \-]?[0-9A-Za-z])"
-_END = r"(?![0-9A-Za-z])"
-_CANDIDATE = re.compile(
-    rf"""
-    [0-9A-Za-z+]                    # one class first: lets re skip to candidates fast
-    (?<![0-9A-Za-z].)               # ...that do not continue a letter/digit run
+# The candidate regex runs on the original text, not on a folded copy: every character
+# class below also holds the characters that fold to its ASCII members (１ is a digit, ｘ an
+# x, the ideographic space a separator), so the pass sees exactly what it would see in the
+# folded text without building one. That fold used to cost about as much as the whole
+# regex pass. Only the matched characters and short context windows are folded.
+def _wide_class(ascii_chars: str) -> str:
+    """A regex class matching `ascii_chars` and every BMP character that folds to one.
+
+    Astral look-alikes (mathematical digits and letters) are left out: a range beyond the
+    BMP is tested one by one for every character scanned and made the pass a third slower.
+    `detect` folds a text that may hold astral characters before scanning it instead.
+    """
+    table, _runs = _fold_table()
+    wanted = set(ascii_chars)
+    cps = sorted(
+        {ord(c) for c in wanted} | {cp for cp, f in table.items() if f in wanted and cp <= 0xFFFF}
+    )
+    spans: list[list[int]] = []
+    for cp in cps:
+        if spans and spans[-1][1] == cp - 1:
+            spans[-1][1] = cp
+        else:
+            spans.append([cp, cp])
+    body = "".join(
+        re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+        for lo, hi in spans
+    )
+    return f"[{body}]"
+
+
+# CPython stores a string holding any character beyond the BMP at four bytes per
+# character, so its size tells in O(1) whether one may be present (a cached UTF-8 copy
+# can only make it look larger: a false "maybe", never a false "no").
+_UCS4_BASE = sys.getsizeof("\U0001d7ce") - 4
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _may_have_astral(text: str) -> bool:
+    if sys.implementation.name == "cpython":
+        return sys.getsizeof(text) - 4 * len(text) >= _UCS4_BASE
+    return _ASTRAL.search(text) is not None
+
+
+_DIGITS = "0123456789"
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ALNUM = _DIGITS + _UPPER + _UPPER.lower()
+_EMAIL_LOCAL = _ALNUM + "._%+-"
+_CLASSES = {
+    "AN+": _ALNUM + "+",
+    "AN": _ALNUM,
+    "D": _DIGITS,
+    "SEP": " -",
+    "LB_EMAIL": "._%+-",
+    "1-9": "123456789",
+    "2-69": "234569",
+    "3-9": "3456789",
+    "4-5-9": "56789",
+    "5-0-35-9": "012356789",
+    "6-2567": "2567",
+    "7-0-8": "012345678",
+    "9-0-35-9": "012356789",
+    "DX": _DIGITS + "Xx",
+    "Xx": "Xx",
+    "USCC1": "123456789ANY",
+    "USCC": "0123456789ABCDEFGHJKLMNPQRTUWXY",
+    "DOC1": "CDEGHMPS",
+    "DOC2": "ABCDEFGHJKLMNPQRSTUVWXYZ",
+    "EL": _EMAIL_LOCAL,
+    "ED": _ALNUM + "-",
+    "EA": _ALNUM,
+    "ALPHA": _UPPER + _UPPER.lower(),
+    "AT": "@",
+    "DOT": ".",
+    "PLUS": "+",
+    **{c: c for c in _DIGITS},
+}
+_TEMPLATE = r"""
+    «AN+»                           # one class first: lets re skip to candidates fast
+    (?<!«AN».)                      # ...that do not continue a letter/digit run
     (?:
         # grouped resident ID 6-4-4-4 or 6-8-4, not continuing a digit group before it
-        (?P<gid>(?<=[1-9])(?<!\d{_SEP}.)\d{{5}}{_SEP}\d{{4}}{_SEP}?\d{{4}}{_SEP}\d{{3}}[\dXx]
-            {_END_GROUPED})
+        (?P<gid>(?<=«1-9»)(?<!«D»«SEP».)«D»{5}«SEP»«D»{4}«SEP»?«D»{4}«SEP»«D»{3}«DX»
+            (?!«SEP»?«AN»))
         # grouped card 4-4-4-4(-1..3)
-      | (?P<gcard>(?<=[2-69])(?<!\d{_SEP}.)\d{{3}}(?:{_SEP}\d{{4}}){{3}}(?:{_SEP}\d{{1,3}})?
-            {_END_GROUPED})
+      | (?P<gcard>(?<=«2-69»)(?<!«D»«SEP».)«D»{3}(?:«SEP»«D»{4}){3}(?:«SEP»«D»{1,3})?
+            (?!«SEP»?«AN»))
         # grouped mobile 3-4-4, optionally behind +86 / 0086 / 86
-      | (?P<gmob>(?<!\d{_SEP}.)(?:(?<=\+)86{_SEP}?1|(?<=0)086{_SEP}?1|(?<=8)6{_SEP}1|(?<=1))
-            [3-9]\d{_SEP}\d{{4}}{_SEP}\d{{4}}{_END_GROUPED})
-      | (?P<pmob>(?:(?<=\+)86|(?<=0)086){_SEP}?1\d{{10}}{_END})
+      | (?P<gmob>(?<!«D»«SEP».)(?:(?<=«PLUS»)«8»«6»«SEP»?«1»|(?<=«0»)«0»«8»«6»«SEP»?«1»
+            |(?<=«8»)«6»«SEP»«1»|(?<=«1»))
+            «3-9»«D»«SEP»«D»{4}«SEP»«D»{4}(?!«SEP»?«AN»))
+      | (?P<pmob>(?:(?<=«PLUS»)«8»«6»|(?<=«0»)«0»«8»«6»)«SEP»?«1»«D»{10}(?!«AN»))
         # compact mobile inside the number plan: the commonest candidate, decided in re
-      | (?P<mob>(?<=1)(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])\d{{8}}{_END})
+      | (?P<mob>(?<=«1»)(?:«3»«D»|«4»«4-5-9»|«5»«5-0-35-9»|«6»«6-2567»|«7»«7-0-8»|«8»«D»
+            |«9»«9-0-35-9»)«D»{8}(?!«AN»))
         # compact digit runs of 11..19 (an ID may end in X)
-      | (?P<num>(?<=\d)\d{{10,18}}[Xx]?{_END})
+      | (?P<num>(?<=«D»)«D»{10,18}«Xx»?(?!«AN»))
         # unified social credit code: 18 chars of the GB 32100 set
-      | (?P<uscc>(?<=[1-9ANY])[0-9A-HJ-NP-RTUW-Y]{{17}}{_END})
+      | (?P<uscc>(?<=«USCC1»)«USCC»{17}(?!«AN»))
         # passports and Hong Kong/Macau permits: letter, optional letter, 7..10 digits
-      | (?P<doc>(?<=[CDEGHMPS])[A-HJ-NP-Z]?\d{{7,10}}{_END})
-      | (?P<email>(?<![._%+\-].)[A-Za-z0-9._%+\-]{{0,63}}@[A-Za-z0-9][A-Za-z0-9\-]{{0,62}}
-            (?:\.[A-Za-z0-9\-]{{1,63}}){{0,4}}\.[A-Za-z]{{2,24}}(?![A-Za-z0-9\-]))
+      | (?P<doc>(?<=«DOC1»)«DOC2»?«D»{7,10}(?!«AN»))
+      | (?P<email>(?<!«LB_EMAIL».)«EL»{0,63}«AT»«EA»«ED»{0,62}
+            (?:«DOT»«ED»{1,63}){0,4}«DOT»«ALPHA»{2,24}(?!«ED»))
     )
-    """,
-    re.VERBOSE | re.ASCII,
-)
+"""
 
+
+def _build_candidate() -> re.Pattern[str]:
+    pattern = re.sub(r"«([^»]+)»", lambda m: _wide_class(_CLASSES[m.group(1)]), _TEMPLATE)
+    return re.compile(pattern, re.VERBOSE)
+
+
+_CANDIDATE = _build_candidate()
 _MOBILE = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])\d{8}")
 _PASSPORT = re.compile(r"(?:E\d{8}|E[A-HJ-NP-Z]\d{7}|G\d{8}|P\d{7}|[SD]\d{7,8})")
 _PERMIT = re.compile(r"(?:C\d{8}|C[A-HJ-NP-Z]\d{7}|[HM]\d{8}(?:\d{2})?)")
 _STRIP = str.maketrans("", "", " -")
 
+
 # Context words. Positive ones make an ambiguous shape credible; negative ones say the
 # number is a business reference that happens to look like an identifier.
-_CARD_CTX = re.compile(
+def _ctx(words: str) -> re.Pattern[str]:
+    """Compile context words so that full-width letters match too (ＩＤ, ｃａｒｄ).
+
+    Context is looked for in the original text around a candidate (no folded copy), so
+    each ASCII letter also accepts its full-width form; IGNORECASE covers both cases.
+    """
+    wide = re.sub(r"[A-Za-z]", lambda m: f"[{m.group()}{chr(ord(m.group()) + 0xFEE0)}]", words)
+    return re.compile(wide, re.IGNORECASE)
+
+
+_CARD_CTX = _ctx(
     r"卡号|银行|账号|帐号|账户|帐户|开户|银行卡|信用卡|借记卡|储蓄卡|工资卡|收款|付款|户名"
-    r"|card|account|acct|iban",
-    re.IGNORECASE,
+    r"|card|account|acct|iban"
 )
-_ID_CTX = re.compile(r"身份证|公民身份|证件|居民|身份号|ID", re.IGNORECASE)
-_PASSPORT_CTX = re.compile(r"护照|passport|证件", re.IGNORECASE)
-_PERMIT_CTX = re.compile(r"通行证|港澳|往来|来往内地|回乡证|证件|permit|EEP", re.IGNORECASE)
-_NEG_CTX = re.compile(
-    r"订单|单号|编号|流水号|交易号|发票|合同号|批次|序列号|货号|型号|参考号|凭证号|order|invoice|ref",
-    re.IGNORECASE,
+_ID_CTX = _ctx(r"身份证|公民身份|证件|居民|身份号|ID")
+_PASSPORT_CTX = _ctx(r"护照|passport|证件")
+_PERMIT_CTX = _ctx(r"通行证|港澳|往来|来往内地|回乡证|证件|permit|EEP")
+# Business-reference words right before a number, and corporate settlement accounts (对公
+# 账户), which share lengths and even prefixes with cards (CCB accounts start with 44…); one
+# in ten passes Luhn by chance, so the label decides. One pattern, one search.
+_NEG_CTX = _ctx(
+    r"订单|单号|编号|流水号|交易号|发票|合同号|批次|序列号|货号|型号|参考号|凭证号|order|invoice|ref"
+)
+_NEG_CARD_CTX = _ctx(
+    r"订单|单号|编号|流水号|交易号|发票|合同号|批次|序列号|货号|型号|参考号|凭证号|order|invoice|ref"
+    r"|基本户|基本存款|一般户|一般存款|对公|单位账|单位帐|企业账|企业帐"
 )
 _NEG_WINDOW = 16
-# Corporate settlement accounts (对公账户) share lengths and even prefixes with cards (CCB
-# accounts start with 44…); one in ten passes Luhn by chance, so the label decides.
-_CORPORATE_CTX = re.compile(r"基本户|基本存款|一般户|一般存款|对公|单位账|单位帐|企业账|企业帐")
 
 
 def mask(type_: str, value: str) -> str:
@@ -159,10 +251,13 @@ def mask(type_: str, value: str) -> str:
 
 
 def _has(pattern: re.Pattern[str], text: str, start: int, end: int, extra: str) -> bool:
-    """Is a context word in the window around [start, end) or in the segment context?"""
-    if pattern.search(text, max(0, start - CONTEXT_BEFORE), start) is not None:
-        return True
-    if pattern.search(text, end, end + CONTEXT_AFTER) is not None:
+    """Is a context word within CONTEXT_BEFORE characters before [start, end), within
+    CONTEXT_AFTER after it, or in the segment context?
+
+    One search over the window including the candidate: a context word cannot overlap the
+    candidate, whose regex refuses a letter or digit on either side of it.
+    """
+    if pattern.search(text, max(0, start - CONTEXT_BEFORE), end + CONTEXT_AFTER) is not None:
         return True
     return bool(extra) and pattern.search(extra) is not None
 
@@ -183,9 +278,9 @@ def _card(
     """
     if not 16 <= len(digits) <= 19 or checks.card_issuer(digits) is None:
         return None
-    if not checks.luhn_ok(digits) or _negative(text, start):
+    if not checks.luhn_ok(digits):
         return None
-    if _CORPORATE_CTX.search(text, max(0, start - _NEG_WINDOW), start) is not None:
+    if _NEG_CARD_CTX.search(text, max(0, start - _NEG_WINDOW), start) is not None:
         return None
     if _has(_CARD_CTX, text, start, end, extra):
         return 0.95
@@ -193,12 +288,23 @@ def _card(
 
 
 def _classify_digits(
-    digits: str, text: str, start: int, end: int, *, extra: str, today: dt.date, grouped: bool
+    digits: str,
+    text: str,
+    start: int,
+    end: int,
+    *,
+    extra: str,
+    today: dt.date,
+    grouped: bool,
+    id_checked: bool = False,
 ) -> tuple[str, str, float] | None:
-    """Decide what a digit run (possibly ending in X) is; ID beats USCC beats card."""
+    """Decide what a digit run (possibly ending in X) is; ID beats USCC beats card.
+
+    `id_checked`: the caller already found that an 18-character run is no resident ID.
+    """
     n = len(digits)
     if n == 18:
-        if checks.resident_id_ok(digits, today=today):
+        if not id_checked and checks.resident_id_ok(digits, today=today):
             return CN_RESIDENT_ID, digits, 0.99
         if checks.uscc_ok(digits):
             return CN_USCC, digits, 0.95
@@ -223,6 +329,9 @@ def _classify_digits(
     return None
 
 
+_new = tuple.__new__  # builds the NamedTuples below without their Python-level __new__
+
+
 def detect(
     text: str,
     *,
@@ -237,43 +346,98 @@ def detect(
     Findings starting before `start` or at/after `end` are skipped, but characters around
     them are still read, so boundaries and context are right in a window of a larger text.
     `location.where` is left empty for the caller to fill. Never raises on any input.
+
+    Speed: the candidate regex skips to candidate characters in C and matches full-width
+    forms directly (no folded copy of the text); Python sees only candidates. A compact
+    mobile number, the commonest candidate, is decided by the regex alone.
     """
     today = today or dt.date.today()  # noqa: DTZ011 - birth dates are calendar dates
-    folded = fold(text)
     extra = fold(context) if context else ""
-    limit = len(folded) if end is None else end
+    limit = len(text) if end is None else end
+    table = _fold_table()[0]
+    id_ok = checks.resident_id_ok
+    if _may_have_astral(text):
+        # Mathematical digits and letters are not in the candidate classes; fold them (the
+        # length stays the same, so offsets still point into the original text).
+        text = fold(text)
     out: list[Finding] = []
-    for m in _CANDIDATE.finditer(folded, start):
+    append = out.append
+    for m in _CANDIDATE.finditer(text, start):
         s, e = m.span()
         if s >= limit:
             break
         kind = m.lastgroup
         raw = m.group()
-        result: tuple[str, str, float] | None = None
+        if not raw.isascii():
+            raw = raw.translate(table)
         if kind == "mob":
-            out.append(Finding(CN_MOBILE, raw, f"{raw[:3]}****{raw[7:]}", Location("", s, e), 0.9))
-            continue
-        if kind == "num":
-            result = _classify_digits(
-                raw.upper(), folded, s, e, extra=extra, today=today, grouped=False
+            append(
+                _new(
+                    Finding,
+                    (
+                        CN_MOBILE,
+                        raw,
+                        f"{raw[:3]}****{raw[7:]}",
+                        _new(Location, ("", s, e, None, None)),
+                        0.9,
+                        "",
+                    ),
+                )
             )
-        elif kind in {"gid", "gcard"}:
-            digits = raw.translate(_STRIP).upper()
-            result = _classify_digits(digits, folded, s, e, extra=extra, today=today, grouped=True)
-        elif kind in {"gmob", "pmob"}:
-            local = raw.translate(_STRIP).removeprefix("+")[-11:]
-            if _MOBILE.fullmatch(local):
-                result = CN_MOBILE, local, 0.9
+            continue
+        result: tuple[str, str, float] | None = None
+        if kind == "num":
+            if raw[-1] == "x":
+                raw = raw.upper()
+            # An 18-digit resident ID is the commonest long run: decided here without the
+            # general classifier's calls.
+            if len(raw) == 18 and id_ok(raw, today=today):
+                append(
+                    _new(
+                        Finding,
+                        (
+                            CN_RESIDENT_ID,
+                            raw,
+                            f"{raw[:4]}**********{raw[14:]}",
+                            _new(Location, ("", s, e, None, None)),
+                            0.99,
+                            "",
+                        ),
+                    )
+                )
+                continue
+            result = _classify_digits(
+                raw, text, s, e, extra=extra, today=today, grouped=False, id_checked=True
+            )
         elif kind == "uscc":
             if checks.uscc_ok(raw):
                 result = CN_USCC, raw, 0.99
-        elif kind == "doc":
-            result = _classify_document(raw, folded, s, e, extra)
         elif kind == "email":
             result = EMAIL, raw.lower(), 0.95
+        elif kind == "gid" or kind == "gcard":  # noqa: PLR1714 - identity of interned names
+            digits = raw.translate(_STRIP).upper()
+            result = _classify_digits(digits, text, s, e, extra=extra, today=today, grouped=True)
+        elif kind == "gmob" or kind == "pmob":  # noqa: PLR1714
+            local = raw.translate(_STRIP).removeprefix("+")[-11:]
+            if _MOBILE.fullmatch(local):
+                result = CN_MOBILE, local, 0.9
+        elif kind == "doc":
+            result = _classify_document(raw, text, s, e, extra)
         if result is not None:
             type_, value, conf = result
-            out.append(Finding(type_, value, mask(type_, value), Location("", s, e), conf))
+            append(
+                _new(
+                    Finding,
+                    (
+                        type_,
+                        value,
+                        mask(type_, value),
+                        _new(Location, ("", s, e, None, None)),
+                        conf,
+                        "",
+                    ),
+                )
+            )
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -220,3 +221,83 @@ def test_window_restriction_matches_full_scan(parts: list[str]) -> None:
     assert [f for f in full if f.location.start < cut] == left
     starts = {f.location.start for f in right}
     assert [f for f in full if f.location.start >= cut and f.location.start in starts] == right
+
+
+# --- The fast paths give the same answers as the plain definitions -------------------------
+
+_WIDE_DIGITS = str.maketrans("0123456789Xx- @.", "０１２３４５６７８９Ｘｘ－　＠．")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="0123456789", min_size=2, max_size=19),
+    st.text(alphabet=checks.USCC_CHARS, min_size=17, max_size=17),
+)
+def test_check_arithmetic_matches_the_weighted_sums(digits: str, uscc_body: str) -> None:
+    body = (digits + "0" * 17)[:17]
+    weights = [2 ** (17 - i) % 11 for i in range(17)]
+    total = sum(int(c) * w for c, w in zip(body, weights, strict=True))
+    assert checks.resident_id_check(body) == "10X98765432"[total % 11]
+    plain = sum(checks.USCC_CHARS.index(c) * (3**i % 31) for i, c in enumerate(uscc_body))
+    assert checks.uscc_check(uscc_body) == checks.USCC_CHARS[(31 - plain % 31) % 31]
+    luhn = 0
+    for i, d in enumerate(int(c) for c in reversed(digits)):
+        doubled = d * 2 if i % 2 else d
+        luhn += doubled - 9 if doubled > 9 else doubled
+    assert checks.luhn_ok(digits) == (luhn % 10 == 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=1890_00_00, max_value=2030_13_40))
+def test_date_check_matches_the_calendar(n: int) -> None:
+    text = f"{n:08d}"
+    try:
+        real = dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        real = None
+    expected = real is not None and dt.date(1900, 1, 1) <= real <= TODAY
+    assert checks.date_ok(text, today=TODAY) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                ID,
+                "13800138000",
+                "+86 138-0013-8000",
+                "6222 0212 3456 7899",
+                USCC,
+                "E12345678",
+                "a.b@example.com",
+                "。",
+                "，",
+                " ",
+                "1",
+                "a",
+                "卡号",
+                "护照",
+                "证件",
+                "\n",
+                "订单号",
+            ]
+        ),
+        max_size=30,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_full_width_text_gives_the_findings_of_its_folded_form(parts: list[str], rnd: Any) -> None:
+    """The candidate regex runs on the original text (its classes hold the full-width
+    forms); it must find exactly what a scan of the folded text finds."""
+    wide = "".join(p.translate(_WIDE_DIGITS) if rnd.random() < 0.5 else p for p in parts)
+    folded = fold(wide)
+    got = [(f.type, f.value, f.location.start, f.location.end) for f in detect(wide, today=TODAY)]
+    ref = [(f.type, f.value, f.location.start, f.location.end) for f in detect(folded, today=TODAY)]
+    assert got == ref
+
+
+def test_mathematical_digits_are_folded_before_scanning() -> None:
+    math_id = ID.translate({ord(c): chr(0x1D7CE + int(c)) for c in "0123456789"})
+    found = detect("身份证号：" + math_id, today=TODAY)
+    assert [(f.type, f.value) for f in found] == [("cn_resident_id", ID)]
