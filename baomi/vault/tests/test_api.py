@@ -45,7 +45,7 @@ def test_upload_list_get_version_content(firm):
     r = _post_doc(c, cid, b"first version")
     assert r.status_code == 201, r.content
     doc_id = r.json()["id"]
-    assert r.json()["level"] == "confidential" and r.json()["category"] == "financial"
+    assert r.json()["level"] == "internal" and r.json()["category"] == "financial"
     assert r.json()["current_version"]["original_filename"] == "凭证.txt"
     r = c.get(f"/api/v1/clients/{cid}/documents")
     assert [d["id"] for d in r.json()] == [doc_id]
