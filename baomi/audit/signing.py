@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from baomi.crypto import KeyFileProvider, MasterKeyProvider
+from baomi.crypto import KeyFileProvider, MasterKeyProvider, needs_rewrap
 from baomi.crypto.signing import generate_signing_key, public_key
 
 SIGNING_KEY_FILE = "ledger-signing.key"
@@ -34,6 +34,17 @@ def master_provider() -> MasterKeyProvider:
     return KeyFileProvider.load(Path(settings.DATA_DIR) / config.MASTER_KEY_FILE)
 
 
+def _write_atomic(path: Path, content: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, content)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
 @functools.lru_cache(maxsize=1)
 def _seed_for(path: str) -> bytes:
     p = Path(path)
@@ -47,12 +58,36 @@ def _seed_for(path: str) -> bytes:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-    return provider.unwrap(p.read_bytes(), _AAD)
+    blob = p.read_bytes()
+    seed = provider.unwrap(blob, _AAD)
+    if needs_rewrap(blob, provider):
+        # Wrapped by a previous master key (a rotation happened): re-wrap under the
+        # current one so the old key file can be retired.
+        _write_atomic(p, provider.wrap(seed, _AAD))
+    return seed
+
+
+def signing_key_path() -> Path:
+    return Path(settings.DATA_DIR) / SIGNING_KEY_FILE
 
 
 def signing_seed() -> bytes:
     """The checkpoint signing seed (created on first use). Raises crypto errors."""
-    return _seed_for(str(Path(settings.DATA_DIR) / SIGNING_KEY_FILE))
+    return _seed_for(str(signing_key_path()))
+
+
+def signing_key_rewrap() -> bool:
+    """Re-wrap the signing key under the current master key (after a rotation).
+
+    Returns True if the file was re-wrapped. Part of `baomi keys rotate`.
+    """
+    path = signing_key_path()
+    if not path.exists():
+        return False
+    changed = needs_rewrap(path.read_bytes(), master_provider())
+    _seed_for.cache_clear()
+    signing_seed()
+    return changed
 
 
 def signing_public_key() -> bytes:

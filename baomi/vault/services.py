@@ -198,7 +198,9 @@ def document_download(
     `WatermarkTooLarge`, `WatermarkFailed`, `NotFound` (no such version).
     """
     version = version_get(document=document, number=version_number)
-    opened = door.document_open(actor=actor, version=version, purpose=purpose)
+    opened = door.document_open(
+        actor=actor, version=version, purpose=purpose, action=door.Action.DOCUMENT_DOWNLOAD
+    )
     now = now or timezone.now()
     kind = version.kind
     if (
@@ -396,6 +398,10 @@ def master_key_rotate(
     door.reset_caches()
     new_id = door.master_provider(refresh=True).key_id.hex()
     done, total = door.master_rewrap_all(actor=actor, progress=progress)
+    # The ledger's checkpoint-signing key is wrapped by the master key too.
+    from baomi.audit.signing import signing_key_rewrap
+
+    signing_key_rewrap()
     return RotationResult(new_id, previous_id, done, total, resumed)
 
 
