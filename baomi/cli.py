@@ -327,6 +327,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return int(scan_main(args.rest))
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """`baomi import clients|documents …` (baomi/imports/cli.py)."""
+    _setup(args.data_dir)
+    from baomi.imports.cli import run
+
+    return run(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
@@ -478,6 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("file", help="a downloaded PDF, XLSX, DOCX, PNG or JPEG copy")
     trace.add_argument("--json", action="store_true", help="machine-readable output")
 
+    from baomi.imports.cli import add_parser as add_import_parser
+
+    add_import_parser(sub)
+    sub.choices["import"].set_defaults(func=cmd_import)
     bench = add("bench", cmd_bench, "Run a benchmark: ledger, vault, policy or scan.")
     bench.add_argument("name")
     bench.add_argument("rest", nargs=argparse.REMAINDER)

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "baomi.clients",
     "baomi.vault",
     "baomi.audit",
+    "baomi.classification",
+    "baomi.imports",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +209,12 @@ BAOMI_S3 = {
     "prefix": os.environ.get("BAOMI_S3_PREFIX", ""),
 }
 BAOMI_WATERMARK_MAX_BYTES = int(os.environ.get("BAOMI_WATERMARK_MAX_BYTES", str(256 * 1024**2)))
+# Classification (F05): uploads are scanned from an in-memory copy up to this size; a
+# label enters the review queue (定期审查分类) when older than this many days.
+BAOMI_SCAN_MAX_BYTES = int(os.environ.get("BAOMI_SCAN_MAX_BYTES", str(64 * 1024**2)))
+BAOMI_CLASSIFICATION_REVIEW_DAYS = int(os.environ.get("BAOMI_CLASSIFICATION_REVIEW_DAYS", "365"))
+# Bulk import: largest spreadsheet or ZIP accepted, and the largest file inside a ZIP.
+BAOMI_IMPORT_MAX_BYTES = int(os.environ.get("BAOMI_IMPORT_MAX_BYTES", str(256 * 1024**2)))
 BAOMI_VAULT_TMP_DIR = DATA_DIR / "tmp"
 
 # --- Internationalisation -------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.views.i18n import set_language
 from baomi.api import v1  # noqa: F401  (registers the endpoints on `api`)
 from baomi.api.base import api
 from baomi.audit import api as audit_api  # noqa: F401  (registers /ledger endpoints)
+from baomi.classification import api as classification_api  # noqa: F401  (/classification)
 from baomi.core import views as core_views
 from baomi.vault import api as vault_api  # noqa: F401  (registers documents and contacts)
 
@@ -15,6 +16,8 @@ urlpatterns = [
     path("clients/", include("baomi.clients.urls")),
     path("vault/", include("baomi.vault.urls")),
     path("audit/", include("baomi.audit.urls")),
+    path("classification/", include("baomi.classification.urls")),
+    path("imports/", include("baomi.imports.urls")),
     path("", include("baomi.core.urls")),
 ]
 

@@ -51,6 +51,12 @@ def _ledger_verify() -> None:
         logger.error("ledger verification failed: %s (seq %s)", result.code, result.first_bad_seq)
 
 
+def _classification_review() -> None:
+    from baomi.classification.services import review_fill
+
+    review_fill()
+
+
 def jobs() -> list[Job]:
     import os
 
@@ -60,6 +66,7 @@ def jobs() -> list[Job]:
         Job("clear_expired_sessions", 3600, _clear_expired_sessions),
         Job("ledger_checkpoint", checkpoint_s, _ledger_checkpoint),
         Job("ledger_verify", verify_s, _ledger_verify),
+        Job("classification_review", 24 * 3600, _classification_review),
     ]
 
 

@@ -95,9 +95,21 @@ def _read_upload(request: HttpRequest) -> object:
         raise
 
 
+class DocumentUploadOut(DocumentOut):
+    suggested_level: Level | None = Field(
+        default=None, description="The scanner's suggested level (null: not scanned)."
+    )
+    suggested_category: Category | None = None
+    suggestion_reasons: list[str] = Field(default_factory=list)
+    findings_summary: dict[str, int] = Field(
+        default_factory=dict, description="Findings per type (counts, never values)."
+    )
+    scan_error: str | None = None
+
+
 @api.post(
     "/clients/{client_id}/documents",
-    response={201: DocumentOut, **ERRORS},
+    response={201: DocumentUploadOut, **ERRORS},
     tags=["documents"],
     url_name="vault_document_upload",
 )
@@ -120,6 +132,14 @@ def documents_upload(request: HttpRequest, client_id: int) -> Status[Document]:
         level=request.POST.get("level", ""),
         category=request.POST.get("category", ""),
     )
+    from baomi.classification import services as classification
+
+    label = classification.upload_suggest(actor=actor, document=document, upload=upload)
+    document.suggested_level = label.suggested_level or None  # type: ignore[attr-defined]  # response annotation
+    document.suggested_category = label.suggested_category or None  # type: ignore[attr-defined]
+    document.suggestion_reasons = label.reasons  # type: ignore[attr-defined]
+    document.findings_summary = label.findings_summary  # type: ignore[attr-defined]
+    document.scan_error = label.scan_error or None  # type: ignore[attr-defined]
     return Status(201, document)
 
 

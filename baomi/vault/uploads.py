@@ -130,11 +130,15 @@ class SealedUpload:
         self.size = session.size
         self.content_type = session.content_type
         self.kind = kind
+        # The in-memory plaintext copy the classification scanner reads (never on disk).
+        self.scan_tap: Any = None
 
     def close(self) -> None:
         # Django closes every uploaded file when the request ends: an upload that no
         # committed document version took over is discarded here (no orphan blobs).
         self.session.abort()
+        if self.scan_tap is not None:
+            self.scan_tap.wipe()
 
     def __bool__(self) -> bool:
         return True
@@ -171,6 +175,8 @@ class SealingUploadHandler(FileUploadHandler):
         super().__init__(request)
         self.session: door.UploadSession | None = None
         self._head = b""
+        self._tap: Any = None
+        self._import_name: str | None = None
 
     def handle_raw_input(
         self,
@@ -194,6 +200,14 @@ class SealingUploadHandler(FileUploadHandler):
             raise UploadRejected(_("Send one file per request."), code="too_many_files")
         if self.request is None:
             raise UploadRejected(code="upload_not_accepted")
+        if getattr(self.request, "_baomi_import_upload", False):
+            # A bulk-import source (spreadsheet or ZIP): kept in memory only, bounded, and
+            # parsed by the import view; its rows and files go through the door one by one.
+            from baomi.classification.tap import ScanTap
+
+            self._import_name = sanitize_filename(file_name)
+            self._tap = ScanTap(limit=settings.BAOMI_IMPORT_MAX_BYTES)
+            return
         target = _resolve_target(self.request)
         name = sanitize_filename(file_name)
         self.session = door.upload_begin(
@@ -205,19 +219,35 @@ class SealingUploadHandler(FileUploadHandler):
             limit=target.limit,
         )
         self._head = b""
+        from baomi.classification.tap import ScanTap
+
+        self._tap = ScanTap()
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        if self._import_name is not None:
+            self._tap.feed(raw_data)
+            if self._tap.overflow:
+                raise UploadTooLarge(detail={"limit_bytes": settings.BAOMI_IMPORT_MAX_BYTES})
+            return
         assert self.session is not None  # noqa: S101  (new_file ran first)
         if len(self._head) < 8:
             self._head += raw_data[: 8 - len(self._head)]
         self.session.write(raw_data)
+        if self._tap is not None:
+            self._tap.feed(raw_data)
 
     def file_complete(self, file_size: int) -> SealedUpload | None:  # type: ignore[override]  # Django only needs a closeable object
+        if self._import_name is not None:
+            from baomi.imports.uploads import ImportUpload
+
+            return ImportUpload(self._import_name, self._tap)  # type: ignore[return-value]  # closeable like SealedUpload
         session = self.session
         if session is None:
             return None
         session.finish()
-        return SealedUpload(session, sniff_kind(self._head, session.filename))
+        sealed = SealedUpload(session, sniff_kind(self._head, session.filename))
+        sealed.scan_tap = self._tap
+        return sealed
 
     def upload_interrupted(self) -> None:
         if self.session is not None:

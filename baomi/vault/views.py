@@ -106,9 +106,24 @@ def _upload_checked(request: HttpRequest, client_id: int, as_json: bool) -> Http
     except BaomiError as exc:
         uploads.files_abort(request)
         return _error(request, exc, json=as_json)
-    url = reverse("vault:document", args=[document.pk])
+    from baomi.classification import services as classification
+
+    # Scan the tapped plaintext and ask the person to confirm or override the suggestion.
+    label = classification.upload_suggest(
+        actor=actor, document=document, upload=request.FILES.get(uploads.UPLOAD_FIELD)
+    )
+    url = reverse("classification:confirm", args=[document.pk])
     if as_json:
-        return JsonResponse({"id": document.pk, "url": url}, status=201)
+        return JsonResponse(
+            {
+                "id": document.pk,
+                "url": url,
+                "suggested_level": label.suggested_level or None,
+                "suggested_category": label.suggested_category or None,
+                "findings_summary": label.findings_summary,
+            },
+            status=201,
+        )
     messages.success(request, _("Document %(title)s uploaded.") % {"title": document.title})
     return redirect(url)
 

@@ -1,0 +1,145 @@
+"""REST endpoints: a document's classification suggestion, confirm/override, review queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Schema
+from pydantic import Field
+
+from baomi.accounts.models import User
+from baomi.api.base import api
+from baomi.classification import services
+from baomi.classification.models import DocumentLabel, ReviewItem
+from baomi.errors import AccessDenied, NotFound
+from baomi.vault import selectors as vault_selectors
+from baomi.vault.api import ERRORS
+
+
+def _actor(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101  (auth classes only return User)
+    return user
+
+
+class ClassificationOut(Schema):
+    document_id: int
+    level: str
+    category: str
+    suggested_level: str | None
+    suggested_category: str | None
+    reasons: list[str]
+    findings_summary: dict[str, int] = Field(description="Counts per type, never values.")
+    scan_error: str | None
+    source: str
+    overridden: bool
+    labelled_at: datetime | None
+
+
+class LabelIn(Schema):
+    level: str
+    category: str
+
+
+class ReviewOut(Schema):
+    id: int
+    document_id: int
+    document_title: str
+    client_id: int
+    reason: str
+    detail: str
+    level: str
+    category: str
+    created_at: datetime
+    status: str
+
+
+def _out(document_id: int, level: str, category: str, label: DocumentLabel | None) -> dict:  # type: ignore[type-arg]
+    return {
+        "document_id": document_id,
+        "level": level,
+        "category": category,
+        "suggested_level": (label.suggested_level or None) if label else None,
+        "suggested_category": (label.suggested_category or None) if label else None,
+        "reasons": list(label.reasons) if label else [],
+        "findings_summary": dict(label.findings_summary) if label else {},
+        "scan_error": (label.scan_error or None) if label else None,
+        "source": label.source if label else "unconfirmed",
+        "overridden": bool(label and label.overridden),
+        "labelled_at": label.labelled_at if label else None,
+    }
+
+
+def _review_out(item: ReviewItem) -> dict:  # type: ignore[type-arg]
+    doc = item.document
+    return {
+        "id": item.pk,
+        "document_id": doc.pk,
+        "document_title": doc.title,
+        "client_id": doc.client_id,
+        "reason": item.reason,
+        "detail": item.detail,
+        "level": doc.level,
+        "category": doc.category,
+        "created_at": item.created_at,
+        "status": item.status,
+    }
+
+
+@api.get(
+    "/documents/{document_id}/classification",
+    response={200: ClassificationOut, **ERRORS},
+    tags=["classification"],
+)
+def classification_get(request: HttpRequest, document_id: int) -> dict:  # type: ignore[type-arg]
+    """The label, the scanner's suggestion with its reasons, and finding counts."""
+    document = vault_selectors.document_get(actor=_actor(request), document_id=document_id)
+    return _out(
+        document.pk, document.level, document.category, services.label_get(document=document)
+    )
+
+
+@api.post(
+    "/documents/{document_id}/classification",
+    response={200: ClassificationOut, **ERRORS},
+    tags=["classification"],
+)
+def classification_set(request: HttpRequest, document_id: int, body: LabelIn) -> dict:  # type: ignore[type-arg]
+    """Confirm the suggestion or override it; an override is recorded as such."""
+    actor = _actor(request)
+    document = vault_selectors.document_get(actor=actor, document_id=document_id)
+    label = services.document_classify(
+        actor=actor, document=document, level=body.level, category=body.category
+    )
+    return _out(document.pk, document.level, document.category, label)
+
+
+@api.get(
+    "/classification/review",
+    response={200: list[ReviewOut], **ERRORS},
+    tags=["classification"],
+)
+def review_list(request: HttpRequest) -> list[dict]:  # type: ignore[type-arg]
+    """Open reviews (compliance officers and administrators)."""
+    if not services.review_can(_actor(request)):
+        raise AccessDenied(_("Only compliance officers review classifications."))
+    return [_review_out(i) for i in services.review_open()]
+
+
+@api.post(
+    "/classification/review/{item_id}",
+    response={200: ReviewOut, **ERRORS},
+    tags=["classification"],
+)
+def review_resolve(request: HttpRequest, item_id: int, body: LabelIn) -> dict:  # type: ignore[type-arg]
+    """Confirm the label (same level/category) or relabel the document."""
+    item = ReviewItem.objects.filter(pk=item_id).select_related("document").first()
+    if item is None:
+        raise NotFound(_("No such review."), code="review_not_found")
+    done = services.review_resolve(
+        actor=_actor(request), item=item, level=body.level, category=body.category
+    )
+    done.document.refresh_from_db()
+    return _review_out(done)

@@ -1,0 +1,343 @@
+"""Classification suggestions, confirmations, overrides and the review queue (F05).
+
+Writes here change a document's label (level, category: metadata on `vault.Document`,
+not protected content) and always append to the ledger in the same transaction:
+- ``document.scan``      the scanner's suggestion for a version (counts, never values);
+- ``document.classify``  a person confirmed or overrode the label; the reason holds the
+                         suggested and the chosen level/category;
+- ``classification.review.fill`` / ``classification.review`` the review queue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from baomi.accounts.models import LEVEL_ORDER, Level, Role, User
+from baomi.audit.events import record
+from baomi.classification.models import (
+    DocumentLabel,
+    LabelSource,
+    ReviewItem,
+    ReviewReason,
+    ReviewStatus,
+)
+from baomi.clients.selectors import client_can_edit
+from baomi.detect import FileScan
+from baomi.errors import AccessDenied, Conflict, ValidationFailed
+from baomi.vault.models import Category, Document, DocumentVersion
+
+REVIEWER_ROLES = frozenset({Role.COMPLIANCE, Role.ADMIN})
+
+
+@dataclass
+class Suggested:
+    """What the scanner suggests for one file, safe to show and store (no values)."""
+
+    level: str
+    category: str
+    reasons: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def error_code(self) -> str:
+        return self.error.split(":", 1)[0] if self.error else ""
+
+
+def suggestion_from_scan(scan: FileScan) -> Suggested:
+    """Reduce a scan to what may be stored: level, category, reasons, counts per type.
+
+    A file that could not be scanned gets no level ("" - the person decides) and the
+    error string (code and message, which never contain file content).
+    """
+    counts = dict(Counter(f.type for f in scan.findings))
+    if scan.error or scan.suggestion is None:
+        return Suggested(level="", category="", counts={}, error=(scan.error or "")[:300])
+    return Suggested(
+        level=scan.suggestion.level,
+        category=scan.suggestion.category,
+        reasons=list(scan.suggestion.reasons),
+        counts=counts,
+    )
+
+
+def label_record_scan(
+    *,
+    actor: User | str,
+    document: Document,
+    version: DocumentVersion | None,
+    suggested: Suggested,
+    now: dt.datetime | None = None,
+) -> DocumentLabel:
+    """Store the scanner's suggestion for `document`'s (new) version.
+
+    Ledger ``document.scan`` (reason: suggested level/category, number of findings or
+    the error code). The label itself is unchanged until a person confirms it.
+    """
+    now = now or timezone.now()
+    reason = (
+        f"error={suggested.error_code}"
+        if suggested.error
+        else f"suggested={suggested.level}/{suggested.category} "
+        f"findings={sum(suggested.counts.values())}"
+    )
+    with transaction.atomic():
+        label, _created = DocumentLabel.objects.select_for_update().get_or_create(
+            document=document, defaults={"labelled_at": now}
+        )
+        label.version = version
+        label.scanned_at = now
+        label.suggested_level = suggested.level
+        label.suggested_category = suggested.category
+        label.reasons = suggested.reasons
+        label.findings_summary = suggested.counts
+        label.scan_error = suggested.error
+        label.save()
+        record(
+            actor,
+            "document.scan",
+            object_type="document",
+            object_id=document.pk,
+            client_id=document.client_id,
+            reason=reason,
+        )
+    return label
+
+
+def label_get(*, document: Document) -> DocumentLabel | None:
+    return DocumentLabel.objects.filter(document=document).first()
+
+
+def _check_label(level: str, category: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if level not in Level.values:
+        errors["level"] = [_("Choose a classification level.")]
+    if category not in Category.values:
+        errors["category"] = [_("Choose a category.")]
+    if errors:
+        raise ValidationFailed(detail={"fields": errors})
+
+
+def document_classify(
+    *,
+    actor: User,
+    document: Document,
+    level: str,
+    category: str,
+    now: dt.datetime | None = None,
+) -> DocumentLabel:
+    """A person confirms the suggestion or overrides it with `level`/`category`.
+
+    Allowed to those who may edit the client (the uploader's colleagues on the client)
+    and administrators. The document's label is set; `DocumentLabel.overridden` tells
+    whether the choice differs from the suggestion. Ledger ``document.classify`` with
+    ``suggested=L/C chosen=L/C override|confirm`` in the same transaction; refusals are
+    recorded too. Raises AccessDenied, ValidationFailed.
+    """
+    if actor.role != Role.ADMIN and not client_can_edit(actor, document.client):
+        record(
+            actor,
+            "document.classify",
+            object_type="document",
+            object_id=document.pk,
+            client_id=document.client_id,
+            decision="refused",
+            reason="not_permitted",
+        )
+        raise AccessDenied(_("You may not change the classification of this document."))
+    _check_label(level, category)
+    now = now or timezone.now()
+    with transaction.atomic():
+        label, _created = DocumentLabel.objects.select_for_update().get_or_create(
+            document=document, defaults={"labelled_at": now}
+        )
+        suggested = f"{label.suggested_level or '-'}/{label.suggested_category or '-'}"
+        overridden = bool(label.suggested_level) and (
+            label.suggested_level != level or label.suggested_category != category
+        )
+        previous = f"{document.level}/{document.category}"
+        Document.objects.filter(pk=document.pk).update(level=level, category=category)
+        document.level, document.category = level, category
+        label.source = LabelSource.OVERRIDDEN if overridden else LabelSource.SUGGESTED
+        if not label.suggested_level:
+            label.source = LabelSource.OVERRIDDEN
+        label.overridden = overridden
+        label.labelled_at = now
+        label.labelled_by = actor
+        label.save()
+        record(
+            actor,
+            "document.classify",
+            object_type="document",
+            object_id=document.pk,
+            client_id=document.client_id,
+            reason=f"suggested={suggested} chosen={level}/{category} previous={previous} "
+            + ("override" if overridden else "confirm"),
+        )
+    return label
+
+
+# --- Review queue (定期审查分类) ---------------------------------------------------------
+
+
+def review_period_days() -> int:
+    return int(settings.BAOMI_CLASSIFICATION_REVIEW_DAYS)
+
+
+def _under_labelled(label: DocumentLabel, level: str) -> bool:
+    """The findings call for a higher level than the label has (the risky direction:
+    a document labelled above its findings is a person knowing more than the scanner)."""
+    if not label.suggested_level:
+        return False
+    return LEVEL_ORDER[Level(label.suggested_level)] > LEVEL_ORDER[Level(level)]
+
+
+def review_fill(*, now: dt.datetime | None = None, actor: str = "system:scheduler") -> int:
+    """Put documents that need a fresh look into the review queue; returns how many.
+
+    A document enters when its label was last set or confirmed more than
+    `BAOMI_CLASSIFICATION_REVIEW_DAYS` ago, or when the scan of its current version
+    suggests a higher level than its label. Idempotent: a document with an open review
+    is skipped (a unique constraint backs this up when two runs overlap). Ledger
+    ``classification.review.fill`` with the count.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=review_period_days())
+    open_ids = ReviewItem.objects.filter(status=ReviewStatus.OPEN).values("document_id")
+    candidates = (
+        Document.objects.exclude(pk__in=open_ids)
+        .filter(
+            Q(label_state__isnull=True, created_at__lt=cutoff)
+            | Q(label_state__labelled_at__lt=cutoff)
+            | Q(label_state__suggested_level__gt="")
+        )
+        .select_related("label_state")
+        .order_by("id")
+    )
+    created = 0
+    for doc in candidates.iterator(chunk_size=500):
+        label: DocumentLabel | None = getattr(doc, "label_state", None)
+        if label is not None and _under_labelled(label, doc.level):
+            reason, detail = (
+                ReviewReason.DISAGREES,
+                f"suggested={label.suggested_level}/{label.suggested_category} "
+                f"label={doc.level}/{doc.category}",
+            )
+        elif (label.labelled_at if label is not None else doc.created_at) < cutoff:
+            reason, detail = ReviewReason.AGE, f"older than {review_period_days()} days"
+        else:
+            continue
+        try:
+            with transaction.atomic():
+                ReviewItem.objects.create(
+                    document=doc,
+                    reason=reason,
+                    detail=detail,
+                    level_at_entry=doc.level,
+                    created_at=now,
+                )
+        except IntegrityError:
+            continue  # another run queued it meanwhile
+        created += 1
+    record(actor, "classification.review.fill", object_type="document", reason=f"queued={created}")
+    return created
+
+
+def review_can(actor: User) -> bool:
+    return actor.role in REVIEWER_ROLES and actor.is_active
+
+
+def review_resolve(
+    *,
+    actor: User,
+    item: ReviewItem,
+    level: str,
+    category: str,
+    now: dt.datetime | None = None,
+) -> ReviewItem:
+    """The compliance officer confirms the label (same level/category) or relabels.
+
+    Ledger ``document.classify`` (reason ``review=<id> from=L/C to=L/C confirmed|
+    relabelled``). Raises AccessDenied (not a compliance officer or administrator),
+    Conflict (already resolved), ValidationFailed.
+    """
+    if not review_can(actor):
+        record(
+            actor,
+            "classification.review",
+            object_type="review",
+            object_id=item.pk,
+            decision="refused",
+            reason="not_reviewer",
+        )
+        raise AccessDenied(_("Only compliance officers review classifications."))
+    _check_label(level, category)
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
+        if locked.status != ReviewStatus.OPEN:
+            raise Conflict(_("This review was already resolved."), code="review_resolved")
+        document = Document.objects.select_for_update().get(pk=locked.document_id)
+        before = f"{document.level}/{document.category}"
+        changed = (document.level, document.category) != (level, category)
+        Document.objects.filter(pk=document.pk).update(level=level, category=category)
+        label, _created = DocumentLabel.objects.get_or_create(
+            document=document, defaults={"labelled_at": now}
+        )
+        label.source = LabelSource.REVIEWED
+        label.overridden = bool(label.suggested_level) and (
+            label.suggested_level != level or label.suggested_category != category
+        )
+        label.labelled_at = now
+        label.labelled_by = actor
+        label.save()
+        locked.status = ReviewStatus.RELABELLED if changed else ReviewStatus.CONFIRMED
+        locked.resolved_at = now
+        locked.resolved_by = actor
+        locked.new_level, locked.new_category = level, category
+        locked.save()
+        record(
+            actor,
+            "document.classify",
+            object_type="document",
+            object_id=document.pk,
+            client_id=document.client_id,
+            reason=f"review={locked.pk} from={before} to={level}/{category} {locked.status}",
+        )
+    return locked
+
+
+def review_open() -> list[ReviewItem]:
+    return list(
+        ReviewItem.objects.filter(status=ReviewStatus.OPEN)
+        .select_related("document", "document__client", "document__label_state")
+        .order_by("created_at", "id")[:500]
+    )
+
+
+def upload_suggest(*, actor: User, document: Document, upload: object) -> DocumentLabel:
+    """Scan the plaintext the sealing handler tapped for this upload (in memory) and
+    store the suggestion for the document's current version. Never raises for a bad
+    file: the error is stored and shown instead."""
+    from baomi.classification.tap import ScanTap
+
+    tap = getattr(upload, "scan_tap", None)
+    name = getattr(upload, "name", "") or document.title
+    if isinstance(tap, ScanTap):
+        scan = tap.scan(name)
+    else:
+        scan = FileScan(path=name, error="not_scanned: no plaintext tap on this upload")
+    return label_record_scan(
+        actor=actor,
+        document=document,
+        version=document.current_version,
+        suggested=suggestion_from_scan(scan),
+    )

@@ -1,0 +1,1 @@
+from baomi.vault.tests.conftest import blob_dir, firm  # noqa: F401  (shared fixtures)
