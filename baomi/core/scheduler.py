@@ -57,6 +57,18 @@ def _classification_review() -> None:
     review_fill()
 
 
+def _sweep_unfinished_uploads() -> None:
+    # Sealed temporary blobs of uploads whose process died (an hour old or more).
+    from baomi.vault.blobstore import blob_store
+
+    store = blob_store()
+    sweep = getattr(store, "sweep_temporary", None)
+    if sweep is not None:
+        removed = sweep(older_than_s=3600.0)
+        if removed:
+            logger.info("removed %d unfinished upload(s)", removed)
+
+
 def jobs() -> list[Job]:
     import os
 
@@ -66,6 +78,7 @@ def jobs() -> list[Job]:
         Job("clear_expired_sessions", 3600, _clear_expired_sessions),
         Job("ledger_checkpoint", checkpoint_s, _ledger_checkpoint),
         Job("ledger_verify", verify_s, _ledger_verify),
+        Job("sweep_unfinished_uploads", 3600, _sweep_unfinished_uploads),
         Job("classification_review", 24 * 3600, _classification_review),
     ]
 
