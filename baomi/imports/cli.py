@@ -13,8 +13,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from baomi.imports.models import ImportJob
+if TYPE_CHECKING:
+    # Only for annotations: `baomi --help` builds this parser before Django is set up.
+    from baomi.imports.models import ImportJob
 
 
 def _progress(job: ImportJob) -> None:
