@@ -52,11 +52,15 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def test_help_is_english():
-    out = subprocess.run([*BAOMI, "--help"], capture_output=True, text=True, check=True).stdout
+def test_help_is_english(tmp_path: Path):
+    # A clean environment, as an operator has it: no Django settings module yet.
+    env = _env(tmp_path / "unused")
+    out = subprocess.run([*BAOMI, "--help"], capture_output=True, text=True, check=True,
+                         env=env).stdout
     for cmd in ("up", "demo", "token", "check", "scan", "bench"):
         assert cmd in out
-    up = subprocess.run([*BAOMI, "up", "--help"], capture_output=True, text=True, check=True)
+    up = subprocess.run([*BAOMI, "up", "--help"], capture_output=True, text=True, check=True,
+                        env=env)
     assert "--data-dir" in up.stdout and "--cert" in up.stdout
 
 
