@@ -18,6 +18,9 @@ from baomi import __version__
 
 def _setup(data_dir: str | None) -> Path:
     """Point Baomi at a data directory and start Django."""
+    # Everything Baomi writes (database, WAL, blobs, keys) is for its own user only; the
+    # server and scheduler processes inherit this.
+    os.umask(0o077)
     if data_dir:
         os.environ["BAOMI_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "baomi.settings")
