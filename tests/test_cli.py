@@ -93,7 +93,7 @@ def test_up_serves_chinese_login_and_stops_cleanly(data_dir: Path):
     assert proc.returncode == 0, out
     assert "Baomi stopped." in out
     # First run created the data directory and its secrets with tight permissions.
-    for name in ("master.key", "secret_key"):
+    for name in ("master.key", "secret_key", "baomi.sqlite3", "ledger-signing.key"):
         mode = stat.S_IMODE((data_dir / name).stat().st_mode)
         assert mode == 0o600, (name, oct(mode))
     assert (data_dir / "baomi.sqlite3").exists()
