@@ -7,9 +7,10 @@ the matcher. Only candidates reach Python, where check characters, dates, region
 number plans and context words decide. Boundaries are part of the regex: nothing is found
 inside a longer run of letters and digits.
 
-Full-width forms (１１０１…, ｘ, －, the ideographic space) are folded by NFKC, but only the
-characters whose NFKC form is one ASCII character, so the folded text has the same length
-and offsets map back to the original one to one (no offset table needed).
+Full-width forms (１１０１…, ｘ, －, the ideographic space) count as their NFKC forms, but only
+the characters whose NFKC form is one ASCII character. The regex's classes contain them, so
+the pass runs on the original text and offsets are the original's; matched values and the
+segment context are folded (`fold` keeps the length, so no offset table is needed).
 """
 
 from __future__ import annotations
