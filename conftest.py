@@ -57,6 +57,37 @@ def _reset_axes() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _verified_session() -> Any:
+    """Service calls in tests act as from a two-factor-verified session; HTTP requests
+    get their real flag from `AccessContextMiddleware`, and tests of the MFA gate use
+    `session_facts(mfa_verified=False)`."""
+    from baomi.access.context import session_facts
+
+    with session_facts(mfa_verified=True):
+        yield
+
+
+def give_agreement_and_training(user: Any, *, days: int = 365) -> None:
+    """A confidentiality agreement and training in force (F23, F24), as test setup
+    (rows only; the registry services have their own tests in baomi/access)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from baomi.access.models import ConfidentialityAgreement, TrainingRecord
+
+    now = timezone.now()
+    ConfidentialityAgreement.objects.create(
+        person=user, kind="employee", valid_from=now - timedelta(days=30),
+        valid_to=now + timedelta(days=days),
+    )
+    TrainingRecord.objects.create(
+        person=user, course="保密培训", valid_from=now - timedelta(days=30),
+        valid_to=now + timedelta(days=days),
+    )
+
+
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., Any]:
     from baomi.accounts.models import Level
@@ -69,10 +100,11 @@ def make_user(db: Any) -> Callable[..., Any]:
         department: str | None = None,
         clearance: str = Level.INTERNAL,
         password: str = PASSWORD,
+        compliant: bool = True,
         **kw: Any,
     ) -> Any:
         dept = department_get_or_create(name=department) if department else None
-        return user_create(
+        user = user_create(
             username=username,
             password=password,
             role=role,
@@ -81,13 +113,18 @@ def make_user(db: Any) -> Callable[..., Any]:
             validate=False,
             **kw,
         )
+        if compliant and role != "client":
+            give_agreement_and_training(user)
+        return user
 
     return make
 
 
 @pytest.fixture
 def make_client(db: Any) -> Callable[..., Any]:
-    from baomi.clients.services import ClientInput, client_create
+    from baomi.clients.models import Assignment, Client
+    from baomi.clients.selectors import client_can_create
+    from baomi.clients.services import ClientInput, _apply, client_create
 
     counter = {"n": 0}
 
@@ -105,7 +142,17 @@ def make_client(db: Any) -> Callable[..., Any]:
             status=kw.pop("status", "active"),
             **kw,
         )
-        return client_create(actor=actor, data=data)
+        if client_can_create(actor):
+            return client_create(actor=actor, data=data)
+        # The policy lets only admins and managers create clients; for anyone else the
+        # fixture sets up the client as the firm would and assigns `actor` to it.
+        client = Client(created_by=actor, department_id=actor.department_id)
+        services = _apply(client, data, creating=True)
+        client.save()
+        if services is not None:
+            client.service_types.set(services)
+        Assignment.objects.create(client=client, user=actor, assigned_by=None)
+        return client
 
     return make
 
@@ -132,3 +179,21 @@ def enrol_totp() -> Callable[[Any], Any]:
         return TOTPDevice.objects.create(user=user, name="test", confirmed=True)
 
     return enrol
+
+
+def verified_client(user: Any, **kwargs: Any) -> Any:
+    """A test client signed in as `user` with a second factor verified (a TOTP device is
+    enrolled if needed), as after a real two-factor sign-in."""
+    from django.test import Client as HttpClient
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    c = HttpClient(**kwargs)
+    c.force_login(user)
+    session = c.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return c

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "baomi.clients",
     "baomi.vault",
     "baomi.audit",
+    "baomi.access",
     "baomi.classification",
     "baomi.imports",
 ]
@@ -52,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "baomi.access.context.AccessContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "baomi.accounts.middleware.SessionPolicyMiddleware",
     "baomi.core.middleware.BaomiErrorMiddleware",
@@ -216,6 +218,10 @@ BAOMI_CLASSIFICATION_REVIEW_DAYS = int(os.environ.get("BAOMI_CLASSIFICATION_REVI
 # Bulk import: largest spreadsheet or ZIP accepted, and the largest file inside a ZIP.
 BAOMI_IMPORT_MAX_BYTES = int(os.environ.get("BAOMI_IMPORT_MAX_BYTES", str(256 * 1024**2)))
 BAOMI_VAULT_TMP_DIR = DATA_DIR / "tmp"
+
+# --- Access governance (docs/access.md) ---------------------------------------------------
+# Levels whose query requests the client may approve itself (comma list, e.g. "internal").
+BAOMI_CLIENT_APPROVES_LEVELS = os.environ.get("BAOMI_CLIENT_APPROVES_LEVELS", "")
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -1,6 +1,7 @@
 from django.urls import include, path
 from django.views.i18n import set_language
 
+from baomi.access import api as access_api  # noqa: F401  (registers /access endpoints)
 from baomi.api import v1  # noqa: F401  (registers the endpoints on `api`)
 from baomi.api.base import api
 from baomi.audit import api as audit_api  # noqa: F401  (registers /ledger endpoints)
@@ -14,6 +15,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("accounts/", include("baomi.accounts.urls")),
     path("clients/", include("baomi.clients.urls")),
+    path("access/", include("baomi.access.urls")),
     path("vault/", include("baomi.vault.urls")),
     path("audit/", include("baomi.audit.urls")),
     path("classification/", include("baomi.classification.urls")),

@@ -209,16 +209,18 @@ def test_session_auth_requires_csrf_for_writes(firm):
     )
     assert r.status_code == 302
     assert c.get("/api/v1/clients").status_code == 200
-    payload = {"name": "庚公司", "uscc": "91110000600037341L", "legal_representative": "庚"}
-    r = c.post("/api/v1/clients", payload, content_type="application/json")
+    # A write the accountant may make (their assigned client): only the CSRF header differs.
+    payload = {"legal_representative": "庚"}
+    url = f"/api/v1/clients/{firm['c1'].pk}"
+    r = c.patch(url, payload, content_type="application/json")
     assert r.status_code in (401, 403)
-    r = c.post(
-        "/api/v1/clients",
+    r = c.patch(
+        url,
         payload,
         content_type="application/json",
         HTTP_X_CSRFTOKEN=c.cookies["baomi_csrftoken"].value,
     )
-    assert r.status_code == 201, r.content
+    assert r.status_code == 200, r.content
 
 
 def test_staff_endpoints(firm):

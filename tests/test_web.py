@@ -10,7 +10,7 @@ from django.test import Client as HttpClient
 
 from baomi.accounts.models import Role
 from baomi.clients.models import Client
-from conftest import PASSWORD
+from conftest import PASSWORD, verified_client
 
 pytestmark = pytest.mark.django_db
 TEMPLATES = Path(__file__).resolve().parent.parent / "baomi" / "templates"
@@ -50,8 +50,8 @@ def test_search_and_htmx_partial_and_pagination(make_user, make_client):
 
 
 def test_create_client_through_the_form(make_user):
-    make_user("acct3")
-    c = signed_in("acct3")
+    # Managers create clients (not accountants: docs/access-matrix.md), with 2FA.
+    c = verified_client(make_user("mgr3", role=Role.MANAGER), HTTP_ACCEPT_LANGUAGE="zh-hans")
     r = c.post(
         "/clients/new/",
         {
@@ -70,8 +70,8 @@ def test_create_client_through_the_form(make_user):
 
 
 def test_form_errors_are_localized_and_keep_input(make_user):
-    make_user("acct4")
-    c = signed_in("acct4")
+    mgr = make_user("mgr4", role=Role.MANAGER)
+    c = verified_client(mgr, HTTP_ACCEPT_LANGUAGE="zh-hans")
     r = c.post(
         "/clients/new/",
         {
@@ -85,7 +85,7 @@ def test_form_errors_are_localized_and_keep_input(make_user):
     body = r.content.decode()
     assert "统一社会信用代码" in body and "错误有限公司" in body
     assert not Client.objects.exists()
-    c_en = signed_in("acct4", lang="en")
+    c_en = verified_client(mgr, HTTP_ACCEPT_LANGUAGE="en")
     r = c_en.post(
         "/clients/new/",
         {

@@ -95,6 +95,15 @@ class User(AbstractUser):
         help_text=_("For client portal users: the company they belong to."),
     )
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+    partner_org = models.ForeignKey(
+        "access.PartnerOrganisation",
+        verbose_name=_("partner organisation"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
+        help_text=_("For partner staff: the outside firm they work for."),
+    )
     # Staff personal data, sealed by the vault door under the firm key (docs/vault.md).
     # `email` stays plaintext: Django's authentication and password reset need it.
     mobile_sealed = models.BinaryField(null=True, editable=False)

@@ -1,40 +1,27 @@
 """Reads for clients. Every list is filtered to what the actor may see.
 
-Until the access-governance policy lands, visibility is: admin, compliance and internal
-audit see all clients' records (metadata only); a manager sees the clients of their
-department and those they are assigned to; everyone else only assigned clients; a
-client portal user only their own company.
+Visibility is `baomi.policy`'s `client.view` (docs/access-matrix.md): the reach part of
+the matrix cell is a SQL filter, the remaining conditions (agreement, training, actor
+status) are decided by the policy (`baomi.access.selectors.clients_visible_to`).
+Creating and editing are `client.create` / `client.update`.
 """
 
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from baomi.accounts.models import Role, StaffStatus, User
+from baomi.accounts.models import User
 from baomi.audit.events import record
 from baomi.clients.models import Client, ServiceType
 from baomi.clients.uscc import normalize as uscc_normalize
 from baomi.errors import NotFound
 
-_SEE_ALL = frozenset({Role.ADMIN, Role.COMPLIANCE, Role.INTERNAL_AUDITOR})
-_EDITORS = frozenset({Role.ADMIN, Role.MANAGER, Role.ACCOUNTANT})
-
 
 def clients_visible_to(actor: User) -> QuerySet[Client]:
     """Clients `actor` may see, as a queryset (distinct)."""
-    base = Client.objects.all()
-    if not actor.is_active or actor.status == StaffStatus.LEFT:
-        return base.none()
-    if actor.role in _SEE_ALL:
-        return base
-    if actor.role == Role.CLIENT:
-        return base.filter(pk=actor.portal_client_id) if actor.portal_client_id else base.none()
-    if actor.role == Role.MANAGER:
-        scope = Q(assignments__user=actor)
-        if actor.department_id:
-            scope |= Q(department_id=actor.department_id)
-        return base.filter(scope).distinct()
-    return base.filter(assignments__user=actor).distinct()
+    from baomi.access.selectors import clients_visible_to as visible
+
+    return visible(actor)
 
 
 def client_list(*, actor: User, search: str = "", status: str = "") -> QuerySet[Client]:
@@ -57,30 +44,48 @@ def client_list(*, actor: User, search: str = "", status: str = "") -> QuerySet[
 
 
 def client_get(*, actor: User, client_id: int) -> Client:
-    """A visible client, or NotFound (also when it exists but is not visible).
+    """A client `actor` may view (`client.view`), or NotFound (also when it exists but
+    is out of reach, so its existence is not revealed); a refusal for the actor's own
+    state (no agreement in force, training lapsed…) is `AccessDenied` with the reason.
 
-    Ledger: `client.read`, allowed or refused (`not_visible`), written before the record
-    is returned; raises `LedgerUnavailable` if it cannot be written (fail closed).
+    Ledger: `client.read`, allowed or refused (with the policy's rule code), written
+    before the record is returned; raises `LedgerUnavailable` if it cannot be written.
     """
-    client = clients_visible_to(actor).filter(pk=client_id).first()
+    from baomi import policy
+    from baomi.access import selectors as access
+    from baomi.access.errors import denied
+
+    client = Client.objects.filter(pk=client_id).first()
     if client is None:
-        exists = Client.objects.filter(pk=client_id).exists()
         record(actor, "client.read", object_type="client", object_id=client_id,
-               client_id=client_id if exists else None, decision="refused",
-               reason="not_visible" if exists else "not_found")
+               decision="refused", reason="not_found")
         raise NotFound(code="client_not_found")
-    record(actor, "client.read", object_type="client", object_id=client.pk, client_id=client.pk)
+    decision = access.decide_for(actor, policy.Action.CLIENT_VIEW, access.client_resource(client))
+    if not decision.allowed:
+        record(actor, "client.read", object_type="client", object_id=client.pk,
+               client_id=client.pk, decision="refused", reason=decision.rule.value)
+        if access.hides_existence(decision):
+            raise NotFound(code="client_not_found")
+        raise denied(decision)
+    record(actor, "client.read", object_type="client", object_id=client.pk, client_id=client.pk,
+           reason=decision.rule.value)
     return client
 
 
 def client_can_create(actor: User) -> bool:
-    return actor.is_active and actor.role in _EDITORS
+    """`client.create` (a firm-level action)."""
+    from baomi import policy
+    from baomi.access import selectors as access
+
+    return access.permitted_for(actor, policy.Action.CLIENT_CREATE, None)
 
 
 def client_can_edit(actor: User, client: Client) -> bool:
-    if not actor.is_active or actor.role not in _EDITORS:
-        return False
-    return clients_visible_to(actor).filter(pk=client.pk).exists()
+    """`client.update` on the client's profile."""
+    from baomi import policy
+    from baomi.access import selectors as access
+
+    return access.permitted_for(actor, policy.Action.CLIENT_UPDATE, access.client_resource(client))
 
 
 def service_types() -> QuerySet[ServiceType]:

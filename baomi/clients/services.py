@@ -262,16 +262,11 @@ def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact
 
 
 def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
-    """Assign `user` to `client` (idempotent)."""
-    with transaction.atomic():
-        assignment, created = Assignment.objects.get_or_create(
-            client=client, user=user, defaults={"assigned_by": actor}
-        )
-        if created:
-            record(
-                actor, "assignment.add", object_type="user", object_id=user.pk, client_id=client.pk
-            )
-    return assignment
+    """Assign `user` to `client` (idempotent), decided by the policy
+    (`assignment.manage`); see `baomi.access.services.assignment_add`."""
+    from baomi.access.services import assignment_add as governed_add
+
+    return governed_add(actor=actor, client=client, user=user)
 
 
 SERVICE_TYPES = (

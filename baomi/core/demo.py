@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from baomi.access.demo import demo_agreements, demo_partner
 from baomi.accounts.models import Department, Level, Role, User
 from baomi.accounts.services import department_get_or_create, user_create
 from baomi.audit.events import record
@@ -182,6 +183,9 @@ def demo_load(*, stdout: TextIO, seed: int = 20261123) -> dict[str, Any]:
                 user.set_password(env_password)
                 user.save(update_fields=["password"])
             users[username] = user
+        # Agreements and training in force (F23, F24) before anyone touches client data,
+        # and one lapsed agreement (acct2) so the access gate can be seen working.
+        demo_agreements(users=users)
         clients: list[Client] = []
         statuses = (
             [ClientStatus.ACTIVE] * 14
@@ -275,6 +279,8 @@ def demo_load(*, stdout: TextIO, seed: int = 20261123) -> dict[str, Any]:
             if user.requires_mfa:
                 device = _ensure_totp(user)
                 totp[username] = base64.b32encode(device.bin_key).decode().rstrip("=")
+        # partner1's organisation and its client authorization (baomi/access/demo.py).
+        demo_partner(users=users, clients=clients)
         record("baomi-demo", "demo.load", reason=f"clients={len(clients)}")
     print("Demo firm loaded: 7 staff, 20 clients, portal user client1.", file=stdout)
     if created_users and not env_password:

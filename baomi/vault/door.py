@@ -114,13 +114,17 @@ class Action(StrEnum):
     DOCUMENT_UPLOAD = "document.upload"
     DOCUMENT_VERSION = "document.version"
     DOCUMENT_READ = "document.read"
+    DOCUMENT_DOWNLOAD = "document.download"  # a watermarked copy leaves the system
+    DOCUMENT_METADATA = "document.metadata"  # title, level, sizes: no decryption
+    SEALED_FILE_WRITE = "sealed_file.write"  # governance scans under the firm key
+    SEALED_FILE_READ = "sealed_file.read"
     KEY_ROTATE = "key.rotate"
     KEY_REWRAP = "key.rewrap"
     KEY_DESTROY = "key.destroy"
 
 
 READ_ACTIONS: Final = frozenset(
-    {Action.RECORD_READ, Action.STAFF_RECORD_READ, Action.DOCUMENT_READ}
+    {Action.RECORD_READ, Action.STAFF_RECORD_READ, Action.DOCUMENT_READ, Action.DOCUMENT_DOWNLOAD}
 )
 WRITE_ACTIONS: Final = frozenset(
     {
@@ -140,6 +144,7 @@ class Decision:
     rule: str
     reason: str
     code: str = "access_denied"
+    obligations: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -174,32 +179,67 @@ def _deny(rule: str, reason: str, code: str = "access_denied") -> Decision:
 
 _STAFF_EDITORS: Final = frozenset({Role.ADMIN, Role.MANAGER, Role.ACCOUNTANT})
 
+# Door actions on client data and the policy action each one is decided as; the object
+# kind follows from the door's object type (documents, record field groups, a client).
+_POLICY_ACTIONS: Final[dict[str, str]] = {
+    Action.RECORD_READ: "client.sensitive.read",
+    Action.RECORD_WRITE: "client.update",
+    Action.DOCUMENT_UPLOAD: "document.upload",
+    Action.DOCUMENT_VERSION: "document.version",
+    Action.DOCUMENT_READ: "document.read",
+    Action.DOCUMENT_DOWNLOAD: "document.download",
+    Action.DOCUMENT_METADATA: "document.metadata",
+}
+# Record field groups carry a category so client authorizations can scope them.
+_RECORD_CATEGORIES: Final[dict[str, str]] = {"contact": "contact"}
 
-def _reach(actor: User, client_id: int) -> Decision:
-    """Whether a person reaches a client's content at all (before purpose checks)."""
-    from baomi.clients.models import Assignment, Client
 
-    if actor.role == Role.ADMIN:
-        return _allow("admin")
-    if actor.role == Role.CLIENT:
-        if actor.portal_client_id == client_id:
-            return _allow("own_company")
-        return _deny("own_company", _("Client users may only read their own company's data."))
-    if actor.role in {Role.MANAGER, Role.ACCOUNTANT}:
-        if Assignment.objects.filter(client_id=client_id, user_id=actor.pk).exists():
-            return _allow("assigned")
-        if (
-            actor.role == Role.MANAGER
-            and actor.department_id is not None
-            and Client.objects.filter(pk=client_id, department_id=actor.department_id).exists()
-        ):
-            return _allow("department_manager")
-        return _deny("assigned", _("You are not assigned to this client."))
-    return _deny(
-        "role",
-        _("Your role (%(role)s) may not read or change client content.")
-        % {"role": actor.get_role_display()},
+def _policy_decide(
+    *,
+    actor: User,
+    action: str,
+    object_type: str,
+    object_id: str,
+    client_id: int,
+    level: str,
+    purpose: str,
+    category: str,
+) -> Decision:
+    """Client data: `baomi.policy.decide` on facts gathered for (actor, client)."""
+    from baomi import policy
+    from baomi.access import selectors as access
+    from baomi.access.errors import error_code, reason_text
+    from baomi.clients.models import Client
+
+    policy_action = policy.Action(_POLICY_ACTIONS[action])
+    department = None
+    if actor.role == Role.MANAGER:
+        department = (
+            Client.objects.filter(pk=client_id).values_list("department_id", flat=True).first()
+        )
+    if object_type == "document":
+        kind = policy.ObjectKind.DOCUMENT if object_id.isdigit() else policy.ObjectKind.CLIENT
+    elif action == Action.DOCUMENT_UPLOAD:
+        kind = policy.ObjectKind.CLIENT
+    else:
+        kind = policy.ObjectKind.RECORD
+        category = category or _RECORD_CATEGORIES.get(object_type, "")
+    known_level = level if level in policy.Level._value2member_map_ else ""
+    obj = policy.Resource(
+        kind=kind,
+        id=int(object_id) if object_id.isdigit() else None,
+        client_id=client_id,
+        client_department=department,
+        level=policy.Level(known_level or access.CLIENT_PROFILE_LEVEL),
+        category=policy.Category(category) if category in policy.Category._value2member_map_
+        else None,
     )
+    decided = access.decide_for(actor, policy_action, obj, purpose=purpose)
+    if decided.allowed:
+        return Decision(True, decided.rule.value, "", obligations=frozenset(
+            o.value for o in decided.obligations
+        ))
+    return Decision(False, decided.rule.value, reason_text(decided), error_code(decided))
 
 
 def decide(
@@ -211,17 +251,20 @@ def decide(
     client_id: int | None,
     level: str,
     purpose: str,
+    category: str = "",
 ) -> Decision:
-    """The access decision for one door action. Pure apart from reading assignments.
+    """The access decision for one door action.
 
-    Interim rules until `baomi.policy` takes over (same signature):
-    - system actors (operator commands) may only run key operations;
+    Client data (record fields, documents, metadata) is decided by `baomi.policy.decide`
+    on facts the access selectors gather (assignments, agreements, training, client
+    authorizations, approved query requests, the session's MFA and break-glass flags);
+    refusals carry the policy's rule code and reasons in the active language.
+    Actions outside the policy's vocabulary keep door-local rules:
+    - system actors (operator commands) may only run key operations (and the migration
+      actor may seal values a migration moves);
     - inactive or departed people are refused everything;
-    - client content (record fields, documents): administrators, staff assigned to the
-      client, and the manager of the client's department may read and write; a client
-      portal user may read their own company's data and always needs a purpose;
     - staff records: administrators, and each person their own;
-    - reads of 内部 (internal) and above need a non-blank purpose;
+    - sealed governance files (agreement scans): administrators and compliance;
     - searches by blind index: administrators, managers and accountants (results are
       filtered to visible clients afterwards);
     - key operations: administrators and system actors.
@@ -231,7 +274,21 @@ def decide(
             return _allow("system")
         return _deny("system", _("Operator commands may not read or change client content."))
     if not actor.is_active or actor.status == StaffStatus.LEFT:
-        return _deny("inactive", _("Your account is not active."))
+        rule = "actor_departed" if actor.status == StaffStatus.LEFT else "actor_inactive"
+        return _deny(rule, _("Your account is not active."))
+    if action in _POLICY_ACTIONS:
+        if client_id is None:
+            return _deny("no_client", _("This object belongs to no client."))
+        return _policy_decide(
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            client_id=client_id,
+            level=level,
+            purpose=purpose,
+            category=category,
+        )
     if action in KEY_ACTIONS:
         if actor.role == Role.ADMIN:
             return _allow("admin")
@@ -240,32 +297,22 @@ def decide(
         if actor.role in _STAFF_EDITORS:
             return _allow("search")
         return _deny("search", _("Your role may not search protected fields."))
+    if action in {Action.SEALED_FILE_WRITE, Action.SEALED_FILE_READ}:
+        if actor.role in {Role.ADMIN, Role.COMPLIANCE}:
+            return _allow("governance")
+        return _deny("governance", _("Only administrators and compliance may open this file."))
     if action in {Action.STAFF_RECORD_READ, Action.STAFF_RECORD_WRITE}:
         if actor.role != Role.ADMIN and str(actor.pk) != object_id:
             return _deny("staff_self", _("Only administrators may see other staff's data."))
-        decision = _allow("admin" if actor.role == Role.ADMIN else "self")
-    else:
-        if client_id is None:
-            return _deny("no_client", _("This object belongs to no client."))
-        decision = _reach(actor, client_id)
-        if not decision.allowed:
-            return decision
-        if actor.role == Role.CLIENT and action not in READ_ACTIONS:
-            return _deny("client_read_only", _("Client users may only read."))
-    if action in READ_ACTIONS:
-        needs_purpose = (
-            actor.role == Role.CLIENT
-            or LEVEL_ORDER.get(Level(level) if level in Level.values else Level.SECRET, 3)
-            >= LEVEL_ORDER[Level.INTERNAL]
-        )
-        if needs_purpose and not purpose.strip():
+        if action == Action.STAFF_RECORD_READ and not purpose.strip():
             return _deny(
-                "purpose",
+                "purpose_required",
                 _("State the purpose of this query (查询目的) to read data classified %(level)s.")
                 % {"level": Level(level).label if level in Level.values else level},
                 code="purpose_required",
             )
-    return decision
+        return _allow("admin" if actor.role == Role.ADMIN else "self")
+    return _deny("unknown_action", _("This action is not known to the vault."))
 
 
 def _record(event: DoorEvent) -> None:
@@ -300,9 +347,13 @@ def authorize(
     client_id: int | None,
     level: str = "",
     purpose: str = "",
+    category: str = "",
 ) -> Decision:
     """decide → record → raise on refusal. Every door operation starts here.
 
+    An allowed break-glass decision carries the `alert_compliance` and `post_review`
+    obligations: the door opens the post-review item and alerts compliance before it
+    returns (`baomi.access.services.break_glass_opened`).
     Raises `AccessDenied` (with the decision's code and reason, `detail.rule`) when
     refused, `AuditUnavailable` when the record cannot be written.
     """
@@ -315,6 +366,7 @@ def authorize(
         client_id=client_id,
         level=level,
         purpose=purpose,
+        category=category,
     )
     event = DoorEvent(
         actor=actor,
@@ -336,6 +388,22 @@ def authorize(
         raise AuditUnavailable() from exc
     if not decision.allowed:
         raise AccessDenied(decision.reason, code=decision.code, detail={"rule": decision.rule})
+    if "alert_compliance" in decision.obligations and isinstance(actor, User):
+        from baomi.access.context import current
+        from baomi.access.services import break_glass_opened
+
+        try:
+            break_glass_opened(
+                actor=actor,
+                client_id=int(client_id or 0),
+                document_id=int(object_id) if object_type == "document" and object_id.isdigit()
+                else None,
+                reason=current().break_glass_reason,
+            )
+        except BaomiError:
+            raise
+        except Exception as exc:
+            raise AuditUnavailable() from exc
     return decision
 
 
@@ -623,13 +691,20 @@ def record_write(
     clean = _validate_values(label, values)
     specs = _specs(label, clean)
     scope, client_id, otype, _read, write = _owner(obj)
+    # The write is decided at the highest level it touches: a value written, or a stored
+    # value cleared. Leaving a confidential field empty on a new record touches nothing.
+    touched = [
+        spec
+        for name, spec in specs.items()
+        if clean[name] or getattr(obj, f"{name}_sealed", None) is not None
+    ]
     authorize(
         actor=actor,
         action=Action.RECORD_MIGRATE if _migrating else write,
         object_type=otype,
         object_id=str(obj.pk),
         client_id=client_id,
-        level=_max_level(specs.values()),
+        level=_max_level(touched),
         purpose=purpose,
     )
     found = _scope_key(scope, client_id=client_id, create=True)
@@ -841,6 +916,7 @@ def upload_begin(
         object_id=str(document.pk) if document is not None else "new",
         client_id=client_id,
         level=document.level if document is not None else "",
+        category=document.category if document is not None else "",
     )
     scope = client_scope(client_id)
     found = _scope_key(scope, client_id=client_id, create=True)
@@ -991,6 +1067,7 @@ def document_open(
         client_id=document.client_id,
         level=document.level,
         purpose=purpose,
+        category=document.category,
     )
     scope = client_scope(document.client_id)
     opened: OpenedVersion | None = None
@@ -1022,6 +1099,72 @@ def document_open(
     if plain != version.size:
         raise DocumentCorrupted()
     return opened
+
+
+def document_metadata(*, actor: Actor, document: Document) -> Decision:
+    """Decide and record a read of one document's metadata (title, level, versions; no
+    decryption). Ledger event: ``document.metadata``. Raises `AccessDenied` (callers
+    answer 404 so that a document's existence is not revealed), `AuditUnavailable`.
+    """
+    return authorize(
+        actor=actor,
+        action=Action.DOCUMENT_METADATA,
+        object_type="document",
+        object_id=str(document.pk),
+        client_id=document.client_id,
+        level=document.level,
+        category=document.category,
+    )
+
+
+def _sealed_file_aad(obj: models.Model, name: str) -> bytes:
+    return encode_context("baomi sealed file v1", FIRM_SCOPE, _label(obj), str(obj.pk), name)
+
+
+def sealed_file_write(*, actor: Actor, obj: models.Model, name: str, data: bytes) -> None:
+    """Seal a small governance file (a signed agreement scan) under the firm key into
+    ``obj.<name>_sealed`` and save it. Ledger event: ``sealed_file.write``.
+    Raises `AccessDenied`, `MasterKeyUnavailable`."""
+    if obj.pk is None:
+        raise ValueError("save the record before sealing a file into it")
+    authorize(
+        actor=actor,
+        action=Action.SEALED_FILE_WRITE,
+        object_type=_label(obj),
+        object_id=str(obj.pk),
+        client_id=None,
+        level=str(Level.CONFIDENTIAL),
+    )
+    found = _scope_key(FIRM_SCOPE, client_id=None, create=True)
+    assert found is not None  # noqa: S101  (create=True always returns a row)
+    row, key = found
+    setattr(obj, f"{name}_sealed", seal_bytes(key, data, _sealed_file_aad(obj, name)))
+    obj.save(update_fields=[f"{name}_sealed"])
+    _count_use(row, 1)
+
+
+def sealed_file_read(*, actor: Actor, obj: models.Model, name: str, purpose: str) -> bytes:
+    """Open a file sealed by `sealed_file_write`. Ledger event: ``sealed_file.read``.
+    Raises `AccessDenied`, `RecordCorrupted`, `MasterKeyUnavailable`."""
+    authorize(
+        actor=actor,
+        action=Action.SEALED_FILE_READ,
+        object_type=_label(obj),
+        object_id=str(obj.pk),
+        client_id=None,
+        level=str(Level.CONFIDENTIAL),
+        purpose=purpose,
+    )
+    blob = getattr(obj, f"{name}_sealed", None)
+    if blob is None:
+        return b""
+    found = _scope_key(FIRM_SCOPE, client_id=None, create=False)
+    if found is None:
+        raise RecordCorrupted()
+    try:
+        return open_bytes(found[1], bytes(blob), _sealed_file_aad(obj, name))
+    except DecryptionError as exc:
+        raise RecordCorrupted(detail={"field": name}) from exc
 
 
 # ----------------------------------------------------------------------------------------

@@ -18,29 +18,59 @@ from baomi.vault.models import Document, DocumentVersion, Watermark
 
 
 def documents_visible_to(actor: User) -> QuerySet[Document]:
+    """Documents of clients the actor may view (each document is still decided on its
+    own: `document_list` and `document_get` apply `document.metadata`)."""
     return Document.objects.filter(client__in=clients_visible_to(actor))
 
 
 def document_list(*, actor: User, client: Client) -> QuerySet[Document]:
-    """Documents of a visible client, newest first, with their current version."""
-    return (
-        documents_visible_to(actor)
-        .filter(client=client)
-        .select_related("current_version", "created_by")
+    """Documents of a visible client whose metadata the policy lets `actor` see (a
+    partner's authorization scope, clearance…), newest first, with their current version.
+    """
+    from baomi import policy
+    from baomi.access import selectors as access
+
+    qs = (
+        Document.objects.filter(client=client)
+        .select_related("client", "current_version", "created_by")
         .order_by("-created_at", "-id")
     )
+    if not clients_visible_to(actor).filter(pk=client.pk).exists():
+        return qs.none()
+    facts = access.facts_for(actor, client_id=client.pk)
+    allowed = [
+        d.pk
+        for d in qs
+        if access.permitted_for(
+            actor, policy.Action.DOCUMENT_METADATA, access.document_resource(d), facts
+        )
+    ]
+    return qs.filter(pk__in=allowed)
 
 
 def document_get(*, actor: User, document_id: int) -> Document:
-    """A visible document, or NotFound (code `document_not_found`)."""
+    """A document whose metadata `actor` may read, or NotFound (code
+    `document_not_found`; also when refused, so its existence is not revealed). The
+    decision is made and recorded by the vault door (``document.metadata``)."""
+    from baomi.errors import AccessDenied
+
     document = (
-        documents_visible_to(actor)
-        .select_related("client", "current_version", "created_by")
+        Document.objects.select_related("client", "current_version", "created_by")
         .filter(pk=document_id)
         .first()
     )
     if document is None:
         raise NotFound(code="document_not_found")
+    try:
+        door.document_metadata(actor=actor, document=document)
+    except AccessDenied as exc:
+        from baomi.access.selectors import HIDING_RULES
+
+        # Reach refusals hide the document; a gate (agreement, training, MFA, clearance)
+        # is the actor's own state, so its reason is shown.
+        if exc.code in HIDING_RULES or exc.code in {"access_denied", "no_client"}:
+            raise NotFound(code="document_not_found") from exc
+        raise
     return document
 
 

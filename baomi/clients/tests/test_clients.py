@@ -53,9 +53,15 @@ def test_generated_codes_validate():
 
 
 def test_create_validates_and_assigns_creator(make_user):
-    acct = make_user("a1", role=Role.ACCOUNTANT)
+    acct = make_user("a1", role=Role.ACCOUNTANT, department="一部")
+    mgr = make_user("m1", role=Role.MANAGER, department="一部")
+    # Accountants do not create clients (docs/access-matrix.md); managers do, for their
+    # department, and assign the accountant.
+    with pytest.raises(AccessDenied):
+        client_create(actor=acct, data=ClientInput(name="x", uscc="91350100M000100Y43",
+                                                   legal_representative="李四"))
     client = client_create(
-        actor=acct,
+        actor=mgr,
         data=ClientInput(
             name=" 上海测试有限公司 ",
             uscc="91350100m000100y43",
@@ -65,6 +71,8 @@ def test_create_validates_and_assigns_creator(make_user):
     )
     assert client.name == "上海测试有限公司"
     assert client.uscc == "91350100M000100Y43"
+    assert client.department_id == mgr.department_id
+    assignment_add(actor=mgr, client=client, user=acct)
     assert client.assignments.filter(user=acct).exists()
 
 
@@ -134,7 +142,9 @@ def test_update_by_unassigned_accountant_is_refused(make_user, make_client):
         client_update(actor=a2, client=c1, data=ClientInput(name="改名"))
     c1.refresh_from_db()
     assert c1.name != "改名"
-    assignment_add(actor=a1, client=c1, user=a2)
+    with pytest.raises(AccessDenied):  # an accountant does not hand out access
+        assignment_add(actor=a1, client=c1, user=a2)
+    assignment_add(actor=make_user("boss", role=Role.ADMIN), client=c1, user=a2)
     client_update(actor=a2, client=c1, data=ClientInput(name="改名有限公司"))
     c1.refresh_from_db()
     assert c1.name == "改名有限公司"

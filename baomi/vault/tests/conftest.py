@@ -29,9 +29,15 @@ def blob_dir(tmp_path: Path, settings: Any) -> Iterator[Path]:
 @pytest.fixture
 def firm(make_user: Callable[..., Any], make_client: Callable[..., Any]) -> dict[str, Any]:
     admin = make_user("admin", role=Role.ADMIN, clearance=Level.CONFIDENTIAL)
-    acct = make_user("acct1", display_name="李会计", department="记账一部")
+    # Cleared for 机密 so the assigned accountant and the department's manager may read
+    # the confidential fields and documents of their client (the policy's clearance rule).
+    acct = make_user(
+        "acct1", display_name="李会计", department="记账一部", clearance=Level.CONFIDENTIAL
+    )
     other = make_user("acct2", display_name="王会计", department="记账二部")
-    manager = make_user("manager", role=Role.MANAGER, department="记账一部")
+    manager = make_user(
+        "manager", role=Role.MANAGER, department="记账一部", clearance=Level.CONFIDENTIAL
+    )
     compliance = make_user("compliance", role=Role.COMPLIANCE)
     client = make_client(acct, name="恒信贸易有限公司")
     client.department = manager.department

@@ -25,16 +25,21 @@ import django
 django.setup()
 from django.core.management import call_command
 call_command("migrate", interactive=False, verbosity=0)
-from django.test import Client as HttpClient
-from baomi.accounts.services import token_create, user_create
+from baomi.access.context import session_facts
+from baomi.accounts.services import department_get_or_create, user_create
 from baomi.clients.services import ClientInput, client_create
+from conftest import give_agreement_and_training, verified_client
 marker = os.environ["MARKER"]
-acct = user_create(username="acct1", password="x" * 12, role="accountant", validate=False)
-client = client_create(actor=acct, data=ClientInput(
-    name="标记测试有限公司", uscc="91310115945807305X", legal_representative="张三",
-    status="active", notes="备注 " + marker, legal_rep_id_number="11010519491231002X"))
-token = token_create(user=acct).plaintext
-http = HttpClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+# A manager cleared for 机密, with agreement and training, in a two-factor session: the
+# policy lets them create the client and read its confidential data.
+mgr = user_create(username="mgr1", password="x" * 12, role="manager", validate=False,
+                  clearance="confidential", department=department_get_or_create(name="一部"))
+give_agreement_and_training(mgr)
+with session_facts(mfa_verified=True):
+    client = client_create(actor=mgr, data=ClientInput(
+        name="标记测试有限公司", uscc="91310115945807305X", legal_representative="张三",
+        status="active", notes="备注 " + marker, legal_rep_id_number="11010519491231002X"))
+http = verified_client(mgr)
 r = http.post(f"/api/v1/clients/{client.pk}/contacts",
               {"name": "联系人", "mobile": "13800138000", "notes": marker, "email": "a@b.cn"},
               content_type="application/json")
@@ -43,7 +48,8 @@ text = "head " * 50000 + marker + " tail" * 1000
 doc = io.BytesIO(text.encode("utf-8") + marker.encode("utf-16-le"))
 doc.name = "plain.txt"
 r = http.post(f"/api/v1/clients/{client.pk}/documents",
-              {"file": doc, "level": "secret", "category": "trade_secret", "title": "机密文件"})
+              {"file": doc, "level": "confidential", "category": "trade_secret",
+               "title": "机密文件"})
 assert r.status_code == 201, r.content
 doc_id = r.json()["id"]
 r = http.get(f"/api/v1/documents/{doc_id}/content", {"purpose": "核对"})

@@ -1,0 +1,487 @@
+"""REST endpoints of access governance under /api/v1/ (tag `access`).
+
+Each endpoint parses, looks the object up (404 when the caller may not know it exists)
+and calls one service; the services decide through `baomi.policy` and answer 403 with
+the policy's reason (code = rule code) otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import Schema
+from ninja.responses import Status
+from pydantic import ConfigDict, Field
+
+from baomi import policy
+from baomi.access import selectors, services
+from baomi.access.models import (
+    ClientAuthorization,
+    PartnerOrganisation,
+    QueryRequest,
+    ReviewCampaign,
+    ReviewItem,
+)
+from baomi.accounts.models import Department, Role, User
+from baomi.api.base import ERRORS, api
+from baomi.clients.selectors import client_get
+from baomi.errors import AccessDenied, InvalidInput, NotFound
+
+
+class _Strict(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _actor(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101  (auth classes only return User)
+    return user
+
+
+def _b64(value: str, field_name: str) -> bytes | None:
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(_("Not valid base64."), code="invalid_base64",
+                           detail={"fields": {field_name: [_("Not valid base64.")]}}) from exc
+
+
+class ScopeIn(_Strict):
+    levels: list[policy.Level] = Field(default_factory=list, max_length=4)
+    categories: list[policy.Category] = Field(default_factory=list, max_length=7)
+    document_ids: list[int] = Field(default_factory=list, max_length=500)
+
+    def to_input(self) -> services.ScopeInput:
+        return services.ScopeInput([str(v) for v in self.levels],
+                                   [str(v) for v in self.categories], self.document_ids)
+
+
+class RequestIn(_Strict):
+    scope: ScopeIn
+    purpose: str = Field(max_length=500)
+    valid_from: datetime
+    valid_to: datetime
+
+
+class RequestOut(Schema):
+    id: int
+    client_id: int
+    requester: str
+    purpose: str
+    scope_levels: list[str]
+    scope_categories: list[str]
+    scope_document_ids: list[int]
+    valid_from: datetime
+    valid_to: datetime
+    status: str
+    decided_by: str | None
+    decision_note: str
+
+    @staticmethod
+    def resolve_requester(obj: QueryRequest) -> str:
+        return obj.requester.username
+
+    @staticmethod
+    def resolve_decided_by(obj: QueryRequest) -> str | None:
+        return obj.decided_by.username if obj.decided_by else None
+
+
+class DecisionIn(_Strict):
+    note: str = Field(default="", max_length=300)
+
+
+def _request_visible(actor: User, request_id: int) -> QueryRequest:
+    row = QueryRequest.objects.select_related("client", "requester", "decided_by").filter(
+        pk=request_id
+    ).first()
+    if row is None:
+        raise NotFound(code="query_request_not_found")
+    if row.requester_id == actor.pk:
+        return row
+    if actor.role in {Role.COMPLIANCE, Role.MANAGER, Role.CLIENT}:
+        try:
+            client_get(actor=actor, client_id=row.client_id)
+        except NotFound as exc:
+            raise NotFound(code="query_request_not_found") from exc
+        return row
+    raise NotFound(code="query_request_not_found")
+
+
+@api.get("/query-requests", response={200: list[RequestOut], **ERRORS}, tags=["access"])
+def query_requests_list(request: HttpRequest) -> list[QueryRequest]:
+    """The caller's own query requests, then those waiting for the caller's decision."""
+    actor = _actor(request)
+    return [*selectors.requests_of(actor)[:200], *selectors.requests_to_decide(actor)]
+
+
+@api.post("/clients/{client_id}/query-requests", response={201: RequestOut, **ERRORS},
+          tags=["access"])
+def query_requests_create(request: HttpRequest, client_id: int,
+                          payload: RequestIn) -> Status[QueryRequest]:
+    """File a query request (scope, purpose, window ≤ 90 days)."""
+    actor = _actor(request)
+    client = client_get(actor=actor, client_id=client_id)
+    row = services.request_create(actor=actor, client=client, scope=payload.scope.to_input(),
+                                  purpose=payload.purpose, valid_from=payload.valid_from,
+                                  valid_to=payload.valid_to)
+    return Status(201, row)
+
+
+@api.post("/query-requests/{request_id}/approve", response={200: RequestOut, **ERRORS},
+          tags=["access"])
+def query_requests_approve(request: HttpRequest, request_id: int,
+                           payload: DecisionIn) -> QueryRequest:
+    """Approve (never one's own: 403 `self_approval`)."""
+    actor = _actor(request)
+    row = _request_visible(actor, request_id)
+    return services.request_approve(actor=actor, request=row, note=payload.note)
+
+
+@api.post("/query-requests/{request_id}/reject", response={200: RequestOut, **ERRORS},
+          tags=["access"])
+def query_requests_reject(request: HttpRequest, request_id: int,
+                          payload: DecisionIn) -> QueryRequest:
+    actor = _actor(request)
+    row = _request_visible(actor, request_id)
+    return services.request_reject(actor=actor, request=row, note=payload.note)
+
+
+@api.post("/query-requests/{request_id}/cancel", response={200: RequestOut, **ERRORS},
+          tags=["access"])
+def query_requests_cancel(request: HttpRequest, request_id: int) -> QueryRequest:
+    actor = _actor(request)
+    row = _request_visible(actor, request_id)
+    return services.request_cancel(actor=actor, request=row)
+
+
+class AuthorizationIn(_Strict):
+    grantee_user_id: int | None = None
+    grantee_org_id: int | None = None
+    scope: ScopeIn
+    valid_from: datetime
+    valid_to: datetime
+    form_base64: str = Field(default="", max_length=14_000_000,
+                             description="The client's signed form (staff only), base64.")
+
+
+class AuthorizationOut(Schema):
+    id: int
+    client_id: int
+    grantee_user_id: int | None
+    grantee_org_id: int | None
+    scope_levels: list[str]
+    scope_categories: list[str]
+    scope_document_ids: list[int]
+    valid_from: datetime
+    valid_to: datetime
+    via: str
+    form_document_id: int | None
+    revoked_at: datetime | None
+
+
+class RevokeIn(_Strict):
+    reason: str = Field(default="", max_length=300)
+
+
+@api.get("/clients/{client_id}/authorizations", response={200: list[AuthorizationOut], **ERRORS},
+         tags=["access"])
+def authorizations_list(request: HttpRequest, client_id: int) -> list[ClientAuthorization]:
+    """The client's authorizations (who may see what, F07/F25)."""
+    actor = _actor(request)
+    client = client_get(actor=actor, client_id=client_id)
+    return list(selectors.authorizations_for_client(client))
+
+
+@api.post("/clients/{client_id}/authorizations", response={201: AuthorizationOut, **ERRORS},
+          tags=["access"])
+def authorizations_create(request: HttpRequest, client_id: int,
+                          payload: AuthorizationIn) -> Status[ClientAuthorization]:
+    """Grant: the client itself (portal), or staff with the client's signed form (the
+    PDF from the form endpoint, signed; an altered one is refused as `form_tampered`)."""
+    actor = _actor(request)
+    client = client_get(actor=actor, client_id=client_id)
+    user = (User.objects.filter(pk=payload.grantee_user_id).first()
+            if payload.grantee_user_id else None)
+    org = (PartnerOrganisation.objects.filter(pk=payload.grantee_org_id).first()
+           if payload.grantee_org_id else None)
+    if (payload.grantee_user_id and user is None) or (payload.grantee_org_id and org is None):
+        raise NotFound(code="grantee_not_found")
+    row = services.authorization_grant(
+        actor=actor, client=client, grantee_user=user, grantee_org=org,
+        scope=payload.scope.to_input(), valid_from=payload.valid_from, valid_to=payload.valid_to,
+        form=_b64(payload.form_base64, "form_base64"),
+    )
+    return Status(201, row)
+
+
+class FormIn(_Strict):
+    grantee_user_id: int | None = None
+    grantee_org_id: int | None = None
+    scope: ScopeIn
+    valid_from: datetime
+    valid_to: datetime
+
+
+@api.post("/clients/{client_id}/authorization-form", response={200: None, **ERRORS},
+          tags=["access"])
+def authorizations_form(request: HttpRequest, client_id: int, payload: FormIn) -> HttpResponse:
+    """The PDF form for these terms, for the client to sign (its code binds the terms)."""
+    actor = _actor(request)
+    client = client_get(actor=actor, client_id=client_id)
+    if not selectors.permitted_for(actor, policy.Action.AUTHORIZATION_GRANT,
+                                   selectors.client_resource(client)):
+        raise AccessDenied(code="role_not_permitted")
+    terms = services.AuthorizationTerms(client.pk, payload.grantee_user_id,
+                                        payload.grantee_org_id, payload.scope.to_input(),
+                                        payload.valid_from, payload.valid_to)
+    grantee = str(User.objects.filter(pk=payload.grantee_user_id or 0).first()
+                  or PartnerOrganisation.objects.filter(pk=payload.grantee_org_id or 0).first()
+                  or "")
+    pdf = services.authorization_form_pdf(terms, client_name=client.name, grantee=grantee)
+    return HttpResponse(pdf, content_type="application/pdf")
+
+
+@api.post("/authorizations/{authorization_id}/revoke", response={200: AuthorizationOut, **ERRORS},
+          tags=["access"])
+def authorizations_revoke(request: HttpRequest, authorization_id: int,
+                          payload: RevokeIn) -> ClientAuthorization:
+    actor = _actor(request)
+    row = ClientAuthorization.objects.select_related("client").filter(pk=authorization_id).first()
+    if row is None:
+        raise NotFound(code="authorization_not_found")
+    try:
+        client_get(actor=actor, client_id=row.client_id)
+    except NotFound as exc:
+        raise NotFound(code="authorization_not_found") from exc
+    return services.authorization_revoke(actor=actor, authorization=row, reason=payload.reason)
+
+
+class AssignIn(_Strict):
+    user_id: int
+
+
+class OkOut(Schema):
+    ok: bool
+    detail: dict[str, int] = Field(default_factory=dict)
+
+
+def _user(user_id: int) -> User:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise NotFound(code="user_not_found")
+    return user
+
+
+@api.post("/clients/{client_id}/assignments", response={200: OkOut, **ERRORS}, tags=["access"])
+def assignments_add(request: HttpRequest, client_id: int, payload: AssignIn) -> dict[str, object]:
+    actor = _actor(request)
+    client = client_get(actor=actor, client_id=client_id)
+    services.assignment_add(actor=actor, client=client, user=_user(payload.user_id))
+    return {"ok": True}
+
+
+@api.delete("/clients/{client_id}/assignments/{user_id}", response={200: OkOut, **ERRORS},
+            tags=["access"])
+def assignments_remove(request: HttpRequest, client_id: int, user_id: int) -> dict[str, object]:
+    actor = _actor(request)
+    client = client_get(actor=actor, client_id=client_id)
+    services.assignment_remove(actor=actor, client=client, user=_user(user_id))
+    return {"ok": True}
+
+
+class TransferIn(_Strict):
+    department: str = Field(max_length=100)
+    post: str = Field(default="", max_length=100)
+
+
+class HandoverIn(_Strict):
+    to_user_id: int
+
+
+@api.post("/staff/{user_id}/leave", response={200: OkOut, **ERRORS}, tags=["access"])
+def staff_leave(request: HttpRequest, user_id: int) -> dict[str, object]:
+    """离职: every grant, token and session of the person ends at once."""
+    return {"ok": True, "detail": services.staff_leave(actor=_actor(request), user=_user(user_id))}
+
+
+@api.post("/staff/{user_id}/transfer", response={200: OkOut, **ERRORS}, tags=["access"])
+def staff_transfer(request: HttpRequest, user_id: int, payload: TransferIn) -> dict[str, object]:
+    """调岗: grants, tokens and sessions end; the department changes."""
+    dept, _created = Department.objects.get_or_create(name=payload.department.strip() or "-")
+    return {"ok": True, "detail": services.staff_transfer(
+        actor=_actor(request), user=_user(user_id), department=dept, post=payload.post)}
+
+
+@api.post("/staff/{user_id}/handover", response={200: OkOut, **ERRORS}, tags=["access"])
+def staff_handover(request: HttpRequest, user_id: int, payload: HandoverIn) -> dict[str, object]:
+    """工作交接: every client of the person moves to the colleague in one step."""
+    moved = services.staff_handover(actor=_actor(request), from_user=_user(user_id),
+                                    to_user=_user(payload.to_user_id))
+    return {"ok": True, "detail": {"moved": moved}}
+
+
+class RegistryIn(_Strict):
+    kind: str = Field(default="employee", max_length=16)
+    course: str = Field(default="", max_length=200)
+    valid_from: datetime
+    valid_to: datetime
+    scan_base64: str = Field(default="", max_length=14_000_000)
+    scan_name: str = Field(default="", max_length=200)
+
+
+@api.post("/staff/{user_id}/agreements", response={201: OkOut, **ERRORS}, tags=["access"])
+def agreements_create(request: HttpRequest, user_id: int, payload: RegistryIn) -> Status[object]:
+    """Register a confidentiality agreement (F23); the scan is sealed under the firm key."""
+    row = services.agreement_record(
+        actor=_actor(request), person=_user(user_id), kind=payload.kind,
+        valid_from=payload.valid_from, valid_to=payload.valid_to,
+        scan=_b64(payload.scan_base64, "scan_base64"), scan_name=payload.scan_name)
+    return Status(201, {"ok": True, "detail": {"id": row.pk}})
+
+
+@api.post("/staff/{user_id}/trainings", response={201: OkOut, **ERRORS}, tags=["access"])
+def trainings_create(request: HttpRequest, user_id: int, payload: RegistryIn) -> Status[object]:
+    """Register completed confidentiality training (F24)."""
+    row = services.training_record(actor=_actor(request), person=_user(user_id),
+                                   course=payload.course, valid_from=payload.valid_from,
+                                   valid_to=payload.valid_to)
+    return Status(201, {"ok": True, "detail": {"id": row.pk}})
+
+
+class CampaignIn(_Strict):
+    name: str = Field(max_length=200)
+    deadline: datetime
+
+
+class ItemOut(Schema):
+    id: int
+    reviewer_id: int | None
+    grant_kind: str
+    grant_id: int
+    holder: str
+    client_id: int | None
+    client_name: str
+    decision: str
+    flagged: bool
+
+
+class CampaignOut(Schema):
+    id: int
+    name: str
+    deadline: datetime
+    items: list[ItemOut]
+
+
+def _campaign(actor: User, campaign_id: int) -> tuple[ReviewCampaign, User | None]:
+    campaign = ReviewCampaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound(code="access_review_not_found")
+    if selectors.permitted_for(actor, policy.Action.ACCESS_REVIEW_MANAGE, None):
+        return campaign, None
+    if campaign.items.filter(reviewer=actor).exists():
+        return campaign, actor
+    raise NotFound(code="access_review_not_found")
+
+
+@api.post("/access-reviews", response={201: CampaignOut, **ERRORS}, tags=["access"])
+def access_reviews_create(request: HttpRequest, payload: CampaignIn) -> Status[dict[str, object]]:
+    campaign = services.review_campaign_create(actor=_actor(request), name=payload.name,
+                                               deadline=payload.deadline)
+    return Status(201, {"id": campaign.pk, "name": campaign.name, "deadline": campaign.deadline,
+                        "items": list(campaign.items.all())})
+
+
+@api.get("/access-reviews/{campaign_id}", response={200: CampaignOut, **ERRORS}, tags=["access"])
+def access_reviews_get(request: HttpRequest, campaign_id: int) -> dict[str, object]:
+    """A campaign: everything (compliance, admin) or the caller's own items (reviewer)."""
+    campaign, reviewer = _campaign(_actor(request), campaign_id)
+    return {"id": campaign.pk, "name": campaign.name, "deadline": campaign.deadline,
+            "items": list(selectors.campaign_items(campaign, reviewer))}
+
+
+class ReviewIn(_Strict):
+    confirm: bool
+
+
+@api.post("/access-review-items/{item_id}", response={200: ItemOut, **ERRORS}, tags=["access"])
+def access_review_decide(request: HttpRequest, item_id: int, payload: ReviewIn) -> ReviewItem:
+    actor = _actor(request)
+    item = ReviewItem.objects.filter(pk=item_id, reviewer=actor).first()
+    if item is None:
+        raise NotFound(code="review_item_not_found")
+    return services.review_decide(actor=actor, item=item, confirm=payload.confirm)
+
+
+@api.get("/access-reviews/{campaign_id}/export", response={200: None, **ERRORS}, tags=["access"])
+def access_reviews_export(request: HttpRequest, campaign_id: int,
+                          format: str = "xlsx") -> HttpResponse:
+    """The result as XLSX (`format=xlsx`) or PDF (`format=pdf`)."""
+    from baomi.access import exports
+
+    actor = _actor(request)
+    campaign, reviewer = _campaign(actor, campaign_id)
+    if reviewer is not None:
+        raise AccessDenied(code="role_not_permitted")
+    if format == "pdf":
+        return HttpResponse(exports.review_pdf(campaign), content_type="application/pdf")
+    return HttpResponse(
+        exports.review_xlsx(campaign),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+class MatrixOut(Schema):
+    roles: dict[str, dict[str, list[str]]]
+
+
+@api.get("/access/matrix", response={200: MatrixOut, **ERRORS}, tags=["access"])
+def access_matrix(request: HttpRequest) -> dict[str, object]:
+    """The role × action × level matrix the policy decides with (docs/access-matrix.md)."""
+    return {"roles": {role.value: {a.value: [c.value for c in cells] for a, cells in rows.items()}
+                      for role, rows in policy.MATRIX.items()}}
+
+
+class NotificationOut(Schema):
+    id: int
+    kind: str
+    params: dict[str, object]
+    url: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+@api.get("/notifications", response={200: list[NotificationOut], **ERRORS}, tags=["access"])
+def notifications_list(request: HttpRequest) -> list[object]:
+    return list(selectors.notifications_of(_actor(request)))
+
+
+class BreakGlassQuery(Schema):
+    reason: str = Field(default="", max_length=500, description="Why this emergency read.")
+    purpose: str = Field(default="", max_length=500)
+
+
+@api.get("/documents/{document_id}/break-glass", response={200: None, **ERRORS},
+         tags=["access"])
+def documents_break_glass(request: HttpRequest, document_id: int,
+                          reason: str = "", purpose: str = "") -> object:
+    """Emergency read by a manager with a mandatory reason; compliance is alerted at once
+    and a post-review is opened. Anyone else: 404 unless the document is visible."""
+    from baomi.vault.models import Document
+    from baomi.vault.selectors import document_get
+    from baomi.vault.views import download_response
+
+    actor = _actor(request)
+    if actor.role != Role.MANAGER:
+        document_get(actor=actor, document_id=document_id)  # 404 when hidden
+    document = Document.objects.select_related("client").filter(pk=document_id).first()
+    if document is None:
+        raise NotFound(code="document_not_found")
+    prepared = services.break_glass_download(actor=actor, document=document, reason=reason,
+                                             purpose=purpose)
+    return download_response(prepared)

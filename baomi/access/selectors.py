@@ -1,0 +1,402 @@
+"""Reads for access governance, and the bridge from database rows to `baomi.policy`.
+
+`policy_actor` and `facts_for` gather what `baomi.policy.decide` needs for one actor (and
+optionally one client) in a handful of small indexed queries; `decide_for` runs the
+pure decision. Every fact only widens access, so a row these selectors fail to load can
+only refuse, never allow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from baomi import policy
+from baomi.access import context
+from baomi.access.models import (
+    BreakGlassRead,
+    ClientAuthorization,
+    ConfidentialityAgreement,
+    Notification,
+    Purpose,
+    QueryRequest,
+    RequestStatus,
+    ReviewCampaign,
+    ReviewItem,
+    TrainingRecord,
+)
+from baomi.accounts.models import Role, StaffStatus, User
+from baomi.clients.models import Assignment, Client
+
+# The client profile (name, legal representative, status, contacts' names) is labelled
+# internal: staff need an agreement and training in force to see it at all (F23, F24).
+CLIENT_PROFILE_LEVEL = policy.Level.INTERNAL
+
+
+def _window(start: datetime, end: datetime) -> policy.Window:
+    return policy.Window(start, end)
+
+
+def policy_actor(user: User, *, mfa_verified: bool | None = None) -> policy.Actor:
+    """The policy's view of `user`. `mfa_verified` defaults to the request's session."""
+    if mfa_verified is None:
+        mfa_verified = context.current().mfa_verified
+    engagement = None
+    if user.role == Role.EXTERNAL_AUDITOR:
+        # An external auditor's engagement is the span of their engagement agreement.
+        rows = list(
+            ConfidentialityAgreement.objects.filter(person=user, ended_at__isnull=True)
+            .order_by("-valid_to")
+            .values_list("valid_from", "valid_to")[:1]
+        )
+        if rows:
+            engagement = _window(*rows[0])
+    return policy.Actor(
+        user_id=user.pk,
+        role=policy.Role(user.role),
+        clearance=policy.Level(user.clearance),
+        department=user.department_id,
+        status=policy.ActorStatus.LEFT
+        if user.status == StaffStatus.LEFT
+        else policy.ActorStatus.ACTIVE,
+        is_active=user.is_active,
+        mfa_verified=mfa_verified,
+        engagement=engagement,
+        partner_org_id=user.partner_org_id,
+        client_id=user.portal_client_id,
+    )
+
+
+def _scope(levels: Iterable[str], categories: Iterable[str], ids: Iterable[Any]) -> policy.Scope:
+    return policy.Scope(
+        object_ids=frozenset(int(i) for i in ids),
+        levels=frozenset(policy.Level(v) for v in levels if v in policy.Level._value2member_map_),
+        categories=frozenset(
+            policy.Category(v) for v in categories if v in policy.Category._value2member_map_
+        ),
+    )
+
+
+def authorization_fact(row: ClientAuthorization) -> policy.Authorization:
+    return policy.Authorization(
+        id=row.pk,
+        client_id=row.client_id,
+        scope=_scope(row.scope_levels, row.scope_categories, row.scope_document_ids),
+        window=_window(row.valid_from, row.valid_to),
+        grantee_user_id=row.grantee_user_id,
+        grantee_partner_org_id=row.grantee_org_id,
+        revoked=row.revoked_at is not None,
+    )
+
+
+def query_request_fact(row: QueryRequest) -> policy.QueryRequest:
+    status = row.status if row.status in policy.QueryStatus._value2member_map_ else "revoked"
+    return policy.QueryRequest(
+        id=row.pk,
+        requester_id=row.requester_id,
+        client_id=row.client_id,
+        scope=_scope(row.scope_levels, row.scope_categories, row.scope_document_ids),
+        window=_window(row.valid_from, row.valid_to),
+        status=policy.QueryStatus(status),
+        approved_by=row.decided_by_id,
+        purpose=row.purpose,
+    )
+
+
+def facts_for(
+    user: User, *, client_id: int | None = None, break_glass_reason: str | None = None
+) -> policy.Facts:
+    """The facts about `user` (restricted to `client_id`'s grants when given).
+
+    Queries: assignments, agreements, training, authorizations, approved query requests
+    (five small indexed reads; the last two only for the client asked about).
+    """
+    if not user.is_active or user.status == StaffStatus.LEFT:
+        return policy.Facts()
+    if user.role == Role.CLIENT:
+        return policy.Facts()  # own-company access needs no other fact
+    assigned = Assignment.objects.filter(user=user)
+    if client_id is not None:
+        assigned = assigned.filter(client_id=client_id)
+    agreements = ConfidentialityAgreement.objects.filter(person=user, ended_at__isnull=True)
+    trainings = TrainingRecord.objects.filter(person=user)
+    grantee = Q(grantee_user=user)
+    if user.partner_org_id is not None:
+        grantee |= Q(grantee_org_id=user.partner_org_id)
+    auths = ClientAuthorization.objects.filter(grantee)
+    requests = QueryRequest.objects.filter(requester=user, status=RequestStatus.APPROVED)
+    if client_id is not None:
+        auths = auths.filter(client_id=client_id)
+        requests = requests.filter(client_id=client_id)
+    reason = context.current().break_glass_reason if break_glass_reason is None else (
+        break_glass_reason
+    )
+    return policy.Facts.build(
+        assigned_client_ids=assigned.values_list("client_id", flat=True),
+        agreements=[_window(a, b) for a, b in agreements.values_list("valid_from", "valid_to")],
+        trainings=[_window(a, b) for a, b in trainings.values_list("valid_from", "valid_to")],
+        authorizations=[authorization_fact(a) for a in auths],
+        query_requests=[query_request_fact(r) for r in requests],
+        break_glass=bool(reason.strip()),
+        break_glass_reason=reason,
+    )
+
+
+def client_resource(client: Client | None = None, *, client_id: int | None = None,
+                    department_id: int | None = None) -> policy.Resource:
+    """A client profile as a policy object (level: `CLIENT_PROFILE_LEVEL`)."""
+    if client is not None:
+        client_id, department_id = client.pk, client.department_id
+    return policy.Resource(
+        kind=policy.ObjectKind.CLIENT,
+        id=client_id,
+        client_id=client_id,
+        client_department=department_id,
+        level=CLIENT_PROFILE_LEVEL,
+    )
+
+
+def document_resource(document: Any) -> policy.Resource:
+    known = policy.Category._value2member_map_
+    category = document.category if document.category in known else None
+    return policy.Resource(
+        kind=policy.ObjectKind.DOCUMENT,
+        id=document.pk,
+        client_id=document.client_id,
+        client_department=document.client.department_id,
+        level=policy.Level(document.level),
+        category=policy.Category(category) if category else None,
+    )
+
+
+def _client_of(obj: policy.Resource | None) -> int | None:
+    if obj is None or obj.client_id is None:
+        return None
+    return int(obj.client_id)
+
+
+def decide_for(
+    user: User,
+    action: policy.Action,
+    obj: policy.Resource | None,
+    *,
+    purpose: str | None = None,
+    facts: policy.Facts | None = None,
+    now: datetime | None = None,
+) -> policy.Decision:
+    """`baomi.policy.decide` for a user, gathering the facts when not given."""
+    if facts is None:
+        facts = facts_for(user, client_id=_client_of(obj))
+    return policy.decide(
+        policy_actor(user), action, obj, purpose, now or timezone.now(), facts, policy_config()
+    )
+
+
+def permitted_for(user: User, action: policy.Action, obj: policy.Resource | None,
+                  facts: policy.Facts | None = None) -> bool:
+    if facts is None:
+        facts = facts_for(user, client_id=_client_of(obj))
+    return policy.permitted(policy_actor(user), action, obj, facts, timezone.now(),
+                            config=policy_config())
+
+
+def visible_actions_for(user: User, obj: policy.Resource | None,
+                        facts: policy.Facts | None = None) -> frozenset[str]:
+    """The action codes the UI should offer for `obj` (the door still decides)."""
+    if facts is None:
+        facts = facts_for(user, client_id=_client_of(obj))
+    return frozenset(
+        str(a)
+        for a in policy.visible_actions(
+            policy_actor(user), obj, facts, timezone.now(), config=policy_config()
+        )
+    )
+
+
+# Reach codes: refusals that mean "this object is not yours to know about" (404).
+HIDING_RULES = frozenset(
+    {
+        policy.Rule.NOT_ASSIGNED,
+        policy.Rule.NOT_OWN_CLIENT,
+        policy.Rule.APPROVAL_REQUIRED,
+        policy.Rule.AUTHORIZATION_REQUIRED,
+        policy.Rule.AUTHORIZATION_REVOKED,
+        policy.Rule.AUTHORIZATION_EXPIRED,
+        policy.Rule.OUTSIDE_AUTHORIZATION_SCOPE,
+        policy.Rule.ROLE_NOT_PERMITTED,
+        policy.Rule.BAD_REQUEST,
+    }
+)
+
+
+def hides_existence(decision: policy.Decision) -> bool:
+    """True when a refusal is about reach, so the API answers 404 rather than 403."""
+    return not decision.allowed and decision.rule in HIDING_RULES
+
+
+def policy_config() -> policy.PolicyConfig:
+    return policy.PolicyConfig(purposes=tuple(purposes()), free_text_purpose=True)
+
+
+def purposes() -> list[str]:
+    """The configured purpose list (查询目的), falling back to the defaults."""
+    rows = list(Purpose.objects.filter(active=True).values_list("text", flat=True))
+    return rows or list(policy.DEFAULT_PURPOSES)
+
+
+# --- Visibility --------------------------------------------------------------------------
+
+
+def _reach_queryset(user: User) -> QuerySet[Client]:
+    """Clients the matrix's `client.view` cell could reach for `user` (before gates)."""
+    base = Client.objects.all()
+    cells = policy.cells(policy.Role(user.role), policy.Action.CLIENT_VIEW)
+    req = cells[policy.LEVEL_RANK[CLIENT_PROFILE_LEVEL]]
+    if req is policy.Req.FIRM:
+        return base
+    if req is policy.Req.ASSIGNED:
+        scope = Q(assignments__user=user)
+        if user.role == Role.MANAGER and user.department_id is not None:
+            scope |= Q(department_id=user.department_id)
+        return base.filter(scope).distinct()
+    if req is policy.Req.OWN:
+        return base.filter(pk=user.portal_client_id) if user.portal_client_id else base.none()
+    if req is policy.Req.AUTHORIZED:
+        now = timezone.now()
+        grantee = Q(authorizations__grantee_user=user)
+        if user.partner_org_id is not None:
+            grantee |= Q(authorizations__grantee_org_id=user.partner_org_id)
+        return base.filter(
+            grantee,
+            authorizations__revoked_at__isnull=True,
+            authorizations__valid_from__lte=now,
+            authorizations__valid_to__gt=now,
+        ).distinct()
+    return base.none()
+
+
+def clients_visible_to(user: User) -> QuerySet[Client]:
+    """Clients `user` may view (`client.view` allowed), as a queryset.
+
+    The reach part of the matrix cell is expressed in SQL; the remaining conditions
+    (actor status, agreement, training, clearance, MFA) are the same for every client
+    profile, so they are decided once, on the first reachable client.
+    """
+    if not user.is_active or user.status == StaffStatus.LEFT:
+        return Client.objects.none()
+    qs = _reach_queryset(user)
+    first = qs.order_by("pk").values_list("pk", "department_id").first()
+    if first is None:
+        return qs
+    facts = facts_for(user, client_id=first[0])
+    resource = client_resource(client_id=first[0], department_id=first[1])
+    if not permitted_for(user, policy.Action.CLIENT_VIEW, resource, facts):
+        return Client.objects.none()
+    return qs
+
+
+def gate_problems(user: User) -> list[str]:
+    """Why `user` cannot see client data at all (agreement, training…), in the active
+    language; empty when nothing general blocks them. Shown on the dashboard and lists."""
+    from django.utils.translation import get_language
+
+    if user.role == Role.CLIENT:
+        return []
+    facts = facts_for(user)
+    probe = policy.Resource(
+        kind=policy.ObjectKind.CLIENT, id=0, client_id=0, level=CLIENT_PROFILE_LEVEL
+    )
+    # A probe the actor reaches by construction (pretend assigned), so only gates show.
+    facts = policy.Facts(
+        assigned_client_ids=frozenset({0}),
+        agreements=facts.agreements,
+        trainings=facts.trainings,
+    )
+    decision = policy.decide(
+        policy_actor(user), policy.Action.CLIENT_SENSITIVE_READ, probe, "-", timezone.now(),
+        facts,
+    )
+    lang = "en" if (get_language() or "").startswith("en") else "zh"
+    return [
+        r.text(lang)
+        for r in decision.reasons
+        if r.code
+        in {
+            policy.Rule.AGREEMENT_MISSING,
+            policy.Rule.TRAINING_LAPSED,
+            policy.Rule.ACTOR_DEPARTED,
+            policy.Rule.ACTOR_INACTIVE,
+            policy.Rule.ENGAGEMENT_WINDOW,
+        }
+    ]
+
+
+# --- Lists for pages ---------------------------------------------------------------------
+
+
+def agreements_of(user: User) -> QuerySet[ConfidentialityAgreement]:
+    return ConfidentialityAgreement.objects.filter(person=user)
+
+
+def trainings_of(user: User) -> QuerySet[TrainingRecord]:
+    return TrainingRecord.objects.filter(person=user)
+
+
+def authorizations_for_client(client: Client) -> QuerySet[ClientAuthorization]:
+    return ClientAuthorization.objects.filter(client=client).select_related(
+        "grantee_user", "grantee_org"
+    )
+
+
+def requests_of(user: User) -> QuerySet[QueryRequest]:
+    return QueryRequest.objects.filter(requester=user).select_related("client")
+
+
+def requests_to_decide(user: User) -> list[QueryRequest]:
+    """Pending requests `user` may decide (never their own)."""
+    pending = (
+        QueryRequest.objects.filter(status=RequestStatus.PENDING)
+        .exclude(requester=user)
+        .select_related("client", "requester")
+    )
+    if user.role == Role.MANAGER and user.department_id is not None:
+        pending = pending.filter(
+            Q(client__department_id=user.department_id) | Q(client__assignments__user=user)
+        ).distinct()
+    elif user.role == Role.CLIENT:
+        pending = pending.filter(client_id=user.portal_client_id or 0)
+    elif user.role != Role.COMPLIANCE:
+        return []
+    from baomi.access.services import client_may_approve, request_level
+
+    out = []
+    for row in pending:
+        if user.role == Role.CLIENT and not client_may_approve(request_level(row)):
+            continue
+        out.append(row)
+    return out
+
+
+def notifications_unread(user: User) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def notifications_of(user: User) -> QuerySet[Notification]:
+    return Notification.objects.filter(user=user)[:100]
+
+
+def break_glass_open() -> QuerySet[BreakGlassRead]:
+    return BreakGlassRead.objects.filter(reviewed_at__isnull=True).select_related(
+        "actor", "client", "document"
+    )
+
+
+def campaign_items(campaign: ReviewCampaign, reviewer: User | None = None) -> QuerySet[ReviewItem]:
+    items = campaign.items.select_related("reviewer", "decided_by")
+    if reviewer is not None:
+        items = items.filter(reviewer=reviewer)
+    return items
