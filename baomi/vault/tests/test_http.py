@@ -84,6 +84,13 @@ def test_browser_upload_by_file_input_and_download(page, live_server, firm, tmp_
     page.select_option("select[name=category]", "financial")
     page.screenshot(path=str(ARTIFACTS / "vault-upload-1280.png"), full_page=True)
     page.click("button:has-text('上传')")
+    # The upload leads to the scanner's suggestion; the person confirms or overrides it.
+    page.wait_for_url("**/classification/documents/*/")
+    assert page.locator("#suggestion").is_visible()
+    page.select_option("select[name=level]", "confidential")
+    page.select_option("select[name=category]", "financial")
+    page.screenshot(path=str(ARTIFACTS / "classification-confirm-1280.png"), full_page=True)
+    page.click("button:has-text('确认分类')")
     page.wait_for_url("**/vault/documents/*/")
     assert page.locator("h1").inner_text() == "十月凭证"
     assert page.locator(".level-confidential").first.is_visible()
