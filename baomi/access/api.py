@@ -104,13 +104,11 @@ def _request_visible(actor: User, request_id: int) -> QueryRequest:
         raise NotFound(code="query_request_not_found")
     if row.requester_id == actor.pk:
         return row
-    if actor.role in {Role.COMPLIANCE, Role.MANAGER, Role.CLIENT}:
-        try:
-            client_get(actor=actor, client_id=row.client_id)
-        except NotFound as exc:
-            raise NotFound(code="query_request_not_found") from exc
-        return row
-    raise NotFound(code="query_request_not_found")
+    try:
+        client_get(actor=actor, client_id=row.client_id)
+    except NotFound as exc:
+        raise NotFound(code="query_request_not_found") from exc
+    return row
 
 
 @api.get("/query-requests", response={200: list[RequestOut], **ERRORS}, tags=["access"])
@@ -427,7 +425,7 @@ def access_reviews_export(request: HttpRequest, campaign_id: int,
     actor = _actor(request)
     campaign, reviewer = _campaign(actor, campaign_id)
     if reviewer is not None:
-        raise AccessDenied(code="role_not_permitted")
+        raise NotFound(code="access_review_not_found")
     if format == "pdf":
         return HttpResponse(exports.review_pdf(campaign), content_type="application/pdf")
     return HttpResponse(

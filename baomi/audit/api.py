@@ -227,10 +227,22 @@ def ledger_consistency(request: HttpRequest, payload: ConsistencyIn) -> dict[str
 def client_access_history(
     request: HttpRequest, client_id: int, limit: int = 50, offset: int = 0
 ) -> dict[str, Any]:
-    """Who accessed this client's data, when and why (for anyone who may see the client)."""
+    """Who accessed this client's data, when and why (`ledger.view_client` in the access
+    matrix: the client itself, its managers, compliance, auditors, administrators)."""
+    from baomi import policy
+    from baomi.access import selectors as access
+    from baomi.access.errors import denied
+
     user = request.user
     assert isinstance(user, User)  # noqa: S101
-    client_get(actor=user, client_id=client_id)
+    client = client_get(actor=user, client_id=client_id)
+    decision = access.decide_for(
+        user, policy.Action.LEDGER_VIEW_CLIENT, access.client_resource(client)
+    )
+    if not decision.allowed:
+        record(user, "ledger.view_client", object_type="client", object_id=client.pk,
+               client_id=client.pk, decision="refused", reason=decision.rule.value)
+        raise denied(decision)
     limit = max(1, min(limit, 500))
     qs = selectors.entry_list(client_id=str(client_id))
     items = [selectors.entry_view(e) for e in qs[max(offset, 0) : max(offset, 0) + limit]]
