@@ -921,10 +921,10 @@ def break_glass_download(*, actor: User, document: Any, reason: str, purpose: st
         record(actor, "break_glass.read", object_type="document", object_id=document.pk,
                client_id=document.client_id, decision="refused",
                reason=policy.Rule.BREAK_GLASS_REASON_REQUIRED.value)
-        raise denied(policy.decide(
-            selectors.policy_actor(actor), policy.Action.BREAK_GLASS_READ,
-            selectors.document_resource(document), purpose, timezone.now(), policy.Facts(),
-        ))
+        from baomi.policy.reasons import reason as policy_reason
+
+        rule = policy.Rule.BREAK_GLASS_REASON_REQUIRED
+        raise denied(policy.Decision(False, rule, (policy_reason(rule),)))
     if actor.role != Role.MANAGER:
         record(actor, "break_glass.read", object_type="document", object_id=document.pk,
                client_id=document.client_id, decision="refused",

@@ -69,6 +69,18 @@ def _sweep_unfinished_uploads() -> None:
             logger.info("removed %d unfinished upload(s)", removed)
 
 
+def _query_requests_expire() -> None:
+    from baomi.access.services import requests_expire
+
+    requests_expire()
+
+
+def _access_reviews_flag_overdue() -> None:
+    from baomi.access.services import reviews_flag_overdue
+
+    reviews_flag_overdue()
+
+
 def jobs() -> list[Job]:
     import os
 
@@ -80,6 +92,8 @@ def jobs() -> list[Job]:
         Job("ledger_verify", verify_s, _ledger_verify),
         Job("sweep_unfinished_uploads", 3600, _sweep_unfinished_uploads),
         Job("classification_review", 24 * 3600, _classification_review),
+        Job("query_requests_expire", 300, _query_requests_expire),
+        Job("access_reviews_flag_overdue", 3600, _access_reviews_flag_overdue),
     ]
 
 

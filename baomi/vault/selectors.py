@@ -68,7 +68,8 @@ def document_get(*, actor: User, document_id: int) -> Document:
 
         # Reach refusals hide the document; a gate (agreement, training, MFA, clearance)
         # is the actor's own state, so its reason is shown.
-        if exc.code in HIDING_RULES or exc.code in {"access_denied", "no_client"}:
+        rule = str(exc.detail.get("rule", exc.code)) if isinstance(exc.detail, dict) else ""
+        if rule in HIDING_RULES or rule in {"no_client", ""}:
             raise NotFound(code="document_not_found") from exc
         raise
     return document
