@@ -107,40 +107,97 @@ def query_request_fact(row: QueryRequest) -> policy.QueryRequest:
     )
 
 
+ALL_FACTS = frozenset({"assignments", "gates", "authorizations", "requests"})
+
+
+def needed_facts(role: str, action: policy.Action, level: policy.Level) -> frozenset[str]:
+    """Which facts the matrix cell for (role, action, level) can use at all. A fact the
+    cell cannot use can only leave the decision unchanged (every fact only widens, and
+    a cell that does not name it never reads it), so skipping it is exact."""
+    req = policy.cell(policy.Role(role), action, level)
+    need = set()
+    if level is not policy.Level.PUBLIC:
+        need.add("gates")
+    if req in {policy.Req.ASSIGNED, policy.Req.ASSIGNED_REQUEST, policy.Req.ASSIGNED_OR_REQUEST}:
+        need.add("assignments")
+    if req in {policy.Req.REQUEST, policy.Req.ASSIGNED_REQUEST, policy.Req.ASSIGNED_OR_REQUEST}:
+        need.add("requests")
+    if req is policy.Req.AUTHORIZED:
+        need.add("authorizations")
+    if role == Role.MANAGER:
+        # A manager's failed ordinary path may be upgraded to break-glass, which needs
+        # nothing more; but their department reach comes from assignments too.
+        need.add("assignments")
+    return frozenset(need)
+
+
 def facts_for(
-    user: User, *, client_id: int | None = None, break_glass_reason: str | None = None
+    user: User,
+    *,
+    client_id: int | None = None,
+    break_glass_reason: str | None = None,
+    need: frozenset[str] = ALL_FACTS,
 ) -> policy.Facts:
     """The facts about `user` (restricted to `client_id`'s grants when given).
 
-    Queries: assignments, agreements, training, authorizations, approved query requests
-    (five small indexed reads; the last two only for the client asked about).
+    Queries, each only when `need` names it: assignments; agreements and training (one
+    UNION read); authorizations; approved query requests (the last two only for the
+    client asked about when one is given).
     """
     if not user.is_active or user.status == StaffStatus.LEFT:
         return policy.Facts()
     if user.role == Role.CLIENT:
         return policy.Facts()  # own-company access needs no other fact
-    assigned = Assignment.objects.filter(user=user)
-    if client_id is not None:
-        assigned = assigned.filter(client_id=client_id)
-    agreements = ConfidentialityAgreement.objects.filter(person=user, ended_at__isnull=True)
-    trainings = TrainingRecord.objects.filter(person=user)
-    grantee = Q(grantee_user=user)
-    if user.partner_org_id is not None:
-        grantee |= Q(grantee_org_id=user.partner_org_id)
-    auths = ClientAuthorization.objects.filter(grantee)
-    requests = QueryRequest.objects.filter(requester=user, status=RequestStatus.APPROVED)
-    if client_id is not None:
-        auths = auths.filter(client_id=client_id)
-        requests = requests.filter(client_id=client_id)
+    assigned: Iterable[int] = ()
+    if "assignments" in need:
+        qs = Assignment.objects.filter(user=user)
+        if client_id is not None:
+            qs = qs.filter(client_id=client_id)
+        assigned = qs.values_list("client_id", flat=True)
+    agreements: list[policy.Window] = []
+    trainings: list[policy.Window] = []
+    if "gates" in need:
+        from django.db.models import IntegerField, Value
+
+        union = (
+            ConfidentialityAgreement.objects.filter(person=user, ended_at__isnull=True)
+            .order_by()
+            .annotate(k=Value(0, output_field=IntegerField()))
+            .values_list("k", "valid_from", "valid_to")
+            .union(
+                TrainingRecord.objects.filter(person=user)
+                .order_by()
+                .annotate(k=Value(1, output_field=IntegerField()))
+                .values_list("k", "valid_from", "valid_to"),
+                all=True,
+            )
+        )
+        for kind, start, end in union:
+            (trainings if kind else agreements).append(_window(start, end))
+    auths: list[policy.Authorization] = []
+    if "authorizations" in need:
+        grantee = Q(grantee_user=user)
+        if user.partner_org_id is not None:
+            grantee |= Q(grantee_org_id=user.partner_org_id)
+        rows = ClientAuthorization.objects.filter(grantee)
+        if client_id is not None:
+            rows = rows.filter(client_id=client_id)
+        auths = [authorization_fact(a) for a in rows]
+    requests: list[policy.QueryRequest] = []
+    if "requests" in need:
+        reqs = QueryRequest.objects.filter(requester=user, status=RequestStatus.APPROVED)
+        if client_id is not None:
+            reqs = reqs.filter(client_id=client_id)
+        requests = [query_request_fact(r) for r in reqs]
     reason = context.current().break_glass_reason if break_glass_reason is None else (
         break_glass_reason
     )
     return policy.Facts.build(
-        assigned_client_ids=assigned.values_list("client_id", flat=True),
-        agreements=[_window(a, b) for a, b in agreements.values_list("valid_from", "valid_to")],
-        trainings=[_window(a, b) for a, b in trainings.values_list("valid_from", "valid_to")],
-        authorizations=[authorization_fact(a) for a in auths],
-        query_requests=[query_request_fact(r) for r in requests],
+        assigned_client_ids=assigned,
+        agreements=agreements,
+        trainings=trainings,
+        authorizations=auths,
+        query_requests=requests,
         break_glass=bool(reason.strip()),
         break_glass_reason=reason,
     )
@@ -190,7 +247,11 @@ def decide_for(
 ) -> policy.Decision:
     """`baomi.policy.decide` for a user, gathering the facts when not given."""
     if facts is None:
-        facts = facts_for(user, client_id=_client_of(obj))
+        need = ALL_FACTS
+        if user.role in policy.Role._value2member_map_:
+            need = needed_facts(user.role, policy.Action(action),
+                                obj.level if obj is not None else policy.Level.PUBLIC)
+        facts = facts_for(user, client_id=_client_of(obj), need=need)
     return policy.decide(
         policy_actor(user), action, obj, purpose, now or timezone.now(), facts, policy_config()
     )

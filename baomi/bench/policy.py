@@ -1,0 +1,228 @@
+"""`baomi bench policy [--json]`: the access decision, pure and over HTTP.
+
+1. The pure function (`baomi.bench.policy_core.run`): decisions/s and p99 of
+   `baomi.policy.decide` over 1,000 staff, 10,000 clients and 100,000 grants, beside
+   pycasbin's FastEnforcer (RBAC with domains) on the same data in the same run.
+2. Over HTTP: `baomi up` (2 workers) on a throwaway data directory with generated data
+   (clients, assignments, agreements, training, document rows); wrk (loopback only,
+   bounded duration) measures door-checked document-metadata reads
+   (`GET /api/v1/documents/{id}`: token auth, facts gathered, `decide`, a durable ledger
+   append) beside `/healthz` on the same server in the same run. Target: >= 0.4.
+
+Usage: baomi bench policy [--json] [--duration 10] [--connections 16] [--skip-core]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+WRK = "/usr/bin/wrk"
+
+SETUP = r"""
+import json, random
+import django
+django.setup()
+from datetime import timedelta
+from django.core.management import call_command
+call_command("migrate", interactive=False, verbosity=0)
+from django.utils import timezone
+from baomi.access.models import ConfidentialityAgreement, TrainingRecord
+from baomi.accounts.services import department_get_or_create, token_create, user_create
+from baomi.clients.models import Assignment, Client
+from baomi.core.demo import make_uscc
+from baomi.vault.models import Document
+
+rng = random.Random(11)
+now = timezone.now()
+dept = department_get_or_create(name="记账一部")
+acct = user_create(username="bench", password=None, role="accountant", department=dept,
+                   validate=False)
+for model, extra in ((ConfidentialityAgreement, {"kind": "employee"}),
+                     (TrainingRecord, {"course": "保密培训"})):
+    model.objects.create(person=acct, valid_from=now - timedelta(days=1),
+                         valid_to=now + timedelta(days=365), **extra)
+seen = set()
+clients = []
+for i in range(int(__import__("os").environ["BENCH_CLIENTS"])):
+    code = make_uscc(rng, "310115")
+    if code in seen:
+        continue
+    seen.add(code)
+    clients.append(Client(name=f"压测企业{i}有限公司", uscc=code, legal_representative="张三",
+                          status="active", department=dept))
+Client.objects.bulk_create(clients)
+clients = list(Client.objects.all())
+Assignment.objects.bulk_create([Assignment(client=c, user=acct) for c in clients[::2]])
+docs = []
+for c in clients:
+    for k in range(int(__import__("os").environ["BENCH_DOCS"])):
+        docs.append(Document(client=c, title=f"凭证{k}", level="internal", category="financial"))
+Document.objects.bulk_create(docs)
+assigned = set(Assignment.objects.values_list("client_id", flat=True))
+ids = list(Document.objects.filter(client_id__in=assigned).values_list("pk", flat=True))
+print(json.dumps({"token": token_create(user=acct).plaintext, "ids": ids,
+                  "clients": len(clients), "documents": len(docs)}))
+"""
+
+LUA = """
+local ids = {%s}
+local token = "%s"
+local n = 0
+request = function()
+  n = n + 1
+  local id = ids[(n %% #ids) + 1]
+  return wrk.format("GET", "/api/v1/documents/" .. id, {["Authorization"] = "Bearer " .. token})
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wrk(url: str, *, duration: int, connections: int, threads: int,
+         script: Path | None = None) -> dict[str, float]:
+    cmd = [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
+                         timeout=duration + 60).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return {
+        "requests_per_s": rate,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def http_run(*, duration: int, connections: int, threads: int, workers: int = 2,
+             clients: int = 200, docs_per_client: int = 10, keep: bool = False) -> dict[str, Any]:
+    """Start `baomi up`, generate data, measure /healthz and door-checked metadata reads."""
+    if not Path(WRK).exists():
+        return {"skipped": "wrk is not installed (apt-get install wrk)"}
+    base = Path(tempfile.mkdtemp(prefix="baomi-bench-policy-"))
+    env = dict(os.environ, BAOMI_DATA_DIR=str(base), DJANGO_SETTINGS_MODULE="baomi.settings",
+               BAOMI_LOG_LEVEL="WARNING", BENCH_CLIENTS=str(clients),
+               BENCH_DOCS=str(docs_per_client))
+    env.pop("BAOMI_DATABASE_URL", None)
+    setup = subprocess.run([sys.executable, "-c", SETUP], env=env, capture_output=True,
+                           text=True, check=True)
+    info = json.loads(setup.stdout.strip().splitlines()[-1])
+    script = base / "metadata.lua"
+    script.write_text(LUA % (",".join(str(i) for i in info["ids"]), info["token"]))
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "baomi.cli", "up", "--port", str(port), "--workers",
+         str(workers), "--no-scheduler"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    result: dict[str, Any] = {"workers": workers, "clients": info["clients"],
+                              "documents": info["documents"], "duration_s": duration,
+                              "connections": connections}
+    try:
+        for _ in range(300):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not start")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", f"/api/v1/documents/{info['ids'][0]}",
+                     headers={"Authorization": f"Bearer {info['token']}"})
+        first = conn.getresponse()
+        if first.status != 200:
+            raise RuntimeError(f"metadata read refused: {first.status} {first.read()[:200]!r}")
+        warm = max(2, duration // 5)
+        _wrk(f"{url}/healthz", duration=warm, connections=connections, threads=threads)
+        _wrk(url, duration=warm, connections=connections, threads=threads, script=script)
+        result["healthz"] = _wrk(f"{url}/healthz", duration=duration, connections=connections,
+                                 threads=threads)
+        result["metadata"] = _wrk(url, duration=duration, connections=connections,
+                                  threads=threads, script=script)
+        result["ratio"] = (result["metadata"]["requests_per_s"]
+                           / result["healthz"]["requests_per_s"])
+        result["target_ratio"] = 0.4
+        result["meets_target"] = result["ratio"] >= 0.4
+    finally:
+        server.send_signal(2)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="baomi bench policy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--skip-core", action="store_true", help="only the HTTP part")
+    parser.add_argument("--skip-http", action="store_true", help="only the pure function")
+    parser.add_argument("--decisions", type=int, default=200_000)
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args(argv)
+    from baomi.bench import policy_core
+
+    result: dict[str, Any] = {}
+    if not args.skip_core:
+        result["core"] = policy_core.run(decisions=args.decisions)
+    if not args.skip_http:
+        result["http"] = http_run(duration=max(1, min(args.duration, 120)),
+                                  connections=args.connections, threads=args.threads,
+                                  keep=args.keep)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    if "core" in result:
+        core = result["core"]
+        p, c = core["policy"], core["casbin"]
+        print(f"pure policy: {core['staff']} staff, {core['clients']} clients, "
+              f"{core['grants']} grants, {core['decisions']} decisions")
+        print(f"  baomi.policy.decide   {p['decisions_per_s']:>12,.0f}/s  p99 {p['p99_ms']:.4f} ms"
+              "   (target >= 100,000/s, p99 < 0.05 ms)")
+        print(f"  casbin FastEnforcer   {c['decisions_per_s']:>12,.0f}/s  p99 {c['p99_ms']:.4f} ms")
+        print(f"  ratio                 {core['ratio_decisions_per_s']:>12.1f}x   (target >= 5x)")
+    if "http" in result:
+        h = result["http"]
+        if "skipped" in h:
+            print(f"HTTP: skipped ({h['skipped']})")
+        else:
+            print(f"HTTP: baomi up, {h['workers']} workers, {h['documents']} documents, "
+                  f"wrk {h['connections']} connections, {h['duration_s']} s each")
+            for key, label in (("healthz", "/healthz"), ("metadata", "door-checked metadata")):
+                r = h[key]
+                print(f"  {label:<24}{r['requests_per_s']:>10,.0f} req/s  p99 {r['p99_ms']:.1f} ms"
+                      f"  non-2xx {r['non_2xx']}")
+            print(f"  ratio                   {h['ratio']:>10.2f}         (target >= 0.4)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
