@@ -62,10 +62,11 @@ def _verified_session() -> Any:
     """Service calls in tests act as from a two-factor-verified session; HTTP requests
     get their real flag from `AccessContextMiddleware`, and tests of the MFA gate use
     `session_facts(mfa_verified=False)`."""
-    from baomi.access.context import session_facts
+    from baomi.access import context
 
-    with session_facts(mfa_verified=True):
-        yield
+    previous = context.replace(context.SessionFacts(mfa_verified=True))
+    yield
+    context.replace(previous)
 
 
 def give_agreement_and_training(user: Any, *, days: int = 365) -> None:

@@ -51,6 +51,14 @@ def session_facts(*, mfa_verified: bool | None = None, break_glass_reason: str |
         _facts.reset(token)
 
 
+def replace(facts: SessionFacts) -> SessionFacts:
+    """Set the session facts of the current context; returns the previous ones (for
+    code whose set-up and tear-down may run in different contexts, e.g. test fixtures)."""
+    previous = _facts.get()
+    _facts.set(facts)
+    return previous
+
+
 def mark_token_request() -> None:
     """An API token authenticated this request: it is not a second-factor session,
     whatever session cookie came with it (the middleware restores the value after)."""
