@@ -299,8 +299,13 @@ def hides_existence(decision: policy.Decision) -> bool:
     return not decision.allowed and decision.rule in HIDING_RULES
 
 
+_CONFIG = policy.PolicyConfig(free_text_purpose=True)
+
+
 def policy_config() -> policy.PolicyConfig:
-    return policy.PolicyConfig(purposes=tuple(purposes()), free_text_purpose=True)
+    """Free text is accepted beside the configured list (F08), so the list itself does
+    not take part in decisions: no query on the hot path."""
+    return _CONFIG
 
 
 def purposes() -> list[str]:
