@@ -483,7 +483,7 @@ def test_matrix_page_and_api(firm):
 def test_notification_badge(firm):
     services.notify([firm["acct"]], "assigned", {"client": "x"})
     body = verified_client(firm["acct"]).get("/access/").content.decode()
-    assert 'class="badge"' in body
+    assert 'class="nav-count"' in body
 
 
 def test_api_request_flow_and_self_approval(firm):
