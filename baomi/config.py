@@ -42,7 +42,8 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def _write_secret_file(path: Path, content: bytes) -> None:
+def write_secret_file(path: Path, content: bytes) -> None:
+    """Create `path` with `content`, mode 0600; raises FileExistsError if it exists."""
     # O_EXCL: two processes starting at once must not both write a key; the loser
     # simply reads the winner's file.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -64,7 +65,7 @@ def ensure_data_dir(path: Path | None = None) -> Path:
     key_path = base / SECRET_KEY_FILE
     if not key_path.exists():
         with contextlib.suppress(FileExistsError):
-            _write_secret_file(key_path, secrets.token_urlsafe(64).encode())
+            write_secret_file(key_path, secrets.token_urlsafe(64).encode())
     if key_provider_kind() == "keyfile":
         ensure_master_key_file(base)
     return base

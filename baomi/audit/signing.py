@@ -15,7 +15,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from baomi.crypto import KeyFileProvider, MasterKeyProvider, needs_rewrap
+from baomi.config import write_secret_file
+from baomi.crypto import MasterKeyProvider, needs_rewrap
 from baomi.crypto.signing import generate_signing_key, public_key
 
 SIGNING_KEY_FILE = "ledger-signing.key"
@@ -24,14 +25,10 @@ KEY_NAME = "baomi-ledger"
 
 
 def master_provider() -> MasterKeyProvider:
-    """The configured master key provider (key file in the data directory by default)."""
+    """The configured master key provider (`baomi.config.master_key_provider`)."""
     from baomi import config
 
-    factory = getattr(config, "master_key_provider", None)
-    if factory is not None:
-        provider: MasterKeyProvider = factory()
-        return provider
-    return KeyFileProvider.load(Path(settings.DATA_DIR) / config.MASTER_KEY_FILE)
+    return config.master_key_provider()
 
 
 def _write_atomic(path: Path, content: bytes) -> None:
@@ -50,14 +47,9 @@ def _seed_for(path: str) -> bytes:
     p = Path(path)
     provider = master_provider()
     if not p.exists():
-        wrapped = provider.wrap(generate_signing_key(), _AAD)
+        # Two processes may start at once: the loser reads the winner's file.
         with contextlib.suppress(FileExistsError):
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, wrapped)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_secret_file(p, provider.wrap(generate_signing_key(), _AAD))
     blob = p.read_bytes()
     seed = provider.unwrap(blob, _AAD)
     if needs_rewrap(blob, provider):
