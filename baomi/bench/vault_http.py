@@ -159,6 +159,15 @@ from baomi.clients.services import ClientInput, client_create
 admin = user_create(username="bench", password=None, role="admin", validate=False)
 client = client_create(actor=admin, data=ClientInput(name="基准测试有限公司",
     uscc="91310115945807305X", legal_representative="张三", status="active"))
+# Reads above 公开 need an agreement and training in force (access governance).
+from datetime import timedelta
+from django.utils import timezone
+from baomi.access.services import agreement_record, training_record
+now = timezone.now()
+agreement_record(actor=admin, person=admin, kind="employee",
+    valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=30))
+training_record(actor=admin, person=admin, course="bench",
+    valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=30))
 print(json.dumps({"token": token_create(user=admin).plaintext, "client": client.pk}))
 """
 
