@@ -153,57 +153,113 @@ def _guess_encoding(head: bytes) -> str:
 
 
 def extract_text(stream: IO[bytes], limits: Limits) -> Iterator[Segment]:
-    """Decode a text file in windows of `limits.window_chars` characters.
+    """Decode a text file in windows of `limits.window_chars` characters (`TextWindows`).
+
+    Memory stays O(window) even for a 1 GB file with no line breaks.
+    """
+    windows = TextWindows(limits)
+    yield from windows.feed(stream.read(_HEAD))
+    block = windows.block
+    while data := stream.read(block):
+        yield from windows.feed(data)
+    yield from windows.finish()
+
+
+class TextWindows:
+    """Push-style text windowing: bytes in (any chunking), located windows out.
+
+    For callers that receive a file piece by piece and cannot hand over a stream (the
+    upload handler's tap): `feed(chunk)` returns the windows completed so far, `finish()`
+    the rest. The encoding is detected from the first 64 KiB (`detect_encoding`, which
+    raises `binary_file`); pieces are decoded incrementally, so a multi-byte character
+    split between two chunks is decoded whole.
 
     A window's last `MAX_MATCH` characters are not reported (an identifier there might be
     cut); the next window starts `_LOOKBACK` characters before that point and reports from
     it (`report_from`/`report_to`), so an identifier on a window edge is found exactly once
     and the context words before it are still visible. The scanner also drops a finding
-    that starts inside one already reported (a long e-mail crossing the edge).
-    Memory stays O(window) even for a 1 GB file with no line breaks.
+    that starts inside one already reported (a long e-mail crossing the edge). Memory is
+    one window plus one chunk, whatever the file's size or line lengths.
     """
-    head = stream.read(_HEAD)
-    encoding = detect_encoding(head)
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    block = max(limits.window_chars, 4 * MAX_MATCH)
-    carry = ""
-    carry_offset = 0  # character offset of carry[0] in the whole text
-    line, column = 1, 1  # position of carry[0]
-    resume = 0  # first index of the next window whose findings are new
-    data = head
-    while True:
-        eof = not data
-        pending = [decoder.decode(data, final=eof)]
-        size = len(pending[0])
-        while not eof and size < block:
-            data = stream.read(block)
-            eof = not data
-            pending.append(decoder.decode(data, final=eof))
-            size += len(pending[-1])
-        text = carry + "".join(pending)
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        limits = limits or Limits()
+        self.block = max(limits.window_chars, 4 * MAX_MATCH)
+        self._head = bytearray()
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._pending: list[str] = []
+        self._size = 0  # characters in _pending
+        self._carry = ""
+        self._carry_offset = 0  # character offset of carry[0] in the whole text
+        self._line, self._column = 1, 1  # position of carry[0]
+        self._resume = 0  # first index of the next window whose findings are new
+        self._done = False
+
+    def feed(self, data: bytes) -> list[Segment]:
+        """Windows completed by `data` (often none)."""
+        if self._done:
+            raise ValueError("feed() after finish()")
+        if self._decoder is None:
+            self._head += data
+            if len(self._head) < _HEAD:
+                return []
+            return self._push(self._start(), eof=False)
+        return self._push(self._decoder.decode(data, final=False), eof=False)
+
+    def finish(self) -> list[Segment]:
+        """The last window(s), through the end of the text; idempotent."""
+        if self._done:
+            return []
+        self._done = True
+        out = self._push(self._start(), eof=False) if self._decoder is None else []
+        assert self._decoder is not None  # noqa: S101  (set by _start)
+        return out + self._push(self._decoder.decode(b"", final=True), eof=True)
+
+    def _start(self) -> str:
+        """Detect the encoding from the bytes seen so far; their decoded text."""
+        head = bytes(self._head)
+        self._head[:] = bytes(len(self._head))  # the plaintext copy is not left behind
+        self._head = bytearray()
+        encoding = detect_encoding(head[:_HEAD])
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        return self._decoder.decode(head, final=False)
+
+    def _push(self, decoded: str, eof: bool) -> list[Segment]:
+        if decoded:
+            self._pending.append(decoded)
+            self._size += len(decoded)
+        out: list[Segment] = []
+        if eof or self._size >= self.block:
+            out.append(self._window(eof))
+        return out
+
+    def _window(self, eof: bool) -> Segment:
+        text = self._carry + "".join(self._pending)
+        self._pending, self._size = [], 0
         cut = len(text) if eof else len(text) - MAX_MATCH
-        yield Segment(
+        segment = Segment(
             text=text,
             where="",
-            offset=carry_offset,
-            first_line=line,
-            first_column=column,
-            report_from=resume,
+            offset=self._carry_offset,
+            first_line=self._line,
+            first_column=self._column,
+            report_from=self._resume,
             report_to=cut,
         )
         if eof:
-            return
+            self._carry = ""
+            return segment
         keep = max(cut - _LOOKBACK, 0)
         newlines = text.count("\n", 0, keep)
         if newlines:
-            line += newlines
-            column = keep - text.rfind("\n", 0, keep)
+            self._line += newlines
+            self._column = keep - text.rfind("\n", 0, keep)
         else:
-            column += keep
-        carry = text[keep:]
-        carry_offset += keep
-        resume = cut - keep
-        data = stream.read(block)
+            self._column += keep
+        self._carry = text[keep:]
+        self._carry_offset += keep
+        self._resume = cut - keep
+        return segment
 
 
 # --- OOXML containers ---------------------------------------------------------------------
