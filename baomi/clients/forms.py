@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from baomi.accounts.models import Department
-from baomi.clients import uscc
+from baomi.clients import services, uscc
 from baomi.clients.models import ClientStatus, ServiceType
 from baomi.clients.services import USCC_INVALID
 
@@ -13,7 +15,71 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-class ClientForm(forms.Form):
+class SealedInput(forms.TextInput):
+    """A text input that never writes a value into the page.
+
+    Sealed values reach the browser only through an allowed, recorded read (shown beside
+    the input); a re-shown form after an error asks for them again instead of echoing
+    what was typed."""
+
+    def format_value(self, value: object) -> str | None:
+        return None
+
+
+class SealedTextarea(forms.Textarea):
+    def format_value(self, value: object) -> str | None:
+        return None
+
+
+def checked(cleaner: Callable[[str], tuple[str, str | None]], value: str) -> str:
+    """The normalized value from one of `services.*_clean`, or its localized problem as a
+    form error."""
+    text, problem = cleaner(value)
+    if problem:
+        raise forms.ValidationError(problem)
+    return text
+
+
+class SealedFieldsMixin(forms.Form):
+    """Sealed fields with a "remove the stored value" box each. Blank keeps the stored
+    value; a value replaces it; the box clears it."""
+
+    SEALED: tuple[str, ...] = ()
+
+    def sealed_changes(self) -> dict[str, str]:
+        """Field → new plaintext ("" clears) for what the submit changes, nothing else."""
+        out: dict[str, str] = {}
+        for name in self.SEALED:
+            value = self.cleaned_data.get(name) or ""
+            if value:
+                out[name] = value
+            elif self.cleaned_data.get(f"clear_{name}"):
+                out[name] = ""
+        return out
+
+    def sealed_typed(self) -> bool:
+        """Whether the submit carried any sealed value (which the re-shown form drops)."""
+        return any((self.data.get(name) or "").strip() for name in self.SEALED)
+
+    def sealed_rows(self, shown: dict[str, str | None]) -> list[dict[str, object]]:
+        """Template rows: the input, its remove box, and the stored value's state (None:
+        stored and masked, "": nothing stored, text: revealed by an allowed read)."""
+        return [
+            {
+                "field": self[name],
+                "clear": self[f"clear_{name}"],
+                "value": shown.get(name, ""),
+                "stored": shown.get(name, "") != "",
+            }
+            for name in self.SEALED
+        ]
+
+
+def _clear_field() -> forms.BooleanField:
+    return forms.BooleanField(label=_("Remove the stored value"), required=False)
+
+
+class ClientForm(SealedFieldsMixin, forms.Form):
     name = forms.CharField(label=_("Enterprise name"), max_length=200)
     uscc = forms.CharField(
         label=_("Unified social credit code"),
@@ -37,6 +103,41 @@ class ClientForm(forms.Form):
     )
     service_ended_on = forms.DateField(label=_("Service ended"), required=False, widget=DateInput)
     deregistered_on = forms.DateField(label=_("Deregistered on"), required=False, widget=DateInput)
+    # Sealed by the vault door under the client's key.
+    legal_rep_id_number = forms.CharField(
+        label=_("Legal representative's ID number"),
+        max_length=40,
+        required=False,
+        widget=SealedInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    bank_account = forms.CharField(
+        label=_("Bank account"),
+        max_length=64,
+        required=False,
+        widget=SealedInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+    address = forms.CharField(
+        label=_("Address"), max_length=300, required=False, widget=SealedInput
+    )
+    notes = forms.CharField(
+        label=_("Notes"),
+        max_length=5000,
+        required=False,
+        widget=SealedTextarea(attrs={"rows": 3}),
+    )
+    clear_legal_rep_id_number = _clear_field()
+    clear_bank_account = _clear_field()
+    clear_address = _clear_field()
+    clear_notes = _clear_field()
+
+    # Display order; the same names as services.SEALED_CLIENT_FIELDS.
+    SEALED = ("legal_rep_id_number", "bank_account", "address", "notes")
+
+    def clean_legal_rep_id_number(self) -> str:
+        return checked(services.id_number_clean, self.cleaned_data["legal_rep_id_number"])
+
+    def clean_bank_account(self) -> str:
+        return checked(services.bank_account_clean, self.cleaned_data["bank_account"])
 
     def clean_uscc(self) -> str:
         # Checked here too so that one submit shows every problem at once.

@@ -8,11 +8,15 @@ Creating and editing are `client.create` / `client.update`.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
 from django.db.models import Q, QuerySet
 
 from baomi.accounts.models import User
 from baomi.audit.events import record
-from baomi.clients.models import Client, ServiceType
+from baomi.clients.models import Client, Contact, ServiceType
 from baomi.clients.uscc import normalize as uscc_normalize
 from baomi.errors import NotFound
 
@@ -24,8 +28,11 @@ def clients_visible_to(actor: User) -> QuerySet[Client]:
     return visible(actor)
 
 
-def client_list(*, actor: User, search: str = "", status: str = "") -> QuerySet[Client]:
-    """Visible clients matching a free-text search (name, USCC, legal representative).
+def client_list(
+    *, actor: User, search: str = "", status: str = "", also: Q | None = None
+) -> QuerySet[Client]:
+    """Visible clients matching a free-text search (name, USCC, legal representative),
+    or the extra condition `also` (the blind-index matches of `protected_search`).
 
     Ledger: `client.list` (the search text itself is not recorded: it may be client data).
     """
@@ -33,11 +40,12 @@ def client_list(*, actor: User, search: str = "", status: str = "") -> QuerySet[
     qs = clients_visible_to(actor)
     term = search.strip()[:100]
     if term:
-        qs = qs.filter(
+        match = (
             Q(name__icontains=term)
             | Q(uscc=uscc_normalize(term))
             | Q(legal_representative__icontains=term)
         )
+        qs = qs.filter(match | also if also is not None else match)
     if status:
         qs = qs.filter(status=status)
     return qs.select_related("department").prefetch_related("service_types").order_by("name", "id")
@@ -90,3 +98,77 @@ def client_can_edit(actor: User, client: Client) -> bool:
 
 def service_types() -> QuerySet[ServiceType]:
     return ServiceType.objects.all()
+
+
+# Shapes a search term must have before it is looked up in a blind index: exact-match
+# search needs the whole value, and each look-up is a recorded `record.search`.
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]|[0-9]{15}|[A-Z]{1,2}[0-9]{6,10}")
+_PHONE_CHARS = re.compile(r"[0-9+\s\-()]+")
+_ACCOUNT_CHARS = re.compile(r"[0-9\s\-]+")
+
+
+@dataclass
+class ProtectedSearch:
+    """What an exact-match search on sealed fields found (nothing was decrypted).
+
+    `clients`: a condition on `Client` for the clients found (by the legal representative's
+    ID number, the bank account, or a contact's ID number or mobile); `contacts`: the
+    matching contacts of visible clients; `searched`: the fields looked up; `refused`: why
+    the look-up was refused (the role may not search protected fields), else "".
+    """
+
+    clients: Q | None = None
+    contacts: list[Contact] = field(default_factory=list)
+    searched: list[str] = field(default_factory=list)
+    refused: str = ""
+
+
+def protected_search(*, actor: User, term: str) -> ProtectedSearch:
+    """Exact-match search of sealed fields through their blind indexes, for a term that
+    has the shape of a whole ID number (resident ID, passport, permit), a mainland mobile
+    number or a bank account; any other term searches nothing and records nothing.
+
+    Each field looked up is decided and recorded by the vault door (ledger event
+    ``record.search`` with the field name, never the value). The results are restricted
+    to clients `actor` may see. A refusal is returned in `refused`, not raised.
+    """
+    from baomi.errors import AccessDenied
+    from baomi.vault import door, normalize
+
+    text = unicodedata.normalize("NFKC", term).strip()[:100]
+    out = ProtectedSearch()
+    if not text:
+        return out
+    lookups: list[tuple[type[Client] | type[Contact], str]] = []
+    if _ID_SHAPE.fullmatch(normalize.id_number(text)):
+        lookups += [(Client, "legal_rep_id_number"), (Contact, "id_number")]
+    digits = normalize.phone(text)
+    if _PHONE_CHARS.fullmatch(text) and len(digits) == 11 and digits.startswith("1"):
+        lookups.append((Contact, "mobile"))
+    if _ACCOUNT_CHARS.fullmatch(text) and 12 <= len(normalize.account(text)) <= 32:
+        lookups.append((Client, "bank_account"))
+    if not lookups:
+        return out
+    visible = clients_visible_to(actor)
+    client_q = Q(pk__in=[])
+    contact_q = Q(pk__in=[])
+    try:
+        for model, name in lookups:
+            token = door.search_token(actor=actor, model=model, field_name=name, value=text)
+            out.searched.append(name)
+            if not token:
+                continue
+            if model is Client:
+                client_q |= Q(**{f"{name}_bidx": token})
+            else:
+                contact_q |= Q(**{f"{name}_bidx": token})
+    except AccessDenied as exc:
+        out.refused = str(exc.message)
+        return out
+    out.contacts = list(
+        Contact.objects.filter(contact_q, client__in=visible)
+        .select_related("client")
+        .order_by("client__name", "id")[:50]
+    )
+    out.clients = client_q | Q(pk__in=[c.client_id for c in out.contacts])
+    return out

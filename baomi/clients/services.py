@@ -6,11 +6,14 @@ refuse the same bad input with the same field errors.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -19,8 +22,11 @@ from baomi.audit.events import record
 from baomi.clients import uscc
 from baomi.clients.models import Assignment, Client, ClientStatus, Contact, ServiceType
 from baomi.clients.selectors import client_can_create, client_can_edit
+from baomi.detect import checks
+from baomi.detect.detectors import detect
+from baomi.detect.model import CN_MOBILE
 from baomi.errors import AccessDenied, Conflict, ValidationFailed
-from baomi.vault import door
+from baomi.vault import door, normalize
 
 _MAX_NAME = 200
 USCC_INVALID = gettext_lazy(
@@ -58,6 +64,71 @@ class ClientInput:
 
 
 SEALED_CLIENT_FIELDS = ("notes", "address", "bank_account", "legal_rep_id_number")
+
+# Passport and residence/travel permit numbers: one or two letters then digits (E12345678,
+# EA1234567, C12345678, H1234567890). Checked for shape only: they carry no check digit.
+_DOCUMENT_NUMBER = re.compile(r"[A-Z]{1,2}[0-9]{6,10}")
+
+
+def id_number_clean(value: str) -> tuple[str, str | None]:
+    """(normalized ID number, localized problem or None) for a person's ID number.
+
+    18-character resident IDs are checked for region, birth date and the GB 11643 check
+    character, 15-digit (pre-1999) IDs for region and birth date; passport and permit
+    numbers for their shape. "" is no value and no problem.
+    """
+    text = normalize.id_number(value)
+    if not text:
+        return "", None
+    today = timezone.localdate()
+    if len(text) == 18 and text[:17].isdigit():
+        if not checks.resident_id_ok(text, today=today):
+            if text[17] != checks.resident_id_check(text[:17]):
+                return text, _(
+                    "The check character (last character) of this ID number is wrong: "
+                    "check the number for a typing error."
+                )
+            return text, _("Not a valid resident ID number (region or birth date).")
+        return text, None
+    if len(text) == 15 and text.isdigit():
+        if not checks.legacy_resident_id_ok(text, today=today):
+            return text, _("Not a valid resident ID number (region or birth date).")
+        return text, None
+    if _DOCUMENT_NUMBER.fullmatch(text):
+        return text, None
+    return text, _(
+        "Enter an 18-character resident ID number, or a passport or permit number."
+    )
+
+
+def mobile_clean(value: str) -> tuple[str, str | None]:
+    """(11-digit mobile number, localized problem or None); +86 / 0086 may precede it and
+    spaces or dashes may group it. The number must be in the mainland mobile number plan
+    (the same rule the leak detector uses). "" is no value and no problem."""
+    if not value.strip():
+        return "", None
+    digits = normalize.phone(value)
+    raw = unicodedata.normalize("NFKC", value)
+    if re.fullmatch(r"[0-9+\s\-()]+", raw) is None or len(digits) != 11:
+        return value.strip(), _("Enter an 11-digit mobile number, e.g. 138 0013 8000.")
+    found = [(f.type, f.value) for f in detect(digits)]
+    if found != [(CN_MOBILE, digits)]:
+        return value.strip(), _("This is not a mobile number in the mainland number plan.")
+    return digits, None
+
+
+def bank_account_clean(value: str) -> tuple[str, str | None]:
+    """(bank account as digits and letters, localized problem or None). Corporate
+    accounts (对公账户) carry no Luhn digit, so only the shape is checked."""
+    if not value.strip():
+        return "", None
+    text = normalize.account(value)
+    raw = unicodedata.normalize("NFKC", value)
+    if re.fullmatch(r"[0-9A-Za-z\s\-]+", raw) is None or not 8 <= len(text) <= 32:
+        return value.strip(), _(
+            "Enter the account number: 8 to 32 digits or letters (spaces are allowed)."
+        )
+    return text, None
 
 
 def _clean_text(value: str, *, field_name: str, max_len: int, errors: dict[str, list[str]]) -> str:
@@ -155,8 +226,6 @@ def client_create(*, actor: User, data: ClientInput) -> Client:
                 client.service_types.set(services)
             if actor.role == "accountant":
                 Assignment.objects.create(client=client, user=actor, assigned_by=actor)
-            if data.sealed_values():
-                door.record_write(actor=actor, obj=client, values=data.sealed_values())
                 record(
                     actor,
                     "assignment.add",
@@ -165,6 +234,8 @@ def client_create(*, actor: User, data: ClientInput) -> Client:
                     client_id=client.pk,
                     reason="creator",
                 )
+            if data.sealed_values():
+                door.record_write(actor=actor, obj=client, values=data.sealed_values())
             record(
                 actor,
                 "client.create",

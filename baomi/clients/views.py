@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from baomi.audit import selectors as audit_selectors
@@ -28,11 +29,14 @@ def client_list_view(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in ClientStatus.values:
         status = ""
-    qs = selectors.client_list(actor=actor, search=q, status=status)
+    found = selectors.protected_search(actor=actor, term=q)
+    qs = selectors.client_list(actor=actor, search=q, status=status, also=found.clients)
     page = Paginator(qs, 20).get_page(request.GET.get("page"))
     context = {
         "page": page,
         "q": q,
+        "found": found,
+        "contact_matches": _sealed_rows(actor, found.contacts, ("mobile", "id_number"), "")[0],
         "status": status,
         "statuses": ClientStatus.choices,
         "can_create": selectors.client_can_create(actor),
@@ -87,6 +91,7 @@ def _sealed_rows(
 
 
 @login_required
+@never_cache
 def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
     client = _get(request, client_id)
     actor = actor_of(request)
@@ -124,6 +129,7 @@ def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
 def _input_from(form: ClientForm) -> services.ClientInput:
     data = form.cleaned_data
     dept = data.get("department")
+    sealed = form.sealed_changes()
     return services.ClientInput(
         name=data["name"],
         uscc=data["uscc"],
@@ -139,10 +145,16 @@ def _input_from(form: ClientForm) -> services.ClientInput:
             for k in ("service_started_on", "service_ended_on", "deregistered_on")
             if not data.get(k)
         },
+        legal_rep_id_number=sealed.get("legal_rep_id_number"),
+        bank_account=sealed.get("bank_account"),
+        address=sealed.get("address"),
+        notes=sealed.get("notes"),
     )
 
 
 def _save(request: HttpRequest, form: ClientForm, client: Client | None) -> Client | None:
+    """Create or update; a refusal of the sealed-field write (the policy decides it at the
+    level of the fields touched) is shown on the form, so nothing else typed is lost."""
     actor = actor_of(request)
     try:
         if client is None:
@@ -152,10 +164,18 @@ def _save(request: HttpRequest, form: ClientForm, client: Client | None) -> Clie
         form.add_service_errors(exc.detail.get("fields", {}))
         if not exc.detail.get("fields"):
             form.add_error(None, str(exc.message))
+    except AccessDenied as exc:
+        if client is not None and not selectors.client_can_edit(actor, client):
+            raise
+        form.add_error(None, str(exc.message))
+    if client is not None:
+        # The update changed the instance before it failed; show what is stored.
+        client.refresh_from_db()
     return None
 
 
 @login_required
+@never_cache
 @require_http_methods(["GET", "POST"])
 def client_create_view(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
@@ -174,10 +194,14 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache
 @require_http_methods(["GET", "POST"])
 def client_edit_view(request: HttpRequest, client_id: int) -> HttpResponse:
+    """Edit a client. Sealed fields are masked; `?purpose=…` reveals their stored values
+    through the vault door (a recorded, policy-checked read) beside the inputs."""
     client = _get(request, client_id)
-    if not selectors.client_can_edit(actor_of(request), client):
+    actor = actor_of(request)
+    if not selectors.client_can_edit(actor, client):
         return error_403(request)
     initial: dict[str, Any] = {
         "name": client.name,
@@ -199,14 +223,36 @@ def client_edit_view(request: HttpRequest, client_id: int) -> HttpResponse:
         if saved is not None:
             messages.success(request, _("Changes saved."))
             return redirect("clients:detail", client_id=client.pk)
-    return _form_page(request, form, client)
+    purpose = request.GET.get("purpose", "").strip()[:500] if request.method == "GET" else ""
+    rows, refused = _sealed_rows(actor, [client], services.SEALED_CLIENT_FIELDS, purpose)
+    return _form_page(
+        request, form, client, stored=rows[0], purpose=purpose, refused=refused
+    )
 
 
-def _form_page(request: HttpRequest, form: ClientForm, client: Client | None) -> HttpResponse:
+def _form_page(
+    request: HttpRequest,
+    form: ClientForm,
+    client: Client | None,
+    *,
+    stored: dict[str, Any] | None = None,
+    purpose: str = "",
+    refused: str = "",
+) -> HttpResponse:
     status = 400 if form.is_bound and form.errors else 200
+    shown: dict[str, str | None] = stored["values"] if stored else {}
     return render(
         request,
         "clients/form.html",
-        {"form": form, "client": client, "nav": "clients"},
+        {
+            "form": form,
+            "client": client,
+            "sealed_rows": form.sealed_rows(shown),
+            "revealed": bool(stored and stored["revealed"]),
+            "retype": form.is_bound and bool(form.errors) and form.sealed_typed(),
+            "purpose": purpose,
+            "reveal_refused": refused,
+            "nav": "clients",
+        },
         status=status,
     )
