@@ -362,3 +362,87 @@ def department_get_or_create(*, name: str) -> Department:
         raise _field_error("department", _("This field is required."))
     dept, _created = Department.objects.get_or_create(name=clean)
     return dept
+
+
+# --- Staff records with sealed personal data -------------------------------------------
+
+STAFF_SEALED_FIELDS = ("mobile", "id_number")
+
+
+@dataclass
+class StaffInput:
+    """Profile fields a staff create/update sets. `mobile` and `id_number` are sealed by
+    the vault door under the firm key: `None` leaves them unchanged, "" clears them."""
+
+    display_name: str = ""
+    email: str = ""
+    role: str = Role.ACCOUNTANT
+    department: str = ""
+    post: str = ""
+    clearance: str = Level.INTERNAL
+    mobile: str | None = None
+    id_number: str | None = None
+
+    def sealed_values(self) -> dict[str, str]:
+        return {
+            name: value
+            for name in STAFF_SEALED_FIELDS
+            if (value := getattr(self, name)) is not None
+        }
+
+
+def _staff_personal_write(actor: User, user: User, data: StaffInput) -> None:
+    from baomi.vault import door
+
+    values = data.sealed_values()
+    if values:
+        door.record_write(actor=actor, obj=user, values=values)
+
+
+def staff_create(*, actor: User, username: str, password: str, data: StaffInput) -> User:
+    """Create a staff account with its sealed personal data, in one transaction.
+
+    Ledger: `staff.create`, and `staff.manage` (the vault door's decision, allowed or
+    refused) when a mobile or ID number is given. Raises ValidationFailed, Conflict,
+    AccessDenied (the door refuses the sealed write: nothing is created).
+    """
+    with transaction.atomic():
+        dept = department_get_or_create(name=data.department) if data.department.strip() else None
+        user = user_create(
+            username=username,
+            password=password,
+            role=data.role,
+            display_name=data.display_name,
+            email=data.email,
+            department=dept,
+            post=data.post,
+            clearance=data.clearance,
+            actor=actor,
+        )
+        _staff_personal_write(actor, user, data)
+    return user
+
+
+def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
+    """Update a staff account's profile and sealed personal data, in one transaction.
+
+    Nobody changes their own role (an administrator cannot demote the last one by
+    accident). Ledger: `staff.update` or `permission.change`, plus `staff.manage` for the
+    sealed fields written. Raises ValidationFailed, AccessDenied.
+    """
+    if user.pk == actor.pk and data.role != user.role:
+        raise _field_error("role", _("You cannot change your own role."))
+    with transaction.atomic():
+        dept = department_get_or_create(name=data.department) if data.department.strip() else None
+        user_update(
+            user=user,
+            display_name=data.display_name,
+            email=data.email,
+            department=dept,
+            post=data.post,
+            role=data.role,
+            clearance=data.clearance,
+            actor=actor,
+        )
+        _staff_personal_write(actor, user, data)
+    return user
