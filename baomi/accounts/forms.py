@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
+
+from baomi.accounts.models import Level, Role
+from baomi.clients import services as client_services
+from baomi.clients.forms import SealedFieldsMixin, SealedInput, checked
 
 
 class LoginForm(forms.Form):
@@ -27,3 +33,68 @@ class OtpForm(forms.Form):
         ),
         help_text=_("The 6-digit code from your authenticator app, or a recovery code."),
     )
+
+
+class StaffForm(SealedFieldsMixin, forms.Form):
+    """A staff account: profile plus sealed personal data (mobile, ID number)."""
+
+    username = forms.CharField(
+        label=_("Username"),
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    password = forms.CharField(
+        label=_("Initial password"),
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    display_name = forms.CharField(label=_("Name"), max_length=100, required=False)
+    email = forms.EmailField(label=_("E-mail"), max_length=254, required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.ACCOUNTANT)
+    department = forms.CharField(
+        label=_("Department"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "departments"}),
+        help_text=_("An existing department, or a new name to create it."),
+    )
+    post = forms.CharField(label=_("Post"), max_length=100, required=False)
+    clearance = forms.ChoiceField(
+        label=_("Clearance"), choices=Level.choices, initial=Level.INTERNAL
+    )
+    # Sealed by the vault door under the firm key.
+    mobile = forms.CharField(
+        label=_("Mobile"),
+        max_length=40,
+        required=False,
+        widget=SealedInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
+    )
+    id_number = forms.CharField(
+        label=_("ID number"),
+        max_length=40,
+        required=False,
+        widget=SealedInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    clear_mobile = forms.BooleanField(label=_("Remove the stored value"), required=False)
+    clear_id_number = forms.BooleanField(label=_("Remove the stored value"), required=False)
+
+    SEALED = ("mobile", "id_number")
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            # The username is the sign-in name and the password the person's own.
+            del self.fields["username"]
+            del self.fields["password"]
+
+    def clean_mobile(self) -> str:
+        return checked(client_services.mobile_clean, self.cleaned_data["mobile"])
+
+    def clean_id_number(self) -> str:
+        return checked(client_services.id_number_clean, self.cleaned_data["id_number"])
+
+    def add_service_errors(self, fields: dict[str, list[str]]) -> None:
+        for name, msgs in fields.items():
+            for msg in msgs:
+                self.add_error(name if name in self.fields else None, msg)

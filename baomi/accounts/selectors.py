@@ -29,3 +29,11 @@ def staff_get(*, actor: User, user_id: int) -> User:
     if user is None:
         raise NotFound(code="staff_not_found")
     return user
+
+
+def staff_can_manage(actor: User) -> bool:
+    """`staff.manage` (create and edit staff accounts, their sealed personal data)."""
+    from baomi import policy
+    from baomi.access import selectors as access
+
+    return access.permitted_for(actor, policy.Action.STAFF_MANAGE, None)

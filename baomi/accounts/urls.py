@@ -10,4 +10,6 @@ urlpatterns = [
     path("security/", views.security_view, name="security"),
     path("2fa/setup/", views.mfa_setup_view, name="mfa_setup"),
     path("2fa/qr.svg", views.mfa_qr_view, name="mfa_qr"),
+    path("staff/new/", views.staff_create_view, name="staff_create"),
+    path("staff/<int:user_id>/edit/", views.staff_edit_view, name="staff_edit"),
 ]

@@ -9,7 +9,7 @@ import segno
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -20,14 +20,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from baomi.accounts import services
-from baomi.accounts.forms import LoginForm, OtpForm
-from baomi.accounts.models import User
+from baomi.accounts import selectors, services
+from baomi.accounts.forms import LoginForm, OtpForm, StaffForm
+from baomi.accounts.models import Department, User
 from baomi.accounts.security import normalize_username
 from baomi.audit.events import record
 from baomi.audit.services import LedgerUnavailable
 from baomi.core.http import actor_of
-from baomi.errors import ValidationFailed
+from baomi.core.views import error_403
+from baomi.errors import AccessDenied, BaomiError, Conflict, NotFound, ValidationFailed
 
 PENDING_USER = "_baomi_pending_user"
 PENDING_BACKEND = "_baomi_pending_backend"
@@ -270,3 +271,144 @@ def mfa_qr_view(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(buf.getvalue(), content_type="image/svg+xml")
     response["Cache-Control"] = "no-store"
     return response
+
+
+# --- Staff accounts with sealed personal data ------------------------------------------
+
+
+def _staff_input(form: StaffForm) -> services.StaffInput:
+    data = form.cleaned_data
+    sealed = form.sealed_changes()
+    return services.StaffInput(
+        display_name=data.get("display_name") or "",
+        email=data.get("email") or "",
+        role=data["role"],
+        department=data.get("department") or "",
+        post=data.get("post") or "",
+        clearance=data["clearance"],
+        mobile=sealed.get("mobile"),
+        id_number=sealed.get("id_number"),
+    )
+
+
+def _staff_page(
+    request: HttpRequest,
+    form: StaffForm,
+    *,
+    person: User | None,
+    shown: dict[str, str | None],
+    purpose: str = "",
+    refused: str = "",
+) -> HttpResponse:
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request,
+        "accounts/staff_form.html",
+        {
+            "form": form,
+            "person": person,
+            "sealed_rows": form.sealed_rows(shown),
+            "revealed": any(v for v in shown.values()),
+            "retype": form.is_bound and bool(form.errors) and form.sealed_typed(),
+            "purpose": purpose,
+            "reveal_refused": refused,
+            "departments": Department.objects.order_by("name").values_list("name", flat=True),
+            "nav": "staff",
+        },
+        status=status,
+    )
+
+
+def _service_errors(form: StaffForm, exc: BaomiError) -> None:
+    fields = exc.detail.get("fields") if isinstance(exc.detail, dict) else None
+    if fields:
+        form.add_service_errors(fields)
+    else:
+        form.add_error(None, str(exc.message))
+
+
+@login_required
+@never_cache
+@sensitive_post_parameters("password", "mobile", "id_number")
+@require_http_methods(["GET", "POST"])
+def staff_create_view(request: HttpRequest) -> HttpResponse:
+    """New staff account (`staff.manage`), with its mobile and ID number sealed by the
+    vault door under the firm key."""
+    actor = actor_of(request)
+    if not selectors.staff_can_manage(actor):
+        return error_403(request)
+    form = StaffForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            person = services.staff_create(
+                actor=actor,
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password"],
+                data=_staff_input(form),
+            )
+        except (ValidationFailed, Conflict, AccessDenied) as exc:
+            _service_errors(form, exc)
+        else:
+            messages.success(
+                request, _("Staff account %(name)s created.") % {"name": person.username}
+            )
+            return redirect("core:staff_list")
+    return _staff_page(request, form, person=None, shown={})
+
+
+@login_required
+@never_cache
+@sensitive_post_parameters("mobile", "id_number")
+@require_http_methods(["GET", "POST"])
+def staff_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Edit a staff account (`staff.manage`). The sealed mobile and ID number are masked;
+    `?purpose=…` reveals the stored values through the vault door (a recorded read,
+    refused without a purpose)."""
+    actor = actor_of(request)
+    if not selectors.staff_can_manage(actor):
+        return error_403(request)
+    try:
+        person = selectors.staff_get(actor=actor, user_id=user_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    initial = {
+        "display_name": person.display_name,
+        "email": person.email,
+        "role": person.role,
+        "department": person.department.name if person.department else "",
+        "post": person.post,
+        "clearance": person.clearance,
+    }
+    form = StaffForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.staff_update(actor=actor, user=person, data=_staff_input(form))
+        except (ValidationFailed, Conflict, AccessDenied) as exc:
+            _service_errors(form, exc)
+            person.refresh_from_db()
+        else:
+            messages.success(request, _("Changes saved."))
+            return redirect("accounts:staff_edit", user_id=person.pk)
+    purpose = request.GET.get("purpose", "").strip()[:500] if request.method == "GET" else ""
+    shown, refused = _staff_sealed(actor, person, purpose)
+    return _staff_page(
+        request, form, person=person, shown=shown, purpose=purpose, refused=refused
+    )
+
+
+def _staff_sealed(actor: User, person: User, purpose: str) -> tuple[dict[str, str | None], str]:
+    """The sealed fields' state: None (stored, masked), "" (none), or the value opened
+    through the vault door for `purpose`; a refusal keeps them masked with its reason."""
+    from baomi.vault import door
+
+    fields = services.STAFF_SEALED_FIELDS
+    if purpose:
+        try:
+            opened = door.record_read(actor=actor, obj=person, fields=fields, purpose=purpose)
+        except BaomiError as exc:
+            refused = str(exc.message)
+        else:
+            return {f: opened.get(f, "") for f in fields}, ""
+    else:
+        refused = ""
+    return {f: None if door.record_present(person, f) else "" for f in fields}, refused

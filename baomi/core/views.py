@@ -64,7 +64,10 @@ def staff_list(request: HttpRequest) -> HttpResponse:
     template = (
         "core/_staff_rows.html" if request.headers.get("HX-Request") else "core/staff_list.html"
     )
-    return render(request, template, {"page": page, "q": request.GET.get("q", ""), "nav": "staff"})
+    return render(request, template, {
+        "page": page, "q": request.GET.get("q", ""), "nav": "staff",
+        "can_manage": account_selectors.staff_can_manage(actor),
+    })
 
 
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
