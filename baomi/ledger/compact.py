@@ -10,6 +10,7 @@ amortised one), and folding the list right to left gives the root. It is small (
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from baomi.crypto.digest import HASH_NAMES, HashName
@@ -85,6 +86,36 @@ class CompactRange:
             completed.append(StoredNode(level, size >> level, current))
         stack.append(current)
         return CompactRange(self.hash_name, size + 1, tuple(stack)), tuple(completed)
+
+    def extend(
+        self, leaf_hashes: Sequence[bytes]
+    ) -> tuple[CompactRange, list[tuple[bytes, bytes]]]:
+        """Append several leaves; per leaf, the state after it and the inner nodes it made.
+
+        For leaf i the pair is (`to_bytes()` of the state after it, the hashes of the
+        inner nodes its append completed, levels 1, 2, … concatenated) — what
+        `append_nodes` gives one leaf at a time, without building a `CompactRange` per
+        leaf (the sequencer's hot path). Raises `StateFormatError` for a wrong-size hash.
+        """
+        hash_fn = self._hash_fn
+        size = self.size
+        stack = list(self.hashes)
+        header = _STATE_MAGIC + bytes((_STATE_VERSION, _HASH_CODES[self.hash_name]))
+        out: list[tuple[bytes, bytes]] = []
+        for leaf in leaf_hashes:
+            if len(leaf) != HASH_SIZE:
+                raise StateFormatError("leaf hash must be 32 bytes")
+            current = leaf
+            inner: list[bytes] = []
+            bits = size
+            while bits & 1:
+                current = hash_fn(NODE_PREFIX + stack.pop() + current)
+                inner.append(current)
+                bits >>= 1
+            stack.append(current)
+            size += 1
+            out.append((header + size.to_bytes(8, "big") + b"".join(stack), b"".join(inner)))
+        return CompactRange(self.hash_name, size, tuple(stack)), out
 
     def root(self) -> bytes:
         """The RFC 9162 Merkle tree hash of the `size` leaves (H("") when empty)."""

@@ -256,3 +256,116 @@ def scan_entry(data: bytes) -> tuple[int, bytes]:
     if prev.hex().encode("ascii") != prev_hex:
         raise EntryFormatError("prev_hash is not lowercase hex")
     return seq, prev
+
+
+# --- entry templates: encode once, fill in the position later --------------------------
+
+_PREV_OPEN: Final = b',"prev_hash":"'
+_SEQ_TAIL: Final = b"0}"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryTemplate:
+    """An entry's canonical bytes with `seq`, `time` and `prev_hash` still open.
+
+    A sequencer validates and encodes what an event says before it takes the append
+    lock (`EntryTemplate.build`), and under the lock only fills in the position
+    (`render`): `build(**fields).render(seq, format_time(t), prev)` is exactly
+    `encode_entry(Entry(seq=seq, time=t, prev_hash=prev, **fields))`.
+
+    `head` is everything up to and including `"prev_hash":"`; `middle` runs from the
+    quote closing prev_hash through `"seq":`. Because the keys are sorted, `seq`,
+    `time` and `v` are the last three and prev_hash the only open field before them.
+    """
+
+    head: bytes
+    middle: bytes
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        client_id: str | None,
+        purpose: str,
+        decision: str,
+        reason: str,
+        request: Mapping[str, str],
+    ) -> EntryTemplate:
+        """Validate the fields as `Entry` does and encode them.
+
+        Raises `EntryFormatError` for a non-string field or request key/value, an
+        unknown decision, or text that is not encodable as UTF-8.
+        """
+        for name, value in (
+            ("actor", actor),
+            ("action", action),
+            ("object_type", object_type),
+            ("object_id", object_id),
+            ("purpose", purpose),
+            ("reason", reason),
+        ):
+            if type(value) is not str:
+                raise EntryFormatError(f"{name} must be a string")
+        if client_id is not None and type(client_id) is not str:
+            raise EntryFormatError("client_id must be a string")
+        if decision not in DECISIONS:
+            raise EntryFormatError(f"decision must be one of {DECISIONS}")
+        if not isinstance(request, Mapping):
+            raise EntryFormatError("request must be a mapping of strings")
+        req = dict(request)
+        for key, value in req.items():
+            if type(key) is not str or type(value) is not str:
+                raise EntryFormatError("request must be a mapping of strings")
+        obj = {
+            "action": action,
+            "actor": actor,
+            "client_id": client_id,
+            "decision": decision,
+            "object_id": object_id,
+            "object_type": object_type,
+            "prev_hash": "",
+            "purpose": purpose,
+            "reason": reason,
+            "request": req,
+            "seq": 0,
+        }
+        try:
+            data = json.dumps(
+                obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise EntryFormatError("entry text is not encodable as UTF-8") from exc
+        # The keys before prev_hash hold strings or null, in which a quote is always
+        # escaped, so the first `,"prev_hash":"` is the key itself.
+        i = data.index(_PREV_OPEN) + len(_PREV_OPEN)
+        if not data.endswith(_SEQ_TAIL):  # pragma: no cover - json.dumps guarantees it
+            raise EntryFormatError("unexpected encoding of seq")
+        return cls(data[:i], data[i : -len(_SEQ_TAIL)])
+
+    def render(self, seq: int, time_text: str, prev_hash: bytes) -> bytes:
+        """The canonical bytes of the entry at `seq`, time `time_text`, after `prev_hash`.
+
+        `time_text` must be `format_time` output. Raises `EntryFormatError` for a
+        negative or non-int seq, a malformed time or a prev_hash not 32 bytes long.
+        """
+        if type(seq) is not int or seq < 0:
+            raise EntryFormatError("seq must be a non-negative int")
+        if len(time_text) != 27 or not time_text.isascii() or not _TIME_RE.fullmatch(time_text):
+            raise EntryFormatError("time must be format_time output")
+        if type(prev_hash) is not bytes or len(prev_hash) != HASH_SIZE:
+            raise EntryFormatError("prev_hash must be 32 bytes")
+        return b"".join(
+            (
+                self.head,
+                prev_hash.hex().encode("ascii"),
+                self.middle,
+                str(seq).encode("ascii"),
+                b',"time":"',
+                time_text.encode("ascii"),
+                b'","v":1}',
+            )
+        )

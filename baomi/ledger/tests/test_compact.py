@@ -98,3 +98,39 @@ def test_malformed_json_is_rejected(text: str) -> None:
 def test_wrong_leaf_size_is_rejected() -> None:
     with pytest.raises(StateFormatError):
         CompactRange.empty().append(b"short")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.integers(0, 300),
+    batches=st.lists(st.integers(0, 40), max_size=6),
+    hash_name=st.sampled_from(HASH_NAMES),
+)
+def test_extend_matches_append_nodes_leaf_by_leaf(
+    start: int, batches: list[int], hash_name: HashName
+) -> None:
+    h = hash_function(hash_name)
+    one = CompactRange.empty(hash_name)
+    for i in range(start):
+        one = one.append(h(b"s%d" % i))
+    many = one
+    n = start
+    for count in batches:
+        leaves = [h(b"b%d" % (n + i)) for i in range(count)]
+        many, rows = many.extend(leaves)
+        assert len(rows) == count
+        for leaf, (state_bytes, inner) in zip(leaves, rows, strict=True):
+            one, completed = one.append_nodes(leaf)
+            # The row's state is the state after this leaf; its nodes are the completed
+            # inner nodes (the leaf itself is not repeated), lowest level first.
+            assert state_bytes == one.to_bytes()
+            assert inner == b"".join(node.hash for node in completed[1:])
+        n += count
+        assert many == one
+
+
+def test_extend_refuses_a_wrong_size_leaf_and_returns_nothing_for_none() -> None:
+    state = CompactRange.empty().append(sha256(b"a"))
+    assert state.extend([]) == (state, [])
+    with pytest.raises(StateFormatError):
+        state.extend([sha256(b"b"), b"short"])

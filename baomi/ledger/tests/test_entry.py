@@ -13,9 +13,11 @@ from baomi.crypto.digest import hash_function
 from baomi.ledger.entry import (
     GENESIS_PREV_HASH,
     Entry,
+    EntryTemplate,
     decode_entry,
     encode_entry,
     entry_leaf_hash,
+    format_time,
     scan_entry,
 )
 from baomi.ledger.errors import EntryFormatError
@@ -144,3 +146,87 @@ def test_scan_rejects_other_layouts() -> None:
     for bad in (data.replace(b'"seq":0', b'"seq":00'), data + b" ", data.replace(b":", b": ")):
         with pytest.raises(EntryFormatError):
             scan_entry(bad)
+
+
+def _template_fields(entry: Entry) -> dict[str, object]:
+    return {
+        "actor": entry.actor,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "client_id": entry.client_id,
+        "purpose": entry.purpose,
+        "decision": entry.decision,
+        "reason": entry.reason,
+        "request": entry.request,
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(entry=entries)
+def test_template_renders_exactly_the_canonical_encoding(entry: Entry) -> None:
+    # Request keys such as "prev_hash" or "seq", and quotes, backslashes and commas in
+    # any field, must not move the open positions.
+    template = EntryTemplate.build(**_template_fields(entry))  # type: ignore[arg-type]
+    assert template.render(entry.seq, format_time(entry.time), entry.prev_hash) == encode_entry(
+        entry
+    )
+
+
+def test_template_with_field_names_inside_values() -> None:
+    entry = make(
+        object_type='x,"prev_hash":"',
+        purpose='"seq":1}',
+        request={"a": "", "prev_hash": "1", "seq": '0}","v":1}', "time": "now"},
+        client_id=None,
+    )
+    template = EntryTemplate.build(**_template_fields(entry))  # type: ignore[arg-type]
+    data = template.render(7, format_time(T0), bytes(range(32)))
+    assert data == encode_entry(
+        make(
+            seq=7,
+            prev_hash=bytes(range(32)),
+            object_type='x,"prev_hash":"',
+            purpose='"seq":1}',
+            request={"a": "", "prev_hash": "1", "seq": '0}","v":1}', "time": "now"},
+            client_id=None,
+        )
+    )
+    assert decode_entry(data).seq == 7
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"decision": "maybe"},
+        {"actor": 5},
+        {"client_id": 3},
+        {"request": {"ip": 1}},
+        {"request": {1: "x"}},
+        {"request": ["ip"]},
+        {"purpose": "\ud800"},
+        {"request": {"ip": "\udfff"}},
+    ],
+)
+def test_template_refuses_what_an_entry_refuses(overrides: dict[str, object]) -> None:
+    fields = _template_fields(make())
+    fields.update(overrides)
+    with pytest.raises(EntryFormatError):
+        EntryTemplate.build(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seq", "time_text", "prev"),
+    [
+        (-1, "2026-03-04T05:06:07.890123Z", bytes(32)),
+        (True, "2026-03-04T05:06:07.890123Z", bytes(32)),
+        (0, "2026-03-04T05:06:07Z", bytes(32)),
+        (0, "2026-03-04 05:06:07.890123Z", bytes(32)),
+        (0, "２026-03-04T05:06:07.890123Z", bytes(32)),
+        (0, "2026-03-04T05:06:07.890123Z", bytes(31)),
+    ],
+)
+def test_template_render_refuses_a_bad_position(seq: int, time_text: str, prev: bytes) -> None:
+    template = EntryTemplate.build(**_template_fields(make()))  # type: ignore[arg-type]
+    with pytest.raises(EntryFormatError):
+        template.render(seq, time_text, prev)
