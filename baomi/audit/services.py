@@ -21,15 +21,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    OperationalError,
+    connections,
+    transaction,
+)
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from baomi.crypto.digest import HashName
 from baomi.errors import BaomiError
 from baomi.ledger.compact import CompactRange
-from baomi.ledger.entry import GENESIS_PREV_HASH, Entry, encode_entry, entry_leaf_hash
-from baomi.ledger.hashing import hasher
+from baomi.ledger.entry import GENESIS_PREV_HASH, EntryTemplate, format_time
+from baomi.ledger.errors import EntryFormatError
+from baomi.ledger.hashing import LEAF_PREFIX, hasher
 
 MAX_TEXT = 500
 
@@ -83,6 +91,8 @@ class AuditEvent:
 def _clip(text: str, limit: int = MAX_TEXT) -> str:
     # Control characters would make the log hard to read and could spoof lines in
     # text exports; they are replaced, and long free text is cut.
+    if type(text) is not str:
+        raise EntryFormatError("audit event fields must be strings")
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text[:limit]
@@ -97,10 +107,6 @@ def configured_hash() -> HashName:
 # --- the locked append ----------------------------------------------------------------
 
 
-def _q(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
 def _bytes(value: Any) -> bytes:
     return bytes(value) if value is not None else b""
 
@@ -113,91 +119,190 @@ _PG_APPEND_LOCK = 0x6261_6F6D_695F_6C67  # "baomi_lg"
 _head_cache: dict[str, tuple[int, bytes, CompactRange]] = {}
 
 
-def _append_locked(events: Sequence[AuditEvent], now: datetime) -> list[int]:
-    """Append `events` inside the current transaction. Returns their sequence numbers.
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An event clipped, validated and encoded before the append lock is taken.
+
+    Under the lock only the position is filled in (seq, time, prev_hash): see
+    `EntryTemplate`. `columns` are the filterable copies, in `_COLUMNS` order.
+    """
+
+    template: EntryTemplate
+    columns: tuple[str, str, str, str, str | None, str, str, str]
+
+
+def _prepare(ev: AuditEvent) -> _Prepared:
+    """Raises `EntryFormatError` (a ValueError) for an event no entry can hold."""
+    actor = _clip(ev.actor, 150)
+    action = _clip(ev.action, 60)
+    object_type = _clip(ev.object_type, 40)
+    object_id = _clip(ev.object_id, 64)
+    client_id = _clip(ev.client_id, 64) if ev.client_id is not None else None
+    purpose = _clip(ev.purpose)
+    decision = "refused" if ev.decision == "refused" else "allowed"
+    reason = _clip(ev.reason)
+    req = ev.request
+    template = EntryTemplate.build(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        client_id=client_id,
+        purpose=purpose,
+        decision=decision,
+        reason=reason,
+        request={
+            "ip": _clip(req.ip, 200),
+            "user_agent": _clip(req.user_agent, 200),
+            "request_id": _clip(req.request_id, 200),
+        },
+    )
+    return _Prepared(
+        template, (actor, action, object_type, object_id, client_id, purpose, decision, reason)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    lock: str | None
+    head: str
+    state: str
+    insert: str
+
+
+_COLUMNS = (
+    "seq, time, actor, action, object_type, object_id, client_id, purpose, decision, "
+    "reason, data, leaf_hash, state, nodes"
+)
+_statements: dict[str, _Statements] = {}
+
+
+def _sql(db: BaseDatabaseWrapper) -> _Statements:
+    """The append's SQL in the driver's own parameter style (built once per vendor).
+
+    The hot path runs on the DB-API cursor: Django's cursor wrapper would rewrite the
+    placeholders and wrap every call, which costs as much as the hashing.
+    """
+    vendor = db.vendor
+    sql = _statements.get(vendor)
+    if sql is None:
+        mark = "?" if vendor == "sqlite" else "%s"
+        table = db.ops.quote_name("audit_ledgerentry")
+        sql = _Statements(
+            lock=f"SELECT pg_advisory_xact_lock({mark})" if vendor == "postgresql" else None,
+            head=f"SELECT seq, leaf_hash FROM {table} ORDER BY seq DESC LIMIT 1",  # noqa: S608
+            state=f"SELECT state FROM {table} WHERE seq = {mark}",  # noqa: S608
+            insert=(
+                f"INSERT INTO {table} ({_COLUMNS}) "  # noqa: S608
+                f"VALUES ({', '.join([mark] * 14)})"
+            ),
+        )
+        _statements[vendor] = sql
+    return sql
+
+
+def _append_locked(
+    db: BaseDatabaseWrapper, cur: Any, items: Sequence[_Prepared], now: datetime
+) -> list[int]:
+    """Append `items` in the transaction open on `db`'s DB-API cursor `cur`; their seqs.
+
 
     Serialization: SQLite transactions here take the write lock at BEGIN (IMMEDIATE);
     on PostgreSQL a transaction-scoped advisory lock does the same. Two appenders can
     therefore never read the same head, and the seq primary key refuses any duplicate.
     """
-    table = _q("audit_ledgerentry")
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_APPEND_LOCK])
-        cur.execute(
-            f"SELECT seq, leaf_hash FROM {table} ORDER BY seq DESC LIMIT 1"  # noqa: S608
-        )
-        row = cur.fetchone()
-        if row is None:
-            state = CompactRange.empty(configured_hash())
-            prev = GENESIS_PREV_HASH
+    sql = _sql(db)
+    if sql.lock is not None:
+        cur.execute(sql.lock, (_PG_APPEND_LOCK,))
+    cur.execute(sql.head)
+    row = cur.fetchone()
+    if row is None:
+        state = CompactRange.empty(configured_hash())
+        prev = GENESIS_PREV_HASH
+    else:
+        last_seq, prev = int(row[0]), _bytes(row[1])
+        cached = _head_cache.get(db.alias)
+        # The cached state is used only if the stored head is exactly the entry it
+        # was computed for (same seq and leaf hash); otherwise it is read back.
+        if cached is not None and cached[0] == last_seq and cached[1] == prev:
+            state = cached[2]
         else:
-            last_seq, prev = int(row[0]), _bytes(row[1])
-            cached = _head_cache.get(connection.alias)
-            # The cached state is used only if the stored head is exactly the entry it
-            # was computed for (same seq and leaf hash); otherwise it is read back.
-            if cached is not None and cached[0] == last_seq and cached[1] == prev:
-                state = cached[2]
-            else:
-                cur.execute(f"SELECT state FROM {table} WHERE seq = %s", [last_seq])  # noqa: S608
-                state = CompactRange.from_bytes(_bytes(cur.fetchone()[0]))
-            if state.size != last_seq + 1:
-                raise LedgerUnavailable(detail={"reason": "ledger head is inconsistent"})
-        hash_fn = hasher(state.hash_name)
-        db_now = connection.ops.adapt_datetimefield_value(now)
-        rows: list[tuple[Any, ...]] = []
-        seqs: list[int] = []
-        for ev in events:
-            seq = state.size
-            entry = Entry(
-                seq=seq,
-                time=now,
-                actor=_clip(ev.actor, 150),
-                action=_clip(ev.action, 60),
-                object_type=_clip(ev.object_type, 40),
-                object_id=_clip(ev.object_id, 64),
-                client_id=_clip(ev.client_id, 64) if ev.client_id is not None else None,
-                purpose=_clip(ev.purpose),
-                decision="refused" if ev.decision == "refused" else "allowed",
-                reason=_clip(ev.reason),
-                request={k: _clip(v, 200) for k, v in ev.request.as_dict().items()},
-                prev_hash=prev,
-            )
-            data = encode_entry(entry)
-            leaf = entry_leaf_hash(data, hash_fn)
-            state, completed = state.append_nodes(leaf)
-            nodes = b"".join(n.hash for n in completed[1:])
-            rows.append(
-                (
-                    seq,
-                    db_now,
-                    entry.actor,
-                    entry.action,
-                    entry.object_type,
-                    entry.object_id,
-                    entry.client_id,
-                    entry.purpose,
-                    entry.decision,
-                    entry.reason,
-                    data,
-                    leaf,
-                    state.to_bytes(),
-                    nodes,
-                )
-            )
-            seqs.append(seq)
-            prev = leaf
-        sql = (
-            f"INSERT INTO {table} (seq, time, actor, action, object_type, object_id, "  # noqa: S608
-            "client_id, purpose, decision, reason, data, leaf_hash, state, nodes) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        )
-        if len(rows) == 1:
-            cur.execute(sql, rows[0])
-        else:
-            cur.executemany(sql, rows)
-    _head_cache[connection.alias] = (seqs[-1], prev, state)
+            cur.execute(sql.state, (last_seq,))
+            state = CompactRange.from_bytes(_bytes(cur.fetchone()[0]))
+        if state.size != last_seq + 1:
+            raise LedgerUnavailable(detail={"reason": "ledger head is inconsistent"})
+    hash_fn = hasher(state.hash_name)
+    time_text = format_time(now)
+    db_now = db.ops.adapt_datetimefield_value(now)
+    first = state.size
+    datas: list[bytes] = []
+    leaves: list[bytes] = []
+    for seq, item in enumerate(items, first):
+        data = item.template.render(seq, time_text, prev)
+        prev = hash_fn(LEAF_PREFIX + data)
+        datas.append(data)
+        leaves.append(prev)
+    state, made = state.extend(leaves)
+    rows = [
+        (first + i, db_now, *item.columns, datas[i], leaves[i], made[i][0], made[i][1])
+        for i, item in enumerate(items)
+    ]
+    if len(rows) == 1:
+        cur.execute(sql.insert, rows[0])
+    else:
+        cur.executemany(sql.insert, rows)
+    _head_cache[db.alias] = (state.size - 1, prev, state)
+    return list(range(first, state.size))
+
+
+def _append_in_atomic(items: Sequence[_Prepared]) -> list[int]:
+    """Append inside the current Django transaction, in a savepoint.
+
+    The savepoint keeps a failed append from poisoning the caller's transaction before
+    the caller gets the chance to refuse and roll back.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    with transaction.atomic(), db.wrap_database_errors:
+        cur = db.connection.cursor()
+        try:
+            return _append_locked(db, cur, items, timezone.now())
+        finally:
+            cur.close()
+
+
+def _append_durably(items: Sequence[_Prepared]) -> list[int]:
+    """Append in a transaction of its own, committed (durably) before returning.
+
+    Only outside a Django transaction (autocommit): BEGIN and COMMIT go straight to the
+    driver, so the one-appender path pays no more than a plain insert does.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    raw = db.connection
+    begin = "BEGIN IMMEDIATE" if db.vendor == "sqlite" else "BEGIN"
+    with db.wrap_database_errors:
+        cur = raw.cursor()
+        try:
+            cur.execute(begin)
+            try:
+                seqs = _append_locked(db, cur, items, timezone.now())
+                cur.execute("COMMIT")
+            except BaseException:
+                _rollback_quietly(db, raw)
+                raise
+        finally:
+            cur.close()
     return seqs
+
+
+def _rollback_quietly(db: BaseDatabaseWrapper, raw: Any) -> None:
+    # DB-API rollback() does nothing when no transaction is open (e.g. COMMIT failed
+    # after the database had already rolled back). A connection that cannot even roll
+    # back is closed, so the next append starts on a fresh one.
+    try:
+        raw.rollback()
+    except Exception:  # the original error is the one to report
+        db.close()
 
 
 # --- group commit ---------------------------------------------------------------------
@@ -205,7 +310,7 @@ def _append_locked(events: Sequence[AuditEvent], now: datetime) -> list[int]:
 
 @dataclass
 class _Pending:
-    event: AuditEvent
+    item: _Prepared
     # Set when the entry is committed (or failed), or when this thread is asked to lead.
     wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
@@ -229,8 +334,8 @@ class _GroupCommitter:
         self._inflight = 0  # threads inside submit(); a hint for the commit delay
         self._last_batch = 0
 
-    def submit(self, event: AuditEvent) -> int:
-        item = _Pending(event)
+    def submit(self, prepared: _Prepared) -> int:
+        item = _Pending(prepared)
         with self._lock:
             self._inflight += 1
             self._queue.append(item)
@@ -296,8 +401,7 @@ class _GroupCommitter:
         try:
             for attempt in range(cls.LOCKED_RETRIES + 1):
                 try:
-                    with transaction.atomic():
-                        seqs = _append_locked([p.event for p in batch], timezone.now())
+                    seqs = _append_durably([p.item for p in batch])
                     break
                 except OperationalError as exc:
                     if "locked" not in str(exc) or attempt == cls.LOCKED_RETRIES:
@@ -323,18 +427,11 @@ def ledger_append(event: AuditEvent) -> int:
 
     Returns the entry's sequence number. Raises `LedgerUnavailable` (fail closed).
     """
-    if connection.in_atomic_block:
-        try:
-            # A savepoint keeps a failed append from poisoning the caller's transaction
-            # before the caller gets the chance to refuse and roll back.
-            with transaction.atomic():
-                return _append_locked([event], timezone.now())[0]
-        except LedgerUnavailable:
-            raise
-        except (DatabaseError, ValueError) as exc:
-            raise LedgerUnavailable() from exc
     try:
-        return _committer.submit(event)
+        prepared = _prepare(event)
+        if connections[DEFAULT_DB_ALIAS].in_atomic_block:
+            return _append_in_atomic([prepared])[0]
+        return _committer.submit(prepared)
     except LedgerUnavailable:
         raise
     except (DatabaseError, ValueError) as exc:
@@ -344,7 +441,8 @@ def ledger_append(event: AuditEvent) -> int:
 def ledger_append_many(events: Sequence[AuditEvent]) -> list[int]:
     """Append several events in one transaction (bulk imports, benchmarks)."""
     try:
-        with transaction.atomic():
-            return _append_locked(list(events), timezone.now())
+        return _append_in_atomic([_prepare(ev) for ev in events])
+    except LedgerUnavailable:
+        raise
     except (DatabaseError, ValueError) as exc:
         raise LedgerUnavailable() from exc

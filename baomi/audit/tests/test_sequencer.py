@@ -1,0 +1,223 @@
+"""The sequencer under concurrency: processes and threads, group commit, injected faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from baomi.audit import selectors
+from baomi.audit.models import LedgerEntry
+from baomi.audit.services import AuditEvent, LedgerUnavailable, ledger_append
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Each worker process waits for the go file, then appends from several threads.
+WORKER = """
+import os, sys, threading, time
+import django
+django.setup()
+from django.db import connection
+from baomi.audit.services import AuditEvent, RequestMeta, ledger_append
+proc, threads, per, go = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+while not os.path.exists(go):
+    time.sleep(0.005)
+errors = []
+def work(t):
+    try:
+        for i in range(per):
+            tag = f"{proc}-{t}-{i}"
+            ledger_append(AuditEvent(actor=f"proc{proc}", action="client.read",
+                                     object_id=tag, request=RequestMeta(request_id=tag)))
+    except BaseException as exc:
+        errors.append(repr(exc))
+    finally:
+        connection.close()
+pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+for t in pool:
+    t.start()
+for t in pool:
+    t.join()
+print("\\n".join(errors))
+sys.exit(1 if errors else 0)
+"""
+
+REPORT = """
+import json
+import django
+django.setup()
+from baomi.audit import selectors
+from baomi.audit.models import LedgerEntry
+selectors.checkpoint_create()
+rows = list(LedgerEntry.objects.order_by("seq").values_list("seq", "object_id"))
+print(json.dumps({"rows": rows, "ok": selectors.ledger_verify(record=False).ok}))
+"""
+
+
+def _env(data_dir: Path, database_url: str = "") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAOMI_", "DJANGO_"))}
+    env.update({"BAOMI_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "baomi.settings"})
+    if database_url:
+        env["BAOMI_DATABASE_URL"] = database_url
+    return env
+
+
+def _python(code: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_processes_and_threads_never_fork_or_duplicate(tmp_path: Path) -> None:
+    """Several processes, each with several threads (group commit), append at once."""
+    procs, threads, per = 4, 4, 15
+    if connection.vendor == "postgresql":
+        db = settings.DATABASES["default"]
+        url = f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}&port={db['PORT']}"
+        env = _env(tmp_path, url)
+    else:
+        # The SQLite test database lives in this process's memory: the processes share
+        # a database file of their own instead.
+        env = _env(tmp_path)
+        migrate = _python(
+            "import django; django.setup(); from django.core.management import call_command;"
+            " call_command('migrate', verbosity=0)",
+            env=env,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+    go = tmp_path / "go"
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(p), str(threads), str(per), str(go)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in range(procs)
+    ]
+    time.sleep(0.5)
+    go.touch()
+    for w in workers:
+        out, err = w.communicate(timeout=300)
+        assert w.returncode == 0, (out, err)
+    if connection.vendor == "postgresql":
+        selectors.checkpoint_create()
+        rows = [
+            list(r) for r in LedgerEntry.objects.order_by("seq").values_list("seq", "object_id")
+        ]
+        ok = selectors.ledger_verify(record=False).ok
+    else:
+        report = _python(REPORT, env=env)
+        assert report.returncode == 0, report.stderr
+        result = json.loads(report.stdout)
+        rows, ok = result["rows"], result["ok"]
+    total = procs * threads * per
+    assert [seq for seq, _ in rows] == list(range(total))
+    expected = {f"{p}-{t}-{i}" for p in range(procs) for t in range(threads) for i in range(per)}
+    assert sorted(obj for _, obj in rows) == sorted(expected)
+    assert ok
+
+
+def _inject_faults(percent: int) -> None:
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(
+                "CREATE OR REPLACE FUNCTION baomi_seq_fault() RETURNS trigger AS $$ BEGIN "
+                f"IF random() * 100 < {percent} THEN RAISE EXCEPTION 'injected fault'; "
+                "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cur.execute(
+                "CREATE TRIGGER baomi_seq_fault BEFORE INSERT ON audit_ledgerentry "
+                "FOR EACH ROW EXECUTE FUNCTION baomi_seq_fault()"
+            )
+        else:
+            cur.execute(
+                "CREATE TRIGGER baomi_seq_fault BEFORE INSERT ON audit_ledgerentry "
+                f"WHEN (abs(random()) % 100) < {percent} "
+                "BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+            )
+
+
+def _drop_faults() -> None:
+    with connection.cursor() as cur:
+        cur.execute(
+            "DROP TRIGGER baomi_seq_fault"
+            + (" ON audit_ledgerentry" if connection.vendor == "postgresql" else "")
+        )
+
+
+def test_group_commit_under_faults_acknowledges_exactly_what_was_stored() -> None:
+    """Threads share commits while inserts fail at random: every append either returns
+    the seq its entry is stored under or raises LedgerUnavailable and leaves no entry."""
+    _inject_faults(30)
+    acknowledged: dict[str, int] = {}
+    refused: list[str] = []
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        try:
+            for i in range(30):
+                tag = f"{k}-{i}"
+                event = AuditEvent(actor=f"t{k}", action="client.read", object_id=tag)
+                try:
+                    seq = ledger_append(event)
+                except LedgerUnavailable:
+                    with lock:
+                        refused.append(tag)
+                else:
+                    with lock:
+                        acknowledged[tag] = seq
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    _drop_faults()
+    stored = dict(LedgerEntry.objects.values_list("object_id", "seq"))
+    assert len(acknowledged) + len(refused) == 240
+    assert refused and acknowledged  # both outcomes happened
+    assert stored == acknowledged
+    assert sorted(stored.values()) == list(range(len(stored)))
+    selectors.checkpoint_create()
+    assert selectors.ledger_verify(record=False).ok
+
+
+def test_an_invalid_event_fails_alone() -> None:
+    """An event no entry can hold is refused before it joins a shared commit."""
+    bad = AuditEvent(actor=None, action="client.read")  # type: ignore[arg-type]
+    with pytest.raises(LedgerUnavailable):
+        ledger_append(bad)
+    seq = ledger_append(AuditEvent(actor="x", action="client.read"))
+    assert seq == 0 and LedgerEntry.objects.count() == 1
+
+
+def test_a_stale_head_from_another_writer_is_read_back() -> None:
+    """The cached tree state is used only while the stored head is the entry it was
+    computed for; after another writer's change the state is read from the row."""
+    for i in range(5):
+        ledger_append(AuditEvent(actor="x", action="client.read", object_id=str(i)))
+    # Another writer (here: raw SQL) removes the newest entries, as a rolled-back or
+    # foreign append would leave a different head.
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM audit_ledgerentry WHERE seq >= 3")
+    assert ledger_append(AuditEvent(actor="x", action="client.read", object_id="n")) == 3
+    selectors.checkpoint_create()
+    assert selectors.ledger_verify(record=False).ok
+    assert selectors.ledger_state().size == 4
