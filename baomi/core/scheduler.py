@@ -81,6 +81,15 @@ def _access_reviews_flag_overdue() -> None:
     reviews_flag_overdue()
 
 
+def _imports_mark_interrupted() -> None:
+    # Imports whose process died stop waiting and offer to resume (baomi.imports.runner).
+    from baomi.imports.services import jobs_mark_interrupted
+
+    marked = jobs_mark_interrupted()
+    if marked:
+        logger.info("marked %d import(s) interrupted", marked)
+
+
 def jobs() -> list[Job]:
     import os
 
@@ -94,6 +103,7 @@ def jobs() -> list[Job]:
         Job("classification_review", 24 * 3600, _classification_review),
         Job("query_requests_expire", 300, _query_requests_expire),
         Job("access_reviews_flag_overdue", 3600, _access_reviews_flag_overdue),
+        Job("imports_mark_interrupted", 60, _imports_mark_interrupted),
     ]
 
 

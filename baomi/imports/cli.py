@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
                 source_name=str(path),
                 sha256=f"folder:{path.resolve()}"[:64],
                 progress=_progress,
+                total=services.folder_file_count(path),
             )
         elif path.is_file():
             with path.open("rb") as fh:
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
                     source_name=path.name,
                     sha256=services.sha256_of(fh),
                     progress=_progress,
+                    total=services.zip_entry_count(fh),
                 )
         else:
             print(f"error: no such file or folder: {path}", file=sys.stderr)

@@ -14,23 +14,32 @@ Invariants:
   nothing the second time; values already sealed on a client are kept (an import
   never overwrites confidential data silently);
 - resumable: a job remembers how many rows it handled; running the same file again
-  (same SHA-256, same person) continues the unfinished job from there.
+  (same SHA-256, same person) continues the unfinished job from there;
+- alive or not: while a job runs, its heartbeat is touched at every save point and
+  by a helper thread every `HEARTBEAT_S` seconds (one file may take minutes to scan);
+  the scheduler marks a job whose heartbeat is older than `STALE_AFTER_S` as
+  interrupted (`jobs_mark_interrupted`), so the page stops waiting and offers to resume.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
+import logging
 import os
 import stat
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -41,7 +50,14 @@ from baomi.clients.models import Client, Contact
 from baomi.clients.selectors import client_can_edit
 from baomi.clients.services import ClientInput, client_create, client_update, contact_add
 from baomi.errors import AccessDenied, BaomiError
-from baomi.imports.models import MAX_ERRORS, ImportJob, ImportKind, ImportStatus
+from baomi.imports.models import (
+    MAX_ERRORS,
+    UNFINISHED,
+    ImportedDocument,
+    ImportJob,
+    ImportKind,
+    ImportStatus,
+)
 from baomi.imports.spreadsheet import FIELDS, TableError, guess_mapping, read_table
 from baomi.vault import door
 
@@ -49,6 +65,9 @@ Progress = Callable[[ImportJob], None]
 CLIENT_FIELDS = ("name", "uscc", "legal_representative")
 SEALED_FIELDS = ("legal_rep_id_number", "address", "bank_account", "notes")
 _SAVE_EVERY = 20
+HEARTBEAT_S = 30.0
+STALE_AFTER_S = 180.0
+logger = logging.getLogger("baomi.imports")
 
 
 def sha256_of(stream: IO[bytes]) -> str:
@@ -58,6 +77,39 @@ def sha256_of(stream: IO[bytes]) -> str:
         h.update(block)
     stream.seek(0)
     return h.hexdigest()
+
+
+def _save(job: ImportJob) -> None:
+    """Save a job's progress; saving is also a sign of life (heartbeat)."""
+    job.heartbeat_at = timezone.now()
+    job.save()
+
+
+@contextmanager
+def _keepalive(job: ImportJob, interval_s: float = HEARTBEAT_S) -> Iterator[None]:
+    """Touch the job's heartbeat from a helper thread while the block runs: one large
+    file (OCR of a long scan) may take longer than the interval between save points,
+    and the job must not be taken for a dead one meanwhile. The thread dies with the
+    process, which is the point: then the heartbeat stops."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval_s):
+                try:
+                    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+                except DatabaseError:
+                    logger.warning("import %s: heartbeat not written", job.pk, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    thread = threading.Thread(target=beat, name=f"baomi-import-{job.pk}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _add_error(job: ImportJob, item: str, code: str, message: str) -> None:
@@ -82,7 +134,7 @@ def job_for(
             source_sha256=sha256,
             created_by=actor,
             client=client,
-            status__in=[ImportStatus.PENDING, ImportStatus.RUNNING, ImportStatus.FAILED],
+            status__in=UNFINISHED,
         )
         .order_by("-id")
         .first()
@@ -99,6 +151,7 @@ def job_for(
         client=client,
         mapping=mapping or {},
         created_by=actor,
+        heartbeat_at=timezone.now(),
     )
     return job, False
 
@@ -179,31 +232,60 @@ def clients_import(
     )
     job.status = ImportStatus.RUNNING
     job.error = ""
-    job.save()
+    if not job.total:
+        # Reading the rows once more costs little beside importing them, and lets the
+        # progress say "n of total" from the start.
+        job.total = count_rows(stream, filename)
+        stream.seek(0)
+        headers, rows = read_table(stream, filename)
+    _save(job)
+    if progress:
+        progress(job)
     skip = job.processed
     count = 0
-    try:
-        for count, cells in enumerate(rows, start=1):
-            if count <= skip:
-                continue
-            _client_row(actor, job, count + 1, cells)
-            job.processed = count
-            if count % _SAVE_EVERY == 0:
-                job.save()
-                if progress:
-                    progress(job)
-    except TableError as exc:
-        job.total = max(job.total, count)
-        return _fail(actor, job, exc.code, exc.message)
+    with _keepalive(job):
+        try:
+            for count, cells in enumerate(rows, start=1):
+                if count <= skip:
+                    continue
+                _client_row(actor, job, count + 1, cells)
+                job.processed = count
+                job.total = max(job.total, count)
+                if count % _SAVE_EVERY == 0:
+                    _save(job)
+                    if progress:
+                        progress(job)
+        except TableError as exc:
+            job.total = max(job.total, count)
+            return _fail(actor, job, exc.code, exc.message)
     job.total = max(count, job.processed)
     return _finish(actor, job, progress)
 
 
-def _fail(actor: User, job: ImportJob, code: str, message: str) -> ImportJob:
+def count_rows(stream: IO[bytes], filename: str) -> int:
+    """Data rows in a spreadsheet (0 when it cannot be read to the end; the import
+    then reports the error at the row where it stops)."""
+    stream.seek(0)
+    try:
+        _headers, rows = read_table(stream, filename)
+        return sum(1 for _row in rows)
+    except TableError:
+        return 0
+    finally:
+        stream.seek(0)
+
+
+def job_fail(job: ImportJob, code: str, message: str) -> ImportJob:
+    """Fail `job` with an error code and a message that holds no imported value.
+    Ledger ``import.finish`` (refused, ``error=<code>``)."""
+    return _fail(job.created_by or "system:imports", job, code, message)
+
+
+def _fail(actor: User | str, job: ImportJob, code: str, message: str) -> ImportJob:
     job.status = ImportStatus.FAILED
     job.error = f"{code}: {message}"[:300]
     job.finished_at = timezone.now()
-    job.save()
+    _save(job)
     record(
         actor,
         "import.finish",
@@ -218,7 +300,7 @@ def _fail(actor: User, job: ImportJob, code: str, message: str) -> ImportJob:
 def _finish(actor: User, job: ImportJob, progress: Progress | None) -> ImportJob:
     job.status = ImportStatus.DONE
     job.finished_at = timezone.now()
-    job.save()
+    _save(job)
     if progress:
         progress(job)
     record(
@@ -458,6 +540,23 @@ def iter_zip(stream: IO[bytes]) -> Iterator[Source]:
             yield Source(name, data)
 
 
+def zip_entry_count(stream: IO[bytes]) -> int:
+    """How many `Source`s `iter_zip` will yield (for the progress total)."""
+    try:
+        with zipfile.ZipFile(stream) as zf:
+            n = sum(1 for info in zf.infolist() if not info.is_dir())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        n = 1
+    finally:
+        stream.seek(0)
+    return 1 if n > MAX_ZIP_ENTRIES else n
+
+
+def folder_file_count(path: Path) -> int:
+    """How many `Source`s `iter_folder` will yield (for the progress total)."""
+    return sum(len(files) for _root, _dirs, files in os.walk(path))
+
+
 def documents_import(
     *,
     actor: User,
@@ -466,6 +565,8 @@ def documents_import(
     source_name: str,
     sha256: str,
     progress: Progress | None = None,
+    total: int = 0,
+    job: ImportJob | None = None,
 ) -> ImportJob:
     """Scan, classify by suggestion and seal each file into a new document of `client`.
 
@@ -473,21 +574,19 @@ def documents_import(
     refused: no document without a reasoned label); each document enters the
     classification confirmation state (`DocumentLabel`, source "unconfirmed") so people
     confirm it later. Files already imported (same name and SHA-256 for this client) are
-    skipped, so a re-run resumes. Errors are per file.
+    skipped, so a re-run resumes. Errors are per file. Each document created or found
+    already imported is linked to the job (`ImportedDocument`) for the bulk
+    confirmation page. `total`: the number of entries, when known beforehand; `job`:
+    the job to run (the web runner creates it first), else found or created here.
     """
-    from baomi.classification import services as classification
-    from baomi.detect import scan_file
-    from baomi.vault import services as vault_services
-    from baomi.vault.models import Document
-    from baomi.vault.uploads import SealedUpload, sanitize_filename, sniff_kind
-
-    job, _resumed = job_for(
-        actor=actor,
-        kind=ImportKind.DOCUMENTS,
-        source_name=source_name,
-        sha256=sha256,
-        client=client,
-    )
+    if job is None:
+        job, _resumed = job_for(
+            actor=actor,
+            kind=ImportKind.DOCUMENTS,
+            source_name=source_name,
+            sha256=sha256,
+            client=client,
+        )
     record(
         actor,
         "import.start",
@@ -497,7 +596,40 @@ def documents_import(
         reason=f"kind=documents resume_from={job.processed}",
     )
     job.status = ImportStatus.RUNNING
-    job.save()
+    job.error = ""
+    job.total = max(job.total, total)
+    _save(job)
+    if progress:
+        progress(job)
+    count = 0
+    with _keepalive(job):
+        count = _documents_loop(
+            actor=actor,
+            job=job,
+            client=client,
+            sources=sources,
+            source_name=source_name,
+            progress=progress,
+        )
+    job.total = max(job.total, count)
+    return _finish(actor, job, progress)
+
+
+def _documents_loop(
+    *,
+    actor: User,
+    job: ImportJob,
+    client: Client,
+    sources: Iterable[Source],
+    source_name: str,
+    progress: Progress | None,
+) -> int:
+    from baomi.classification import services as classification
+    from baomi.detect import scan_file
+    from baomi.vault import services as vault_services
+    from baomi.vault.models import Document
+    from baomi.vault.uploads import SealedUpload, sanitize_filename, sniff_kind
+
     count = 0
     for count, src in enumerate(sources, start=1):
         if count <= job.processed:
@@ -509,9 +641,13 @@ def documents_import(
             try:
                 filename = sanitize_filename(src.name.rsplit("/", 1)[-1])
                 digest = hashlib.sha256(src.data).hexdigest()
-                if Document.objects.filter(
+                existing = Document.objects.filter(
                     client=client, versions__sha256=digest, versions__original_filename=filename
-                ).exists():
+                ).first()
+                if existing is not None:
+                    ImportedDocument.objects.get_or_create(
+                        job=job, document=existing, defaults={"new": False}
+                    )
                     job.unchanged += 1
                 else:
                     scan = scan_file(io.BytesIO(src.data), filename=filename)
@@ -549,6 +685,7 @@ def documents_import(
                         version=document.current_version,
                         suggested=suggested,
                     )
+                    ImportedDocument.objects.get_or_create(job=job, document=document)
                     job.created += 1
             except _RowError as exc:
                 _file_error(actor, job, item, exc.code, exc.message)
@@ -556,11 +693,10 @@ def documents_import(
                 _file_error(actor, job, item, exc.code, str(exc.message))
         job.processed = count
         job.total = max(job.total, count)
-        job.save()
+        _save(job)
         if progress:
             progress(job)
-    job.total = max(job.total, count)
-    return _finish(actor, job, progress)
+    return count
 
 
 def _file_error(actor: User, job: ImportJob, item: str, code: str, message: str) -> None:
@@ -573,3 +709,89 @@ def _file_error(actor: User, job: ImportJob, item: str, code: str, message: str)
         client_id=job.client_id,
         reason=f"error={code}",
     )
+
+
+def jobs_mark_interrupted(
+    *, now: dt.datetime | None = None, stale_after_s: float = STALE_AFTER_S
+) -> int:
+    """Mark waiting or running jobs whose runner stopped beating as interrupted (the
+    process that ran them died or restarted). Run by the scheduler; idempotent. Ledger
+    ``import.interrupted`` per job (actor ``system:scheduler``). Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=stale_after_s)
+    stale = Q(status__in=[ImportStatus.PENDING, ImportStatus.RUNNING]) & (
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    marked = 0
+    for job in ImportJob.objects.filter(stale).only("pk", "client_id", "processed")[:1000]:
+        with transaction.atomic():
+            if not ImportJob.objects.filter(stale, pk=job.pk).update(
+                status=ImportStatus.INTERRUPTED
+            ):
+                continue  # it beat again meanwhile
+            record(
+                "system:scheduler",
+                "import.interrupted",
+                object_type="import",
+                object_id=job.pk,
+                client_id=job.client_id,
+                reason=f"processed={job.processed}",
+            )
+        marked += 1
+    return marked
+
+
+# --- Confirming the classification of imported documents ----------------------------------
+
+
+def documents_confirm(
+    *, actor: User, job: ImportJob, choices: Mapping[int, tuple[str, str]]
+) -> tuple[int, int]:
+    """Confirm the suggested label, or override it, for documents `job` imported, in one
+    go: `choices` maps a document id to the (level, category) the person chose.
+
+    Everything is checked before anything changes: every document must belong to the
+    job and be visible to `actor`, and every level and category must be valid, else
+    `ValidationFailed` (``fields``: one entry per bad document, by title) and nothing is
+    saved. Each label is then set by `classification.services.document_classify`, which
+    decides who may (`AccessDenied` for the first refused document; those before it
+    stay saved) and records ``document.classify`` with the suggestion and the choice,
+    marked ``override`` where they differ, exactly as the single-document page does.
+    Returns (documents confirmed, of which overridden).
+    """
+    from baomi.accounts.models import Level
+    from baomi.classification import services as classification
+    from baomi.errors import ValidationFailed
+    from baomi.vault import selectors as vault_selectors
+    from baomi.vault.models import Category
+
+    if job.client is None or not choices:
+        return 0, 0
+    imported = ImportedDocument.objects.filter(job=job, document_id__in=list(choices)).values(
+        "document_id"
+    )
+    documents = {
+        d.pk: d
+        for d in vault_selectors.document_list(actor=actor, client=job.client).filter(
+            pk__in=imported
+        )
+    }
+    errors: dict[str, list[str]] = {}
+    for document_id, (level, category) in choices.items():
+        document = documents.get(document_id)
+        if document is None:
+            errors[str(document_id)] = [_("Not a document of this import.")]
+            continue
+        if level not in Level.values:
+            errors.setdefault(document.title, []).append(_("Choose a classification level."))
+        if category not in Category.values:
+            errors.setdefault(document.title, []).append(_("Choose a category."))
+    if errors:
+        raise ValidationFailed(detail={"fields": errors})
+    overridden = 0
+    for document_id, (level, category) in choices.items():
+        label = classification.document_classify(
+            actor=actor, document=documents[document_id], level=level, category=category
+        )
+        overridden += int(label.overridden)
+    return len(choices), overridden

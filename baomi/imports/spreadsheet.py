@@ -15,7 +15,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from baomi.detect import ExtractionError, Limits
 from baomi.detect.extract import cell_text, check_zip, detect_encoding
@@ -185,6 +185,22 @@ def _read_xlsx(stream: IO[bytes]) -> tuple[list[str], Iterator[list[str]]]:
     return headers, data()
 
 
+class _KeepOpen(io.RawIOBase):
+    """Reads `stream` without owning it: a text wrapper that is dropped (a preview, a
+    row count) closes this, not the caller's stream, which is read again afterwards."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _read_csv(stream: IO[bytes]) -> tuple[list[str], Iterator[list[str]]]:
     head = stream.read(64 * 1024)
     stream.seek(0)
@@ -197,7 +213,9 @@ def _read_csv(stream: IO[bytes]) -> tuple[list[str], Iterator[list[str]]]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t")
     except csv.Error:
         dialect = csv.excel
-    text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+    text = io.TextIOWrapper(
+        io.BufferedReader(_KeepOpen(stream)), encoding=encoding, errors="replace", newline=""
+    )
     if encoding.replace("-", "_").lower() in {"utf_8", "utf8"} and head.startswith(codecs.BOM_UTF8):
         text.read(1)
     csv.field_size_limit(1 << 20)

@@ -1,27 +1,36 @@
-"""Import pages: upload a client list → column mapping with preview → run; ZIP of
-documents for a client; job progress (polled by htmx)."""
+"""Import pages: upload a client list → column mapping with preview → start; ZIP of
+documents for a client; job progress (polled by htmx) and resume; bulk confirmation of
+the classification of the documents a job imported.
+
+Imports run in the background (`baomi.imports.runner`): the request only reads the
+file, creates or finds the job and starts it."""
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from baomi.accounts.models import Level
 from baomi.clients import selectors as client_selectors
 from baomi.clients.selectors import clients_visible_to
 from baomi.core.http import actor_of
-from baomi.errors import BaomiError, NotFound
-from baomi.imports import services
-from baomi.imports.models import ImportJob
+from baomi.errors import BaomiError, InvalidInput, NotFound, ValidationFailed
+from baomi.imports import runner, selectors, services
+from baomi.imports.models import ImportedDocument, ImportJob, ImportKind
 from baomi.imports.spreadsheet import FIELDS, TableError, guess_mapping, read_table
 from baomi.imports.uploads import ImportUpload
+from baomi.vault.models import Category
 
 FIELD_LABELS = {  # lazy: evaluated in the request's language
     "name": gettext_lazy("Enterprise name"),
@@ -38,6 +47,7 @@ FIELD_LABELS = {  # lazy: evaluated in the request's language
     "contact_id_number": gettext_lazy("Contact ID number"),
 }
 PREVIEW_ROWS = 5
+ERRORS_SHOWN = 200  # skipped rows listed on the page; all of them are kept on the job
 
 
 def _error(request: HttpRequest, exc: BaomiError) -> HttpResponse:
@@ -64,39 +74,55 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _upload(request: HttpRequest) -> ImportUpload | None:
-    """Read the multipart body with the in-memory import tap (no disk, no sealing)."""
-    request._baomi_import_upload = True  # type: ignore[attr-defined]  # read by the upload handler
-    upload = request.FILES.get("file")
-    return upload if isinstance(upload, ImportUpload) else None
+ImportView = Callable[..., HttpResponse]
 
 
-@csrf_exempt
-@login_required
-@require_POST
-def clients_upload(request: HttpRequest) -> HttpResponse:
-    """Preview (guessed mapping + first rows) or run, depending on the button."""
-    try:
-        upload = _upload(request)
-    except BaomiError as exc:
-        return _error(request, exc)
-    return _clients_checked(request, upload)
+def import_upload(view: ImportView) -> ImportView:
+    """The one way an import page receives its file: signed in, POST, then the
+    multipart body read with the in-memory import tap (the upload handler must know
+    it is an import *before* anything reads the body, which Django's CSRF middleware
+    would do; hence `csrf_exempt` here), and only then the CSRF check on the parsed
+    form (`csrf_protect` around `view`). `view(request, upload, **kwargs)` gets the
+    upload, or None when no file was chosen."""
+    checked = csrf_protect(view)
+
+    @csrf_exempt
+    @login_required
+    @require_POST
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        request._baomi_import_upload = True  # type: ignore[attr-defined]  # read by the upload handler
+        try:
+            upload = request.FILES.get("file")
+        except BaomiError as exc:
+            return _error(request, exc)
+        return checked(request, upload if isinstance(upload, ImportUpload) else None, **kwargs)
+
+    return wrapper
 
 
-@csrf_protect
-def _clients_checked(request: HttpRequest, upload: ImportUpload | None) -> HttpResponse:
+def _started(request: HttpRequest, started: runner.Started) -> HttpResponse:
+    if not started.started:
+        messages.info(request, _("This file is already being imported; its progress is below."))
+    return redirect("imports:job", job_id=started.job.pk)
+
+
+@import_upload
+def clients_upload(request: HttpRequest, upload: ImportUpload | None) -> HttpResponse:
+    """Preview (guessed mapping + first rows) or start the import, depending on the
+    button."""
     actor = actor_of(request)
     if upload is None:
         messages.error(request, _("Choose a spreadsheet (XLSX or CSV)."))
         return redirect("imports:index")
     stream = upload.stream()
+    try:
+        headers, rows = read_table(stream, upload.name)
+        preview = list(itertools.islice(rows, PREVIEW_ROWS))
+    except TableError as exc:
+        messages.error(request, f"{upload.name}: {exc.code}: {exc.message}")
+        return redirect("imports:index")
     if request.POST.get("run") != "1":
-        try:
-            headers, rows = read_table(stream, upload.name)
-            preview = list(itertools.islice(rows, PREVIEW_ROWS))
-        except TableError as exc:
-            messages.error(request, f"{upload.name}: {exc.code}: {exc.message}")
-            return redirect("imports:index")
         mapping = guess_mapping(headers)
         fields = [(f, FIELD_LABELS[f], mapping.get(f)) for f in FIELDS]
         return render(
@@ -111,28 +137,21 @@ def _clients_checked(request: HttpRequest, upload: ImportUpload | None) -> HttpR
             },
         )
     raw = {f: request.POST.get(f"map_{f}", "") for f in FIELDS}
-    job = services.clients_import(
-        actor=actor,
-        stream=stream,
-        filename=upload.name,
-        mapping=services.clean_mapping(raw, 10_000),
-    )
-    return redirect("imports:job", job_id=job.pk)
-
-
-@csrf_exempt
-@login_required
-@require_POST
-def documents_upload(request: HttpRequest) -> HttpResponse:
+    stream.seek(0)
     try:
-        upload = _upload(request)
+        started = runner.enqueue_clients(
+            actor=actor,
+            stream=stream,
+            filename=upload.name,
+            mapping=services.clean_mapping(raw, len(headers)),
+        )
     except BaomiError as exc:
         return _error(request, exc)
-    return _documents_checked(request, upload)
+    return _started(request, started)
 
 
-@csrf_protect
-def _documents_checked(request: HttpRequest, upload: ImportUpload | None) -> HttpResponse:
+@import_upload
+def documents_upload(request: HttpRequest, upload: ImportUpload | None) -> HttpResponse:
     actor = actor_of(request)
     if upload is None:
         messages.error(request, _("Choose a ZIP file."))
@@ -145,22 +164,43 @@ def _documents_checked(request: HttpRequest, upload: ImportUpload | None) -> Htt
         return redirect("imports:index")
     except BaomiError as exc:
         return _error(request, exc)
-    stream = upload.stream()
-    job = services.documents_import(
-        actor=actor,
-        client=client,
-        sources=services.iter_zip(stream),
-        source_name=upload.name,
-        sha256=services.sha256_of(stream),
-    )
-    return redirect("imports:job", job_id=job.pk)
+    try:
+        started = runner.enqueue_documents(
+            actor=actor, client=client, stream=upload.stream(), filename=upload.name
+        )
+    except BaomiError as exc:
+        return _error(request, exc)
+    return _started(request, started)
+
+
+@import_upload
+def job_resume(request: HttpRequest, upload: ImportUpload | None, job_id: int) -> HttpResponse:
+    """Continue an interrupted or failed job: its file chosen again (checked by SHA-256)."""
+    try:
+        job = _job(request, job_id)
+        if upload is None:
+            raise InvalidInput(_("Choose the file again to continue."), code="file_required")
+        started = runner.resume(actor=actor_of(request), job=job, stream=upload.stream())
+    except BaomiError as exc:
+        return _error(request, exc)
+    return _started(request, started)
 
 
 def _job(request: HttpRequest, job_id: int) -> ImportJob:
-    job = ImportJob.objects.filter(pk=job_id, created_by=actor_of(request)).first()
-    if job is None:
-        raise NotFound(_("No such import."), code="import_not_found")
-    return job
+    return selectors.job_get(actor=actor_of(request), job_id=job_id)
+
+
+def _job_context(request: HttpRequest, job: ImportJob) -> dict[str, Any]:
+    shown = job.errors[-ERRORS_SHOWN:] if job.active else job.errors[:ERRORS_SHOWN]
+    return {
+        "job": job,
+        "errors_shown": shown,
+        "errors_hidden": max(0, len(job.errors) - len(shown))
+        + max(0, job.failed - len(job.errors)),
+        "imported": ImportedDocument.objects.filter(job=job).count()
+        if job.kind == ImportKind.DOCUMENTS
+        else 0,
+    }
 
 
 @login_required
@@ -170,7 +210,7 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
         job = _job(request, job_id)
     except BaomiError as exc:
         return _error(request, exc)
-    return render(request, "imports/job.html", {"job": job, "nav": "imports"})
+    return render(request, "imports/job.html", {**_job_context(request, job), "nav": "imports"})
 
 
 @login_required
@@ -181,4 +221,88 @@ def job_progress(request: HttpRequest, job_id: int) -> HttpResponse:
         job = _job(request, job_id)
     except BaomiError as exc:
         return _error(request, exc)
-    return render(request, "imports/_progress.html", {"job": job})
+    return render(request, "imports/_progress.html", _job_context(request, job))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_documents(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The documents a job imported, with the scanner's suggestion and the number of
+    findings; one submit confirms every listed one, each with the label chosen on its
+    row (the suggestion unless the person changed it: then an override)."""
+    actor = actor_of(request)
+    try:
+        job = _job(request, job_id)
+    except BaomiError as exc:
+        return _error(request, exc)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        choices: dict[int, tuple[str, str]] = {}
+        for raw in request.POST.getlist("doc"):
+            try:
+                document_id = int(raw)
+            except ValueError:
+                continue
+            choices[document_id] = (
+                request.POST.get(f"level_{document_id}", ""),
+                request.POST.get(f"category_{document_id}", ""),
+            )
+        try:
+            confirmed, overridden = services.documents_confirm(
+                actor=actor, job=job, choices=choices
+            )
+        except ValidationFailed as exc:
+            fields = exc.detail.get("fields") if isinstance(exc.detail, dict) else None
+            errors = fields if isinstance(fields, dict) else {"": [str(exc.message)]}
+        except BaomiError as exc:
+            return _error(request, exc)
+        else:
+            if confirmed:
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(n)d document confirmed (%(o)d with a label you chose).",
+                        "%(n)d documents confirmed (%(o)d with a label you chose).",
+                        confirmed,
+                    )
+                    % {"n": confirmed, "o": overridden},
+                )
+            else:
+                messages.error(request, _("No document was chosen."))
+            return redirect("imports:documents_confirm", job_id=job.pk)
+    found = selectors.job_documents(actor=actor, job=job)
+    chosen = (
+        {k[len("level_") :]: v for k, v in request.POST.items() if k.startswith("level_")}
+        if errors
+        else {}
+    )
+    chosen_cat = (
+        {k[len("category_") :]: v for k, v in request.POST.items() if k.startswith("category_")}
+        if errors
+        else {}
+    )
+    rows = [
+        {
+            "row": r,
+            "level": chosen.get(str(r.document.pk), r.suggested_level or r.document.level),
+            "category": chosen_cat.get(
+                str(r.document.pk), r.suggested_category or r.document.category
+            ),
+            "types": sorted(r.findings.items()),
+        }
+        for r in found.rows
+    ]
+    return render(
+        request,
+        "imports/documents.html",
+        {
+            "job": job,
+            "found": found,
+            "rows": rows,
+            "errors": errors,
+            "levels": Level.choices,
+            "categories": Category.choices,
+            "nav": "imports",
+        },
+        status=422 if errors else 200,
+    )
