@@ -6,7 +6,7 @@ Safe recipes for the rest of the product (see docs/crypto.md):
   `derive_subkey`, `blind_index`;
 - small values: `seal_bytes` / `open_bytes`;
 - documents: `StreamSealer`, `seal_stream`, `open_stream`, `seal_file`, `open_file`,
-  `sealed_size`;
+  `open_file_iter`, `sealed_size`;
 - master keys: `provider_from_config`, `KeyFileProvider`, `PassphraseProvider`,
   `Pkcs11Provider`, `Keyring`, `rewrap`, `needs_rewrap`;
 - hashes and signatures: `digest`, `hash_function`, `sign`, `verify`.
@@ -52,6 +52,7 @@ from baomi.crypto.stream import (
     DEFAULT_CHUNK_SIZE,
     StreamSealer,
     open_file,
+    open_file_iter,
     open_stream,
     parse_stream_header,
     seal_file,
@@ -96,6 +97,7 @@ __all__ = [
     "needs_rewrap",
     "open_bytes",
     "open_file",
+    "open_file_iter",
     "open_stream",
     "parse_stream_header",
     "provider_from_config",

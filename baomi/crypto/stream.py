@@ -25,6 +25,7 @@ AAD. Each of these raises `DecryptionError`.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -53,7 +54,7 @@ SCHEME_STREAM: Final = 0x03
 HEADER_SIZE: Final = 41
 SALT_SIZE: Final = 16
 PREFIX_SIZE: Final = 7
-DEFAULT_CHUNK_SIZE: Final = 64 * 1024
+DEFAULT_CHUNK_SIZE: Final = 1024 * 1024
 MIN_CHUNK_SIZE: Final = 16
 #: A reader must buffer one whole chunk, so a header may not demand more than this.
 MAX_CHUNK_SIZE: Final = 16 * 1024 * 1024
@@ -61,6 +62,8 @@ MAX_CHUNK_SIZE: Final = 16 * 1024 * 1024
 MAX_CHUNKS: Final = 2**32
 
 _IDX: Final = struct.Struct(">IB")
+#: First read of a file helper: what a small document costs in buffers.
+_PROBE_SIZE: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -359,6 +362,82 @@ def _read_full(src: BinaryIO, buf: bytearray) -> int:
     return got
 
 
+def _read_upto(src: BinaryIO, size: int) -> bytes:
+    """Read `size` bytes from `src`, fewer only at end of input (a raw file or a pipe may
+    return short reads). Allocates only what arrives, so a small file costs little."""
+    data = src.read(size) or b""
+    if len(data) == size or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size:
+        more = src.read(size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _memory_of(src: BinaryIO) -> memoryview | None:
+    """The unread rest of `src` as a view of its own memory, or None if it keeps none.
+
+    Only a plain `io.BytesIO` qualifies: `getvalue()` returns its internal bytes object
+    without copying it (when nothing else holds a view of it), and the position moves to
+    the end as if everything had been read.
+    """
+    if type(src) is not io.BytesIO:  # a subclass may override how it reads
+        return None
+    pos = src.tell()
+    data = src.getvalue()
+    src.seek(0, io.SEEK_END)
+    return memoryview(data)[pos:]
+
+
+def _file_frames(src: BinaryIO, unit: int) -> Iterator[tuple[memoryview, bool]]:
+    """Cut the rest of `src` into frames of `unit` bytes, flagging the last one.
+
+    Every frame but the last is exactly `unit` bytes; there is always at least one (empty
+    when nothing is left). A frame is a view that stays valid only until the next frame
+    is asked for. An in-memory file is framed in place, without copying. Otherwise two
+    `unit`-sized buffers are reused for the whole file (read-ahead tells whether a frame
+    is the last), allocated only once the input proves longer than one frame.
+    """
+    memory = _memory_of(src)
+    if memory is not None:
+        size = len(memory)
+        off = 0
+        while size - off > unit:
+            yield memory[off : off + unit], False
+            off += unit
+        yield memory[off:], True
+        return
+    # A document smaller than one chunk (most are) gets no chunk-sized buffers: a first
+    # read of at most 64 KiB, then one of the rest of a chunk, allocate what arrives.
+    probe = min(unit, _PROBE_SIZE)
+    first = _read_upto(src, probe)
+    if len(first) < probe:
+        yield memoryview(first), True
+        return
+    if unit > probe:
+        rest = _read_upto(src, unit - probe)
+        if len(first) + len(rest) < unit:
+            yield memoryview(first + rest), True
+            return
+        first += rest
+    buffers = (bytearray(unit), bytearray(unit))
+    current: Buffer = first
+    n = unit
+    spare = 0
+    while True:
+        ahead = buffers[spare]
+        m = _read_full(src, ahead) if n == unit else 0
+        yield memoryview(current)[:n], m == 0
+        if not m:
+            return
+        current, n, spare = ahead, m, spare ^ 1
+
+
 def seal_file(
     src: BinaryIO,
     dst: BinaryIO,
@@ -370,29 +449,43 @@ def seal_file(
 ) -> int:
     """Seal everything readable from `src` into `dst`; returns the bytes written.
 
-    Output is byte-identical to `StreamSealer`'s. Two input buffers and one output buffer
-    are reused for the whole file (read-ahead tells whether a chunk is the last), so
-    memory is three chunks and no per-chunk allocation slows large files down.
+    Output is byte-identical to `StreamSealer`'s. Each chunk is encrypted into one reused
+    output buffer and `dst.write` gets a view of it, valid only during the call (every
+    file object copies or writes what it is given before returning). Input is read into
+    two reused buffers, or, from an `io.BytesIO`, encrypted where it lies. Memory is
+    at most three chunks, and nothing is allocated per chunk.
     """
     sealer = StreamSealer(key, aad, chunk_size=chunk_size, rand=rand)
-    aead, full_aad, prefix = sealer._aead, sealer._aad, sealer._prefix
-    current, ahead = bytearray(chunk_size), bytearray(chunk_size)
-    out = bytearray(chunk_size + TAG_SIZE)
+    encrypt_into, full_aad, prefix = sealer._aead.encrypt_into, sealer._aad, sealer._prefix
+    write, pack = dst.write, _IDX.pack
+    written = write(sealer.header())
+    out = bytearray()
     out_view = memoryview(out)
-    written = dst.write(sealer.header())
-    n = _read_full(src, current)
-    index = 0
-    while True:
-        m = _read_full(src, ahead) if n == chunk_size else 0
-        last = m == 0
-        if index >= MAX_CHUNKS:
+    for index, (frame, last) in enumerate(_file_frames(src, chunk_size)):
+        n = len(frame) + TAG_SIZE
+        if not index:  # the first chunk is the largest
+            out_view.release()
+            out = bytearray(n)
+            out_view = memoryview(out)
+        elif index >= MAX_CHUNKS:
             raise ValueError("stream too long: the 32-bit chunk index would repeat")
-        aead.encrypt_into(prefix + _IDX.pack(index, last), memoryview(current)[:n], full_aad, out)
-        written += dst.write(out_view[: n + TAG_SIZE])
-        if last:
-            return written
-        index += 1
-        current, ahead, n = ahead, current, m
+        encrypt_into(prefix + pack(index, last), frame, full_aad, out)
+        written += write(out_view[:n])
+    sealer._done = True
+    return written
+
+
+def _open_header(src: BinaryIO, key: Key, aad: bytes) -> tuple[StreamHeader, Aead, bytes]:
+    header = parse_stream_header(_read_upto(src, HEADER_SIZE))
+    if header.suite != key.suite_info or header.key_id != key.key_id:
+        raise DecryptionError()
+    return header, _stream_aead(key, header.raw, header.salt), header.raw + aad
+
+
+def _check_frame(index: int, n: int, last: bool) -> None:
+    # Same canonical-form rules as `open_stream`: no empty last chunk after a full one.
+    if index >= MAX_CHUNKS or n < TAG_SIZE or (last and index and n == TAG_SIZE):
+        raise DecryptionError()
 
 
 def open_file(src: BinaryIO, dst: BinaryIO, key: Key, aad: bytes) -> int:
@@ -400,30 +493,61 @@ def open_file(src: BinaryIO, dst: BinaryIO, key: Key, aad: bytes) -> int:
 
     Only authenticated chunks are written, but truncation is detected at the end:
     on `DecryptionError` (any failure) `dst` may hold a prefix of the plaintext and must
-    be discarded unless this returns. Buffers are reused as in `seal_file`.
+    be discarded unless this returns. Buffers are reused as in `seal_file`, and
+    `dst.write` likewise gets a view valid only during the call.
     """
-    header = parse_stream_header(src.read(HEADER_SIZE))
-    if header.suite != key.suite_info or header.key_id != key.key_id:
-        raise DecryptionError()
-    aead = _stream_aead(key, header.raw, header.salt)
-    full_aad = header.raw + aad
-    prefix = header.nonce_prefix
-    unit = header.chunk_size + TAG_SIZE
-    current, ahead = bytearray(unit), bytearray(unit)
-    out = bytearray(unit)  # SM4's update_into wants 15 spare bytes
+    header, aead, full_aad = _open_header(src, key, aad)
+    decrypt_into, prefix, pack, write = aead.decrypt_into, header.nonce_prefix, _IDX.pack, dst.write
+    out = bytearray()
     out_view = memoryview(out)
-    n = _read_full(src, current)
     written = 0
-    index = 0
-    while True:
-        m = _read_full(src, ahead) if n == unit else 0
-        last = m == 0
-        # Same canonical-form rules as `open_stream`: no empty last chunk after a full one.
-        if index >= MAX_CHUNKS or n < TAG_SIZE or (last and index and n == TAG_SIZE):
-            raise DecryptionError()
-        aead.decrypt_into(prefix + _IDX.pack(index, last), memoryview(current)[:n], full_aad, out)
-        written += dst.write(out_view[: n - TAG_SIZE])
-        if last:
-            return written
-        index += 1
-        current, ahead, n = ahead, current, m
+    for index, (frame, last) in enumerate(_file_frames(src, header.chunk_size + TAG_SIZE)):
+        n = len(frame)
+        _check_frame(index, n, last)
+        if not index:  # the first chunk is the largest (SM4 wants 15 spare bytes: the tag's)
+            out_view.release()
+            out = bytearray(n)
+            out_view = memoryview(out)
+        decrypt_into(prefix + pack(index, last), frame, full_aad, out)
+        written += write(out_view[: n - TAG_SIZE])
+    return written
+
+
+def open_file_iter(
+    src: BinaryIO, key: Key, aad: bytes, *, piece_size: int = DEFAULT_CHUNK_SIZE
+) -> Iterator[bytes]:
+    """Open a stream read from `src`; yield its plaintext as `bytes` pieces.
+
+    Made for responses that must hand the server `bytes`: a chunk of at least
+    `piece_size` bytes is decrypted straight into its own `bytes` object, with no other
+    copy; smaller chunks are decrypted into one reused buffer and yielded in pieces of
+    at least `piece_size` bytes (one copy). Every piece is yielded only after all of its
+    chunks authenticated, but truncation is detected at the end, as with `open_stream`:
+    treat the output as unconfirmed until the generator finishes without raising.
+    Raises `DecryptionError` on any failure.
+    """
+    header, aead, full_aad = _open_header(src, key, aad)
+    prefix, pack = header.nonce_prefix, _IDX.pack
+    unit = header.chunk_size + TAG_SIZE
+    frames = enumerate(_file_frames(src, unit))
+    if header.chunk_size >= piece_size:
+        decrypt = aead.decrypt
+        for index, (frame, last) in frames:
+            _check_frame(index, len(frame), last)
+            plain = decrypt(prefix + pack(index, last), frame, full_aad)
+            if plain:
+                yield plain
+        return
+    decrypt_into = aead.decrypt_into
+    batch = memoryview(bytearray(piece_size + unit))
+    filled = 0
+    for index, (frame, last) in frames:
+        n = len(frame)
+        _check_frame(index, n, last)
+        decrypt_into(prefix + pack(index, last), frame, full_aad, batch[filled:])
+        filled += n - TAG_SIZE
+        if filled >= piece_size:
+            yield bytes(batch[:filled])
+            filled = 0
+    if filled:
+        yield bytes(batch[:filled])

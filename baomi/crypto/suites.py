@@ -37,6 +37,8 @@ KEY_ID_SIZE: Final = 8
 #: Randomness is a parameter wherever it is consumed, so known-answer tests can pin it.
 RandomSource = Callable[[int], bytes]
 Buffer = bytes | bytearray | memoryview
+#: Output of the ``*_into`` methods: a bytearray, or a writable view (of part) of one.
+WritableBuffer = bytearray | memoryview
 
 
 @dataclass(frozen=True)
@@ -172,14 +174,15 @@ class Aead(Protocol):
         """Raises `DecryptionError` on any failure; never returns unauthenticated data."""
         ...
 
-    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: WritableBuffer) -> None:
         """Encrypt into a preallocated ``len(data) + 16`` (or larger) buffer.
 
-        Exists so `baomi bench vault` can measure the raw ceiling without allocation.
+        The file helpers reuse one such buffer for every chunk, and `baomi bench vault`
+        measures the raw ceiling with it, without allocation.
         """
         ...
 
-    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: WritableBuffer) -> None:
         """Decrypt into a preallocated ``len(data) - 16`` (or larger) buffer; raises
         `DecryptionError` (the buffer then holds unauthenticated bytes: discard it)."""
         ...
@@ -200,11 +203,11 @@ class _AesGcm:
         except InvalidTag:
             raise DecryptionError() from None
 
-    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: WritableBuffer) -> None:
         view = memoryview(out)[: len(memoryview(data)) + TAG_SIZE]
         self._aead.encrypt_into(nonce, data, aad, view)
 
-    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: WritableBuffer) -> None:
         view = memoryview(out)[: len(memoryview(data)) - TAG_SIZE]
         try:
             self._aead.decrypt_into(nonce, data, aad, view)
@@ -243,7 +246,7 @@ class _Sm4Gcm:
             raise DecryptionError() from None
         return body + tail if tail else body
 
-    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+    def encrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: WritableBuffer) -> None:
         # update_into needs block_size - 1 spare bytes; the tag's 16 cover them.
         n = len(memoryview(data))
         enc = Cipher(self._algorithm, modes.GCM(nonce)).encryptor()
@@ -253,7 +256,7 @@ class _Sm4Gcm:
         enc.finalize()
         view[n : n + TAG_SIZE] = enc.tag
 
-    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: bytearray) -> None:
+    def decrypt_into(self, nonce: bytes, data: Buffer, aad: bytes, out: WritableBuffer) -> None:
         src = memoryview(data)
         if len(src) < TAG_SIZE:
             raise DecryptionError()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
+from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from hypothesis import given, settings
@@ -14,13 +17,14 @@ from baomi.crypto import (
     Key,
     StreamSealer,
     open_file,
+    open_file_iter,
     open_stream,
     parse_stream_header,
     seal_file,
     seal_stream,
     sealed_size,
 )
-from baomi.crypto.stream import HEADER_SIZE, MAX_CHUNK_SIZE
+from baomi.crypto.stream import DEFAULT_CHUNK_SIZE, HEADER_SIZE, MAX_CHUNK_SIZE
 from baomi.crypto.suites import SUITE_NAMES, SuiteName
 from baomi.crypto.tests.helpers import DetRand
 
@@ -37,22 +41,55 @@ def _seal(key: Key, data: bytes, aad: bytes = b"doc:1", cs: int = CS) -> bytes:
     return b"".join(seal_stream(key, aad, [data], chunk_size=cs))
 
 
+class Trickle(io.RawIOBase):
+    """A raw file that returns short reads, as a pipe or socket does."""
+
+    def __init__(self, data: bytes, step: int = 1000) -> None:
+        self.data, self.pos, self.step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]  # buffer type
+        n = min(len(b), self.step, len(self.data) - self.pos)
+        b[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+def _sources(data: bytes) -> list[BinaryIO]:
+    """The same bytes as each kind of source the file helpers handle differently: an
+    in-memory file (framed in place), a buffered file (read into reused buffers) and a
+    raw one with short reads."""
+    return [io.BytesIO(data), io.BufferedReader(io.BytesIO(data)), Trickle(data, 7)]  # type: ignore[list-item]  # binary files
+
+
 def _open(key: Key, sealed: bytes, aad: bytes = b"doc:1") -> bytes:
-    """Open with both readers (generator and file); they must agree on every input."""
+    """Open with every reader (generator, file, file iterator, each file reader on every
+    kind of source); they must agree on every input."""
+    results: list[bytes | None] = []
     try:
-        via_stream: bytes | None = b"".join(open_stream(key, aad, [sealed]))
+        results.append(b"".join(open_stream(key, aad, [sealed])))
     except DecryptionError:
-        via_stream = None
-    out = io.BytesIO()
-    try:
-        open_file(io.BytesIO(sealed), out, key, aad)
-        via_file: bytes | None = out.getvalue()
-    except DecryptionError:
-        via_file = None
-    assert via_stream == via_file
-    if via_stream is None:
+        results.append(None)
+    for src in _sources(sealed):
+        out = io.BytesIO()
+        try:
+            open_file(src, out, key, aad)
+            results.append(out.getvalue())
+        except DecryptionError:
+            results.append(None)
+    # piece_size CS: chunks go out as decrypted; 2 * CS: batched in the reused buffer.
+    for piece_size in (CS, 2 * CS):
+        for src in _sources(sealed):
+            try:
+                results.append(b"".join(open_file_iter(src, key, aad, piece_size=piece_size)))
+            except DecryptionError:
+                results.append(None)
+    assert all(r == results[0] for r in results), results
+    if results[0] is None:
         raise DecryptionError()
-    return via_stream
+    return results[0]
 
 
 def _chunks(sealed: bytes) -> list[bytes]:
@@ -77,8 +114,11 @@ def test_round_trip_and_size(suite: SuiteName, size: int) -> None:
 
 def test_sealed_size_arithmetic() -> None:
     assert sealed_size(0) == HEADER_SIZE + 16
-    assert sealed_size(65536) == HEADER_SIZE + 65536 + 16
-    assert sealed_size(65537) == HEADER_SIZE + 65537 + 32
+    assert sealed_size(65536, 65536) == HEADER_SIZE + 65536 + 16
+    assert sealed_size(65537, 65536) == HEADER_SIZE + 65537 + 32
+    assert DEFAULT_CHUNK_SIZE == 1024 * 1024
+    assert sealed_size(DEFAULT_CHUNK_SIZE) == HEADER_SIZE + DEFAULT_CHUNK_SIZE + 16
+    assert sealed_size(DEFAULT_CHUNK_SIZE + 1) == HEADER_SIZE + DEFAULT_CHUNK_SIZE + 1 + 32
     with pytest.raises(ValueError, match="chunk size"):
         sealed_size(1, 8)
     with pytest.raises(ValueError, match=">= 0"):
@@ -119,26 +159,13 @@ def test_seal_file_is_byte_identical_to_stream_sealer(suite: SuiteName, size: in
     key = _key(suite)
     data = bytes(i % 7 for i in range(size))
 
-    class Trickle(io.RawIOBase):
-        # Short reads, as from a pipe or socket.
-        def __init__(self) -> None:
-            self.pos = 0
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, b: memoryview) -> int:  # type: ignore[override]  # buffer type
-            n = min(len(b), 1000, size - self.pos)
-            b[:n] = data[self.pos : self.pos + n]
-            self.pos += n
-            return n
-
-    for src in (io.BytesIO(data), Trickle()):
+    for src in _sources(data):
         sealed = io.BytesIO()
-        seal_file(src, sealed, key, b"f", chunk_size=4096, rand=DetRand(b"same"))  # type: ignore[arg-type]  # RawIOBase is a binary file
+        seal_file(src, sealed, key, b"f", chunk_size=4096, rand=DetRand(b"same"))
         assert sealed.getvalue() == b"".join(
             seal_stream(key, b"f", [data], chunk_size=4096, rand=DetRand(b"same"))
         )
+        assert src.read() == b""  # everything was consumed
     with pytest.raises(DecryptionError):
         open_file(io.BytesIO(sealed.getvalue()[:-1]), io.BytesIO(), key, b"doc:9")
 
@@ -331,3 +358,105 @@ def test_any_bit_flip_is_refused(suite: SuiteName, data: bytes, pick: st.DataObj
     sealed[i] ^= 1 << pick.draw(st.integers(0, 7))
     with pytest.raises(DecryptionError):
         _open(key, bytes(sealed))
+
+
+@SUITES
+def test_seal_file_from_memory_starts_at_the_position_and_leaves_the_file_usable(
+    suite: SuiteName,
+) -> None:
+    key = _key(suite)
+    src = io.BytesIO(b"skip" + PLAIN)
+    src.seek(4)
+    sealed = io.BytesIO()
+    seal_file(src, sealed, key, b"doc:1", chunk_size=CS)
+    assert _open(key, sealed.getvalue()) == PLAIN
+    # The sealed bytes were taken from the file's own memory; writing to it afterwards
+    # must neither fail nor change what was sealed.
+    src.write(b"more")
+    src.seek(0)
+    src.write(b"SKIP")
+    assert src.getvalue() == b"SKIP" + PLAIN + b"more"
+    assert _open(key, sealed.getvalue()) == PLAIN
+
+
+@SUITES
+def test_real_files_round_trip_through_every_reader(suite: SuiteName, tmp_path: Path) -> None:
+    key = _key(suite)
+    data = bytes(i % 253 for i in range(3 * 65536 + 123))
+    plain_path, sealed_path = tmp_path / "plain", tmp_path / "sealed"
+    plain_path.write_bytes(data)
+    with plain_path.open("rb") as src, sealed_path.open("wb") as dst:
+        n = seal_file(src, dst, key, b"doc:7", chunk_size=65536)
+    assert n == sealed_path.stat().st_size == sealed_size(len(data), 65536)
+    for piece_size in (65536, 1024 * 1024):  # one chunk per piece; batched pieces
+        with sealed_path.open("rb") as src:
+            pieces = list(open_file_iter(src, key, b"doc:7", piece_size=piece_size))
+        assert b"".join(pieces) == data
+        assert all(type(p) is bytes for p in pieces)
+        assert all(len(p) >= piece_size for p in pieces[:-1])
+    with sealed_path.open("rb") as src:
+        out = io.BytesIO()
+        assert open_file(src, out, key, b"doc:7") == len(data)
+    assert out.getvalue() == data
+
+
+@SUITES
+def test_file_iterator_yields_only_authenticated_pieces(suite: SuiteName) -> None:
+    key = _key(suite)
+    sealed = bytearray(_seal(key, PLAIN))
+    sealed[-1] ^= 1  # break the last chunk's tag
+    for piece_size in (CS, 2 * CS):
+        got: list[bytes] = []
+        pieces = open_file_iter(io.BytesIO(bytes(sealed)), key, b"doc:1", piece_size=piece_size)
+        with pytest.raises(DecryptionError):
+            got.extend(pieces)
+        joined = b"".join(got)
+        assert PLAIN.startswith(joined)
+        assert len(joined) <= 3 * CS
+
+
+@SUITES
+@pytest.mark.parametrize("kind", ["buffered", "raw"])
+def test_small_files_do_not_pay_for_whole_chunk_buffers(suite: SuiteName, kind: str) -> None:
+    # Chunks are 1 MiB by default; a 100-byte document must not allocate chunk-sized
+    # buffers to be sealed or opened (the file path first reads at most 64 KiB).
+    key = _key(suite)
+    data = bytes(range(100))
+
+    def source(raw: bytes) -> BinaryIO:
+        return io.BufferedReader(io.BytesIO(raw)) if kind == "buffered" else Trickle(raw)  # type: ignore[return-value]  # binary files
+
+    sealed = io.BytesIO()
+    tracemalloc.start()
+    try:
+        seal_file(source(data), sealed, key, b"doc:1")
+        out = io.BytesIO()
+        open_file(source(sealed.getvalue()), out, key, b"doc:1")
+        pieces = list(open_file_iter(source(sealed.getvalue()), key, b"doc:1"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.getvalue() == b"".join(pieces) == data
+    assert peak < 256 * 1024, peak
+
+
+@SUITES
+@pytest.mark.parametrize(
+    "size", [0, 100, 65535, 65536, 65537, 131071, 131072, 131073, 2 * 131072, 2 * 131072 + 5]
+)
+def test_file_helpers_around_the_first_read_and_chunk_boundaries(
+    suite: SuiteName, size: int
+) -> None:
+    # The file readers read 64 KiB first, then the rest of a chunk, then whole chunks
+    # into reused buffers: every boundary between those steps, on every kind of source.
+    key = _key(suite)
+    cs = 131072
+    data = bytes(i % 241 for i in range(size))
+    expected = b"".join(seal_stream(key, b"f", [data], chunk_size=cs, rand=DetRand(b"b")))
+    for src in _sources(data):
+        sealed = io.BytesIO()
+        seal_file(src, sealed, key, b"f", chunk_size=cs, rand=DetRand(b"b"))
+        assert sealed.getvalue() == expected
+    assert _open(key, expected, b"f") == data
+    with pytest.raises(DecryptionError):
+        _open(key, expected[:-1], b"f")
