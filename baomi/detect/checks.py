@@ -107,45 +107,56 @@ PREFECTURES: dict[str, frozenset[str]] = {
 }
 
 
+# The same table as the set of valid first four digits: one lookup per candidate.
+REGION_PREFIXES: frozenset[str] = frozenset(
+    province + prefecture
+    for province, prefectures in PREFECTURES.items()
+    for prefecture in prefectures
+)
+
+
 def region_ok(code6: str) -> bool:
     """True if the 6-digit administrative code has a real province and prefecture part.
 
     County digits (5-6) are not checked: they change too often to keep a table honest, and
     the province + prefecture check already rejects ~97 % of random prefixes.
     """
-    prefectures = PREFECTURES.get(code6[:2])
-    return prefectures is not None and code6[2:4] in prefectures
+    return code6[:4] in REGION_PREFIXES
 
 
-_MONTH_DAYS = {
-    f"{m:02d}": f"{d:02d}"
-    for m, d in enumerate((31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), 1)
-}
+# Every month-day a birth date can have ("0101" … "1231", "0229" included).
+MONTH_DAYS: frozenset[str] = frozenset(
+    f"{m:02d}{d:02d}"
+    for m, last in enumerate((31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), 1)
+    for d in range(1, last + 1)
+)
 
 
 @lru_cache(maxsize=8)
-def _yyyymmdd(day: dt.date) -> str:
+def yyyymmdd(day: dt.date) -> str:
+    """`day` as the 8-digit string that `date_ok`/`id18_ok` compare against."""
     return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
-def date_ok(yyyymmdd: str, *, today: dt.date) -> bool:
+def _leap(year: str) -> bool:
+    y = int(year)
+    return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+
+
+def date_ok(yyyymmdd_: str, *, today: dt.date) -> bool:
     """True for a real calendar date between 1900-01-01 and `today`.
 
     Compared as strings (ASCII digits of equal length sort like the dates they spell),
     which is several times cheaper than building a `date` on every candidate.
     """
-    if len(yyyymmdd) != 8 or not yyyymmdd.isascii() or not yyyymmdd.isdigit():
+    if len(yyyymmdd_) != 8 or not yyyymmdd_.isascii() or not yyyymmdd_.isdigit():
         return False
-    last = _MONTH_DAYS.get(yyyymmdd[4:6])
-    day = yyyymmdd[6:8]
-    if last is None or not "01" <= day <= last:
-        return False
-    if yyyymmdd < "19000101" or yyyymmdd > _yyyymmdd(today):
-        return False
-    if day == "29" and yyyymmdd[4:6] == "02":
-        year = int(yyyymmdd[:4])
-        return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    return True
+    mmdd = yyyymmdd_[4:]
+    return (
+        mmdd in MONTH_DAYS
+        and "19000101" <= yyyymmdd_ <= yyyymmdd(today)
+        and (mmdd != "0229" or _leap(yyyymmdd_[:4]))
+    )
 
 
 _ID_CHECK = "10X98765432"
@@ -165,10 +176,24 @@ def resident_id_ok(value: str, *, today: dt.date) -> bool:
     """Validate an 18-character resident ID: region, birth date and check character."""
     return (
         len(value) == 18
+        and value[:17].isascii()
         and value[:17].isdigit()
-        and region_ok(value[:6])
-        and date_ok(value[6:14], today=today)
-        and resident_id_check(value[:17]) == value[17]
+        and id18_ok(value, yyyymmdd(today))
+    )
+
+
+def id18_ok(value: str, today8: str) -> bool:
+    """`resident_id_ok` for a value already known to be 17 ASCII digits and one more
+    character; `today8` is `yyyymmdd(today)`. The detector's hot path: a few slices and
+    set lookups, and the check character by one `int()` call.
+    """
+    mmdd = value[10:14]
+    return (
+        value[:4] in REGION_PREFIXES
+        and mmdd in MONTH_DAYS
+        and "19000101" <= value[6:14] <= today8
+        and (mmdd != "0229" or _leap(value[6:10]))
+        and _ID_CHECK[2 * int(value[:17], 13) % 11] == value[17]
     )
 
 
@@ -204,8 +229,11 @@ _BASE36 = (36,) * 8
 _USCC_SHAPE = re.compile(r"[0-9A-HJ-NP-RTUW-Y]{18}")
 
 
-# Each USCC character as the base-36 digit of the same value ("J", worth 18, becomes "I").
-_USCC_AS_BASE36 = str.maketrans(USCC_CHARS, "0123456789ABCDEFGHIJKLMNOPQRSTU")
+# Each USCC character as the base-36 digit of the same value ("J", worth 18, becomes "I"),
+# as a byte table: bytes.translate is a table lookup per byte, str.translate a dict lookup
+# (kept for other Unicode digits, which int() reads too).
+_USCC_AS_BASE36 = bytes.maketrans(USCC_CHARS.encode(), b"0123456789ABCDEFGHIJKLMNOPQRSTU")
+_USCC_AS_BASE36_STR = str.maketrans(USCC_CHARS, "0123456789ABCDEFGHIJKLMNOPQRSTU")
 
 
 def uscc_check(first17: str) -> str:
@@ -214,7 +242,10 @@ def uscc_check(first17: str) -> str:
     The weights are 3^i mod 31 from the left, so the reversed code read in base 34
     (34 = 3 mod 31) is congruent to the weighted sum: one `int()` call in C.
     """
-    total = int(first17.translate(_USCC_AS_BASE36)[::-1], 34)
+    if first17.isascii():
+        total = int(first17.encode().translate(_USCC_AS_BASE36)[::-1], 34)
+    else:
+        total = int(first17.translate(_USCC_AS_BASE36_STR)[::-1], 34)
     return USCC_CHARS[(31 - total % 31) % 31]
 
 
@@ -226,27 +257,49 @@ def org_code_check(first8: str) -> str:
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
 
+# Authority + type pairs (the first two characters) that GB 32100 allows.
+USCC_TYPE_PAIRS: frozenset[str] = frozenset(a + t for a, types in USCC_TYPES.items() for t in types)
+# `org_code_check` indexed by 2 * int(first8, 35) % 11. GB 11714's weights 3 7 9 10 5 8 4 2
+# are 2^8 … 2^1 mod 11, and 35 = 2 (mod 11), so twice the code read in base 35 is the
+# weighted sum modulo 11. Base 35 reads 0-9 and A-Y as 0..34, GB 11714's values; the USCC
+# set has no Z, the one letter base 35 cannot read.
+_ORG_CHECK_BY_REMAINDER = "0X987654321"
+
+
 def uscc_ok(value: str) -> bool:
     """Validate a unified social credit code: charset, authority/type, region, both checks."""
-    if _USCC_SHAPE.fullmatch(value) is None:
-        return False
-    if value[1] not in USCC_TYPES.get(value[0], ""):
+    return (
+        value[:2] in USCC_TYPE_PAIRS
+        and _USCC_SHAPE.fullmatch(value) is not None
+        and uscc_shape_ok(value)
+    )
+
+
+def uscc_shape_ok(value: str) -> bool:
+    """`uscc_ok` for a value already known to be 18 characters of the USCC set."""
+    if value[:2] not in USCC_TYPE_PAIRS:
         return False
     region = value[2:8]
     # Central-level registrations use 100000; otherwise the province part must be real.
     if not region.isdigit() or (region[:2] not in PROVINCES and region != "100000"):
         return False
-    return org_code_check(value[8:16]) == value[16] and uscc_check(value[:17]) == value[17]
+    return (
+        _ORG_CHECK_BY_REMAINDER[2 * int(value[8:16], 35) % 11] == value[16]
+        and uscc_check(value[:17]) == value[17]
+    )
 
 
-# Digit -> digit sum of its double, as a translation so the doubling runs in C.
-_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
+# Digit -> digit sum of its double, as a byte translation so the doubling runs in C
+# (bytes.translate is a table lookup per byte; str.translate goes through a dict).
+_LUHN_DOUBLE = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def luhn_ok(digits: str) -> bool:
     """Luhn (ISO/IEC 7812) check over a string of ASCII digits."""
     # Read in base 11 (11 = 1 mod 10) a digit string is congruent to its digit sum.
-    return int(digits[-1::-2] + digits[-2::-2].translate(_LUHN_DOUBLE), 11) % 10 == 0
+    # Other Unicode digits (which int() reads too) are made ASCII first.
+    b = digits.encode() if digits.isascii() else str(int(digits)).zfill(len(digits)).encode()
+    return int(b[-1::-2] + b[-2::-2].translate(_LUHN_DOUBLE), 11) % 10 == 0
 
 
 def card_issuer(digits: str) -> str | None:
@@ -269,3 +322,9 @@ def card_issuer(digits: str) -> str | None:
     if two == "60" or digits[:4] == "9558":
         return "unionpay"
     return None
+
+
+# The first four digits decide `card_issuer`; the prefixes for which it names a scheme.
+ISSUER_PREFIXES: frozenset[str] = frozenset(
+    f"{n:04d}" for n in range(10_000) if card_issuer(f"{n:04d}") is not None
+)

@@ -138,6 +138,7 @@ _CLASSES = {
     "AN": _ALNUM,
     "D": _DIGITS,
     "SEP": " -",
+    "DSEP": _DIGITS + " -",
     "LB_EMAIL": "._%+-",
     "1-9": "123456789",
     "2-69": "234569",
@@ -166,6 +167,10 @@ _TEMPLATE = r"""
     «AN+»                           # one class first: lets re skip to candidates fast
     (?<!«AN».)                      # ...that do not continue a letter/digit run
     (?:
+        # Every number shape goes on with at least ten digits or separators: one cheap
+        # look ahead turns away the many short runs (dates, amounts, years) at once.
+        (?=«DSEP»{10})
+        (?:
         # grouped resident ID 6-4-4-4 or 6-8-4, not continuing a digit group before it
         (?P<gid>(?<=«1-9»)(?<!«D»«SEP».)«D»{5}«SEP»«D»{4}«SEP»?«D»{4}«SEP»«D»{3}«DX»
             (?!«SEP»?«AN»))
@@ -181,12 +186,13 @@ _TEMPLATE = r"""
       | (?P<mob>(?<=«1»)(?:«3»«D»|«4»«4-5-9»|«5»«5-0-35-9»|«6»«6-2567»|«7»«7-0-8»|«8»«D»
             |«9»«9-0-35-9»)«D»{8}(?!«AN»))
         # compact digit runs of 11..19 (an ID may end in X)
-      | (?P<num>(?<=«D»)«D»{10,18}«Xx»?(?!«AN»))
+      | (?P<num>(?<=«D»)«D»{10,18}+«Xx»?(?!«AN»))
+        )
         # unified social credit code: 18 chars of the GB 32100 set
       | (?P<uscc>(?<=«USCC1»)«USCC»{17}(?!«AN»))
         # passports and Hong Kong/Macau permits: letter, optional letter, 7..10 digits
-      | (?P<doc>(?<=«DOC1»)«DOC2»?«D»{7,10}(?!«AN»))
-      | (?P<email>(?<!«LB_EMAIL».)«EL»{0,63}«AT»«EA»«ED»{0,62}
+      | (?P<doc>(?<=«DOC1»)«DOC2»?«D»{7,10}+(?!«AN»))
+      | (?P<email>(?<!«LB_EMAIL».)«EL»{0,63}+«AT»«EA»«ED»{0,62}
             (?:«DOT»«ED»{1,63}){0,4}«DOT»«ALPHA»{2,24}(?!«ED»))
     )
 """
@@ -202,18 +208,67 @@ _MOBILE = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])\d{
 _PASSPORT = re.compile(r"(?:E\d{8}|E[A-HJ-NP-Z]\d{7}|G\d{8}|P\d{7}|[SD]\d{7,8})")
 _PERMIT = re.compile(r"(?:C\d{8}|C[A-HJ-NP-Z]\d{7}|[HM]\d{8}(?:\d{2})?)")
 _STRIP = str.maketrans("", "", " -")
+# A string of 11 ASCII digits is in the number plan exactly when its first three are.
+_MOBILE_PREFIXES = frozenset(
+    f"{n:03d}" for n in range(1000) if _MOBILE.fullmatch(f"{n:03d}00000000") is not None
+)
+_ISSUER_PREFIXES = checks.ISSUER_PREFIXES
+_luhn_ok = checks.luhn_ok
 
 
 # Context words. Positive ones make an ambiguous shape credible; negative ones say the
 # number is a business reference that happens to look like an identifier.
+def _ctx_atom(ch: str) -> str:
+    """One character of a context word as the original word lists meant it: an ASCII letter
+    matches itself and its full-width form in either case (as `[cｃ]` does under
+    IGNORECASE), anything else only itself."""
+    if ch.isascii() and ch.isalpha():
+        return f"[{ch}{chr(ord(ch) + 0xFEE0)}]"
+    return re.escape(ch)
+
+
+@lru_cache(maxsize=1)
+def _bmp() -> str:
+    """Every BMP character but the surrogates, to ask `re` which ones a class matches."""
+    return "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x10000)))
+
+
+@lru_cache(maxsize=64)
+def _ctx_chars(atoms: str) -> str:
+    """The characters matched by any of `atoms` ("a|b|…") under IGNORECASE, as the body of
+    a class without flags; found by asking `re` (so its own case equivalences, such as the
+    Kelvin sign for k, are kept) over the BMP, where every case partner of an ASCII or
+    full-width letter lies."""
+    found = sorted(set(re.findall(atoms, _bmp(), re.IGNORECASE)))
+    return "".join(re.escape(c) for c in found)
+
+
 def _ctx(words: str) -> re.Pattern[str]:
-    """Compile context words so that full-width letters match too (ＩＤ, ｃａｒｄ).
+    """Compile "w1|w2|…" to find any of the words, case-insensitively (ＩＤ, ｃａｒｄ, Card).
 
     Context is looked for in the original text around a candidate (no folded copy), so
-    each ASCII letter also accepts its full-width form; IGNORECASE covers both cases.
+    each ASCII letter also accepts its full-width form, in either case.
+
+    The pattern is `[F](?:r1(?<=w1)|r2(?<=w2)|…)`: F holds every character a word can
+    start with, r is the rest of a word and the look-behind checks the word as a whole.
+    A plain class first lets `re` skip in C to a character that can start a word, and an
+    alternative that starts with a plain character or class is skipped by `re` after one
+    comparison when the next character differs; no IGNORECASE, whose case-folding
+    operations `re` cannot skip that way. The plain alternation "w1|w2|…" under
+    IGNORECASE was tried at every position of the window and made a context search
+    several times slower. This finds a word exactly where that did.
     """
-    wide = re.sub(r"[A-Za-z]", lambda m: f"[{m.group()}{chr(ord(m.group()) + 0xFEE0)}]", words)
-    return re.compile(wide, re.IGNORECASE)
+    alts = words.split("|")
+
+    def cls(chars: str) -> str:
+        return f"[{_ctx_chars(chars)}]"
+
+    def atom(ch: str) -> str:
+        return cls(_ctx_atom(ch)) if ch.isascii() and ch.isalpha() else re.escape(ch)
+
+    first = cls("|".join(dict.fromkeys(_ctx_atom(w[0]) for w in alts)))
+    body = "|".join("".join(map(atom, w[1:])) + "(?<=" + "".join(map(atom, w)) + ")" for w in alts)
+    return re.compile(f"{first}(?:{body})")
 
 
 _CARD_CTX = _ctx(
@@ -234,6 +289,8 @@ _NEG_CARD_CTX = _ctx(
     r"|基本户|基本存款|一般户|一般存款|对公|单位账|单位帐|企业账|企业帐"
 )
 _NEG_WINDOW = 16
+_CARD_SEARCH = _CARD_CTX.search
+_NEG_CARD_SEARCH = _NEG_CARD_CTX.search
 
 
 def mask(type_: str, value: str) -> str:
@@ -268,24 +325,28 @@ def _negative(text: str, start: int) -> bool:
     return _NEG_CTX.search(text, max(0, start - _NEG_WINDOW), start) is not None
 
 
-def _card(
-    digits: str, text: str, start: int, end: int, extra: str, *, grouped: bool
+def _card(  # noqa: PLR0917 - positional: called per candidate in the hot loop
+    digits: str, text: str, start: int, end: int, extra: str, grouped: bool
 ) -> float | None:
-    """Confidence that `digits` is a bank card, or None.
+    """Confidence that `digits` (16 to 19 ASCII digits) is a bank card, or None.
 
     Luhn alone passes one random number in ten, and order or account numbers are common in
     business documents, so a card also needs an issuer prefix and either a context word
     (卡号, 银行, 账号, 开户…) or the 4-4-4-4 grouping that only card numbers are printed in.
+    A business-reference word right before it (订单号, 对公账户…) vetoes both.
     """
-    if not 16 <= len(digits) <= 19 or checks.card_issuer(digits) is None:
+    if digits[:4] not in _ISSUER_PREFIXES or not _luhn_ok(digits):
         return None
-    if not checks.luhn_ok(digits):
+    lo = start - CONTEXT_BEFORE
+    context = _CARD_SEARCH(text, lo if lo > 0 else 0, end + CONTEXT_AFTER) is not None or (
+        extra != "" and _CARD_SEARCH(extra) is not None
+    )
+    if not (context or grouped):
         return None
-    if _NEG_CARD_CTX.search(text, max(0, start - _NEG_WINDOW), start) is not None:
+    lo = start - _NEG_WINDOW
+    if _NEG_CARD_SEARCH(text, lo if lo > 0 else 0, start) is not None:
         return None
-    if _has(_CARD_CTX, text, start, end, extra):
-        return 0.95
-    return 0.8 if grouped else None
+    return 0.95 if context else 0.8
 
 
 def _classify_digits(
@@ -302,6 +363,8 @@ def _classify_digits(
     """Decide what a digit run (possibly ending in X) is; ID beats USCC beats card.
 
     `id_checked`: the caller already found that an 18-character run is no resident ID.
+    The commonest shapes (an 18-digit ID, a 16-19 digit card) are decided in `detect`
+    before this is called; the outcome is the same either way.
     """
     n = len(digits)
     if n == 18:
@@ -323,14 +386,21 @@ def _classify_digits(
         if _MOBILE.fullmatch(local):
             return CN_MOBILE, local, 0.9
         return None
-    if digits.isdigit():
-        card = _card(digits, text, start, end, extra, grouped=grouped)
+    if 16 <= n <= 19 and digits.isdigit():
+        card = _card(digits, text, start, end, extra, grouped)
         if card is not None:
             return BANK_CARD, digits, card
     return None
 
 
 _new = tuple.__new__  # builds the NamedTuples below without their Python-level __new__
+_STARS = tuple("*" * n for n in range(MAX_MATCH))
+# Candidate shapes made of digits and letters only. Their full-width characters fold to
+# exactly their NFKC forms, and unicodedata.normalize does that in C several times faster
+# than str.translate's per-character dict lookups; shapes with separators (whose Unicode
+# dashes NFKC leaves alone) and e-mail addresses use the fold table.
+_NFKC_SAFE = frozenset(("num", "mob", "uscc", "doc"))
+_normalize = unicodedata.normalize
 
 
 def detect(
@@ -349,14 +419,23 @@ def detect(
     `location.where` is left empty for the caller to fill. Never raises on any input.
 
     Speed: the candidate regex skips to candidate characters in C and matches full-width
-    forms directly (no folded copy of the text); Python sees only candidates. A compact
-    mobile number, the commonest candidate, is decided by the regex alone.
+    forms directly (no folded copy of the text); Python sees only candidates. The regex's
+    named group says which shape matched, so each candidate goes straight to the checks
+    of its type: a compact mobile number is decided by the regex alone, an 18-digit run
+    by `checks.id18_ok`, a 16-19 digit run by `_card`; rarer shapes take
+    `_classify_digits`. Every check is a few slices, set lookups and one `int()` in C.
     """
     today = today or dt.date.today()  # noqa: DTZ011 - birth dates are calendar dates
+    today8 = checks.yyyymmdd(today)
     extra = fold(context) if context else ""
     limit = len(text) if end is None else end
     table = _fold_table()[0]
-    id_ok = checks.resident_id_ok
+    id18_ok = checks.id18_ok
+    card = _card
+    stars = _STARS
+    new = _new
+    nfkc_safe = _NFKC_SAFE
+    uscc_ok = checks.uscc_ok
     if _may_have_astral(text):
         # Mathematical digits and letters are not in the candidate classes; fold them (the
         # length stays the same, so offsets still point into the original text).
@@ -369,38 +448,97 @@ def detect(
             break
         kind = m.lastgroup
         raw = m.group()
+        result: tuple[str, str, float] | None
         if not raw.isascii():
-            raw = raw.translate(table)
-        if kind == "mob":
-            append(
-                _new(
-                    Finding,
-                    (
-                        CN_MOBILE,
-                        raw,
-                        f"{raw[:3]}****{raw[7:]}",
-                        _new(Location, ("", s, e, None, None)),
-                        0.9,
-                        "",
-                    ),
-                )
-            )
-            continue
-        result: tuple[str, str, float] | None = None
+            raw = _normalize("NFKC", raw) if kind in nfkc_safe else raw.translate(table)
         if kind == "num":
-            if raw[-1] == "x":
-                raw = raw.upper()
-            # An 18-digit resident ID is the commonest long run: decided here without the
-            # general classifier's calls.
-            if len(raw) == 18 and id_ok(raw, today=today):
+            n = len(raw)
+            if n == 18:
+                if raw[17] == "x":
+                    raw = raw[:17] + "X"
+                if id18_ok(raw, today8):
+                    append(
+                        new(
+                            Finding,
+                            (
+                                CN_RESIDENT_ID,
+                                raw,
+                                raw[:4] + "**********" + raw[14:],
+                                new(Location, ("", s, e, None, None)),
+                                0.99,
+                                "",
+                            ),
+                        )
+                    )
+                    continue
+                # Not an ID: a USCC made of digits only, else perhaps a card.
+                if uscc_ok(raw):
+                    result = CN_USCC, raw, 0.95
+                elif raw[17] == "X":
+                    continue
+                else:
+                    conf = card(raw, text, s, e, extra, False)
+                    if conf is None:
+                        continue
+                    result = BANK_CARD, raw, conf
+            elif n > 15:  # 16, 17 or 19 digits (18 above), or any of them and an X
+                if raw.isdigit():
+                    conf = card(raw, text, s, e, extra, False)
+                    if conf is not None:
+                        append(
+                            new(
+                                Finding,
+                                (
+                                    BANK_CARD,
+                                    raw,
+                                    raw[:4] + stars[n - 8] + raw[n - 4 :],
+                                    new(Location, ("", s, e, None, None)),
+                                    conf,
+                                    "",
+                                ),
+                            )
+                        )
+                continue
+            else:
+                if raw[-1] == "x":
+                    raw = raw.upper()
+                result = _classify_digits(raw, text, s, e, extra=extra, today=today, grouped=False)
+        elif kind == "gcard":
+            digits = raw.replace(" ", "").replace("-", "")
+            n = len(digits)
+            if n != 18:  # 16, 17 or 19: only a card can have that length
+                conf = card(digits, text, s, e, extra, True)
+                if conf is not None:
+                    append(
+                        new(
+                            Finding,
+                            (
+                                BANK_CARD,
+                                digits,
+                                digits[:4] + stars[n - 8] + digits[n - 4 :],
+                                new(Location, ("", s, e, None, None)),
+                                conf,
+                                "",
+                            ),
+                        )
+                    )
+                continue
+            result = _classify_digits(digits, text, s, e, extra=extra, today=today, grouped=True)
+        elif kind == "doc":
+            result = _classify_document(raw, text, s, e, extra)
+        elif kind == "gid":
+            digits = raw.replace(" ", "").replace("-", "")
+            if digits[17] == "x":
+                digits = digits[:17] + "X"
+            if id18_ok(digits, today8):
                 append(
-                    _new(
+                    new(
                         Finding,
                         (
                             CN_RESIDENT_ID,
-                            raw,
-                            f"{raw[:4]}**********{raw[14:]}",
-                            _new(Location, ("", s, e, None, None)),
+                            digits,
+                            digits[:4] + "**********" + digits[14:],
+                            new(Location, ("", s, e, None, None)),
                             0.99,
                             "",
                         ),
@@ -408,32 +546,59 @@ def detect(
                 )
                 continue
             result = _classify_digits(
-                raw, text, s, e, extra=extra, today=today, grouped=False, id_checked=True
+                digits, text, s, e, extra=extra, today=today, grouped=True, id_checked=True
             )
         elif kind == "uscc":
-            if checks.uscc_ok(raw):
-                result = CN_USCC, raw, 0.99
+            # The regex matched 18 characters of the USCC set, the first a valid authority.
+            if checks.uscc_shape_ok(raw):
+                append(
+                    new(
+                        Finding,
+                        (
+                            CN_USCC,
+                            raw,
+                            raw[:4] + "**********" + raw[14:],
+                            new(Location, ("", s, e, None, None)),
+                            0.99,
+                            "",
+                        ),
+                    )
+                )
+            continue
+        elif kind == "mob" or kind == "gmob" or kind == "pmob":  # noqa: PLR1714 - interned
+            if kind != "mob":
+                # Both shapes end in "1" and ten digits: the number plan is the first three.
+                raw = raw.replace(" ", "").replace("-", "")[-11:]
+                if raw[:3] not in _MOBILE_PREFIXES:
+                    continue
+            append(
+                new(
+                    Finding,
+                    (
+                        CN_MOBILE,
+                        raw,
+                        raw[:3] + "****" + raw[7:],
+                        new(Location, ("", s, e, None, None)),
+                        0.9,
+                        "",
+                    ),
+                )
+            )
+            continue
         elif kind == "email":
             result = EMAIL, raw.lower(), 0.95
-        elif kind == "gid" or kind == "gcard":  # noqa: PLR1714 - identity of interned names
-            digits = raw.translate(_STRIP).upper()
-            result = _classify_digits(digits, text, s, e, extra=extra, today=today, grouped=True)
-        elif kind == "gmob" or kind == "pmob":  # noqa: PLR1714
-            local = raw.translate(_STRIP).removeprefix("+")[-11:]
-            if _MOBILE.fullmatch(local):
-                result = CN_MOBILE, local, 0.9
-        elif kind == "doc":
-            result = _classify_document(raw, text, s, e, extra)
+        else:  # pragma: no cover - every named group is handled above
+            result = None
         if result is not None:
             type_, value, conf = result
             append(
-                _new(
+                new(
                     Finding,
                     (
                         type_,
                         value,
                         mask(type_, value),
-                        _new(Location, ("", s, e, None, None)),
+                        new(Location, ("", s, e, None, None)),
                         conf,
                         "",
                     ),
@@ -445,11 +610,16 @@ def detect(
 def _classify_document(
     raw: str, text: str, start: int, end: int, extra: str
 ) -> tuple[str, str, float] | None:
-    """Passport or Hong Kong/Macau permit; both shapes are too generic without context."""
-    if _PASSPORT.fullmatch(raw) and _has(_PASSPORT_CTX, text, start, end, extra):
+    """Passport or Hong Kong/Macau permit; both shapes are too generic without context.
+
+    The two shapes start with different letters (permits C, H, M; passports D, E, G, P,
+    S), so the first letter says which one to check.
+    """
+    if raw[0] in "CHM":
+        if _PERMIT.fullmatch(raw) and _has(_PERMIT_CTX, text, start, end, extra):
+            return HK_MO_PERMIT, raw, 0.9
+    elif _PASSPORT.fullmatch(raw) and _has(_PASSPORT_CTX, text, start, end, extra):
         return PASSPORT, raw, 0.9
-    if _PERMIT.fullmatch(raw) and _has(_PERMIT_CTX, text, start, end, extra):
-        return HK_MO_PERMIT, raw, 0.9
     return None
 
 
