@@ -308,14 +308,20 @@ def _rollback_quietly(db: BaseDatabaseWrapper, raw: Any) -> None:
 # --- group commit ---------------------------------------------------------------------
 
 
-@dataclass
 class _Pending:
-    item: _Prepared
-    # Set when the entry is committed (or failed), or when this thread is asked to lead.
-    wake: threading.Event = field(default_factory=threading.Event)
-    done: bool = False
-    seq: int | None = None
-    error: BaseException | None = None
+    """One queued append. `gate` is held from creation; a leader releases it exactly once:
+    when the entry is committed or failed (`done`), or to promote this waiter to leader.
+    A bare lock is the cheapest wake-up there is (an Event is a condition variable)."""
+
+    __slots__ = ("done", "error", "gate", "item", "seq")
+
+    def __init__(self, item: _Prepared) -> None:
+        self.item = item
+        self.gate = threading.Lock()
+        self.gate.acquire()
+        self.done = False
+        self.seq: int | None = None
+        self.error: BaseException | None = None
 
 
 class _GroupCommitter:
@@ -346,10 +352,11 @@ class _GroupCommitter:
             while True:
                 if lead:
                     self._lead(item)
-                item.wake.wait()
                 if item.done:
                     break
-                item.wake.clear()
+                item.gate.acquire()
+                if item.done:
+                    break
                 lead = True  # promoted by the previous leader
         finally:
             with self._lock:
@@ -379,25 +386,26 @@ class _GroupCommitter:
                 with self._lock:
                     batch, self._queue = self._queue, []
                     self._last_batch = len(batch)
-                self._commit(batch)
+                self._commit(batch, own)
         finally:
             with self._lock:
                 if self._queue:
-                    self._queue[0].wake.set()  # hand over; stays leader_active
+                    self._queue[0].gate.release()  # promote; stays leader_active
                 else:
                     self._leader_active = False
 
     @staticmethod
-    def _finish(p: _Pending, seq: int | None, error: BaseException | None) -> None:
+    def _finish(p: _Pending, seq: int | None, error: BaseException | None, own: _Pending) -> None:
         p.seq, p.error, p.done = seq, error, True
-        p.wake.set()
+        if p is not own:  # the leader's own gate stays closed: nobody waits on it
+            p.gate.release()
 
     # SQLite reports a competing writer as "locked" at once in some modes (shared-cache
     # memory databases); such a commit is retried briefly before the append fails.
     LOCKED_RETRIES = 40
 
     @classmethod
-    def _commit(cls, batch: list[_Pending]) -> None:
+    def _commit(cls, batch: list[_Pending], own: _Pending) -> None:
         try:
             for attempt in range(cls.LOCKED_RETRIES + 1):
                 try:
@@ -409,14 +417,14 @@ class _GroupCommitter:
                     time.sleep(0.002 * (attempt + 1))
         except Exception as exc:
             if len(batch) == 1:
-                cls._finish(batch[0], None, exc)
+                cls._finish(batch[0], None, exc, own)
                 return
             # One bad event must not fail its neighbours: retry each on its own.
             for p in batch:
-                cls._commit([p])
+                cls._commit([p], own)
             return
         for p, seq in zip(batch, seqs, strict=True):
-            cls._finish(p, seq, None)
+            cls._finish(p, seq, None, own)
 
 
 _committer = _GroupCommitter()

@@ -221,3 +221,47 @@ def test_a_stale_head_from_another_writer_is_read_back() -> None:
     selectors.checkpoint_create()
     assert selectors.ledger_verify(record=False).ok
     assert selectors.ledger_state().size == 4
+
+
+def test_one_leader_at_a_time_and_threads_share_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within a process one thread at a time commits (the leader), and concurrent
+    appends ride on shared commits: that is what makes 8 appenders faster than one."""
+    from baomi.audit import services
+
+    active = 0
+    overlap = 0
+    batches: list[int] = []
+    guard = threading.Lock()
+    durably = services._append_durably
+
+    def counting(items):  # type: ignore[no-untyped-def]
+        nonlocal active, overlap
+        with guard:
+            active += 1
+            overlap = max(overlap, active)
+            batches.append(len(items))
+        try:
+            return durably(items)
+        finally:
+            with guard:
+                active -= 1
+
+    monkeypatch.setattr(services, "_append_durably", counting)
+
+    def worker(k: int) -> None:
+        try:
+            for i in range(25):
+                ledger_append(AuditEvent(actor=f"t{k}", action="client.read", object_id=str(i)))
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert overlap == 1
+    assert sum(batches) == 200 and max(batches) > 1
+    assert list(LedgerEntry.objects.order_by("seq").values_list("seq", flat=True)) == list(
+        range(200)
+    )
