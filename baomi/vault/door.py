@@ -61,7 +61,7 @@ from baomi.crypto import (
     encode_context,
     open_bytes,
     open_file,
-    open_stream,
+    open_file_iter,
     seal_bytes,
     sealed_size,
     wrapped_key_id,
@@ -1018,20 +1018,10 @@ class OpenedVersion:
     def chunks(self, block: int = _READ_BLOCK) -> Iterator[bytes]:
         src = self._open_blob()
         try:
-            # Batch the 64 KiB chunks into ~1 MiB writes with one join (one copy);
-            # measured 4x faster than growing a bytearray and copying it out.
-            parts: list[bytes] = []
-            size = 0
-            pieces = iter(lambda: src.read(block), b"")
-            for plain in open_stream(self._key, self._aad, pieces):
-                parts.append(plain)
-                size += len(plain)
-                if size >= block:
-                    yield b"".join(parts)
-                    parts = []
-                    size = 0
-            if parts:
-                yield b"".join(parts)
+            # Pieces of at least `block` bytes, each a fresh `bytes` (what WSGI servers
+            # take): a 1 MiB chunk is decrypted straight into its piece; older blobs'
+            # 64 KiB chunks are decrypted into one reused buffer and copied out once.
+            yield from open_file_iter(src, self._key, self._aad, piece_size=block)
         except DecryptionError as exc:
             raise DocumentCorrupted() from exc
         finally:

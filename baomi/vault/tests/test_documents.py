@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from baomi.crypto import DEFAULT_CHUNK_SIZE, parse_stream_header
 from baomi.errors import AccessDenied, ValidationFailed
 from baomi.vault import blobstore, door, services
 from baomi.vault.errors import (
@@ -168,11 +169,56 @@ def test_corrupted_blob_is_reported_and_never_served(firm, blob_dir):
 
 
 def test_truncated_blob_is_corrupted(firm, blob_dir):
-    doc = _upload(firm, os.urandom(200_000))
+    doc = _upload(firm, os.urandom(DEFAULT_CHUNK_SIZE + 200_000))
     (path,) = _blob_files(blob_dir)
-    path.write_bytes(path.read_bytes()[: 41 + 65536 + 16])  # cut at a chunk boundary
+    raw = path.read_bytes()
+    chunk = parse_stream_header(raw).chunk_size
+    assert chunk == DEFAULT_CHUNK_SIZE
+    path.write_bytes(raw[: 41 + chunk + 16])  # cut at a chunk boundary
     with pytest.raises(DocumentCorrupted):
         services.document_download(actor=firm["acct"], document=doc, purpose="x")
+    assert not Watermark.objects.exists()
+
+
+def test_documents_sealed_with_64k_chunks_still_download(firm, blob_dir, monkeypatch):
+    # Blobs written before the default chunk grew to 1 MiB carry 64 KiB in their header;
+    # they are read in ~1 MiB pieces all the same.
+    data = os.urandom(3 * 1024 * 1024 + 12_345)
+    monkeypatch.setattr(door, "DEFAULT_CHUNK_SIZE", 65536)
+    doc = _upload(firm, data)
+    monkeypatch.undo()
+    (path,) = _blob_files(blob_dir)
+    assert parse_stream_header(path.read_bytes()).chunk_size == 65536
+    assert path.stat().st_size == doc.current_version.sealed_size
+    dl = services.document_download(actor=firm["acct"], document=doc, purpose="x")
+    try:
+        assert dl.chunks is not None
+        pieces = list(dl.chunks)
+    finally:
+        dl.close()
+    assert b"".join(pieces) == data
+    assert all(type(p) is bytes and len(p) >= 1024 * 1024 for p in pieces[:-1])
+
+
+def test_blob_changed_after_verification_stops_the_stream(firm, blob_dir):
+    # The whole blob is verified before anything is handed out; if it changes between
+    # that check and the streaming, the stream stops at the bad chunk (the HTTP client
+    # then sees a body shorter than Content-Length) and never yields the bad bytes.
+    data = os.urandom(3 * DEFAULT_CHUNK_SIZE + 5)
+    doc = _upload(firm, data)
+    (path,) = _blob_files(blob_dir)
+    dl = services.document_download(actor=firm["acct"], document=doc, purpose="x")
+    raw = bytearray(path.read_bytes())
+    raw[41 + 2 * (DEFAULT_CHUNK_SIZE + 16) + 7] ^= 1  # inside the third chunk
+    path.write_bytes(raw)
+    got: list[bytes] = []
+    try:
+        assert dl.chunks is not None
+        with pytest.raises(DocumentCorrupted):
+            got.extend(dl.chunks)
+    finally:
+        dl.close()
+    assert b"".join(got) == data[: 2 * DEFAULT_CHUNK_SIZE]
 
 
 def test_blob_swapped_from_another_client_is_refused(firm, blob_dir):
