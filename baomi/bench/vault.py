@@ -51,18 +51,28 @@ def parse_size(text: str) -> int:
     return int(m.group(1)) * _UNITS[m.group(2).upper()]
 
 
-def _best_seconds(fn: Callable[[], object], repeats: int, min_time: float = 0.02) -> float:
-    """Best per-call time over `repeats` measurements of enough calls to last `min_time`."""
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    calls = max(1, int(min_time / once))
-    best = float("inf")
-    for _ in range(repeats):
+def _best_seconds(
+    fns: dict[str, Callable[[], object]], repeats: int, min_time: float = 0.02
+) -> dict[str, float]:
+    """Best per-call time of each function over `repeats` rounds.
+
+    Each round times every function once (enough calls to last `min_time`), one after
+    the other, so the format and its raw ceiling are measured under the same load: on a
+    shared machine a burst of load then slows all of them, not one.
+    """
+    calls: dict[str, int] = {}
+    for name, fn in fns.items():
         start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.perf_counter() - start) / calls)
+        fn()
+        once = max(time.perf_counter() - start, 1e-7)
+        calls[name] = max(1, int(min_time / once))
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / calls[name])
     return best
 
 
@@ -110,20 +120,27 @@ def _measure(suite_name: str, size: int, chunk_size: int, repeats: int) -> list[
     # The ceiling is the faster of two raw forms: allocating a fresh output buffer (what
     # a caller normally does) and writing into a preallocated one (pure cipher speed;
     # for tens of MiB, page-faulting a fresh buffer can cost more than the cipher).
-    raw_seal = min(
-        _best_seconds(lambda: raw.encrypt(nonce, data, b""), repeats),
-        _best_seconds(lambda: raw.encrypt_into(nonce, data, b"", out), repeats),
+    t = _best_seconds(
+        {
+            "raw_enc": lambda: raw.encrypt(nonce, data, b""),
+            "raw_enc_into": lambda: raw.encrypt_into(nonce, data, b"", out),
+            "seal": seal,
+            "seal_iter": seal_iter,
+            "raw_dec": lambda: raw.decrypt(nonce, raw_ct, b""),
+            "raw_dec_into": lambda: raw.decrypt_into(nonce, raw_ct, b"", out),
+            "open": open_,
+            "open_iter": open_iter,
+        },
+        repeats,
     )
-    raw_open = min(
-        _best_seconds(lambda: raw.decrypt(nonce, raw_ct, b""), repeats),
-        _best_seconds(lambda: raw.decrypt_into(nonce, raw_ct, b"", out), repeats),
-    )
+    raw_seal = min(t["raw_enc"], t["raw_enc_into"])
+    raw_open = min(t["raw_dec"], t["raw_dec_into"])
     results = []
     for op, ours, ceiling in (
-        ("seal", _best_seconds(seal, repeats), raw_seal),
-        ("open", _best_seconds(open_, repeats), raw_open),
-        ("seal_iter", _best_seconds(seal_iter, repeats), raw_seal),
-        ("open_iter", _best_seconds(open_iter, repeats), raw_open),
+        ("seal", t["seal"], raw_seal),
+        ("open", t["open"], raw_open),
+        ("seal_iter", t["seal_iter"], raw_seal),
+        ("open_iter", t["open_iter"], raw_open),
     ):
         mb_s, raw_mb_s = size / ours / 1e6, size / ceiling / 1e6
         results.append(
