@@ -77,8 +77,20 @@ def test_client_sealed_fields_masked_revealed_and_searched(page, live_server, ma
     page.fill("#c_mobile", "139 1234 5678")
     page.click("button:has-text('添加联系人')")
     page.wait_for_selector("#contact-table")
+    # Its edit page: masked, revealed with a purpose.
+    page.click("#contact-table a:has-text('编辑')")
+    page.wait_for_selector("#sealed")
+    assert "13912345678" not in page.content()
+    page.fill("input[name=purpose]", "回访")
+    page.click("#sealed button:has-text('查看明文')")
+    page.wait_for_selector("[data-sealed-state=mobile]:has-text('139 1234 5678')")
+    page.set_viewport_size({"width": 390, "height": 844})
+    _shot(page, "contact-edit-revealed-390.png")
+    _no_horizontal_scroll(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.click("a.btn-ghost")  # Cancel: back to the client
 
-    page.click("a:has-text('编辑')")
+    page.click(".page-head a:has-text('编辑')")
     page.wait_for_selector("#sealed")
     assert ID not in page.content() and "福州市" not in page.content()
     assert page.locator("[data-sealed-state] .masked").count() == 4

@@ -154,3 +154,56 @@ class ClientForm(SealedFieldsMixin, forms.Form):
             target = self.FIELD_MAP.get(name, name)
             for msg in msgs:
                 self.add_error(target if target in self.fields else None, msg)
+
+
+class SealedEmailInput(SealedInput):
+    input_type = "email"
+
+
+class ContactForm(SealedFieldsMixin, forms.Form):
+    """A client's contact person; mobile, e-mail, ID number, address and notes are sealed
+    by the vault door under the client's key."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    title = forms.CharField(label=_("Title"), max_length=100, required=False)
+    is_primary = forms.BooleanField(label=_("Primary contact"), required=False)
+    mobile = forms.CharField(
+        label=_("Mobile"),
+        max_length=40,
+        required=False,
+        widget=SealedInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
+    )
+    email = forms.EmailField(
+        label=_("E-mail"), max_length=254, required=False, widget=SealedEmailInput
+    )
+    id_number = forms.CharField(
+        label=_("ID number"),
+        max_length=40,
+        required=False,
+        widget=SealedInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    address = forms.CharField(
+        label=_("Address"), max_length=300, required=False, widget=SealedInput
+    )
+    notes = forms.CharField(
+        label=_("Notes"), max_length=5000, required=False, widget=SealedTextarea(attrs={"rows": 3})
+    )
+    clear_mobile = _clear_field()
+    clear_email = _clear_field()
+    clear_id_number = _clear_field()
+    clear_address = _clear_field()
+    clear_notes = _clear_field()
+
+    # Display order; the same names as services.CONTACT_SEALED_FIELDS.
+    SEALED = ("mobile", "email", "id_number", "address", "notes")
+
+    def clean_mobile(self) -> str:
+        return checked(services.mobile_clean, self.cleaned_data["mobile"])
+
+    def clean_id_number(self) -> str:
+        return checked(services.id_number_clean, self.cleaned_data["id_number"])
+
+    def add_service_errors(self, fields: dict[str, list[str]]) -> None:
+        for name, msgs in fields.items():
+            for msg in msgs:
+                self.add_error(name if name in self.fields else None, msg)

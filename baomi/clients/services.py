@@ -332,6 +332,57 @@ def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact
     return contact
 
 
+def contact_update(
+    *,
+    actor: User,
+    contact: Contact,
+    name: str,
+    title: str,
+    is_primary: bool,
+    sealed: dict[str, str],
+) -> Contact:
+    """Change a contact person: name, title and primary flag, and the sealed fields in
+    `sealed` (field → new value, "" clears; fields not named are left unchanged), written
+    by the vault door in the same transaction.
+
+    Ledger: ``client.update`` on the contact (field names only), plus the door's
+    ``client.update`` decision for the sealed fields. Raises AccessDenied,
+    ValidationFailed, KeyDestroyed.
+    """
+    client = contact.client
+    if not client_can_edit(actor, client):
+        record(actor, "client.update", object_type="contact", object_id=contact.pk,
+               client_id=client.pk, decision="refused", reason="not_permitted")
+        raise AccessDenied(_("You may not edit this client."))
+    errors: dict[str, list[str]] = {}
+    clean_name = _clean_text(name, field_name="name", max_len=100, errors=errors)
+    clean_title = title.strip()
+    if len(clean_title) > 100:
+        errors.setdefault("title", []).append(_("At most %(n)d characters.") % {"n": 100})
+    unknown = set(sealed) - set(CONTACT_SEALED_FIELDS)
+    if unknown:
+        raise ValueError(f"not sealed contact fields: {sorted(unknown)}")
+    email = sealed.get("email", "")
+    if email and ("@" not in email or any(ch.isspace() for ch in email)):
+        errors.setdefault("email", []).append(_("Enter a valid e-mail address."))
+    if errors:
+        raise ValidationFailed(detail={"fields": errors})
+    changed = sorted(
+        {n for n, old, new in (("name", contact.name, clean_name),
+                               ("title", contact.title, clean_title),
+                               ("is_primary", contact.is_primary, is_primary)) if old != new}
+        | set(sealed)
+    )
+    with transaction.atomic():
+        contact.name, contact.title, contact.is_primary = clean_name, clean_title, is_primary
+        contact.save(update_fields=["name", "title", "is_primary"])
+        if sealed:
+            door.record_write(actor=actor, obj=contact, values=sealed)
+        record(actor, "client.update", object_type="contact", object_id=contact.pk,
+               client_id=client.pk, reason=" ".join(changed))
+    return contact
+
+
 def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
     """Assign `user` to `client` (idempotent), decided by the policy
     (`assignment.manage`); see `baomi.access.services.assignment_add`."""

@@ -1,4 +1,4 @@
-"""Client pages: list with search and pagination, detail, create, edit."""
+"""Client pages: list with search and pagination, detail, create, edit, contacts."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from baomi.audit import selectors as audit_selectors
 from baomi.clients import selectors, services
-from baomi.clients.forms import ClientForm
+from baomi.clients.forms import ClientForm, ContactForm
 from baomi.clients.models import Client, ClientStatus
 from baomi.core.http import actor_of
 from baomi.core.views import error_403
@@ -255,4 +256,69 @@ def _form_page(
             "nav": "clients",
         },
         status=status,
+    )
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def contacts_view(request: HttpRequest, client_id: int) -> HttpResponse:
+    """A client's contacts for those who may edit the client (`client.update`): the list,
+    or with `contact=<id>` that contact's form. Sealed fields are masked; `purpose=…`
+    reveals the stored values through the vault door (a recorded, policy-checked read)."""
+    client = _get(request, client_id)
+    actor = actor_of(request)
+    if not selectors.client_can_edit(actor, client):
+        return error_403(request)
+    raw_id = request.POST.get("contact") or request.GET.get("contact") or ""
+    if not raw_id:
+        rows, _refused = _sealed_rows(
+            actor, list(client.contacts.all()), services.CONTACT_SEALED_FIELDS, ""
+        )
+        return render(
+            request,
+            "clients/contacts.html",
+            {"client": client, "contacts": rows, "nav": "clients"},
+        )
+    contact = client.contacts.filter(pk=int(raw_id) if raw_id.isdigit() else 0).first()
+    if contact is None:
+        raise Http404
+    initial = {"name": contact.name, "title": contact.title, "is_primary": contact.is_primary}
+    form = ContactForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contact_update(
+                actor=actor,
+                contact=contact,
+                name=form.cleaned_data["name"],
+                title=form.cleaned_data.get("title") or "",
+                is_primary=bool(form.cleaned_data.get("is_primary")),
+                sealed=form.sealed_changes(),
+            )
+        except (ValidationFailed, AccessDenied) as exc:
+            fields = exc.detail.get("fields") if isinstance(exc.detail, dict) else None
+            if fields:
+                form.add_service_errors(fields)
+            else:
+                form.add_error(None, str(exc.message))
+            contact.refresh_from_db()
+        else:
+            messages.success(request, _("Contact %(name)s saved.") % {"name": contact.name})
+            return redirect(reverse("clients:detail", args=[client.pk]) + "#contacts")
+    purpose = request.GET.get("purpose", "").strip()[:500] if request.method == "GET" else ""
+    rows, refused = _sealed_rows(actor, [contact], services.CONTACT_SEALED_FIELDS, purpose)
+    return render(
+        request,
+        "clients/contact_form.html",
+        {
+            "client": client,
+            "contact": contact,
+            "form": form,
+            "sealed_rows": form.sealed_rows(rows[0]["values"]),
+            "retype": form.is_bound and bool(form.errors) and form.sealed_typed(),
+            "purpose": purpose,
+            "reveal_refused": refused,
+            "nav": "clients",
+        },
+        status=400 if form.is_bound and form.errors else 200,
     )

@@ -160,7 +160,7 @@ def test_edit_keeps_replaces_and_clears_sealed_values(mgr, web, stored):
 
 @pytest.fixture
 def people(make_user, make_client, mgr, stored):
-    acct = make_user("acct_s")
+    acct = make_user("acct_s", clearance=Level.CONFIDENTIAL)
     Assignment.objects.create(client=stored, user=acct)
     contact = contact_add(actor=mgr, client=stored, data={
         "name": "钱七", "mobile": "+86 139-1234-5678", "id_number": "11010519491231002x"})
@@ -220,3 +220,61 @@ def test_contact_rows_link_to_a_visible_client_only(people, stored):
     body = c.get("/clients/", {"q": "13912345678"}).content.decode()
     assert f"/clients/{people['hidden'].pk}/" not in body
     assert f"/clients/{stored.pk}/#contacts" in body
+
+
+def test_contact_edit_masks_reveals_validates_and_changes_through_the_door(people, stored):
+    contact = people["contact"]
+    c = verified_client(people["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    detail = c.get(f"/clients/{stored.pk}/").content.decode()
+    url = f"/clients/{stored.pk}/contacts/"
+    assert f"{url}?contact={contact.pk}" in detail
+    assert c.get(url).status_code == 200
+    body = c.get(url, {"contact": contact.pk}).content.decode()
+    assert "139-1234-5678" not in body and "002x" not in body and body.count("••••••") >= 2
+    # Stored by the service as typed; shown as stored once revealed.
+    body = c.get(url, {"contact": contact.pk, "purpose": "回访"}).content.decode()
+    assert "+86 139-1234-5678" in body and "11010519491231002x" in body
+    read = LedgerEntry.objects.filter(action="client.sensitive.read").last()
+    assert read.purpose == "回访" and read.object_type == "contact"
+    # Bad input: refused with the reason, the name kept, the sealed input not echoed.
+    r = c.post(url, {"contact": contact.pk, "name": "钱七七", "mobile": "12345678901",
+                     "id_number": ID_BAD_CHECK})
+    assert r.status_code == 400
+    body = r.content.decode()
+    assert "not a mobile number in the mainland number plan" in body
+    assert "check character" in body and "钱七七" in body
+    assert "12345678901" not in body and ID_BAD_CHECK not in body
+    contact.refresh_from_db()
+    assert contact.name == "钱七"
+    # A new mobile replaces the old one (and its blind index), the ID number is cleared.
+    r = c.post(url, {"contact": contact.pk, "name": "钱七七", "title": "财务",
+                     "mobile": "138-0013-8000", "clear_id_number": "on"})
+    assert r.status_code == 302
+    contact.refresh_from_db()
+    assert contact.name == "钱七七" and contact.title == "财务"
+    assert door.record_read(actor=people["acct"], obj=contact,
+                            fields=["mobile", "id_number", "email"], purpose="x") == {
+        "mobile": "13800138000", "id_number": "", "email": ""}
+    assert contact.id_number_bidx == ""
+    entry = LedgerEntry.objects.filter(action="client.update", object_type="contact").last()
+    assert entry.reason == "id_number mobile name title"
+    found = c.get("/clients/", {"q": "13800138000"}).content.decode()
+    assert "钱七七" in found
+    assert "钱七七" not in c.get("/clients/", {"q": "13912345678"}).content.decode()
+
+
+def test_contact_pages_are_for_editors_of_that_client_only(make_user, people, stored):
+    contact = people["contact"]
+    url = f"/clients/{stored.pk}/contacts/"
+    comp = verified_client(make_user("comp_c", role=Role.COMPLIANCE))
+    assert comp.get(url).status_code == 403  # may view the client, not edit it
+    assert comp.post(url, {"contact": contact.pk, "name": "x"}).status_code == 403
+    other = verified_client(make_user("acct_c"))
+    assert other.get(url, {"contact": contact.pk}).status_code == 404  # not assigned
+    # A contact of another client is not reachable through this client's page.
+    hidden = Contact.objects.get(client=people["hidden"])
+    c = verified_client(people["acct"])
+    assert c.get(url, {"contact": hidden.pk}).status_code == 404
+    assert c.post(url, {"contact": hidden.pk, "name": "改"}).status_code == 404
+    hidden.refresh_from_db()
+    assert hidden.name == "孙八"
