@@ -236,6 +236,10 @@ _USCC_AS_BASE36 = bytes.maketrans(USCC_CHARS.encode(), b"0123456789ABCDEFGHIJKLM
 _USCC_AS_BASE36_STR = str.maketrans(USCC_CHARS, "0123456789ABCDEFGHIJKLMNOPQRSTU")
 
 
+# uscc_check's character for each remainder of the weighted sum modulo 31.
+_USCC_CHECK_BY_REMAINDER = "".join(USCC_CHARS[(31 - r) % 31] for r in range(31))
+
+
 def uscc_check(first17: str) -> str:
     """GB 32100 check character (MOD 31 over the 31-character set).
 
@@ -246,7 +250,7 @@ def uscc_check(first17: str) -> str:
         total = int(first17.encode().translate(_USCC_AS_BASE36)[::-1], 34)
     else:
         total = int(first17.translate(_USCC_AS_BASE36_STR)[::-1], 34)
-    return USCC_CHARS[(31 - total % 31) % 31]
+    return _USCC_CHECK_BY_REMAINDER[total % 31]
 
 
 def org_code_check(first8: str) -> str:
@@ -283,15 +287,19 @@ def uscc_shape_ok(value: str) -> bool:
     # Central-level registrations use 100000; otherwise the province part must be real.
     if not region.isdigit() or (region[:2] not in PROVINCES and region != "100000"):
         return False
+    # uscc_check inlined (the value is ASCII: the USCC set is).
     return (
         _ORG_CHECK_BY_REMAINDER[2 * int(value[8:16], 35) % 11] == value[16]
-        and uscc_check(value[:17]) == value[17]
+        and _USCC_CHECK_BY_REMAINDER[
+            int(value[16::-1].encode().translate(_USCC_AS_BASE36), 34) % 31
+        ]
+        == value[17]
     )
 
 
 # Digit -> digit sum of its double, as a byte translation so the doubling runs in C
 # (bytes.translate is a table lookup per byte; str.translate goes through a dict).
-_LUHN_DOUBLE = bytes.maketrans(b"0123456789", b"0246813579")
+LUHN_DOUBLE = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -299,7 +307,7 @@ def luhn_ok(digits: str) -> bool:
     # Read in base 11 (11 = 1 mod 10) a digit string is congruent to its digit sum.
     # Other Unicode digits (which int() reads too) are made ASCII first.
     b = digits.encode() if digits.isascii() else str(int(digits)).zfill(len(digits)).encode()
-    return int(b[-1::-2] + b[-2::-2].translate(_LUHN_DOUBLE), 11) % 10 == 0
+    return int(b[-1::-2] + b[-2::-2].translate(LUHN_DOUBLE), 11) % 10 == 0
 
 
 def card_issuer(digits: str) -> str | None:

@@ -171,8 +171,18 @@ _TEMPLATE = r"""
         # look ahead turns away the many short runs (dates, amounts, years) at once.
         (?=«DSEP»{10})
         (?:
+        # The compact shapes first, the commonest candidates. A compact shape has a digit
+        # where every grouped shape below needs a separator, so no text can match both and
+        # the order between the two kinds does not change what is found.
+        # +86 / 0086 and a compact mobile (before num, which would take 0086…)
+        (?P<pmob>(?:(?<=«PLUS»)«8»«6»|(?<=«0»)«0»«8»«6»)«SEP»?«1»«D»{10}(?!«AN»))
+        # compact mobile inside the number plan, decided in re (before num)
+      | (?P<mob>(?<=«1»)(?:«3»«D»|«4»«4-5-9»|«5»«5-0-35-9»|«6»«6-2567»|«7»«7-0-8»|«8»«D»
+            |«9»«9-0-35-9»)«D»{8}(?!«AN»))
+        # compact digit runs of 11..19 (an ID may end in X)
+      | (?P<num>(?<=«D»)«D»{10,18}+«Xx»?(?!«AN»))
         # grouped resident ID 6-4-4-4 or 6-8-4, not continuing a digit group before it
-        (?P<gid>(?<=«1-9»)(?<!«D»«SEP».)«D»{5}«SEP»«D»{4}«SEP»?«D»{4}«SEP»«D»{3}«DX»
+      | (?P<gid>(?<=«1-9»)(?<!«D»«SEP».)«D»{5}«SEP»«D»{4}«SEP»?«D»{4}«SEP»«D»{3}«DX»
             (?!«SEP»?«AN»))
         # grouped card 4-4-4-4(-1..3)
       | (?P<gcard>(?<=«2-69»)(?<!«D»«SEP».)«D»{3}(?:«SEP»«D»{4}){3}(?:«SEP»«D»{1,3})?
@@ -181,12 +191,6 @@ _TEMPLATE = r"""
       | (?P<gmob>(?<!«D»«SEP».)(?:(?<=«PLUS»)«8»«6»«SEP»?«1»|(?<=«0»)«0»«8»«6»«SEP»?«1»
             |(?<=«8»)«6»«SEP»«1»|(?<=«1»))
             «3-9»«D»«SEP»«D»{4}«SEP»«D»{4}(?!«SEP»?«AN»))
-      | (?P<pmob>(?:(?<=«PLUS»)«8»«6»|(?<=«0»)«0»«8»«6»)«SEP»?«1»«D»{10}(?!«AN»))
-        # compact mobile inside the number plan: the commonest candidate, decided in re
-      | (?P<mob>(?<=«1»)(?:«3»«D»|«4»«4-5-9»|«5»«5-0-35-9»|«6»«6-2567»|«7»«7-0-8»|«8»«D»
-            |«9»«9-0-35-9»)«D»{8}(?!«AN»))
-        # compact digit runs of 11..19 (an ID may end in X)
-      | (?P<num>(?<=«D»)«D»{10,18}+«Xx»?(?!«AN»))
         )
         # unified social credit code: 18 chars of the GB 32100 set
       | (?P<uscc>(?<=«USCC1»)«USCC»{17}(?!«AN»))
@@ -213,7 +217,7 @@ _MOBILE_PREFIXES = frozenset(
     f"{n:03d}" for n in range(1000) if _MOBILE.fullmatch(f"{n:03d}00000000") is not None
 )
 _ISSUER_PREFIXES = checks.ISSUER_PREFIXES
-_luhn_ok = checks.luhn_ok
+_LUHN_DOUBLE = checks.LUHN_DOUBLE
 
 
 # Context words. Positive ones make an ambiguous shape credible; negative ones say the
@@ -308,16 +312,37 @@ def mask(type_: str, value: str) -> str:
     return value[:head] + "*" * (n - head - tail) + value[n - tail :]
 
 
-def _has(pattern: re.Pattern[str], text: str, start: int, end: int, extra: str) -> bool:
+# Context words sit mostly right before the number (卡号：…, 护照号码 …), so the nearest
+# characters before a candidate are searched first and the whole window only after a miss.
+_NEAR = 12
+
+
+def _has(
+    pattern: re.Pattern[str],
+    text: str,
+    start: int,
+    end: int,
+    extra: str,
+    *,
+    near_done: bool = False,
+) -> bool:
     """Is a context word within CONTEXT_BEFORE characters before [start, end), within
     CONTEXT_AFTER after it, or in the segment context?
 
-    One search over the window including the candidate: a context word cannot overlap the
-    candidate, whose regex refuses a letter or digit on either side of it.
+    Charset scanning costs `re` several nanoseconds per character, and most context words
+    end right before the candidate: the nearest _NEAR characters are searched first, and
+    only when nothing is there the whole window (one search over it, the candidate
+    included: a context word cannot overlap the candidate, whose regex refuses a letter or
+    digit on either side of it). `near_done`: the caller has searched the nearest part.
     """
-    if pattern.search(text, max(0, start - CONTEXT_BEFORE), end + CONTEXT_AFTER) is not None:
+    search = pattern.search
+    lo = start - _NEAR
+    if not near_done and search(text, lo if lo > 0 else 0, start) is not None:
         return True
-    return bool(extra) and pattern.search(extra) is not None
+    lo = start - CONTEXT_BEFORE
+    if search(text, lo if lo > 0 else 0, end + CONTEXT_AFTER) is not None:
+        return True
+    return bool(extra) and search(extra) is not None
 
 
 def _negative(text: str, start: int) -> bool:
@@ -335,11 +360,15 @@ def _card(  # noqa: PLR0917 - positional: called per candidate in the hot loop
     (卡号, 银行, 账号, 开户…) or the 4-4-4-4 grouping that only card numbers are printed in.
     A business-reference word right before it (订单号, 对公账户…) vetoes both.
     """
-    if digits[:4] not in _ISSUER_PREFIXES or not _luhn_ok(digits):
+    if digits[:4] not in _ISSUER_PREFIXES:
         return None
-    lo = start - CONTEXT_BEFORE
-    context = _CARD_SEARCH(text, lo if lo > 0 else 0, end + CONTEXT_AFTER) is not None or (
-        extra != "" and _CARD_SEARCH(extra) is not None
+    b = digits.encode()  # checks.luhn_ok, inlined: this runs for every card-shaped number
+    if int(b[-1::-2] + b[-2::-2].translate(_LUHN_DOUBLE), 11) % 10:
+        return None
+    near = max(start - _NEAR, 0)
+    # _has(_CARD_CTX, …), its first search inlined.
+    context = _CARD_SEARCH(text, near, start) is not None or _has(
+        _CARD_CTX, text, start, end, extra, near_done=True
     )
     if not (context or grouped):
         return None
@@ -395,6 +424,13 @@ def _classify_digits(
 
 _new = tuple.__new__  # builds the NamedTuples below without their Python-level __new__
 _STARS = tuple("*" * n for n in range(MAX_MATCH))
+
+
+def _mask18(value: str) -> str:
+    """`mask` of an 18-character value (resident ID, USCC, 18-digit card)."""
+    return f"{value[:4]}**********{value[14:]}"
+
+
 # Candidate shapes made of digits and letters only. Their full-width characters fold to
 # exactly their NFKC forms, and unicodedata.normalize does that in C several times faster
 # than str.translate's per-character dict lookups; shapes with separators (whose Unicode
@@ -436,6 +472,9 @@ def detect(
     new = _new
     nfkc_safe = _NFKC_SAFE
     uscc_ok = checks.uscc_ok
+    uscc_shape_ok = checks.uscc_shape_ok
+    mobile3 = _MOBILE_PREFIXES
+    mask18 = _mask18
     if _may_have_astral(text):
         # Mathematical digits and letters are not in the candidate classes; fold them (the
         # length stays the same, so offsets still point into the original text).
@@ -448,162 +487,97 @@ def detect(
             break
         kind = m.lastgroup
         raw = m.group()
-        result: tuple[str, str, float] | None
         if not raw.isascii():
             raw = _normalize("NFKC", raw) if kind in nfkc_safe else raw.translate(table)
+        # Each branch either gives up on the candidate (`continue`) or sets type_, value,
+        # masked and conf; the finding is built once, below.
+        result: tuple[str, str, float] | None = None
         if kind == "num":
             n = len(raw)
             if n == 18:
                 if raw[17] == "x":
                     raw = raw[:17] + "X"
                 if id18_ok(raw, today8):
-                    append(
-                        new(
-                            Finding,
-                            (
-                                CN_RESIDENT_ID,
-                                raw,
-                                raw[:4] + "**********" + raw[14:],
-                                new(Location, ("", s, e, None, None)),
-                                0.99,
-                                "",
-                            ),
-                        )
-                    )
-                    continue
-                # Not an ID: a USCC made of digits only, else perhaps a card.
-                if uscc_ok(raw):
-                    result = CN_USCC, raw, 0.95
-                elif raw[17] == "X":
+                    type_, value, masked, conf = CN_RESIDENT_ID, raw, mask18(raw), 0.99
+                elif uscc_ok(raw):  # not an ID: a USCC of digits only, else perhaps a card
+                    type_, value, masked, conf = CN_USCC, raw, mask18(raw), 0.95
+                elif raw[17] == "X" or (c := card(raw, text, s, e, extra, False)) is None:
                     continue
                 else:
-                    conf = card(raw, text, s, e, extra, False)
-                    if conf is None:
-                        continue
-                    result = BANK_CARD, raw, conf
+                    type_, value, masked, conf = BANK_CARD, raw, mask18(raw), c
             elif n > 15:  # 16, 17 or 19 digits (18 above), or any of them and an X
-                if raw.isdigit():
-                    conf = card(raw, text, s, e, extra, False)
-                    if conf is not None:
-                        append(
-                            new(
-                                Finding,
-                                (
-                                    BANK_CARD,
-                                    raw,
-                                    raw[:4] + stars[n - 8] + raw[n - 4 :],
-                                    new(Location, ("", s, e, None, None)),
-                                    conf,
-                                    "",
-                                ),
-                            )
-                        )
-                continue
-            else:
-                if raw[-1] == "x":
-                    raw = raw.upper()
+                if not raw.isdigit() or (c := card(raw, text, s, e, extra, False)) is None:
+                    continue
+                type_, value, masked, conf = BANK_CARD, raw, f"{raw[:4]}{stars[n - 8]}{raw[-4:]}", c
+            elif n == 15:
                 result = _classify_digits(raw, text, s, e, extra=extra, today=today, grouped=False)
-        elif kind == "gcard":
-            digits = raw.replace(" ", "").replace("-", "")
-            n = len(digits)
-            if n != 18:  # 16, 17 or 19: only a card can have that length
-                conf = card(digits, text, s, e, extra, True)
-                if conf is not None:
-                    append(
-                        new(
-                            Finding,
-                            (
-                                BANK_CARD,
-                                digits,
-                                digits[:4] + stars[n - 8] + digits[n - 4 :],
-                                new(Location, ("", s, e, None, None)),
-                                conf,
-                                "",
-                            ),
-                        )
-                    )
+                if result is None:
+                    continue
+                type_, value, conf = result
+                masked = mask(type_, value)
+            elif n == 13 and raw[:2] == "86" and raw[-1] in _DIGITS and raw[2:5] in mobile3:
+                value = raw[2:]
+                type_, masked, conf = CN_MOBILE, f"{value[:3]}****{value[7:]}", 0.9
+            else:
+                # 11 digits outside the number plan (inside it the mob branch matched
+                # first), 12 or 14 characters, or 13 that are no 86 + mobile: no
+                # identifier has those shapes.
                 continue
-            result = _classify_digits(digits, text, s, e, extra=extra, today=today, grouped=True)
+        elif kind == "mob":  # decided by the regex
+            type_, value, masked, conf = CN_MOBILE, raw, f"{raw[:3]}****{raw[7:]}", 0.9
+        elif kind == "gcard":
+            value = raw.replace(" ", "").replace("-", "")
+            n = len(value)
+            if n == 18:
+                result = _classify_digits(value, text, s, e, extra=extra, today=today, grouped=True)
+                if result is None:
+                    continue
+                type_, value, conf = result
+                masked = mask18(value)
+            else:  # 16, 17 or 19: only a card can have that length
+                if (c := card(value, text, s, e, extra, True)) is None:
+                    continue
+                type_, masked, conf = BANK_CARD, f"{value[:4]}{stars[n - 8]}{value[-4:]}", c
         elif kind == "doc":
             result = _classify_document(raw, text, s, e, extra)
-        elif kind == "gid":
-            digits = raw.replace(" ", "").replace("-", "")
-            if digits[17] == "x":
-                digits = digits[:17] + "X"
-            if id18_ok(digits, today8):
-                append(
-                    new(
-                        Finding,
-                        (
-                            CN_RESIDENT_ID,
-                            digits,
-                            digits[:4] + "**********" + digits[14:],
-                            new(Location, ("", s, e, None, None)),
-                            0.99,
-                            "",
-                        ),
-                    )
-                )
+            if result is None:
                 continue
-            result = _classify_digits(
-                digits, text, s, e, extra=extra, today=today, grouped=True, id_checked=True
-            )
+            type_, value, conf = result
+            masked = mask(type_, value)
+        elif kind == "gid":
+            value = raw.replace(" ", "").replace("-", "")
+            if value[17] == "x":
+                value = value[:17] + "X"
+            if id18_ok(value, today8):
+                type_, masked, conf = CN_RESIDENT_ID, mask18(value), 0.99
+            else:
+                result = _classify_digits(
+                    value, text, s, e, extra=extra, today=today, grouped=True, id_checked=True
+                )
+                if result is None:
+                    continue
+                type_, value, conf = result
+                masked = mask18(value)
         elif kind == "uscc":
             # The regex matched 18 characters of the USCC set, the first a valid authority.
-            if checks.uscc_shape_ok(raw):
-                append(
-                    new(
-                        Finding,
-                        (
-                            CN_USCC,
-                            raw,
-                            raw[:4] + "**********" + raw[14:],
-                            new(Location, ("", s, e, None, None)),
-                            0.99,
-                            "",
-                        ),
-                    )
-                )
-            continue
-        elif kind == "mob" or kind == "gmob" or kind == "pmob":  # noqa: PLR1714 - interned
-            if kind != "mob":
-                # Both shapes end in "1" and ten digits: the number plan is the first three.
-                raw = raw.replace(" ", "").replace("-", "")[-11:]
-                if raw[:3] not in _MOBILE_PREFIXES:
-                    continue
-            append(
-                new(
-                    Finding,
-                    (
-                        CN_MOBILE,
-                        raw,
-                        raw[:3] + "****" + raw[7:],
-                        new(Location, ("", s, e, None, None)),
-                        0.9,
-                        "",
-                    ),
-                )
-            )
-            continue
+            if not uscc_shape_ok(raw):
+                continue
+            type_, value, masked, conf = CN_USCC, raw, mask18(raw), 0.99
+        elif kind == "gmob" or kind == "pmob":  # noqa: PLR1714 - identity of interned names
+            # Both shapes end in "1" and ten digits: the number plan is the first three.
+            value = raw.replace(" ", "").replace("-", "")[-11:]
+            if value[:3] not in mobile3:
+                continue
+            type_, masked, conf = CN_MOBILE, f"{value[:3]}****{value[7:]}", 0.9
         elif kind == "email":
-            result = EMAIL, raw.lower(), 0.95
+            value = raw.lower()
+            local, _, domain = value.partition("@")
+            type_, masked, conf = EMAIL, f"{local[:1]}***@{domain}", 0.95
         else:  # pragma: no cover - every named group is handled above
-            result = None
-        if result is not None:
-            type_, value, conf = result
-            append(
-                new(
-                    Finding,
-                    (
-                        type_,
-                        value,
-                        mask(type_, value),
-                        new(Location, ("", s, e, None, None)),
-                        conf,
-                        "",
-                    ),
-                )
-            )
+            continue
+        append(
+            new(Finding, (type_, value, masked, new(Location, ("", s, e, None, None)), conf, ""))
+        )
     return out
 
 
