@@ -140,7 +140,7 @@ def resume(*, actor: User, job: ImportJob, stream: io.BytesIO) -> Started:
 
 
 def _start(actor: User, job: ImportJob, resumed: bool, stream: io.BytesIO, name: str) -> Started:
-    if not _claim(job, new=not resumed):
+    if job.pk in running_here() or not _claim(job, new=not resumed):
         job.refresh_from_db()
         return Started(job, started=False)
     job.refresh_from_db()
