@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -24,13 +25,22 @@ def _actor(request: HttpRequest) -> User:
     return user
 
 
+class ReasonOut(Schema):
+    reason_code: str = Field(description="Stable code of the rule that fired.")
+    reason: str = Field(description="The rule in the request's language.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Counts, type codes and keywords; never values."
+    )
+
+
 class ClassificationOut(Schema):
     document_id: int
     level: str
     category: str
     suggested_level: str | None
     suggested_category: str | None
-    reasons: list[str]
+    reasons: list[str] = Field(description="Why, in the request's language.")
+    reason_details: list[ReasonOut] = Field(default_factory=list)
     findings_summary: dict[str, int] = Field(description="Counts per type, never values.")
     scan_error: str | None
     source: str
@@ -63,7 +73,8 @@ def _out(document_id: int, level: str, category: str, label: DocumentLabel | Non
         "category": category,
         "suggested_level": (label.suggested_level or None) if label else None,
         "suggested_category": (label.suggested_category or None) if label else None,
-        "reasons": list(label.reasons) if label else [],
+        "reasons": label.reason_texts() if label else [],
+        "reason_details": label.reason_items() if label else [],
         "findings_summary": dict(label.findings_summary) if label else {},
         "scan_error": (label.scan_error or None) if label else None,
         "source": label.source if label else "unconfirmed",

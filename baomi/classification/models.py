@@ -36,7 +36,11 @@ class DocumentLabel(models.Model):
     scanned_at = models.DateTimeField(null=True, blank=True)
     suggested_level = models.CharField(max_length=16, blank=True, choices=Level.choices)
     suggested_category = models.CharField(max_length=20, blank=True)
+    # English texts of the rules that fired (what `baomi scan` prints), kept for readers
+    # of the old field; `reason_codes` is what pages and the API render in the reader's
+    # language: [{"code": "bulk_personal", "params": {"ids": 3, ...}}] (see reasons.py).
     reasons = models.JSONField(default=list)
+    reason_codes = models.JSONField(default=list)
     # {"cn_resident_id": 3, "bank_card": 1}: counts per type, never values.
     findings_summary = models.JSONField(default=dict)
     scan_error = models.CharField(max_length=300, blank=True)
@@ -52,6 +56,24 @@ class DocumentLabel(models.Model):
 
     def __str__(self) -> str:
         return f"label of document {self.document_id}"
+
+    def reason_items(self) -> list[dict[str, object]]:
+        """The suggestion's reasons in the active language: reason_code, reason, params."""
+        from baomi.classification.reasons import localized
+
+        return localized(self.reason_codes, self.reasons)
+
+    def above_label(self) -> bool:
+        """The scan suggests a higher level than the document's label has."""
+        from baomi.accounts.models import LEVEL_ORDER
+
+        if self.suggested_level not in Level.values or self.document.level not in Level.values:
+            return False
+        return LEVEL_ORDER[Level(self.suggested_level)] > LEVEL_ORDER[Level(self.document.level)]
+
+    def reason_texts(self) -> list[str]:
+        """The suggestion's reasons as sentences in the active language."""
+        return [str(r["reason"]) for r in self.reason_items()]
 
 
 class ReviewReason(models.TextChoices):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -29,6 +30,8 @@ from baomi.classification.models import (
     ReviewReason,
     ReviewStatus,
 )
+from baomi.classification.reasons import stored as stored_reasons
+from baomi.classification.tap import ScanTap, StreamedScan
 from baomi.clients.selectors import client_can_edit
 from baomi.detect import FileScan
 from baomi.errors import AccessDenied, Conflict, ValidationFailed
@@ -43,29 +46,36 @@ class Suggested:
 
     level: str
     category: str
+    # English texts (as `baomi scan` prints them) and the stable codes with parameters
+    # that pages and the API render in the reader's language (`reasons.localized`).
     reasons: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    reason_codes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def error_code(self) -> str:
         return self.error.split(":", 1)[0] if self.error else ""
 
 
-def suggestion_from_scan(scan: FileScan) -> Suggested:
+def suggestion_from_scan(scan: FileScan | StreamedScan) -> Suggested:
     """Reduce a scan to what may be stored: level, category, reasons, counts per type.
 
     A file that could not be scanned gets no level ("" - the person decides) and the
     error string (code and message, which never contain file content).
     """
-    counts = dict(Counter(f.type for f in scan.findings))
     if scan.error or scan.suggestion is None:
         return Suggested(level="", category="", counts={}, error=(scan.error or "")[:300])
+    if isinstance(scan, StreamedScan):
+        counts = dict(scan.counts)
+    else:
+        counts = dict(Counter(f.type for f in scan.findings))
     return Suggested(
         level=scan.suggestion.level,
         category=scan.suggestion.category,
-        reasons=list(scan.suggestion.reasons),
+        reasons=[str(r) for r in scan.suggestion.reasons],
         counts=counts,
+        reason_codes=stored_reasons(scan.suggestion.reasons),
     )
 
 
@@ -98,6 +108,7 @@ def label_record_scan(
         label.suggested_level = suggested.level
         label.suggested_category = suggested.category
         label.reasons = suggested.reasons
+        label.reason_codes = suggested.reason_codes
         label.findings_summary = suggested.counts
         label.scan_error = suggested.error
         label.save()
@@ -323,21 +334,77 @@ def review_open() -> list[ReviewItem]:
     )
 
 
+def _scan_upload(document: Document, upload: object) -> Suggested:
+    tap = getattr(upload, "scan_tap", None)
+    name = getattr(upload, "name", "") or document.title
+    if isinstance(tap, ScanTap):
+        return suggestion_from_scan(tap.scan(name))
+    return suggestion_from_scan(
+        FileScan(path=name, error="not_scanned: no plaintext tap on this upload")
+    )
+
+
 def upload_suggest(*, actor: User, document: Document, upload: object) -> DocumentLabel:
     """Scan the plaintext the sealing handler tapped for this upload (in memory) and
     store the suggestion for the document's current version. Never raises for a bad
     file: the error is stored and shown instead."""
-    from baomi.classification.tap import ScanTap
-
-    tap = getattr(upload, "scan_tap", None)
-    name = getattr(upload, "name", "") or document.title
-    if isinstance(tap, ScanTap):
-        scan = tap.scan(name)
-    else:
-        scan = FileScan(path=name, error="not_scanned: no plaintext tap on this upload")
     return label_record_scan(
         actor=actor,
         document=document,
         version=document.current_version,
-        suggested=suggestion_from_scan(scan),
+        suggested=_scan_upload(document, upload),
     )
+
+
+def version_rescan(
+    *,
+    actor: User,
+    document: Document,
+    upload: object,
+    now: dt.datetime | None = None,
+) -> tuple[DocumentLabel, ReviewItem | None]:
+    """Scan a new version of `document` and compare the findings with its label.
+
+    The suggestion is stored for the new version (ledger ``document.scan``) and the label
+    is left as it is: whoever uploads a version does not relabel the document. When the
+    suggestion is above the label (the risky direction, as in `review_fill`), the
+    document enters the review queue at once with reason ``disagrees`` (ledger
+    ``classification.review.queue``), unless it already has an open review. Returns the
+    label and the queued item (or None). Never raises for a bad file.
+    """
+    now = now or timezone.now()
+    document.refresh_from_db(fields=["level", "category", "current_version"])
+    label = label_record_scan(
+        actor=actor,
+        document=document,
+        version=document.current_version,
+        suggested=_scan_upload(document, upload),
+        now=now,
+    )
+    if not _under_labelled(label, document.level):
+        return label, None
+    detail = (
+        f"suggested={label.suggested_level}/{label.suggested_category} "
+        f"label={document.level}/{document.category} "
+        f"version={document.current_version.number if document.current_version else '-'}"
+    )
+    try:
+        with transaction.atomic():
+            item = ReviewItem.objects.create(
+                document=document,
+                reason=ReviewReason.DISAGREES,
+                detail=detail,
+                level_at_entry=document.level,
+                created_at=now,
+            )
+            record(
+                actor,
+                "classification.review.queue",
+                object_type="document",
+                object_id=document.pk,
+                client_id=document.client_id,
+                reason=f"review={item.pk} reason=disagrees {detail}",
+            )
+    except IntegrityError:
+        return label, None  # an open review of this document is already waiting
+    return label, item

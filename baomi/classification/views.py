@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from baomi.accounts.models import Level
 from baomi.classification import services
 from baomi.classification.models import ReviewItem
+from baomi.classification.reasons import type_label
 from baomi.core.http import actor_of
 from baomi.detect import TYPES
 from baomi.errors import AccessDenied, BaomiError, NotFound
@@ -57,7 +58,11 @@ def confirm(request: HttpRequest, document_id: int) -> HttpResponse:
     label = services.label_get(document=document)
     chosen_level = (label.suggested_level if label else "") or document.level
     chosen_category = (label.suggested_category if label else "") or document.category
-    summary = [(t, n) for t in TYPES if label and (n := int(label.findings_summary.get(t, 0)))]
+    summary = [
+        (t, type_label(t), n)
+        for t in TYPES
+        if label and (n := int(label.findings_summary.get(t, 0)))
+    ]
     return render(
         request,
         "classification/confirm.html",
@@ -66,6 +71,7 @@ def confirm(request: HttpRequest, document_id: int) -> HttpResponse:
             "client": document.client,
             "label": label,
             "summary": summary,
+            "reasons": label.reason_items() if label else [],
             "suggested_level_label": _level_label(label.suggested_level if label else ""),
             "suggested_category_label": _category_label(label.suggested_category if label else ""),
             "levels": Level.choices,

@@ -9,6 +9,7 @@ see are 404; content the caller may see but not read is 403 with the reason.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
@@ -95,12 +96,21 @@ def _read_upload(request: HttpRequest) -> object:
         raise
 
 
+class SuggestionReasonOut(Schema):
+    reason_code: str = Field(description="Stable code of the rule that fired.")
+    reason: str = Field(description="The rule in the request's language.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class DocumentUploadOut(DocumentOut):
     suggested_level: Level | None = Field(
         default=None, description="The scanner's suggested level (null: not scanned)."
     )
     suggested_category: Category | None = None
-    suggestion_reasons: list[str] = Field(default_factory=list)
+    suggestion_reasons: list[str] = Field(
+        default_factory=list, description="Why, in the request's language."
+    )
+    suggestion_reason_details: list[SuggestionReasonOut] = Field(default_factory=list)
     findings_summary: dict[str, int] = Field(
         default_factory=dict, description="Findings per type (counts, never values)."
     )
@@ -137,7 +147,8 @@ def documents_upload(request: HttpRequest, client_id: int) -> Status[Document]:
     label = classification.upload_suggest(actor=actor, document=document, upload=upload)
     document.suggested_level = label.suggested_level or None  # type: ignore[attr-defined]  # response annotation
     document.suggested_category = label.suggested_category or None  # type: ignore[attr-defined]
-    document.suggestion_reasons = label.reasons  # type: ignore[attr-defined]
+    document.suggestion_reasons = label.reason_texts()  # type: ignore[attr-defined]
+    document.suggestion_reason_details = label.reason_items()  # type: ignore[attr-defined]
     document.findings_summary = label.findings_summary  # type: ignore[attr-defined]
     document.scan_error = label.scan_error or None  # type: ignore[attr-defined]
     return Status(201, document)
@@ -179,6 +190,10 @@ def documents_version_add(request: HttpRequest, document_id: int) -> Status[Docu
     document = selectors.document_get(actor=actor, document_id=document_id)
     upload = _read_upload(request)
     version = services.document_version_add(actor=actor, document=document, upload=upload)
+    from baomi.classification import services as classification
+
+    # The new content may call for a higher label: scanned, and queued for review if so.
+    classification.version_rescan(actor=actor, document=document, upload=upload)
     return Status(201, version)
 
 

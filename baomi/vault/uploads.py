@@ -130,7 +130,8 @@ class SealedUpload:
         self.size = session.size
         self.content_type = session.content_type
         self.kind = kind
-        # The in-memory plaintext copy the classification scanner reads (never on disk).
+        # The in-memory plaintext copy the classification scanner reads (never on disk);
+        # beyond BAOMI_SCAN_MAX_BYTES a text file is scanned piece by piece instead.
         self.scan_tap: Any = None
 
     def close(self) -> None:
@@ -221,7 +222,7 @@ class SealingUploadHandler(FileUploadHandler):
         self._head = b""
         from baomi.classification.tap import ScanTap
 
-        self._tap = ScanTap()
+        self._tap = ScanTap(filename=name)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         if self._import_name is not None:

@@ -155,6 +155,14 @@ def _version_checked(request: HttpRequest, document_id: int, as_json: bool) -> H
     except BaomiError as exc:
         uploads.files_abort(request)
         return _error(request, exc, json=as_json)
+    from baomi.classification import services as classification
+
+    # The new content may call for a higher label: scanned, and queued for review if so.
+    classification.version_rescan(
+        actor=actor_of(request),
+        document=document,
+        upload=request.FILES.get(uploads.UPLOAD_FIELD),
+    )
     url = reverse("vault:document", args=[document.pk])
     if as_json:
         return JsonResponse({"id": document.pk, "version": version.number, "url": url}, status=201)
