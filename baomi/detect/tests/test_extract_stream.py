@@ -42,7 +42,7 @@ def findings(segments: list[Segment]) -> list[Finding]:
     return scan_segments(segments)[0]
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030", "utf-16"])
 @pytest.mark.parametrize("seed", range(4))
 def test_any_chunking_finds_what_the_pull_reader_finds(encoding: str, seed: int) -> None:
     rnd = random.Random(seed)
