@@ -22,6 +22,10 @@ class PartnerOrganisation(models.Model):
     registration_no = models.CharField(_("registration number"), max_length=40, blank=True)
     vetted_on = models.DateField(_("vetted on"), null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # A deactivated organisation keeps its history but can be named in no new
+    # authorization; deactivating it revokes its live ones and its people's accounts.
+    active = models.BooleanField(_("active"), default=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -2,7 +2,8 @@
 rows and writes its ledger entry in one transaction; a refusal is recorded too (with the
 rule code) before `AccessDenied` is raised. Notifications are rows shown in the UI.
 
-Ledger actions: agreement.record, training.record, partner.create,
+Ledger actions: agreement.record, training.record, partner.create / .update /
+.deactivate / .reactivate, purpose.create / .rename / .retire / .restore / .reorder,
 authorization.grant / .revoke, query_request.create / .approve / .reject / .cancel /
 .expire, break_glass.read / .review, assignment.add / .remove, staff.leave /
 .transfer / .handover, access_review.create / .confirm / .revoke / .flag.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +36,7 @@ from baomi.access.models import (
     GrantKind,
     Notification,
     PartnerOrganisation,
+    Purpose,
     QueryRequest,
     RequestStatus,
     ReviewCampaign,
@@ -50,6 +52,15 @@ from baomi.errors import AccessDenied, InvalidInput, ValidationFailed
 
 MAX_REQUEST_DAYS = 90
 MAX_SCAN_BYTES = 10 * 1024 * 1024
+PURPOSE_MAX_CHARS = 100
+# Signed scans are PDFs or images; recognised by their first bytes, not by name.
+_SCAN_MAGIC = (
+    (b"%PDF-", "application/pdf"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
 FORM_SALT = "baomi.access.authorization-form.v1"
 
 
@@ -116,6 +127,12 @@ def _period(actor: Any, action: str, valid_from: datetime | None, valid_to: date
     return valid_from, valid_to
 
 
+def scan_media_type(data: bytes) -> str | None:
+    """The media type of a signed scan from its first bytes (PDF, JPEG, PNG, TIFF);
+    None for anything else."""
+    return next((media for magic, media in _SCAN_MAGIC if data.startswith(magic)), None)
+
+
 def notify(users: Iterable[User], kind: str, params: dict[str, Any], url: str = "") -> int:
     """Queue one notification per user (ids and names only, never client data values)."""
     rows = [Notification(user=u, kind=kind, params=params, url=url) for u in users]
@@ -162,6 +179,10 @@ def agreement_record(
         raise _refuse_input(actor, "agreement.record", "scan_too_large",
                             _("The scan is larger than 10 MiB."), field_name="scan",
                             object_type="user")
+    if scan and scan_media_type(scan) is None:
+        raise _refuse_input(actor, "agreement.record", "scan_type",
+                            _("The scan must be a PDF or an image (JPEG, PNG or TIFF)."),
+                            field_name="scan", object_type="user")
     overlapping = ConfidentialityAgreement.objects.filter(
         person=person, kind=kind, ended_at__isnull=True, valid_from__lt=end, valid_to__gt=start
     ).exists()
@@ -184,6 +205,40 @@ def agreement_record(
         record(actor, "agreement.record", object_type="agreement", object_id=row.pk,
                reason=f"person={person.pk} kind={kind} to={end.date().isoformat()}")
     return row
+
+
+def agreement_renew(*, actor: User, agreement: ConfidentialityAgreement,
+                    valid_to: datetime | None, scan: bytes | None = None,
+                    scan_name: str = "", now: datetime | None = None
+                    ) -> ConfidentialityAgreement:
+    """Renew an agreement: a new agreement of the same person and type, with its own
+    signed scan, from the end of the old one (or from now, if it has lapsed) to
+    `valid_to`. The old row is kept unchanged. Refused as `agreement_record` refuses,
+    and `not_latest` when a later agreement of that type already exists.
+    Ledger: ``agreement.record`` (reason names the agreement renewed)."""
+    now = now or timezone.now()
+    later = ConfidentialityAgreement.objects.filter(
+        person_id=agreement.person_id, kind=agreement.kind, ended_at__isnull=True,
+        valid_to__gt=agreement.valid_to).exists()
+    if later:
+        raise _refuse_input(actor, "agreement.record", "not_latest",
+                            _("A later agreement of this type is already on record."),
+                            field_name="valid_to", object_type="agreement",
+                            object_id=agreement.pk)
+    start = max(agreement.valid_to, now)
+    return agreement_record(actor=actor, person=agreement.person, kind=agreement.kind,
+                            valid_from=start, valid_to=valid_to, scan=scan,
+                            scan_name=scan_name)
+
+
+def agreement_scan_read(*, actor: User, agreement: ConfidentialityAgreement,
+                        purpose: str) -> bytes:
+    """The signed scan of an agreement, opened through the vault door (administrators
+    and compliance; ledger ``sealed_file.read`` with the purpose). Raises
+    `AccessDenied`, `RecordCorrupted`."""
+    from baomi.vault import door
+
+    return door.sealed_file_read(actor=actor, obj=agreement, name="scan", purpose=purpose)
 
 
 def training_record(
@@ -212,20 +267,217 @@ def training_record(
     return row
 
 
-def partner_org_create(*, actor: User, name: str, registration_no: str = "") -> PartnerOrganisation:
+def training_renew(*, actor: User, training: TrainingRecord, valid_to: datetime | None,
+                   now: datetime | None = None) -> TrainingRecord:
+    """Record renewed training of the same course, from the end of the old record (or
+    from now, if it has lapsed) to `valid_to`. Refused as `training_record` refuses,
+    and `not_latest` when a later record of the course exists. Ledger:
+    ``training.record``."""
+    now = now or timezone.now()
+    if TrainingRecord.objects.filter(person_id=training.person_id, course=training.course,
+                                     valid_to__gt=training.valid_to).exists():
+        raise _refuse_input(actor, "training.record", "not_latest",
+                            _("A later record of this course is already on record."),
+                            field_name="valid_to", object_type="training",
+                            object_id=training.pk)
+    return training_record(actor=actor, person=training.person, course=training.course,
+                           valid_from=max(training.valid_to, now), valid_to=valid_to)
+
+
+def partner_org_create(*, actor: User, name: str, registration_no: str = "",
+                       vetted_on: date | None = None, exists_ok: bool = True
+                       ) -> PartnerOrganisation:
+    """Register a partner organisation (F25). With `exists_ok` (the default, for scripts
+    and the demo) an existing organisation of the same name is returned; without it the
+    name is refused as `name_taken`. Ledger: ``partner.create``."""
     _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action="partner.create",
                  object_type="partner_org")
-    clean = name.strip()[:200]
+    clean = " ".join(name.split())[:200]
     if not clean:
         raise _refuse_input(actor, "partner.create", "name_missing", _("This field is required."),
                             field_name="name", object_type="partner_org")
+    if not exists_ok and PartnerOrganisation.objects.filter(name__iexact=clean).exists():
+        raise _refuse_input(actor, "partner.create", "name_taken",
+                            _("A partner organisation with this name already exists."),
+                            field_name="name", object_type="partner_org")
     with transaction.atomic():
         org, created = PartnerOrganisation.objects.get_or_create(
-            name=clean, defaults={"registration_no": registration_no.strip()[:40]}
+            name=clean, defaults={"registration_no": registration_no.strip()[:40],
+                                  "vetted_on": vetted_on}
         )
         if created:
             record(actor, "partner.create", object_type="partner_org", object_id=org.pk)
     return org
+
+
+def partner_org_update(*, actor: User, org: PartnerOrganisation, name: str,
+                       registration_no: str = "", vetted_on: date | None = None
+                       ) -> PartnerOrganisation:
+    """Rename or correct a partner organisation. Refused (and recorded): a blank name, a
+    name another organisation has (`name_taken`). Ledger: ``partner.update``."""
+    act = "partner.update"
+    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=act,
+                 object_type="partner_org", object_id=org.pk)
+    clean = " ".join(name.split())[:200]
+    if not clean:
+        raise _refuse_input(actor, act, "name_missing", _("This field is required."),
+                            field_name="name", object_type="partner_org", object_id=org.pk)
+    if PartnerOrganisation.objects.filter(name__iexact=clean).exclude(pk=org.pk).exists():
+        raise _refuse_input(actor, act, "name_taken",
+                            _("A partner organisation with this name already exists."),
+                            field_name="name", object_type="partner_org", object_id=org.pk)
+    with transaction.atomic():
+        row = PartnerOrganisation.objects.select_for_update().get(pk=org.pk)
+        changed = [f for f, v in (("name", clean), ("registration_no",
+                                                    registration_no.strip()[:40]),
+                                  ("vetted_on", vetted_on)) if getattr(row, f) != v]
+        for f, v in (("name", clean), ("registration_no", registration_no.strip()[:40]),
+                     ("vetted_on", vetted_on)):
+            setattr(row, f, v)
+        if changed:
+            row.save(update_fields=changed)
+            record(actor, act, object_type="partner_org", object_id=row.pk,
+                   reason="fields=" + ",".join(changed))
+    return row
+
+
+def partner_org_deactivate(*, actor: User, org: PartnerOrganisation) -> dict[str, int]:
+    """Deactivate a partner organisation (合作终止): every live authorization naming it
+    is revoked and each of its people's accounts is deactivated (their own
+    authorizations, tokens and sessions end too), in one transaction. The organisation
+    stays listed, with its history, and can be named in no new authorization.
+    Idempotent. Ledger: ``partner.deactivate`` plus one entry per grant ended."""
+    act = "partner.deactivate"
+    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=act,
+                 object_type="partner_org", object_id=org.pk)
+    out = {"authorizations": 0, "people": 0}
+    with transaction.atomic():
+        row = PartnerOrganisation.objects.select_for_update().get(pk=org.pk)
+        if not row.active:
+            return out
+        row.active = False
+        row.deactivated_at = timezone.now()
+        row.save(update_fields=["active", "deactivated_at"])
+        record(actor, act, object_type="partner_org", object_id=row.pk)
+        for auth in ClientAuthorization.objects.filter(grantee_org=row, revoked_at__isnull=True):
+            _revoke_authorization(actor, auth, "partner_deactivated")
+            out["authorizations"] += 1
+        for person in User.objects.filter(partner_org=row, is_active=True):
+            _end_grants(actor, person, "partner_deactivated")
+            user_deactivate(user=person, actor=actor)
+            out["people"] += 1
+    org.refresh_from_db()
+    return out
+
+
+def partner_org_reactivate(*, actor: User, org: PartnerOrganisation) -> PartnerOrganisation:
+    """Make a deactivated organisation nameable again. Its people's accounts and its
+    revoked authorizations stay as they are (each is restored on its own, deliberately).
+    Ledger: ``partner.reactivate``."""
+    act = "partner.reactivate"
+    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=act,
+                 object_type="partner_org", object_id=org.pk)
+    with transaction.atomic():
+        n = PartnerOrganisation.objects.filter(pk=org.pk, active=False).update(
+            active=True, deactivated_at=None)
+        if n:
+            record(actor, act, object_type="partner_org", object_id=org.pk)
+    org.refresh_from_db()
+    return org
+
+
+# --- Purposes (查询目的, F08) --------------------------------------------------------------
+
+
+def _purpose_text(actor: User, act: str, text: str, *, exclude: int | None = None,
+                  object_id: Any = "") -> str:
+    clean = " ".join(text.split())
+    if not clean:
+        raise _refuse_input(actor, act, "purpose_required", _("Enter the purpose."),
+                            field_name="text", object_type="purpose", object_id=object_id)
+    if len(clean) > PURPOSE_MAX_CHARS:
+        raise _refuse_input(actor, act, "purpose_too_long",
+                            _("A purpose may have at most 100 characters."),
+                            field_name="text", object_type="purpose", object_id=object_id)
+    taken = Purpose.objects.filter(text__iexact=clean)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
+        raise _refuse_input(actor, act, "purpose_taken",
+                            _("This purpose is already on the list."),
+                            field_name="text", object_type="purpose", object_id=object_id)
+    return clean
+
+
+def purpose_add(*, actor: User, text: str) -> Purpose:
+    """Add a purpose to the end of the list offered with reads of 内部 and above.
+    Refused (and recorded): blank or whitespace-only, over 100 characters, already
+    listed (retired ones count: restore them instead). Ledger: ``purpose.create``."""
+    act = "purpose.create"
+    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=act, object_type="purpose")
+    clean = _purpose_text(actor, act, text)
+    with transaction.atomic():
+        last = Purpose.objects.order_by("-position").values_list("position", flat=True).first()
+        row = Purpose.objects.create(text=clean, position=(last or 0) + 1)
+        record(actor, act, object_type="purpose", object_id=row.pk)
+    return row
+
+
+def purpose_rename(*, actor: User, purpose: Purpose, text: str) -> Purpose:
+    """Reword a purpose. Reads already recorded keep the words they were made with.
+    Refused as for `purpose_add`. Ledger: ``purpose.rename``."""
+    act = "purpose.rename"
+    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=act, object_type="purpose",
+                 object_id=purpose.pk)
+    clean = _purpose_text(actor, act, text, exclude=purpose.pk, object_id=purpose.pk)
+    with transaction.atomic():
+        if Purpose.objects.filter(pk=purpose.pk).exclude(text=clean).update(text=clean):
+            record(actor, act, object_type="purpose", object_id=purpose.pk)
+    purpose.refresh_from_db()
+    return purpose
+
+
+def purpose_set_active(*, actor: User, purpose: Purpose, active: bool) -> Purpose:
+    """Retire a purpose (no longer offered) or restore it. The last offered purpose
+    cannot be retired (`purpose_last`): an empty list would silently fall back to the
+    built-in defaults. Ledger: ``purpose.retire`` / ``purpose.restore``."""
+    act = "purpose.restore" if active else "purpose.retire"
+    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=act, object_type="purpose",
+                 object_id=purpose.pk)
+    with transaction.atomic():
+        others = Purpose.objects.select_for_update().filter(active=True).exclude(pk=purpose.pk)
+        last = not active and not others.exists()
+        if not last and Purpose.objects.filter(pk=purpose.pk).exclude(active=active).update(
+                active=active):
+            record(actor, act, object_type="purpose", object_id=purpose.pk)
+    if last:
+        # Recorded outside the transaction above, so the refusal is kept.
+        raise _refuse_input(actor, act, "purpose_last",
+                            _("At least one purpose must stay on the list."),
+                            field_name="text", object_type="purpose", object_id=purpose.pk)
+    purpose.refresh_from_db()
+    return purpose
+
+
+def purpose_move(*, actor: User, purpose: Purpose, up: bool) -> Purpose:
+    """Move a purpose one place up or down the list (positions are renumbered 1…n so
+    ties left by older data cannot stall a move). Ledger: ``purpose.reorder``."""
+    act = "purpose.reorder"
+    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=act, object_type="purpose",
+                 object_id=purpose.pk)
+    with transaction.atomic():
+        rows = list(Purpose.objects.select_for_update().order_by("position", "id"))
+        i = next(n for n, r in enumerate(rows) if r.pk == purpose.pk)
+        j = i - 1 if up else i + 1
+        if 0 <= j < len(rows):
+            rows[i], rows[j] = rows[j], rows[i]
+            for n, r in enumerate(rows, start=1):
+                if r.position != n:
+                    Purpose.objects.filter(pk=r.pk).update(position=n)
+            record(actor, act, object_type="purpose", object_id=purpose.pk,
+                   reason="up" if up else "down")
+    purpose.refresh_from_db()
+    return purpose
 
 
 # --- Client authorizations (F07) ---------------------------------------------------------
@@ -340,6 +592,10 @@ def authorization_grant(
             raise _refuse_input(actor, act, "scope_unknown_document",
                                 _("A listed document does not belong to this client."),
                                 field_name="scope", object_type="client", client_id=client.pk)
+    if grantee_org is not None and not grantee_org.active:
+        raise _refuse_input(actor, act, "partner_inactive",
+                            _("This partner organisation has been deactivated."),
+                            field_name="grantee", object_type="client", client_id=client.pk)
     start, end = _period(actor, act, valid_from, valid_to, object_type="client",
                          client_id=client.pk)
     same = Q(grantee_user=grantee_user) if grantee_user else Q(grantee_org=grantee_org)
