@@ -1,6 +1,8 @@
 """Access governance pages: my access (requests, approvals, notifications), the matrix,
 a client's authorizations and assignments, a person's agreements, training and lifecycle,
-break-glass reads and their review, access-review campaigns and their exports.
+break-glass reads and their review, access-review campaigns and their exports, and the
+governance registers: agreements with their sealed scans, training, partner
+organisations and the purpose list.
 
 Views parse, look up (404 when the object is out of reach) and call one service; what a
 page offers comes from `visible_actions`, and the services decide again.
@@ -8,34 +10,45 @@ page offers comes from `visible_actions`, and the services decide again.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from baomi import policy
-from baomi.access import selectors, services
+from baomi.access import forms, selectors, services
+from baomi.access.errors import denied
 from baomi.access.models import (
     AgreementKind,
     BreakGlassRead,
     ClientAuthorization,
+    ConfidentialityAgreement,
     PartnerOrganisation,
+    Purpose,
     QueryRequest,
     ReviewCampaign,
     ReviewItem,
+    TrainingRecord,
 )
 from baomi.accounts.models import Department, Role, User
+from baomi.audit.events import record
 from baomi.clients.models import Client
 from baomi.clients.selectors import client_get
 from baomi.core.http import actor_of
-from baomi.errors import BaomiError, NotFound
+from baomi.errors import AccessDenied, BaomiError, InvalidInput, NotFound, ValidationFailed
 
 LEVELS = [(lv.value, lv.value) for lv in policy.LEVELS]
 
@@ -191,7 +204,7 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
         "staff": User.objects.filter(is_active=True, role__in=[
             Role.ACCOUNTANT, Role.MANAGER, Role.EXTERNAL_AUDITOR, Role.PARTNER]).order_by(
             "username"),
-        "orgs": PartnerOrganisation.objects.all(),
+        "orgs": PartnerOrganisation.objects.filter(active=True),
         "documents": client.documents.order_by("-created_at")[:50],
         "levels": LEVELS,
         "categories": [(c.value, c.value) for c in policy.Category],
@@ -308,8 +321,10 @@ def staff_access(request: HttpRequest, user_id: int) -> HttpResponse:
     return render(request, "access/staff.html", {
         "nav": "staff",
         "person": person,
-        "agreements": selectors.agreements_of(person),
-        "trainings": selectors.trainings_of(person),
+        "agreements": _rows(list(selectors.agreements_of(person)), lambda a: (a.kind,),
+                            timezone.now(), lambda a: a.ended_at is not None),
+        "trainings": _rows(list(selectors.trainings_of(person)), lambda t: (t.course,),
+                           timezone.now()),
         "kinds": AgreementKind.choices,
         "colleagues": User.objects.filter(is_active=True).exclude(pk=person.pk).exclude(
             role__in=[Role.CLIENT, Role.PARTNER]).order_by("username"),
@@ -461,3 +476,488 @@ def review_export(request: HttpRequest, campaign_id: int, fmt: str) -> HttpRespo
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     response["Content-Disposition"] = f'attachment; filename="access-review-{campaign.pk}.{fmt}"'
     return response
+
+
+# --- Governance registers: agreements (F23), training (F24), partners (F25), purposes ---
+#
+# Seen by the roles the matrix gives `staff.view` (a refusal is 403 with the policy's
+# reason, recorded); changed by administrators and compliance only: the pages offer the
+# forms to them alone, and the services refuse anyone else again (403 with the reason).
+
+EXPIRING_DAYS = 30
+SCAN_PURPOSE = "核验保密协议"
+# A request body this large is refused before it is read (no ledger entry: nothing of it,
+# not even the CSRF token, has been checked). Smaller ones are read into memory and
+# refused by the service, which records the refusal.
+SCAN_BODY_LIMIT = 2 * services.MAX_SCAN_BYTES
+
+
+def _register_view(actor: User, what: str) -> None:
+    decision = selectors.decide_for(actor, policy.Action.STAFF_VIEW, None)
+    if not decision.allowed:
+        record(actor, f"{what}.view", object_type=what, decision="refused",
+               reason=decision.rule.value)
+        raise denied(decision)
+
+
+def _can_manage(actor: User) -> bool:
+    """Mirrors the services' check (`_check_roles`): what the pages offer."""
+    return actor.is_active and actor.role in {Role.ADMIN, Role.COMPLIANCE}
+
+
+def _require_manage(actor: User, what: str, object_id: Any) -> None:
+    """Pages that only change a register (renewals) refuse readers outright, recorded,
+    with the services' reason."""
+    if not _can_manage(actor):
+        record(actor, f"{what}.record", object_type=what, object_id=object_id,
+               decision="refused", reason="role_not_permitted")
+        raise AccessDenied(_("Your role may not change this register."),
+                           code="role_not_permitted")
+
+
+@dataclass
+class _Row:
+    """A register row with its state for the page."""
+
+    obj: Any
+    state: str
+    days_left: int
+    latest: bool
+
+
+def _state(valid_from: datetime, valid_to: datetime, now: datetime, *, superseded: bool,
+           ended: bool = False) -> tuple[str, int]:
+    days_left = max((valid_to - now).days, 0)
+    if ended:
+        return "ended", days_left
+    if superseded:
+        return "renewed", days_left
+    if valid_to <= now:
+        return "expired", 0
+    if valid_from > now:
+        return "future", days_left
+    if valid_to - now <= timedelta(days=EXPIRING_DAYS):
+        return "expiring", days_left
+    return "valid", days_left
+
+
+def _rows(objects: list[Any], key: Callable[[Any], tuple[Any, ...]], now: datetime,
+          ended: Callable[[Any], bool] = lambda o: False) -> list[_Row]:
+    """State per row; a row is superseded when a later row of the same person and type
+    (or course) exists, and only the latest may be renewed."""
+    last: dict[tuple[Any, ...], datetime] = {}
+    for o in objects:
+        if not ended(o):
+            last[key(o)] = max(last.get(key(o), o.valid_to), o.valid_to)
+    out = []
+    for o in objects:
+        superseded = not ended(o) and o.valid_to < last.get(key(o), o.valid_to)
+        state, days = _state(o.valid_from, o.valid_to, now, superseded=superseded,
+                             ended=ended(o))
+        out.append(_Row(o, state, days, latest=not superseded and not ended(o)))
+    return out
+
+
+STATE_ORDER = {"expired": 0, "expiring": 1, "future": 2, "valid": 3, "renewed": 4, "ended": 5}
+
+
+def _filtered(rows: list[_Row], state: str) -> list[_Row]:
+    if state in STATE_ORDER:
+        rows = [r for r in rows if r.state == state]
+    return sorted(rows, key=lambda r: (STATE_ORDER[r.state], r.obj.valid_to))
+
+
+def _counts(rows: list[_Row]) -> dict[str, int]:
+    return {s: sum(1 for r in rows if r.state == s) for s in STATE_ORDER}
+
+
+def _without(model: Any, now: datetime) -> Any:
+    """Active people (not client portal users) with no row of `model` in force now."""
+    in_force = model.objects.filter(valid_from__lte=now, valid_to__gt=now)
+    if model is ConfidentialityAgreement:
+        in_force = in_force.filter(ended_at__isnull=True)
+    return (User.objects.filter(is_active=True).exclude(role=Role.CLIENT)
+            .exclude(pk__in=in_force.values("person_id")).order_by("username"))
+
+
+def _read_scan(request: HttpRequest) -> tuple[bytes | None, str, bool]:
+    """The uploaded scan (field `file`), read into memory only, never to disk: (data,
+    name, too_large). Bodies over `SCAN_BODY_LIMIT` are not read at all."""
+    from baomi.imports.uploads import ImportUpload
+
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > SCAN_BODY_LIMIT:
+        return None, "", True
+    request._baomi_import_upload = True  # type: ignore[attr-defined]  # read by the upload handler
+    upload = request.FILES.get("file")
+    if not isinstance(upload, ImportUpload):
+        return None, "", False
+    return upload.stream().getvalue(), upload.name, False
+
+
+def _too_large_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "errors/baomi_error.html", {
+        "message": _("The scan is larger than 10 MiB."), "code": "scan_too_large"}, status=413)
+
+
+def _input_error(form: Any, exc: BaomiError) -> None:
+    fields = exc.detail.get("fields") if isinstance(exc.detail, dict) else None
+    if fields:
+        form.add_service_errors(fields)
+    else:
+        form.add_error(None, str(exc.message))
+
+
+@csrf_exempt  # the multipart body is read first (memory only), then CSRF is checked
+@login_required
+@require_http_methods(["GET", "POST"])
+def agreements(request: HttpRequest) -> HttpResponse:
+    """The register of confidentiality agreements (保密协议, F23): every agreement with
+    its state (expired, expiring within 30 days…), who has none in force, and a form to
+    register a signed agreement with its scan."""
+    scan: bytes | None = None
+    name = ""
+    if request.method == "POST":
+        scan, name, too_large = _read_scan(request)
+        if too_large:
+            return _too_large_page(request)
+    return _agreements_checked(request, scan, name)
+
+
+@csrf_protect
+def _agreements_checked(request: HttpRequest, scan: bytes | None, scan_name: str
+                        ) -> HttpResponse:
+    actor = actor_of(request)
+    _register_view(actor, "agreement")
+    now = timezone.now()
+    form = forms.AgreementForm(request.POST or None, initial={
+        "person": request.GET.get("person"),
+        "valid_from": timezone.localdate(), "valid_to": _plus_years(timezone.localdate(), 3)})
+    status = 200
+    if request.method == "POST":
+        if not scan:
+            form.add_error(None, _("Attach the signed scan (PDF or image)."))
+        if form.is_valid():
+            start, end = form.period()
+            try:
+                services.agreement_record(
+                    actor=actor, person=form.cleaned_data["person"],
+                    kind=form.cleaned_data["kind"], valid_from=start, valid_to=end,
+                    scan=scan, scan_name=scan_name)
+            except (ValidationFailed, InvalidInput) as exc:
+                _input_error(form, exc)
+            else:
+                messages.success(request, _("Agreement registered."))
+                return redirect("access:agreements")
+        status = 422
+    state = request.GET.get("state", "")
+    rows = _rows(list(ConfidentialityAgreement.objects.select_related("person")),
+                 lambda a: (a.person_id, a.kind), now, lambda a: a.ended_at is not None)
+    return render(request, "access/agreements.html", {
+        "nav": "governance", "tab": "agreements", "form": form,
+        "rows": _filtered(rows, state), "counts": _counts(rows), "state": state,
+        "without": _without(ConfidentialityAgreement, now),
+        "can_manage": _can_manage(actor), "max_mib": services.MAX_SCAN_BYTES // 2**20,
+    }, status=status)
+
+
+def _plus_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def _agreement(agreement_id: int) -> ConfidentialityAgreement:
+    row = ConfidentialityAgreement.objects.select_related("person").filter(
+        pk=agreement_id).first()
+    if row is None:
+        raise Http404
+    return row
+
+
+@csrf_exempt  # as `agreements`: the scan is read first, then CSRF is checked
+@login_required
+@require_http_methods(["GET", "POST"])
+def agreement_renew(request: HttpRequest, agreement_id: int) -> HttpResponse:
+    scan: bytes | None = None
+    name = ""
+    if request.method == "POST":
+        scan, name, too_large = _read_scan(request)
+        if too_large:
+            return _too_large_page(request)
+    return _agreement_renew_checked(request, agreement_id, scan, name)
+
+
+@csrf_protect
+def _agreement_renew_checked(request: HttpRequest, agreement_id: int, scan: bytes | None,
+                             scan_name: str) -> HttpResponse:
+    """Renew an agreement with a newly signed scan: it runs on from the old one's end."""
+    actor = actor_of(request)
+    _register_view(actor, "agreement")
+    _require_manage(actor, "agreement", agreement_id)
+    row = _agreement(agreement_id)
+    starts = max(row.valid_to, timezone.now())
+    form = forms.RenewForm(request.POST or None, starts=starts, initial={
+        "valid_to": _plus_years(timezone.localdate(starts), 3)})
+    status = 200
+    if request.method == "POST":
+        if not scan:
+            form.add_error(None, _("Attach the signed scan (PDF or image)."))
+        if form.is_valid():
+            try:
+                services.agreement_renew(
+                    actor=actor, agreement=row,
+                    valid_to=forms.day_start(form.cleaned_data["valid_to"]),
+                    scan=scan, scan_name=scan_name)
+            except (ValidationFailed, InvalidInput) as exc:
+                _input_error(form, exc)
+            else:
+                messages.success(request, _("Agreement renewed."))
+                return redirect("access:agreements")
+        status = 422
+    return render(request, "access/renew.html", {
+        "nav": "governance", "tab": "agreements", "form": form, "row": row,
+        "what": row.get_kind_display(), "starts": starts, "with_scan": True,
+        "max_mib": services.MAX_SCAN_BYTES // 2**20,
+        "can_manage": _can_manage(actor), "back": "access:agreements",
+    }, status=status)
+
+
+@login_required
+@require_GET
+def agreement_scan(request: HttpRequest, agreement_id: int) -> HttpResponse:
+    """The signed scan, opened through the vault door (administrators and compliance;
+    anyone else is refused there, with the reason, and the refusal recorded)."""
+    row = _agreement(agreement_id)
+    data = services.agreement_scan_read(actor=actor_of(request), agreement=row,
+                                        purpose=SCAN_PURPOSE)
+    if not data:
+        raise Http404
+    media = services.scan_media_type(data) or "application/octet-stream"
+    response = HttpResponse(data, content_type=media)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=row.scan_name or f"agreement-{row.pk}")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def trainings(request: HttpRequest) -> HttpResponse:
+    """The training register (保密培训, F24), with the same states as agreements."""
+    actor = actor_of(request)
+    _register_view(actor, "training")
+    now = timezone.now()
+    form = forms.TrainingForm(request.POST or None, initial={
+        "person": request.GET.get("person"),
+        "valid_from": timezone.localdate(), "valid_to": _plus_years(timezone.localdate(), 1)})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            start, end = form.period()
+            try:
+                services.training_record(actor=actor, person=form.cleaned_data["person"],
+                                         course=form.cleaned_data["course"],
+                                         valid_from=start, valid_to=end)
+            except (ValidationFailed, InvalidInput) as exc:
+                _input_error(form, exc)
+            else:
+                messages.success(request, _("Training registered."))
+                return redirect("access:trainings")
+        status = 422
+    state = request.GET.get("state", "")
+    rows = _rows(list(TrainingRecord.objects.select_related("person")),
+                 lambda t: (t.person_id, t.course), now)
+    return render(request, "access/trainings.html", {
+        "nav": "governance", "tab": "trainings", "form": form,
+        "rows": _filtered(rows, state), "counts": _counts(rows), "state": state,
+        "without": _without(TrainingRecord, now), "can_manage": _can_manage(actor),
+    }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def training_renew(request: HttpRequest, training_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    _register_view(actor, "training")
+    _require_manage(actor, "training", training_id)
+    row = TrainingRecord.objects.select_related("person").filter(pk=training_id).first()
+    if row is None:
+        raise Http404
+    starts = max(row.valid_to, timezone.now())
+    form = forms.RenewForm(request.POST or None, starts=starts, initial={
+        "valid_to": _plus_years(timezone.localdate(starts), 1)})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.training_renew(
+                    actor=actor, training=row,
+                    valid_to=forms.day_start(form.cleaned_data["valid_to"]))
+            except (ValidationFailed, InvalidInput) as exc:
+                _input_error(form, exc)
+            else:
+                messages.success(request, _("Training renewed."))
+                return redirect("access:trainings")
+        status = 422
+    return render(request, "access/renew.html", {
+        "nav": "governance", "tab": "trainings", "form": form, "row": row,
+        "what": row.course, "starts": starts, "with_scan": False,
+        "can_manage": _can_manage(actor), "back": "access:trainings",
+    }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def partners(request: HttpRequest) -> HttpResponse:
+    """Partner organisations (合作机构, F25): their people and live authorizations."""
+    actor = actor_of(request)
+    _register_view(actor, "partner_org")
+    form = forms.PartnerForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                org = services.partner_org_create(
+                    actor=actor, name=form.cleaned_data["name"],
+                    registration_no=form.cleaned_data["registration_no"],
+                    vetted_on=form.cleaned_data["vetted_on"], exists_ok=False)
+            except (ValidationFailed, InvalidInput) as exc:
+                _input_error(form, exc)
+            else:
+                messages.success(request, _("Partner organisation registered."))
+                return redirect("access:partner", org_id=org.pk)
+        status = 422
+    now = timezone.now()
+    orgs = PartnerOrganisation.objects.annotate(
+        people=Count("members", filter=Q(members__is_active=True), distinct=True),
+        live=Count("client_authorizations", filter=Q(
+            client_authorizations__revoked_at__isnull=True,
+            client_authorizations__valid_from__lte=now,
+            client_authorizations__valid_to__gt=now), distinct=True),
+    ).order_by("-active", "name")
+    return render(request, "access/partners.html", {
+        "nav": "governance", "tab": "partners", "form": form, "orgs": orgs,
+        "can_manage": _can_manage(actor),
+    }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def partner(request: HttpRequest, org_id: int) -> HttpResponse:
+    """One partner organisation: edit, deactivate or reactivate, its people and its
+    client authorizations."""
+    actor = actor_of(request)
+    _register_view(actor, "partner_org")
+    org = PartnerOrganisation.objects.filter(pk=org_id).first()
+    if org is None:
+        raise Http404
+    form = forms.PartnerForm(
+        request.POST if request.POST.get("what") == "update" else None,
+        initial={"name": org.name, "registration_no": org.registration_no,
+                 "vetted_on": org.vetted_on})
+    status = 200
+    if request.method == "POST":
+        what = request.POST.get("what", "")
+        if what == "deactivate":
+            ended = services.partner_org_deactivate(actor=actor, org=org)
+            messages.success(request, _(
+                "Deactivated: %(auths)d authorizations revoked, %(people)d accounts "
+                "deactivated.") % {"auths": ended["authorizations"], "people": ended["people"]})
+            return redirect("access:partner", org_id=org.pk)
+        if what == "reactivate":
+            services.partner_org_reactivate(actor=actor, org=org)
+            messages.success(request, _("Reactivated. Its people's accounts stay as they are."))
+            return redirect("access:partner", org_id=org.pk)
+        if what != "update":
+            raise InvalidInput(code="unknown_action")
+        if form.is_valid():
+            try:
+                services.partner_org_update(
+                    actor=actor, org=org, name=form.cleaned_data["name"],
+                    registration_no=form.cleaned_data["registration_no"],
+                    vetted_on=form.cleaned_data["vetted_on"])
+            except (ValidationFailed, InvalidInput) as exc:
+                _input_error(form, exc)
+            else:
+                messages.success(request, _("Changes saved."))
+                return redirect("access:partner", org_id=org.pk)
+        status = 422
+    now = timezone.now()
+    auths = (ClientAuthorization.objects.filter(grantee_org=org).select_related("client")
+             .order_by("revoked_at", "-valid_to"))
+    return render(request, "access/partner.html", {
+        "nav": "governance", "tab": "partners", "org": org, "form": form,
+        "people": User.objects.filter(partner_org=org).order_by("-is_active", "username"),
+        "authorizations": [(a, a.revoked_at is None and a.valid_from <= now < a.valid_to)
+                           for a in auths],
+        "can_manage": _can_manage(actor),
+    }, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def purposes(request: HttpRequest) -> HttpResponse:
+    """The purpose list (查询目的, F08) offered with reads of 内部 and above: add, reword,
+    retire or restore, and order. Free text stays accepted beside it."""
+    actor = actor_of(request)
+    _register_view(actor, "purpose")
+    add_form = forms.PurposeForm(request.POST if request.POST.get("what") == "add" else None,
+                                 prefix="new")
+    rename: tuple[int, Any] | None = None
+    status = 200
+    if request.method == "POST":
+        what = request.POST.get("what", "")
+        if what == "add":
+            if add_form.is_valid():
+                try:
+                    services.purpose_add(actor=actor, text=add_form.cleaned_data["text"])
+                except (ValidationFailed, InvalidInput) as exc:
+                    _input_error(add_form, exc)
+                else:
+                    messages.success(request, _("Purpose added."))
+                    return redirect("access:purposes")
+            status = 422
+        else:
+            raw = request.POST.get("purpose", "")
+            row = Purpose.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+            if row is None:
+                raise Http404
+            if what == "rename":
+                rename_form = forms.PurposeForm(request.POST, prefix=f"p{row.pk}")
+                if rename_form.is_valid():
+                    try:
+                        services.purpose_rename(actor=actor, purpose=row,
+                                                text=rename_form.cleaned_data["text"])
+                    except (ValidationFailed, InvalidInput) as exc:
+                        _input_error(rename_form, exc)
+                    else:
+                        messages.success(request, _("Purpose reworded."))
+                        return redirect("access:purposes")
+                rename = (row.pk, rename_form)
+                status = 422
+            elif what in {"retire", "restore"}:
+                try:
+                    services.purpose_set_active(actor=actor, purpose=row,
+                                                active=what == "restore")
+                except (ValidationFailed, InvalidInput) as exc:
+                    messages.error(request, str(exc.message))
+                return redirect("access:purposes")
+            elif what in {"up", "down"}:
+                services.purpose_move(actor=actor, purpose=row, up=what == "up")
+                return redirect("access:purposes")
+            else:
+                raise InvalidInput(code="unknown_action")
+    rows = []
+    for p in Purpose.objects.order_by("position", "id"):
+        f = (rename[1] if rename and rename[0] == p.pk
+             else forms.PurposeForm(initial={"text": p.text}, prefix=f"p{p.pk}"))
+        rows.append((p, f))
+    return render(request, "access/purposes.html", {
+        "nav": "governance", "tab": "purposes", "rows": rows, "add_form": add_form,
+        "can_manage": _can_manage(actor),
+    }, status=status)

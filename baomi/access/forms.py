@@ -1,0 +1,121 @@
+"""Forms of the governance registry pages: partner organisations, the purpose list,
+confidentiality agreements and training. They parse and check the shape of the input;
+the services decide and record (and refuse duplicates, overlaps and bad scans), and
+their field errors are put back on the form with `add_service_errors`.
+
+Dates are whole days in the firm's time zone: a period "from D1 to D2" is
+`[D1 00:00, D2 00:00)`, so "valid to" is the first day it no longer holds.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from baomi.access.models import AgreementKind
+from baomi.accounts.models import Role, User
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the start of `day` in the current time zone (aware)."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class _ServiceErrors(forms.Form):
+    # Service field names that differ from the form's.
+    FIELD_MAP: dict[str, str] = {}
+
+    def add_service_errors(self, fields: dict[str, list[Any]]) -> None:
+        for name, msgs in fields.items():
+            target = self.FIELD_MAP.get(name, name)
+            for msg in msgs:
+                self.add_error(target if target in self.fields else None, str(msg))
+
+
+class _Period(_ServiceErrors):
+    """`valid_from` / `valid_to` as dates; an inverted or empty period is refused here
+    already (the service refuses it too, for the API)."""
+
+    FIELD_MAP = {"valid_from": "valid_from", "valid_to": "valid_to"}
+    valid_from = forms.DateField(label=_("Valid from"),
+                                 widget=forms.DateInput(attrs={"type": "date"}))
+    valid_to = forms.DateField(label=_("Valid to"),
+                               widget=forms.DateInput(attrs={"type": "date"}),
+                               help_text=_("The first day it no longer holds."))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("valid_from"), data.get("valid_to")
+        if start and end and end <= start:
+            self.add_error("valid_to", _("The period ends before it starts."))
+        return data
+
+    def period(self) -> tuple[datetime, datetime]:
+        return (day_start(self.cleaned_data["valid_from"]),
+                day_start(self.cleaned_data["valid_to"]))
+
+
+def _people() -> Any:
+    return User.objects.filter(is_active=True).order_by("username")
+
+
+class PersonChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # django-stubs generic
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj} ({obj.username}) · {obj.get_role_display()}"
+
+
+class AgreementForm(_Period):
+    """A signed agreement. The scan itself is read by the view (memory only, bounded)
+    and checked by the service."""
+
+    person = PersonChoice(label=_("Person"), queryset=User.objects.none())
+    kind = forms.ChoiceField(label=_("Type"), choices=AgreementKind.choices)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = _people().exclude(role=Role.CLIENT)  # type: ignore[attr-defined]  # ModelChoiceField
+
+
+class TrainingForm(_Period):
+    person = PersonChoice(label=_("Person"), queryset=User.objects.none())
+    course = forms.CharField(label=_("Course"), max_length=200)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = _people().exclude(role=Role.CLIENT)  # type: ignore[attr-defined]  # ModelChoiceField
+
+
+class RenewForm(_ServiceErrors):
+    """Renewal: only the new end; it starts where the old one ends (or today)."""
+
+    FIELD_MAP = {"valid_from": "valid_to"}
+    valid_to = forms.DateField(label=_("New end (valid to)"),
+                               widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, starts: datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.starts = starts
+
+    def clean_valid_to(self) -> date:
+        value: date = self.cleaned_data["valid_to"]
+        if day_start(value) <= self.starts:
+            raise forms.ValidationError(_("The new end must be after %(start)s.")
+                                        % {"start": timezone.localtime(self.starts)
+                                           .strftime("%Y-%m-%d %H:%M")})
+        return value
+
+
+class PartnerForm(_ServiceErrors):
+    name = forms.CharField(label=_("Name"), max_length=200)
+    registration_no = forms.CharField(label=_("Registration number"), max_length=40,
+                                      required=False)
+    vetted_on = forms.DateField(label=_("Vetted on"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class PurposeForm(_ServiceErrors):
+    text = forms.CharField(label=_("Purpose"), max_length=100)
