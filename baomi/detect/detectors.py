@@ -275,23 +275,26 @@ def _ctx(words: str) -> re.Pattern[str]:
     return re.compile(f"{first}(?:{body})")
 
 
-_CARD_CTX = _ctx(
-    r"卡号|银行|账号|帐号|账户|帐户|开户|银行卡|信用卡|借记卡|储蓄卡|工资卡|收款|付款|户名"
-    r"|card|account|acct|iban"
+_CARD_WORDS = (
+    "卡号|银行|账号|帐号|账户|帐户|开户|银行卡|信用卡|借记卡|储蓄卡|工资卡|收款|付款|户名"
+    "|card|account|acct|iban"
 )
-_ID_CTX = _ctx(r"身份证|公民身份|证件|居民|身份号|ID")
-_PASSPORT_CTX = _ctx(r"护照|passport|证件")
-_PERMIT_CTX = _ctx(r"通行证|港澳|往来|来往内地|回乡证|证件|permit|EEP")
+_ID_WORDS = "身份证|公民身份|证件|居民|身份号|ID"
+_PASSPORT_WORDS = "护照|passport|证件"
+_PERMIT_WORDS = "通行证|港澳|往来|来往内地|回乡证|证件|permit|EEP"
 # Business-reference words right before a number, and corporate settlement accounts (对公
 # 账户), which share lengths and even prefixes with cards (CCB accounts start with 44…); one
 # in ten passes Luhn by chance, so the label decides. One pattern, one search.
-_NEG_CTX = _ctx(
-    r"订单|单号|编号|流水号|交易号|发票|合同号|批次|序列号|货号|型号|参考号|凭证号|order|invoice|ref"
+_NEG_WORDS = (
+    "订单|单号|编号|流水号|交易号|发票|合同号|批次|序列号|货号|型号|参考号|凭证号|order|invoice|ref"
 )
-_NEG_CARD_CTX = _ctx(
-    r"订单|单号|编号|流水号|交易号|发票|合同号|批次|序列号|货号|型号|参考号|凭证号|order|invoice|ref"
-    r"|基本户|基本存款|一般户|一般存款|对公|单位账|单位帐|企业账|企业帐"
-)
+_NEG_CARD_WORDS = _NEG_WORDS + "|基本户|基本存款|一般户|一般存款|对公|单位账|单位帐|企业账|企业帐"
+_CARD_CTX = _ctx(_CARD_WORDS)
+_ID_CTX = _ctx(_ID_WORDS)
+_PASSPORT_CTX = _ctx(_PASSPORT_WORDS)
+_PERMIT_CTX = _ctx(_PERMIT_WORDS)
+_NEG_CTX = _ctx(_NEG_WORDS)
+_NEG_CARD_CTX = _ctx(_NEG_CARD_WORDS)
 _NEG_WINDOW = 16
 _CARD_SEARCH = _CARD_CTX.search
 _NEG_CARD_SEARCH = _NEG_CARD_CTX.search

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from baomi.detect import checks, detect, mask
+from baomi.detect import checks, detect, detectors, mask
 from baomi.detect.detectors import fold
 from baomi.detect.tests.corpus import Gen, id_check, luhn_complete, org_check, uscc_check
 
@@ -301,3 +302,173 @@ def test_mathematical_digits_are_folded_before_scanning() -> None:
     math_id = ID.translate({ord(c): chr(0x1D7CE + int(c)) for c in "0123456789"})
     found = detect("身份证号：" + math_id, today=TODAY)
     assert [(f.type, f.value) for f in found] == [("cn_resident_id", ID)]
+
+
+# --- The scan's precomputed tables and context searches equal their plain definitions -----
+
+
+def test_precomputed_tables_match_the_checks_they_replace() -> None:
+    assert {p + q for p, qs in checks.PREFECTURES.items() for q in qs} == checks.REGION_PREFIXES
+    assert {
+        f"{n:04d}" for n in range(10_000) if checks.card_issuer(f"{n:04d}") is not None
+    } == checks.ISSUER_PREFIXES
+    assert {a + t for a, ts in checks.USCC_TYPES.items() for t in ts} == checks.USCC_TYPE_PAIRS
+    plan = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])\d{8}")
+    for n in range(1000):
+        number = f"{n:03d}12345678"
+        assert (number[:3] in detectors._MOBILE_PREFIXES) == bool(plan.fullmatch(number))
+
+
+_EDGE_DATES = [
+    f"{y}{md}"
+    for y in ("1899", "1900", "1996", "2000", "2023", "2024")
+    for md in ("0101", "0228", "0229", "0230", "0431", "0531", "0601", "0602", "1231", "1301")
+]
+
+
+def _plain_id_ok(value: str) -> bool:
+    try:
+        born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return False
+    return (
+        checks.region_ok(value[:6])
+        and dt.date(1900, 1, 1) <= born <= TODAY
+        and id_check(value[:17]) == value[17]
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["110101", "440305", "132201", "650102", "710000", "990101", "113301"]),
+    st.one_of(st.sampled_from(_EDGE_DATES), st.integers(18900000, 20301340).map("{:08d}".format)),
+    st.text(alphabet="0123456789", min_size=3, max_size=3),
+    st.sampled_from(list("0123456789Xx")),
+)
+def test_id18_ok_matches_the_plain_definition(region: str, date: str, seq: str, last: str) -> None:
+    body = f"{region}{date}{seq}"
+    for value in (body + last, body + id_check(body)):
+        plain = _plain_id_ok(value)
+        assert checks.id18_ok(value, checks.yyyymmdd(TODAY)) == plain, value
+        assert checks.resident_id_ok(value, today=TODAY) == plain, value
+
+
+def test_id18_ok_edge_dates() -> None:
+    for date in _EDGE_DATES:
+        body = f"110101{date}123"
+        value = body + id_check(body)
+        assert checks.id18_ok(value, checks.yyyymmdd(TODAY)) == _plain_id_ok(value), value
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.sampled_from(sorted(checks.USCC_TYPE_PAIRS)),
+        st.text(checks.USCC_CHARS, min_size=2, max_size=2),
+    ),
+    st.sampled_from(["110101", "100000", "440305", "990101", "1A0101", "710000"]),
+    st.text(alphabet=checks.USCC_CHARS, min_size=8, max_size=8),
+    st.text(alphabet=checks.USCC_CHARS, min_size=2, max_size=2),
+    st.booleans(),
+)
+def test_uscc_fast_checks_match_the_plain_definition(
+    pair: str, region: str, org: str, tail: str, right_checks: bool
+) -> None:
+    value = pair + region + org + (org_check(org) if right_checks else tail[0])
+    value += uscc_check(value) if right_checks else tail[1]
+    plain = (
+        value[1] in checks.USCC_TYPES.get(value[0], "")
+        and value[2:8].isdigit()
+        and (value[2:4] in checks.PROVINCES or value[2:8] == "100000")
+        and org_check(value[8:16]) == value[16]
+        and uscc_check(value[:17]) == value[17]
+    )
+    assert checks.uscc_ok(value) == checks.uscc_shape_ok(value) == plain, value
+
+
+def test_uscc_organisation_check_for_every_remainder() -> None:
+    g = Gen(11)
+    seen = set()
+    while len(seen) < 11:
+        value = g.uscc()
+        assert checks.uscc_ok(value), value
+        seen.add(value[16])
+        wrong = value[:16] + next(c for c in "0123456789X" if c != value[16]) + value[17]
+        assert not checks.uscc_shape_ok(wrong)
+
+
+def test_luhn_reads_other_unicode_digits_like_ascii() -> None:
+    assert checks.luhn_ok(CARD.translate(_WIDE_DIGITS))
+    assert not checks.luhn_ok((CARD[:-1] + "9").translate(_WIDE_DIGITS))
+
+
+def _plain_context(words: str) -> re.Pattern[str]:
+    """The context patterns as first written: the word list under IGNORECASE, each ASCII
+    letter also accepting its full-width form."""
+    wide = re.sub(r"[A-Za-z]", lambda m: f"[{m.group()}{chr(ord(m.group()) + 0xFEE0)}]", words)
+    return re.compile(wide, re.IGNORECASE)
+
+
+_CONTEXT_PATTERNS = [
+    (detectors._CARD_WORDS, detectors._CARD_CTX),
+    (detectors._ID_WORDS, detectors._ID_CTX),
+    (detectors._PASSPORT_WORDS, detectors._PASSPORT_CTX),
+    (detectors._PERMIT_WORDS, detectors._PERMIT_CTX),
+    (detectors._NEG_WORDS, detectors._NEG_CTX),
+    (detectors._NEG_CARD_WORDS, detectors._NEG_CARD_CTX),
+]
+
+
+def test_context_first_class_holds_every_case_partner_in_unicode() -> None:
+    """The compiled patterns start with a class computed over the BMP: no character
+    outside it may match a word's first letter under IGNORECASE."""
+    everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    for words, compiled in _CONTEXT_PATTERNS:
+        firsts = "|".join(
+            f"[{w[0]}{chr(ord(w[0]) + 0xFEE0)}]" if w[0].isascii() and w[0].isalpha() else w[0]
+            for w in words.split("|")
+        )
+        first_class = re.compile(compiled.pattern[: compiled.pattern.index("]") + 1])
+        for ch in set(re.findall(firsts, everything, re.IGNORECASE)):
+            assert first_class.fullmatch(ch), (words, ch)
+
+
+_CONTEXT_ALPHABET = "".join(
+    sorted(
+        set(
+            "".join(w for w, _ in _CONTEXT_PATTERNS).replace("|", "")
+            + "CARDIDEPacdeipnortv"
+            + "ＣＡＲＤｃａｒｄＩＤｉｄ\u0130\u0131\u017f\u212a，。：：1 "
+        )
+    )
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_CONTEXT_ALPHABET, max_size=40), st.data())
+def test_context_patterns_find_words_where_the_plain_lists_do(text: str, data: Any) -> None:
+    pos = data.draw(st.integers(min_value=0, max_value=len(text)))
+    end = data.draw(st.integers(min_value=pos, max_value=len(text) + 2))
+    for words, compiled in _CONTEXT_PATTERNS:
+        plain = _plain_context(words)
+        assert (compiled.search(text, pos, end) is None) == (plain.search(text, pos, end) is None)
+
+
+@pytest.mark.parametrize(
+    "candidate", ["6222021234567890128", "6222 0212 3456 7890 128", "G12345678"]
+)
+def test_nearest_first_context_search_equals_one_window(candidate: str) -> None:
+    """`_has` searches the nearest characters first; a word anywhere in the window,
+    across the cut included, counts as before."""
+    pad = "本表所填内容真实有效如有虚假申请人愿意承担由此产生的一切法律后果和责任。" * 3
+    for words, compiled in _CONTEXT_PATTERNS:
+        for word in words.split("|"):
+            for gap in range(60):
+                for text in (
+                    word + pad[:gap] + candidate + pad[:20],
+                    pad[:60] + candidate + pad[: gap % 16] + word + pad[:5],
+                ):
+                    s = text.index(candidate)
+                    e = s + len(candidate)
+                    one = compiled.search(text, max(0, s - 48), e + 12) is not None
+                    assert detectors._has(compiled, text, s, e, "") == one, (word, gap)
