@@ -83,7 +83,7 @@ def test_client_sealed_fields_masked_revealed_and_searched(page, live_server, ma
     assert "13912345678" not in page.content()
     page.fill("input[name=purpose]", "回访")
     page.click("#sealed button:has-text('查看明文')")
-    page.wait_for_selector("[data-sealed-state=mobile]:has-text('139 1234 5678')")
+    page.wait_for_selector("[data-sealed-state=mobile]:has-text('13912345678')")
     page.set_viewport_size({"width": 390, "height": 844})
     _shot(page, "contact-edit-revealed-390.png")
     _no_horizontal_scroll(page)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from baomi.audit import selectors as audit_selectors
 from baomi.clients import selectors, services
 from baomi.clients.forms import ClientForm, ContactForm
-from baomi.clients.models import Client, ClientStatus
+from baomi.clients.models import Client, ClientStatus, Contact
 from baomi.core.http import actor_of
 from baomi.core.views import error_403
 from baomi.errors import AccessDenied, BaomiError, Conflict, NotFound, ValidationFailed
@@ -263,9 +263,10 @@ def _form_page(
 @never_cache
 @require_http_methods(["GET", "POST"])
 def contacts_view(request: HttpRequest, client_id: int) -> HttpResponse:
-    """A client's contacts for those who may edit the client (`client.update`): the list,
-    or with `contact=<id>` that contact's form. Sealed fields are masked; `purpose=…`
-    reveals the stored values through the vault door (a recorded, policy-checked read)."""
+    """A client's contacts for those who may edit the client (`client.update`): the list;
+    with `contact=<id>` that contact's form, with `contact=new` a new contact's form.
+    Sealed fields are masked; `purpose=…` reveals the stored values through the vault
+    door (a recorded, policy-checked read)."""
     client = _get(request, client_id)
     actor = actor_of(request)
     if not selectors.client_can_edit(actor, client):
@@ -280,33 +281,28 @@ def contacts_view(request: HttpRequest, client_id: int) -> HttpResponse:
             "clients/contacts.html",
             {"client": client, "contacts": rows, "nav": "clients"},
         )
-    contact = client.contacts.filter(pk=int(raw_id) if raw_id.isdigit() else 0).first()
-    if contact is None:
-        raise Http404
-    initial = {"name": contact.name, "title": contact.title, "is_primary": contact.is_primary}
+    contact: Contact | None = None
+    if raw_id != "new":
+        contact = client.contacts.filter(pk=int(raw_id) if raw_id.isdigit() else 0).first()
+        if contact is None:
+            raise Http404
+    initial = (
+        {"name": contact.name, "title": contact.title, "is_primary": contact.is_primary}
+        if contact is not None
+        else {}
+    )
     form = ContactForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.contact_update(
-                actor=actor,
-                contact=contact,
-                name=form.cleaned_data["name"],
-                title=form.cleaned_data.get("title") or "",
-                is_primary=bool(form.cleaned_data.get("is_primary")),
-                sealed=form.sealed_changes(),
-            )
-        except (ValidationFailed, AccessDenied) as exc:
-            fields = exc.detail.get("fields") if isinstance(exc.detail, dict) else None
-            if fields:
-                form.add_service_errors(fields)
-            else:
-                form.add_error(None, str(exc.message))
-            contact.refresh_from_db()
-        else:
-            messages.success(request, _("Contact %(name)s saved.") % {"name": contact.name})
+        saved = _contact_save(request, form, client, contact)
+        if saved is not None:
+            messages.success(request, _("Contact %(name)s saved.") % {"name": saved.name})
             return redirect(reverse("clients:detail", args=[client.pk]) + "#contacts")
     purpose = request.GET.get("purpose", "").strip()[:500] if request.method == "GET" else ""
-    rows, refused = _sealed_rows(actor, [contact], services.CONTACT_SEALED_FIELDS, purpose)
+    shown: dict[str, str | None] = {}
+    refused = ""
+    if contact is not None:
+        rows, refused = _sealed_rows(actor, [contact], services.CONTACT_SEALED_FIELDS, purpose)
+        shown = rows[0]["values"]
     return render(
         request,
         "clients/contact_form.html",
@@ -314,7 +310,7 @@ def contacts_view(request: HttpRequest, client_id: int) -> HttpResponse:
             "client": client,
             "contact": contact,
             "form": form,
-            "sealed_rows": form.sealed_rows(rows[0]["values"]),
+            "sealed_rows": form.sealed_rows(shown),
             "retype": form.is_bound and bool(form.errors) and form.sealed_typed(),
             "purpose": purpose,
             "reveal_refused": refused,
@@ -322,3 +318,40 @@ def contacts_view(request: HttpRequest, client_id: int) -> HttpResponse:
         },
         status=400 if form.is_bound and form.errors else 200,
     )
+
+
+def _contact_save(
+    request: HttpRequest, form: ContactForm, client: Client, contact: Contact | None
+) -> Contact | None:
+    """Add or update; the service's field errors and refusals are shown on the form."""
+    actor = actor_of(request)
+    data = form.cleaned_data
+    try:
+        if contact is None:
+            return services.contact_add(
+                actor=actor,
+                client=client,
+                data={
+                    "name": data["name"],
+                    "title": data.get("title") or "",
+                    "is_primary": bool(data.get("is_primary")),
+                    **form.sealed_changes(),
+                },
+            )
+        return services.contact_update(
+            actor=actor,
+            contact=contact,
+            name=data["name"],
+            title=data.get("title") or "",
+            is_primary=bool(data.get("is_primary")),
+            sealed=form.sealed_changes(),
+        )
+    except (ValidationFailed, AccessDenied) as exc:
+        fields = exc.detail.get("fields") if isinstance(exc.detail, dict) else None
+        if fields:
+            form.add_service_errors(fields)
+        else:
+            form.add_error(None, str(exc.message))
+        if contact is not None:
+            contact.refresh_from_db()
+    return None

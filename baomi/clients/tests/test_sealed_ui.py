@@ -278,3 +278,27 @@ def test_contact_pages_are_for_editors_of_that_client_only(make_user, people, st
     assert c.post(url, {"contact": hidden.pk, "name": "改"}).status_code == 404
     hidden.refresh_from_db()
     assert hidden.name == "孙八"
+
+
+def test_add_contact_validates_and_keeps_the_other_input(people, stored):
+    c = verified_client(people["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    url = f"/clients/{stored.pk}/contacts/"
+    detail = c.get(f"/clients/{stored.pk}/").content.decode()
+    assert f'action="{url}"' in detail and 'name="contact" value="new"' in detail
+    assert c.get(url, {"contact": "new"}).status_code == 200
+    r = c.post(url, {"contact": "new", "name": "周十", "title": "出纳", "mobile": "1380013800",
+                     "email": "zhou@example.cn", "is_primary": "on"})
+    assert r.status_code == 400
+    body = r.content.decode()
+    assert "Enter an 11-digit mobile number" in body
+    assert "周十" in body and "出纳" in body and "zhou@example.cn" not in body
+    assert not Contact.objects.filter(name="周十").exists()
+    r = c.post(url, {"contact": "new", "name": "周十", "title": "出纳",
+                     "mobile": "+86 138 0013 8000", "email": "zhou@example.cn",
+                     "is_primary": "on"})
+    assert r.status_code == 302 and r["Location"].endswith(f"/clients/{stored.pk}/#contacts")
+    added = Contact.objects.get(name="周十")
+    assert added.is_primary and added.client_id == stored.pk
+    assert door.record_read(actor=people["acct"], obj=added, fields=["mobile", "email"],
+                            purpose="x") == {"mobile": "13800138000", "email": "zhou@example.cn"}
+    assert added.mobile_bidx
