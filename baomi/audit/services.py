@@ -164,57 +164,86 @@ def _prepare(ev: AuditEvent) -> _Prepared:
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
-    lock: str | None
+    begin: str  # opens an append's own transaction (SQLite: and takes the write lock)
+    lock: str | None  # takes the append lock (PostgreSQL)
     head: str
     state: str
-    insert: str
+    values: str  # one row's placeholders
+    insert: str  # INSERT … VALUES without the rows
+    # PostgreSQL with client-side binding (psycopg's ClientCursor, Django's default):
+    # several statements go in one message, so an own-transaction append takes two
+    # round trips (BEGIN+lock+head, INSERT+COMMIT) instead of five.
+    combined: bool
 
 
 _COLUMNS = (
     "seq, time, actor, action, object_type, object_id, client_id, purpose, decision, "
     "reason, data, leaf_hash, state, nodes"
 )
-_statements: dict[str, _Statements] = {}
+_statements: dict[tuple[str, str], _Statements] = {}
+
+
+def _client_side_binding(db: BaseDatabaseWrapper) -> bool:
+    try:
+        from psycopg import ClientCursor
+    except ImportError:  # pragma: no cover - psycopg 3 is a dependency
+        return False
+    factory = getattr(db.connection, "cursor_factory", None)
+    return isinstance(factory, type) and issubclass(factory, ClientCursor)
 
 
 def _sql(db: BaseDatabaseWrapper) -> _Statements:
-    """The append's SQL in the driver's own parameter style (built once per vendor).
+    """The append's SQL in the driver's own parameter style (built once per database).
 
     The hot path runs on the DB-API cursor: Django's cursor wrapper would rewrite the
     placeholders and wrap every call, which costs as much as the hashing.
     """
-    vendor = db.vendor
-    sql = _statements.get(vendor)
+    key = (db.alias, db.vendor)
+    sql = _statements.get(key)
     if sql is None:
-        mark = "?" if vendor == "sqlite" else "%s"
+        pg = db.vendor == "postgresql"
+        mark = "%s" if pg else "?"
         table = db.ops.quote_name("audit_ledgerentry")
+        lock = f"SELECT pg_advisory_xact_lock({_PG_APPEND_LOCK})"
         sql = _Statements(
-            lock=f"SELECT pg_advisory_xact_lock({mark})" if vendor == "postgresql" else None,
+            begin="BEGIN" if pg else "BEGIN IMMEDIATE",
+            lock=lock if pg else None,
             head=f"SELECT seq, leaf_hash FROM {table} ORDER BY seq DESC LIMIT 1",  # noqa: S608
             state=f"SELECT state FROM {table} WHERE seq = {mark}",  # noqa: S608
-            insert=(
-                f"INSERT INTO {table} ({_COLUMNS}) "  # noqa: S608
-                f"VALUES ({', '.join([mark] * 14)})"
-            ),
+            values=f"({', '.join([mark] * 14)})",
+            insert=f"INSERT INTO {table} ({_COLUMNS}) VALUES ",  # noqa: S608
+            combined=pg and _client_side_binding(db),
         )
-        _statements[vendor] = sql
+        _statements[key] = sql
     return sql
 
 
 def _append_locked(
-    db: BaseDatabaseWrapper, cur: Any, items: Sequence[_Prepared], now: datetime
+    db: BaseDatabaseWrapper, cur: Any, items: Sequence[_Prepared], now: datetime, *, own: bool
 ) -> list[int]:
-    """Append `items` in the transaction open on `db`'s DB-API cursor `cur`; their seqs.
+    """Append `items` on `db`'s DB-API cursor `cur`; returns their seqs.
 
+    `own`: open a transaction, and commit it before returning (the caller is in
+    autocommit mode); otherwise write in the transaction already open.
 
     Serialization: SQLite transactions here take the write lock at BEGIN (IMMEDIATE);
-    on PostgreSQL a transaction-scoped advisory lock does the same. Two appenders can
-    therefore never read the same head, and the seq primary key refuses any duplicate.
+    on PostgreSQL a transaction-scoped advisory lock does the same, and the head is read
+    by a later statement (a fresh snapshot in READ COMMITTED, also within one message).
+    Two appenders can therefore never read the same head, and the seq primary key
+    refuses any duplicate.
     """
     sql = _sql(db)
-    if sql.lock is not None:
-        cur.execute(sql.lock, (_PG_APPEND_LOCK,))
-    cur.execute(sql.head)
+    combined = own and sql.combined
+    if combined:
+        cur.execute(f"{sql.begin}; {sql.lock}; {sql.head}")
+        while cur.nextset():  # to the head query's result
+            pass
+    else:
+        if own:
+            cur.execute(sql.begin)
+        if sql.lock is not None:
+            cur.execute(sql.lock)
+        cur.execute(sql.head)
     row = cur.fetchone()
     if row is None:
         state = CompactRange.empty(configured_hash())
@@ -247,10 +276,17 @@ def _append_locked(
         (first + i, db_now, *item.columns, datas[i], leaves[i], made[i][0], made[i][1])
         for i, item in enumerate(items)
     ]
-    if len(rows) == 1:
-        cur.execute(sql.insert, rows[0])
+    if combined:
+        # All rows and the COMMIT in one message; a failing INSERT skips the COMMIT.
+        values = ", ".join([sql.values] * len(rows))
+        cur.execute(f"{sql.insert}{values}; COMMIT", [v for r in rows for v in r])
     else:
-        cur.executemany(sql.insert, rows)
+        if len(rows) == 1:
+            cur.execute(sql.insert + sql.values, rows[0])
+        else:
+            cur.executemany(sql.insert + sql.values, rows)
+        if own:
+            cur.execute("COMMIT")
     _head_cache[db.alias] = (state.size - 1, prev, state)
     return list(range(first, state.size))
 
@@ -265,7 +301,7 @@ def _append_in_atomic(items: Sequence[_Prepared]) -> list[int]:
     with transaction.atomic(), db.wrap_database_errors:
         cur = db.connection.cursor()
         try:
-            return _append_locked(db, cur, items, timezone.now())
+            return _append_locked(db, cur, items, timezone.now(), own=False)
         finally:
             cur.close()
 
@@ -279,20 +315,15 @@ def _append_durably(items: Sequence[_Prepared]) -> list[int]:
     db = connections[DEFAULT_DB_ALIAS]
     db.ensure_connection()
     raw = db.connection
-    begin = "BEGIN IMMEDIATE" if db.vendor == "sqlite" else "BEGIN"
     with db.wrap_database_errors:
         cur = raw.cursor()
         try:
-            cur.execute(begin)
-            try:
-                seqs = _append_locked(db, cur, items, timezone.now())
-                cur.execute("COMMIT")
-            except BaseException:
-                _rollback_quietly(db, raw)
-                raise
+            return _append_locked(db, cur, items, timezone.now(), own=True)
+        except BaseException:
+            _rollback_quietly(db, raw)
+            raise
         finally:
             cur.close()
-    return seqs
 
 
 def _rollback_quietly(db: BaseDatabaseWrapper, raw: Any) -> None:

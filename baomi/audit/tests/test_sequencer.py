@@ -265,3 +265,23 @@ def test_one_leader_at_a_time_and_threads_share_commits(monkeypatch: pytest.Monk
     assert list(LedgerEntry.objects.order_by("seq").values_list("seq", flat=True)) == list(
         range(200)
     )
+
+
+def test_appends_without_combined_statements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL with server-side binding cannot send several statements at once: the
+    sequencer then sends them one by one (on SQLite that is the only way)."""
+    import dataclasses
+
+    from baomi.audit import services
+
+    connection.ensure_connection()
+    sql = services._sql(connection)
+    monkeypatch.setitem(
+        services._statements,
+        (connection.alias, connection.vendor),
+        dataclasses.replace(sql, combined=False),
+    )
+    seqs = [ledger_append(AuditEvent(actor="x", action="client.read")) for _ in range(3)]
+    assert seqs == [0, 1, 2]
+    selectors.checkpoint_create()
+    assert selectors.ledger_verify(record=False).ok
