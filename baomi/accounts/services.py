@@ -427,8 +427,9 @@ def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
     """Update a staff account's profile and sealed personal data, in one transaction.
 
     Nobody changes their own role (an administrator cannot demote the last one by
-    accident). Ledger: `staff.update` or `permission.change`, plus `staff.manage` for the
-    sealed fields written. Raises ValidationFailed, AccessDenied.
+    accident); a blank department removes the person from theirs. Ledger:
+    `staff.update` or `permission.change`, plus `staff.manage` for the sealed fields
+    written. Raises ValidationFailed, AccessDenied.
     """
     if user.pk == actor.pk and data.role != user.role:
         raise _field_error("role", _("You cannot change your own role."))
@@ -444,5 +445,12 @@ def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
             clearance=data.clearance,
             actor=actor,
         )
+        if dept is None and user.department_id is not None:
+            # user_update reads None as "unchanged"; a blank department here removes it.
+            old = user.department_id
+            user.department = None
+            user.save(update_fields=["department"])
+            record(actor, "permission.change", object_type="user", object_id=user.pk,
+                   reason=f"department:{old}->None")
         _staff_personal_write(actor, user, data)
     return user
