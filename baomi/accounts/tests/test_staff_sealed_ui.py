@@ -125,6 +125,12 @@ def test_edit_keeps_replaces_and_clears(admin, web, person):
     assert door.record_read(actor=admin, obj=person, fields=fields, purpose="x") == {
         "mobile": "13800138000", "id_number": ""}
     assert person.id_number_bidx == "" and person.id_number_sealed is None
+    # A blank department removes the person from theirs (a recorded permission change).
+    assert web.post(url, {**base, "department": ""}).status_code == 302
+    person.refresh_from_db()
+    assert person.department is None
+    change = LedgerEntry.objects.filter(action="permission.change").last()
+    assert change.object_id == str(person.pk) and change.reason.startswith("department:")
     # Bad input changes nothing, not even the valid profile fields sent with it.
     r = web.post(url, {**base, "post": "经理", "id_number": "X"})
     assert r.status_code == 400 and "经理" in r.content.decode()
