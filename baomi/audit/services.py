@@ -372,13 +372,21 @@ class _GroupCommitter:
         self._last_batch = 0
 
     def submit(self, prepared: _Prepared) -> int:
-        item = _Pending(prepared)
         with self._lock:
+            # Alone (no leader, nobody else inside): commit at once, without queueing.
+            alone = not self._leader_active and self._inflight == 0
             self._inflight += 1
-            self._queue.append(item)
-            lead = not self._leader_active
-            if lead:
+            if alone:
                 self._leader_active = True
+                self._last_batch = 1
+            else:
+                item = _Pending(prepared)
+                self._queue.append(item)
+                lead = not self._leader_active
+                if lead:
+                    self._leader_active = True
+        if alone:
+            return self._commit_alone(prepared)
         try:
             while True:
                 if lead:
@@ -396,6 +404,19 @@ class _GroupCommitter:
             raise LedgerUnavailable() from item.error
         assert item.seq is not None  # noqa: S101  (set whenever error is None)
         return item.seq
+
+    def _commit_alone(self, prepared: _Prepared) -> int:
+        try:
+            return self._append_retrying([prepared])[0]
+        except Exception as exc:
+            raise LedgerUnavailable() from exc
+        finally:
+            with self._lock:
+                self._inflight -= 1
+                if self._queue:  # others arrived meanwhile: the oldest leads them
+                    self._queue[0].gate.release()
+                else:
+                    self._leader_active = False
 
     # After its own entry is committed a leader goes on committing for others for at most
     # this many rounds: a hand-over costs a thread switch, unbounded leading would make
@@ -436,16 +457,20 @@ class _GroupCommitter:
     LOCKED_RETRIES = 40
 
     @classmethod
+    def _append_retrying(cls, items: list[_Prepared]) -> list[int]:
+        for attempt in range(cls.LOCKED_RETRIES):
+            try:
+                return _append_durably(items)
+            except OperationalError as exc:
+                if "locked" not in str(exc):
+                    raise
+                time.sleep(0.002 * (attempt + 1))
+        return _append_durably(items)
+
+    @classmethod
     def _commit(cls, batch: list[_Pending], own: _Pending) -> None:
         try:
-            for attempt in range(cls.LOCKED_RETRIES + 1):
-                try:
-                    seqs = _append_durably([p.item for p in batch])
-                    break
-                except OperationalError as exc:
-                    if "locked" not in str(exc) or attempt == cls.LOCKED_RETRIES:
-                        raise
-                    time.sleep(0.002 * (attempt + 1))
+            seqs = cls._append_retrying([p.item for p in batch])
         except Exception as exc:
             if len(batch) == 1:
                 cls._finish(batch[0], None, exc, own)
