@@ -22,6 +22,10 @@ from baomi.detect.detectors import CONTEXT_BEFORE, detect, detect_partial_number
 from baomi.detect.extract import extract_segments
 from baomi.detect.model import ExtractionError, Finding, Limits, Location, Segment, Suggestion
 
+# Findings get their final location here, one per finding: built with tuple.__new__ (as in
+# `detect`), not through the NamedTuples' Python-level __new__ and _replace.
+_new = tuple.__new__
+
 # Keywords (资产负债表, 股权转让…) sit in titles and headings; looking at the first few
 # million characters is enough and keeps huge files at detector speed.
 KEYWORD_BUDGET = 4_000_000
@@ -88,10 +92,17 @@ def findings_in_segment(
                 col_base = 1
                 pos = text.rfind("\n", pos, s) + 1
             column = col_base + s - pos
-            loc = Location(
-                f"line {line}, col {column}", segment.offset + s, segment.offset + e, line, column
+            loc = _new(
+                Location,
+                (
+                    f"line {line}, col {column}",
+                    segment.offset + s,
+                    segment.offset + e,
+                    line,
+                    column,
+                ),
             )
-            out.append(f._replace(location=loc))
+            out.append(_new(Finding, (f.type, f.value, f.masked, loc, f.confidence, f.note)))
         return out
     starts = [c[0] for c in segment.cells]
     for f in found:
@@ -102,7 +113,8 @@ def findings_in_segment(
             s, e = s - cell_start, e - cell_start
         else:
             where = segment.where
-        out.append(f._replace(location=Location(where, segment.offset + s, segment.offset + e)))
+        loc = _new(Location, (where, segment.offset + s, segment.offset + e, None, None))
+        out.append(_new(Finding, (f.type, f.value, f.masked, loc, f.confidence, f.note)))
     return out
 
 
