@@ -6,7 +6,7 @@ Safe recipes for the rest of the product (see docs/crypto.md):
   `derive_subkey`, `blind_index`;
 - small values: `seal_bytes` / `open_bytes`;
 - documents: `StreamSealer`, `seal_stream`, `open_stream`, `seal_file`, `open_file`,
-  `open_file_iter`, `sealed_size`;
+  `open_file_iter`, `verify_file`, `sealed_size`;
 - master keys: `provider_from_config`, `KeyFileProvider`, `PassphraseProvider`,
   `Pkcs11Provider`, `Keyring`, `rewrap`, `needs_rewrap`;
 - hashes and signatures: `digest`, `hash_function`, `sign`, `verify`.
@@ -58,6 +58,7 @@ from baomi.crypto.stream import (
     seal_file,
     seal_stream,
     sealed_size,
+    verify_file,
 )
 from baomi.crypto.suites import DEFAULT_SUITE, SUITE_NAMES, Key, SuiteName, encode_context
 
@@ -110,5 +111,6 @@ __all__ = [
     "sealed_size",
     "sign",
     "verify",
+    "verify_file",
     "wrapped_key_id",
 ]

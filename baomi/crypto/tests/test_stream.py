@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tempfile
 import tracemalloc
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +24,7 @@ from baomi.crypto import (
     seal_file,
     seal_stream,
     sealed_size,
+    verify_file,
 )
 from baomi.crypto.stream import DEFAULT_CHUNK_SIZE, HEADER_SIZE, MAX_CHUNK_SIZE
 from baomi.crypto.suites import SUITE_NAMES, SuiteName
@@ -87,9 +89,30 @@ def _open(key: Key, sealed: bytes, aad: bytes = b"doc:1") -> bytes:
             except DecryptionError:
                 results.append(None)
     assert all(r == results[0] for r in results), results
+    # verify_file: sequentially, and split between threads (a real file is needed for
+    # reads at offsets), down to one chunk per thread.
+    sizes: list[int | None] = []
+    with tempfile.TemporaryFile() as fh:
+        fh.write(sealed)
+        for threads, min_chunks in ((1, 1), (2, 1), (3, 1), (2, 10**6)):
+            fh.seek(0)
+            try:
+                sizes.append(verify_file(fh, key, aad, threads=threads, min_chunks=min_chunks))
+            except DecryptionError:
+                sizes.append(None)
+    sizes.append(_verify_or_none(io.BytesIO(sealed), key, aad))
+    expected = None if results[0] is None else len(results[0])
+    assert all(n == expected for n in sizes), (expected, sizes)
     if results[0] is None:
         raise DecryptionError()
     return results[0]
+
+
+def _verify_or_none(src: BinaryIO, key: Key, aad: bytes) -> int | None:
+    try:
+        return verify_file(src, key, aad, threads=2, min_chunks=1)
+    except DecryptionError:
+        return None
 
 
 def _chunks(sealed: bytes) -> list[bytes]:
