@@ -19,6 +19,9 @@ from django.utils.translation import gettext_lazy as _
 from baomi.access.models import AgreementKind
 from baomi.accounts.models import Role, User
 
+# An <input type=date> takes ISO dates only, whatever the active language's format.
+DATE = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+
 
 def day_start(day: date) -> datetime:
     """Midnight at the start of `day` in the current time zone (aware)."""
@@ -42,9 +45,9 @@ class _Period(_ServiceErrors):
 
     FIELD_MAP = {"valid_from": "valid_from", "valid_to": "valid_to"}
     valid_from = forms.DateField(label=_("Valid from"),
-                                 widget=forms.DateInput(attrs={"type": "date"}))
+                                 widget=DATE)
     valid_to = forms.DateField(label=_("Valid to"),
-                               widget=forms.DateInput(attrs={"type": "date"}),
+                               widget=DATE,
                                help_text=_("The first day it no longer holds."))
 
     def clean(self) -> dict[str, Any]:
@@ -94,7 +97,7 @@ class RenewForm(_ServiceErrors):
 
     FIELD_MAP = {"valid_from": "valid_to"}
     valid_to = forms.DateField(label=_("New end (valid to)"),
-                               widget=forms.DateInput(attrs={"type": "date"}))
+                               widget=DATE)
 
     def __init__(self, *args: Any, starts: datetime, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -110,11 +113,11 @@ class RenewForm(_ServiceErrors):
 
 
 class PartnerForm(_ServiceErrors):
-    name = forms.CharField(label=_("Name"), max_length=200)
+    name = forms.CharField(label=_("Organisation name"), max_length=200)
     registration_no = forms.CharField(label=_("Registration number"), max_length=40,
                                       required=False)
     vetted_on = forms.DateField(label=_("Vetted on"), required=False,
-                                widget=forms.DateInput(attrs={"type": "date"}))
+                                widget=DATE)
 
 
 class PurposeForm(_ServiceErrors):

@@ -174,6 +174,14 @@ def test_bad_scans_are_refused_and_recorded(people, scan, name, code):
     assert not ConfidentialityAgreement.objects.filter(person=people["acct"]).exists()
 
 
+def test_date_inputs_carry_iso_dates_in_every_language(people):
+    # <input type=date> shows nothing for a value in the locale's format (2026/11/23).
+    for lang in ("zh-hans", "en"):
+        http = verified_client(people["compliance"], HTTP_ACCEPT_LANGUAGE=lang)
+        page = http.get("/access/agreements/").content.decode()
+        assert f'name="valid_from" value="{day(0)}"' in page
+
+
 def test_an_image_scan_is_accepted(people):
     r = _register(people["http"]["compliance"], people["acct"], scan=PNG, name="scan.png")
     assert r.status_code == 302
