@@ -24,21 +24,23 @@ Invariants:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import logging
 import os
 import stat
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, OperationalError, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -62,6 +64,7 @@ from baomi.imports.spreadsheet import FIELDS, TableError, guess_mapping, read_ta
 from baomi.vault import door
 
 Progress = Callable[[ImportJob], None]
+T = TypeVar("T")
 CLIENT_FIELDS = ("name", "uscc", "legal_representative")
 SEALED_FIELDS = ("legal_rep_id_number", "address", "bank_account", "notes")
 _SAVE_EVERY = 20
@@ -79,10 +82,31 @@ def sha256_of(stream: IO[bytes]) -> str:
     return h.hexdigest()
 
 
+def _retry_locked(step: Callable[[], T], attempts: int = 5) -> T:
+    """Run `step` (one row's or file's transaction, or a progress save) again when the
+    database was momentarily locked by another writer: SQLite gives up after its busy
+    timeout (or at once for an in-memory database shared between threads), and the web
+    runner writes beside the requests of its own process. Each step is its own
+    transaction and idempotent, so doing it again is safe; other errors propagate."""
+    for attempt in range(attempts):
+        try:
+            return step()
+        except OperationalError as exc:
+            locked = "locked" in str(exc) or "busy" in str(exc)
+            if (
+                not locked
+                or attempt == attempts - 1
+                or transaction.get_connection().in_atomic_block
+            ):
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def _save(job: ImportJob) -> None:
     """Save a job's progress; saving is also a sign of life (heartbeat)."""
     job.heartbeat_at = timezone.now()
-    job.save()
+    _retry_locked(job.save)
 
 
 @contextmanager
@@ -248,7 +272,7 @@ def clients_import(
             for count, cells in enumerate(rows, start=1):
                 if count <= skip:
                     continue
-                _client_row(actor, job, count + 1, cells)
+                _retry_locked(functools.partial(_client_row, actor, job, count + 1, cells))
                 job.processed = count
                 job.total = max(job.total, count)
                 if count % _SAVE_EVERY == 0:
@@ -624,12 +648,6 @@ def _documents_loop(
     source_name: str,
     progress: Progress | None,
 ) -> int:
-    from baomi.classification import services as classification
-    from baomi.detect import scan_file
-    from baomi.vault import services as vault_services
-    from baomi.vault.models import Document
-    from baomi.vault.uploads import SealedUpload, sanitize_filename, sniff_kind
-
     count = 0
     for count, src in enumerate(sources, start=1):
         if count <= job.processed:
@@ -639,54 +657,9 @@ def _documents_loop(
             _file_error(actor, job, item, src.code, src.message)
         else:
             try:
-                filename = sanitize_filename(src.name.rsplit("/", 1)[-1])
-                digest = hashlib.sha256(src.data).hexdigest()
-                existing = Document.objects.filter(
-                    client=client, versions__sha256=digest, versions__original_filename=filename
-                ).first()
-                if existing is not None:
-                    ImportedDocument.objects.get_or_create(
-                        job=job, document=existing, defaults={"new": False}
-                    )
-                    job.unchanged += 1
-                else:
-                    scan = scan_file(io.BytesIO(src.data), filename=filename)
-                    suggested = classification.suggestion_from_scan(scan)
-                    if suggested.error:
-                        code, _sep, message = suggested.error.partition(": ")
-                        raise _RowError(code, message)
-                    session = door.upload_begin(
-                        actor=actor,
-                        client_id=client.pk,
-                        document=None,
-                        filename=filename,
-                        content_type="application/octet-stream",
-                        limit=max_file_bytes(),
-                    )
-                    try:
-                        for i in range(0, len(src.data), 1 << 20):
-                            session.write(src.data[i : i + (1 << 20)])
-                        session.finish()
-                    except BaseException:
-                        session.abort()
-                        raise
-                    upload = SealedUpload(session, sniff_kind(src.data[:8], filename))
-                    document = vault_services.document_upload(
-                        actor=actor,
-                        client=client,
-                        upload=upload,
-                        title=src.name[:200],
-                        level=suggested.level,
-                        category=suggested.category,
-                    )
-                    classification.label_record_scan(
-                        actor=actor,
-                        document=document,
-                        version=document.current_version,
-                        suggested=suggested,
-                    )
-                    ImportedDocument.objects.get_or_create(job=job, document=document)
-                    job.created += 1
+                _retry_locked(
+                    functools.partial(_document_file, actor=actor, job=job, client=client, src=src)
+                )
             except _RowError as exc:
                 _file_error(actor, job, item, exc.code, exc.message)
             except BaomiError as exc:
@@ -697,6 +670,63 @@ def _documents_loop(
         if progress:
             progress(job)
     return count
+
+
+def _document_file(*, actor: User, job: ImportJob, client: Client, src: Source) -> None:
+    """Scan, seal and label one file (raises `_RowError` / `BaomiError` to skip it)."""
+    from baomi.classification import services as classification
+    from baomi.detect import scan_file
+    from baomi.vault import services as vault_services
+    from baomi.vault.models import Document
+    from baomi.vault.uploads import SealedUpload, sanitize_filename, sniff_kind
+
+    assert src.data is not None  # noqa: S101  (unreadable sources are reported by the caller)
+    filename = sanitize_filename(src.name.rsplit("/", 1)[-1])
+    digest = hashlib.sha256(src.data).hexdigest()
+    existing = Document.objects.filter(
+        client=client, versions__sha256=digest, versions__original_filename=filename
+    ).first()
+    if existing is not None:
+        ImportedDocument.objects.get_or_create(job=job, document=existing, defaults={"new": False})
+        job.unchanged += 1
+    else:
+        scan = scan_file(io.BytesIO(src.data), filename=filename)
+        suggested = classification.suggestion_from_scan(scan)
+        if suggested.error:
+            code, _sep, message = suggested.error.partition(": ")
+            raise _RowError(code, message)
+        session = door.upload_begin(
+            actor=actor,
+            client_id=client.pk,
+            document=None,
+            filename=filename,
+            content_type="application/octet-stream",
+            limit=max_file_bytes(),
+        )
+        try:
+            for i in range(0, len(src.data), 1 << 20):
+                session.write(src.data[i : i + (1 << 20)])
+            session.finish()
+        except BaseException:
+            session.abort()
+            raise
+        upload = SealedUpload(session, sniff_kind(src.data[:8], filename))
+        document = vault_services.document_upload(  # aborts the sealed blob if it fails
+            actor=actor,
+            client=client,
+            upload=upload,
+            title=src.name[:200],
+            level=suggested.level,
+            category=suggested.category,
+        )
+        classification.label_record_scan(
+            actor=actor,
+            document=document,
+            version=document.current_version,
+            suggested=suggested,
+        )
+        ImportedDocument.objects.get_or_create(job=job, document=document)
+        job.created += 1
 
 
 def _file_error(actor: User, job: ImportJob, item: str, code: str, message: str) -> None:

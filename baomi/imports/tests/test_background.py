@@ -104,9 +104,52 @@ def test_the_heartbeat_is_kept_while_one_long_step_runs(firm):
     job, _ = services.job_for(actor=firm["manager"], kind="clients", source_name="a", sha256="a")
     before = job.heartbeat_at
     with services._keepalive(job, interval_s=0.05):
-        time.sleep(0.5)  # a long file being scanned: no save point meanwhile
-    job.refresh_from_db()
+        # A long file being scanned: no save point meanwhile (waits at most 10 s on a
+        # loaded machine for the helper thread's first beat).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            job.refresh_from_db()
+            if job.heartbeat_at > before:
+                break
     assert job.heartbeat_at > before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_step_is_retried_only_while_the_database_is_locked():
+    from django.db import OperationalError, transaction
+
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("database table is locked: clients_client")
+        return "done"
+
+    assert services._retry_locked(flaky) == "done" and len(calls) == 3
+
+    def broken() -> None:
+        calls.append(1)
+        raise OperationalError("no such table: x")
+
+    calls.clear()
+    with pytest.raises(OperationalError):
+        services._retry_locked(broken)
+    assert len(calls) == 1  # not a lock: not retried
+
+    def always_locked() -> None:
+        calls.append(1)
+        raise OperationalError("database is locked")
+
+    calls.clear()
+    with pytest.raises(OperationalError):
+        services._retry_locked(always_locked, attempts=3)
+    assert len(calls) == 3
+    calls.clear()
+    with transaction.atomic(), pytest.raises(OperationalError):
+        services._retry_locked(always_locked)  # an outer transaction is broken: no retry
+    assert len(calls) == 1
 
 
 def _plaintext_on_disk(root: Path, needle: bytes) -> list[Path]:
