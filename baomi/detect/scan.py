@@ -83,14 +83,19 @@ def findings_in_segment(
         return found
     out: list[Finding] = []
     if segment.first_line is not None:
-        line, col_base, pos = segment.first_line, segment.first_column, 0
+        # Newlines are counted from the previous finding, not from the line start, so a
+        # long line with many findings stays linear (`pos` is the current line's start).
+        line, col_base, pos, last = segment.first_line, segment.first_column, 0, 0
         for f in found:
             s, e = f.location.start, f.location.end
-            newlines = text.count("\n", pos, s)
+            if s < last:  # out of order: count again from the segment's start
+                line, col_base, pos, last = segment.first_line, segment.first_column, 0, 0
+            newlines = text.count("\n", last, s)
             if newlines:
                 line += newlines
                 col_base = 1
-                pos = text.rfind("\n", pos, s) + 1
+                pos = text.rfind("\n", last, s) + 1
+            last = s
             column = col_base + s - pos
             loc = _new(
                 Location,
