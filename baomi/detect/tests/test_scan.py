@@ -152,3 +152,20 @@ def test_suggestions() -> None:
     g = Gen(3)
     many = " ".join(f"身份证{g.resident_id()}" for _ in range(10))
     assert s(many) == ("secret", "personal")
+
+
+def test_locations_on_long_lines_match_a_plain_count(tmp_path: Path) -> None:
+    # Many findings on one long line, then on lines of mixed lengths: each location is
+    # what counting lines and columns from the start of the text gives.
+    parts = [" ".join([ID] * 400), "", "甲 " + ID, "  ".join([ID] * 50) + "\n\n" + ID]
+    text = "\n".join(parts)
+    p = tmp_path / "long.txt"
+    p.write_text(text, encoding="utf-8")
+    found = scan_file(p, today=TODAY).findings
+    assert len(found) == 400 + 1 + 50 + 1
+    for f in found:
+        start = f.location.start
+        line = text.count("\n", 0, start) + 1
+        column = start - (text.rfind("\n", 0, start) + 1) + 1
+        assert (f.location.line, f.location.column) == (line, column)
+        assert text[start : f.location.end] == ID
