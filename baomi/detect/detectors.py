@@ -175,12 +175,14 @@ _TEMPLATE = r"""
         # where every grouped shape below needs a separator, so no text can match both and
         # the order between the two kinds does not change what is found.
         # +86 / 0086 and a compact mobile (before num, which would take 0086…)
-        (?P<pmob>(?:(?<=«PLUS»)«8»«6»|(?<=«0»)«0»«8»«6»)«SEP»?«1»«D»{10}(?!«AN»))
+        (?P<pmob>(?:(?<=«PLUS»)«8»«6»|(?<=«0»)«0»«8»«6»)«SEP»?«1»«D»{10}(?!«AN»|«EL»*+«AT»))
         # compact mobile inside the number plan, decided in re (before num)
       | (?P<mob>(?<=«1»)(?:«3»«D»|«4»«4-5-9»|«5»«5-0-35-9»|«6»«6-2567»|«7»«7-0-8»|«8»«D»
-            |«9»«9-0-35-9»)«D»{8}(?!«AN»))
-        # compact digit runs of 11..19 (an ID may end in X)
-      | (?P<num>(?<=«D»)«D»{10,18}+«Xx»?(?!«AN»))
+            |«9»«9-0-35-9»)«D»{8}(?!«AN»|«EL»*+«AT»))
+        # compact digit runs of 11..19 (an ID may end in X). A compact shape followed by
+        # the rest of an e-mail local part and "@" is the local part (QQ mail, a mobile
+        # number as mailbox): the e-mail branch below takes it whole.
+      | (?P<num>(?<=«D»)«D»{10,18}+«Xx»?(?!«AN»|«EL»*+«AT»))
         # grouped resident ID 6-4-4-4 or 6-8-4, not continuing a digit group before it
       | (?P<gid>(?<=«1-9»)(?<!«D»«SEP».)«D»{5}«SEP»«D»{4}«SEP»?«D»{4}«SEP»«D»{3}«DX»
             (?!«SEP»?«AN»))
@@ -193,9 +195,9 @@ _TEMPLATE = r"""
             «3-9»«D»«SEP»«D»{4}«SEP»«D»{4}(?!«SEP»?«AN»))
         )
         # unified social credit code: 18 chars of the GB 32100 set
-      | (?P<uscc>(?<=«USCC1»)«USCC»{17}(?!«AN»))
+      | (?P<uscc>(?<=«USCC1»)«USCC»{17}(?!«AN»|«EL»*+«AT»))
         # passports and Hong Kong/Macau permits: letter, optional letter, 7..10 digits
-      | (?P<doc>(?<=«DOC1»)«DOC2»?«D»{7,10}+(?!«AN»))
+      | (?P<doc>(?<=«DOC1»)«DOC2»?«D»{7,10}+(?!«AN»|«EL»*+«AT»))
       | (?P<email>(?<!«LB_EMAIL».)«EL»{0,63}+«AT»«EA»«ED»{0,62}
             (?:«DOT»«ED»{1,63}){0,4}«DOT»«ALPHA»{2,24}(?!«ED»))
     )

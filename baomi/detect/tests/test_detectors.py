@@ -472,3 +472,23 @@ def test_nearest_first_context_search_equals_one_window(candidate: str) -> None:
                     e = s + len(candidate)
                     one = compiled.search(text, max(0, s - 48), e + 12) is not None
                     assert detectors._has(compiled, text, s, e, "") == one, (word, gap)
+
+
+@pytest.mark.parametrize(
+    ("text", "email"),
+    [
+        ("QQ邮箱 123456789012@qq.com 。", "123456789012@qq.com"),
+        ("邮箱：13812345678@163.com，电话另见", "13812345678@163.com"),
+        ("mail 13812345678.li@x.cn", "13812345678.li@x.cn"),
+        ("11010519491231002X@example.cn", "11010519491231002x@example.cn"),
+        ("８６１３８１２３４５６７８＠ｑｑ．ｃｏｍ", "8613812345678@qq.com"),
+    ],
+)
+def test_a_number_that_is_a_mailbox_is_the_email_not_the_number(text: str, email: str) -> None:
+    found = [(f.type, f.value) for f in detect(text, today=TODAY)]
+    assert found == [("email", email)]
+
+
+def test_a_number_next_to_an_email_is_still_found() -> None:
+    found = [(f.type, f.value) for f in detect("电话13812345678, a@b.cn", today=TODAY)]
+    assert found == [("cn_mobile", "13812345678"), ("email", "a@b.cn")]
