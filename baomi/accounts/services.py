@@ -18,6 +18,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -34,6 +35,7 @@ from baomi.accounts.models import (
 )
 from baomi.accounts.security import normalize_username
 from baomi.audit.events import record
+from baomi.core.rawrows import Rows, cached_sql, fetch
 from baomi.errors import Conflict, InvalidInput, NotFound, ValidationFailed
 
 TOKEN_PREFIX = "bm_"  # noqa: S105  (a public prefix, not a secret)
@@ -261,6 +263,30 @@ def token_create(
     return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}{prefix}_{secret}")
 
 
+_TOKEN_ROWS = Rows(ApiToken)
+_USER_ROWS = Rows(User)
+
+
+def _token_sql(db: BaseDatabaseWrapper) -> str:
+    q = db.ops.quote_name
+    return (
+        f"SELECT {_TOKEN_ROWS.columns('t', db)}, {_USER_ROWS.columns('u', db)} "  # noqa: S608  (names from the models' meta)
+        f"FROM {q(_TOKEN_ROWS.table)} t JOIN {q(_USER_ROWS.table)} u "
+        f"ON u.{q(_USER_ROWS.pk_column)} = t.{q('user_id')} WHERE t.{q('prefix')} = %s"
+    )
+
+
+def _token_with_user(prefix: str) -> ApiToken | None:
+    """The token with this public prefix and its user, in one raw read (every API
+    request authenticates, and compiling the ORM query cost more than running it)."""
+    rows = fetch(cached_sql("token_with_user", _token_sql), [prefix])
+    if not rows:
+        return None
+    token = _TOKEN_ROWS.load(rows[0])
+    token.user = _USER_ROWS.load(rows[0], _TOKEN_ROWS.width)
+    return token
+
+
 def token_authenticate(*, raw: str, now: datetime | None = None) -> User | None:
     """The active user a bearer token belongs to, or None for forged/expired/revoked."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
@@ -268,7 +294,7 @@ def token_authenticate(*, raw: str, now: datetime | None = None) -> User | None:
     prefix, sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
     if not sep or not prefix or not secret:
         return None
-    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+    token = _token_with_user(prefix)
     if token is None:
         return None
     if not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
