@@ -9,7 +9,13 @@
    (`GET /api/v1/documents/{id}`: token auth, facts gathered, `decide`, a durable ledger
    append) beside `/healthz` on the same server in the same run. Target: >= 0.4.
 
-Usage: baomi bench policy [--json] [--duration 10] [--connections 16] [--skip-core]
+   The two loads alternate (`--rounds`, default 3), so that the machine's other load
+   weighs on both alike; the rates are the means over the rounds. Beside the rates, the
+   server's CPU time per request (its processes' user + system time from /proc over each
+   wrk run) gives a CPU-cost ratio that a busy shared machine disturbs far less.
+
+Usage: baomi bench policy [--json] [--duration 10] [--rounds 3] [--connections 16]
+       [--skip-core]
 """
 
 from __future__ import annotations
@@ -94,26 +100,63 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _tree_cpu_s(root: int) -> float | None:
+    """User + system CPU seconds used so far by `root` and its descendants (the server's
+    workers), from /proc; None where there is no /proc."""
+    proc = Path("/proc")
+    if not (proc / str(root) / "stat").exists():
+        return None
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime, stime
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(ticks.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+
+
 def _wrk(url: str, *, duration: int, connections: int, threads: int,
-         script: Path | None = None) -> dict[str, float]:
+         script: Path | None = None, server_pid: int | None = None) -> dict[str, float]:
     cmd = [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     if script is not None:
         cmd += ["-s", str(script)]
+    cpu0 = _tree_cpu_s(server_pid) if server_pid else None
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
                          timeout=duration + 60).stdout
+    cpu1 = _tree_cpu_s(server_pid) if server_pid else None
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
+    total = re.search(r"(\d+) requests in", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    return {
+    result = {
         "requests_per_s": rate,
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
     }
+    if cpu0 is not None and cpu1 is not None and total and int(total.group(1)):
+        # The server's CPU time per request: unlike the rates, it hardly depends on what
+        # else the machine is doing, so it shows the cost of a request on a busy machine.
+        result["server_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / int(total.group(1))
+    return result
 
 
 def http_run(*, duration: int, connections: int, threads: int, workers: int = 2,
-             clients: int = 200, docs_per_client: int = 10, keep: bool = False) -> dict[str, Any]:
+             clients: int = 200, docs_per_client: int = 10, keep: bool = False,
+             rounds: int = 3) -> dict[str, Any]:
     """Start `baomi up`, generate data, measure /healthz and door-checked metadata reads."""
     if not Path(WRK).exists():
         return {"skipped": "wrk is not installed (apt-get install wrk)"}
@@ -136,7 +179,7 @@ def http_run(*, duration: int, connections: int, threads: int, workers: int = 2,
     url = f"http://127.0.0.1:{port}"
     result: dict[str, Any] = {"workers": workers, "clients": info["clients"],
                               "documents": info["documents"], "duration_s": duration,
-                              "connections": connections}
+                              "rounds": rounds, "connections": connections}
     try:
         for _ in range(300):
             try:
@@ -157,10 +200,36 @@ def http_run(*, duration: int, connections: int, threads: int, workers: int = 2,
         warm = max(2, duration // 5)
         _wrk(f"{url}/healthz", duration=warm, connections=connections, threads=threads)
         _wrk(url, duration=warm, connections=connections, threads=threads, script=script)
-        result["healthz"] = _wrk(f"{url}/healthz", duration=duration, connections=connections,
-                                 threads=threads)
-        result["metadata"] = _wrk(url, duration=duration, connections=connections,
-                                  threads=threads, script=script)
+        # The two loads alternate in `rounds` slices of the duration, so that a change in
+        # the machine's other load during the run falls on both alike.
+        slice_s = max(1, round(duration / rounds))
+        runs: dict[str, list[dict[str, float]]] = {"healthz": [], "metadata": []}
+        for _ in range(rounds):
+            runs["healthz"].append(_wrk(f"{url}/healthz", duration=slice_s,
+                                        connections=connections, threads=threads,
+                                        server_pid=server.pid))
+            runs["metadata"].append(_wrk(url, duration=slice_s, connections=connections,
+                                         threads=threads, script=script,
+                                         server_pid=server.pid))
+        for key, parts in runs.items():
+            result[key] = {
+                "requests_per_s": sum(r["requests_per_s"] for r in parts) / len(parts),
+                "p99_ms": max(r["p99_ms"] for r in parts),
+                "non_2xx": sum(int(r["non_2xx"]) for r in parts),
+            }
+            cpu = [r["server_cpu_ms_per_request"] for r in parts
+                   if "server_cpu_ms_per_request" in r]
+            if len(cpu) == len(parts):
+                result[key]["server_cpu_ms_per_request"] = sum(cpu) / len(cpu)
+        if all("server_cpu_ms_per_request" in result[k] for k in runs):
+            # /healthz's CPU cost over the read's: the rate ratio a CPU-bound server
+            # would reach, with little of the noise of a shared machine.
+            result["cpu_ratio"] = (result["healthz"]["server_cpu_ms_per_request"]
+                                   / result["metadata"]["server_cpu_ms_per_request"])
+        result["round_ratios"] = [
+            m["requests_per_s"] / h["requests_per_s"]
+            for h, m in zip(runs["healthz"], runs["metadata"], strict=True)
+        ]
         result["ratio"] = (result["metadata"]["requests_per_s"]
                            / result["healthz"]["requests_per_s"])
         result["target_ratio"] = 0.4
@@ -180,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="baomi bench policy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=10,
+                        help="seconds of load per endpoint (split over --rounds)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate /healthz and metadata reads this many times")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--skip-core", action="store_true", help="only the HTTP part")
@@ -196,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_http:
         result["http"] = http_run(duration=max(1, min(args.duration, 120)),
                                   connections=args.connections, threads=args.threads,
-                                  keep=args.keep)
+                                  keep=args.keep, rounds=max(1, min(args.rounds, 20)))
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
@@ -215,12 +287,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"HTTP: skipped ({h['skipped']})")
         else:
             print(f"HTTP: baomi up, {h['workers']} workers, {h['documents']} documents, "
-                  f"wrk {h['connections']} connections, {h['duration_s']} s each")
+                  f"wrk {h['connections']} connections, {h['duration_s']} s each in "
+                  f"{h['rounds']} alternating rounds")
             for key, label in (("healthz", "/healthz"), ("metadata", "door-checked metadata")):
                 r = h[key]
+                cpu = r.get("server_cpu_ms_per_request")
                 print(f"  {label:<24}{r['requests_per_s']:>10,.0f} req/s  p99 {r['p99_ms']:.1f} ms"
-                      f"  non-2xx {r['non_2xx']}")
-            print(f"  ratio                   {h['ratio']:>10.2f}         (target >= 0.4)")
+                      f"  non-2xx {r['non_2xx']}"
+                      + (f"  server CPU {cpu:.2f} ms/request" if cpu is not None else ""))
+            rounds = ", ".join(f"{r:.2f}" for r in h["round_ratios"])
+            print(f"  ratio                   {h['ratio']:>10.2f}         (target >= 0.4; "
+                  f"rounds {rounds})")
+            if "cpu_ratio" in h:
+                print(f"  CPU-cost ratio          {h['cpu_ratio']:>10.2f}         (/healthz's "
+                      "server CPU per request over the read's)")
     return 0
 
 
