@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import queue
 import threading
 import time
 import uuid
@@ -990,6 +991,58 @@ def upload_done(session: UploadSession) -> None:
         session.state = "attached"
 
 
+#: Pieces (of 1 MiB) a download reads and decrypts ahead of the one being sent.
+_AHEAD: Final = 2
+
+
+def _read_ahead(pieces: Iterator[bytes], depth: int = _AHEAD) -> Iterator[bytes]:
+    """Yield what `pieces` yields, produced in a helper thread up to `depth` pieces ahead.
+
+    Reading and decrypting the next piece then overlaps sending this one: file reads,
+    the AEAD and socket writes all release the GIL. An exception in the producer is
+    raised here, in sequence, after the pieces before it. Closing this generator stops
+    the producer and waits for it, so `pieces` (and its file) is never touched after
+    this returns.
+    """
+    items: queue.Queue[tuple[int, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[int, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for piece in pieces:
+                if not put((0, piece)):
+                    return
+            put((1, None))
+        except BaseException as exc:  # handed to the consumer
+            put((2, exc))
+
+    worker = threading.Thread(target=produce, name="baomi-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == 1:
+                return
+            if kind == 2:
+                raise value
+            yield value
+    finally:
+        stop.set()
+        worker.join()
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
 @dataclass
 class OpenedVersion:
     """A version whose content has been verified and may be streamed (twice if need be).
@@ -1017,7 +1070,8 @@ class OpenedVersion:
             # Pieces of at least `block` bytes, each a fresh `bytes` (what WSGI servers
             # take): a 1 MiB chunk is decrypted straight into its piece; older blobs'
             # 64 KiB chunks are decrypted into one reused buffer and copied out once.
-            yield from open_file_iter(src, self._key, self._aad, piece_size=block)
+            # Read-ahead overlaps decrypting the next piece with sending this one.
+            yield from _read_ahead(open_file_iter(src, self._key, self._aad, piece_size=block))
         except DecryptionError as exc:
             raise DocumentCorrupted() from exc
         finally:

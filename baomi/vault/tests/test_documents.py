@@ -464,3 +464,21 @@ def test_s3_blob_store_with_a_local_s3_server(firm):
             services.document_download(actor=firm["acct"], document=doc, purpose="x")
     finally:
         server.stop()
+
+
+def test_a_download_closed_early_stops_its_read_ahead(firm, blob_dir):
+    # Pieces are read and decrypted ahead in a helper thread; a client that goes away
+    # (Django closes the response) must leave no thread behind and the blob closed.
+    data = os.urandom(6 * DEFAULT_CHUNK_SIZE)
+    doc = _upload(firm, data)
+    dl = services.document_download(actor=firm["acct"], document=doc, purpose="x")
+    assert dl.chunks is not None
+    first = next(dl.chunks)
+    assert first == data[:DEFAULT_CHUNK_SIZE]
+    assert any(t.name == "baomi-read-ahead" for t in threading.enumerate())
+    dl.chunks.close()  # type: ignore[attr-defined]  # a generator
+    dl.close()
+    assert not any(t.name == "baomi-read-ahead" for t in threading.enumerate())
+    # …and a complete download leaves none either.
+    assert _read(firm, doc) == data
+    assert not any(t.name == "baomi-read-ahead" for t in threading.enumerate())
