@@ -40,6 +40,9 @@ from baomi.detect.scan import KEYWORD_BUDGET, findings_in_segment
 DISTINCT_CAP = 10_000
 _SNIFF = 64 * 1024
 _FEED_PIECE = 1024 * 1024
+# What a document form adds to its file in a multipart body (boundaries, headers, title,
+# level, category, CSRF token) is far below this.
+_FORM_OVERHEAD = 1024 * 1024
 _FORMAT_NAMES = {"xlsx": "XLSX", "docx": "DOCX", "pdf": "PDF", "image": "image", "zip": "ZIP"}
 
 
@@ -130,13 +133,23 @@ class ScanTap:
     import source, which its parser needs whole) the tap only sets `overflow`.
     """
 
-    def __init__(self, limit: int | None = None, *, filename: str | None = None) -> None:
+    def __init__(
+        self,
+        limit: int | None = None,
+        *,
+        filename: str | None = None,
+        declared_size: int = 0,
+    ) -> None:
         self.limit = settings.BAOMI_SCAN_MAX_BYTES if limit is None else limit
         self.filename = filename
         self._buf = bytearray()
         self.overflow = False
         self.overflow_kind = ""
         self.stream: StreamScan | None = None
+        # A request that declares more than the limit plus any form's overhead carries a
+        # file over the limit: decide on its first piece instead of buffering `limit`
+        # bytes first (that buffer, and its growth, was most of a 2 GiB upload's memory).
+        self._over_from_start = declared_size > self.limit + _FORM_OVERHEAD
 
     def feed(self, data: bytes | memoryview) -> None:
         if self.stream is not None:
@@ -144,7 +157,7 @@ class ScanTap:
             return
         if self.overflow:
             return
-        if len(self._buf) + len(data) <= self.limit:
+        if not self._over_from_start and len(self._buf) + len(data) <= self.limit:
             self._buf += data
             return
         kind = sniff_kind(bytes(self._buf[:_SNIFF]) + bytes(data[:_SNIFF]), self.filename or "")

@@ -178,6 +178,7 @@ class SealingUploadHandler(FileUploadHandler):
         self._head = b""
         self._tap: Any = None
         self._import_name: str | None = None
+        self._declared = 0
 
     def handle_raw_input(
         self,
@@ -190,6 +191,7 @@ class SealingUploadHandler(FileUploadHandler):
         limit = settings.BAOMI_MAX_UPLOAD_BYTES
         if content_length and content_length > limit + _MULTIPART_SLACK:
             raise UploadTooLarge(detail={"limit_bytes": limit})
+        self._declared = content_length or 0
 
     def new_file(self, field_name: str, file_name: str, *args: Any, **kwargs: Any) -> None:
         super().new_file(field_name, file_name, *args, **kwargs)
@@ -222,7 +224,7 @@ class SealingUploadHandler(FileUploadHandler):
         self._head = b""
         from baomi.classification.tap import ScanTap
 
-        self._tap = ScanTap(filename=name)
+        self._tap = ScanTap(filename=name, declared_size=self._declared)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         if self._import_name is not None:

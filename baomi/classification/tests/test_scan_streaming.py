@@ -221,3 +221,37 @@ def test_binary_junk_over_the_limit_is_a_clear_error(firm: dict[str, Any], setti
     doc = _upload(firm, os.urandom(200_000).replace(b"PK", b"pk"), "junk.txt")
     label = DocumentLabel.objects.get(document=doc)
     assert label.scan_error.startswith("binary_file"), label.scan_error
+
+
+def test_a_file_declared_over_the_limit_is_never_buffered() -> None:
+    # The request says the file is far over the limit: a binary file is marked too_large
+    # on its first piece and a text file is scanned streaming from its first piece, so
+    # neither holds `limit` bytes of plaintext in memory first.
+    limit = 4096
+    pdf = tap.ScanTap(limit, filename="scan.pdf", declared_size=64 * 1024 * 1024)
+    for _ in range(8):
+        pdf.feed(b"%PDF-1.7\n" + os.urandom(2048))
+        assert pdf.data() == b""
+    assert pdf.overflow
+    assert pdf.scan("scan.pdf").error.startswith("too_large")  # type: ignore[union-attr]
+    junk = tap.ScanTap(limit, filename="video.mp4", declared_size=64 * 1024 * 1024)
+    for _ in range(8):
+        junk.feed(os.urandom(2048))
+        assert junk.data() == b""
+    assert junk.scan("video.mp4").error.startswith("binary_file")  # type: ignore[union-attr]
+
+    ids = random_ids(400, seed=7)
+    text = tap.ScanTap(limit, filename="list.txt", declared_size=64 * 1024 * 1024)
+    body = "\n".join(f"身份证 {i}" for i in ids).encode()
+    for k in range(0, len(body), 1000):
+        text.feed(body[k : k + 1000])
+        assert text.data() == b""
+    assert text.stream is not None
+    result = text.scan("list.txt")
+    assert result.counts == {"cn_resident_id": 400}  # type: ignore[union-attr]
+
+    # Declared within the limit: buffered and scanned whole, as before.
+    small = tap.ScanTap(limit * 1024, filename="list.txt", declared_size=len(body) + 500)
+    small.feed(body)
+    assert small.data() == body
+    assert small.stream is None and not small.overflow
