@@ -174,6 +174,8 @@ API: dict[tuple[str, str], Spec] = {
         payload=lambda w, t: {"level": "internal", "category": "financial"}),
 }
 
+GOVERNANCE_READERS = frozenset({"admin", "manager", "compliance", "internal_auditor"})
+
 # Web views that touch client data (namespaces below), with the same specs.
 WEB_NAMESPACES = ("clients", "vault", "access", "classification", "imports", "audit")
 WEB: dict[str, Spec] = {
@@ -181,6 +183,7 @@ WEB: dict[str, Spec] = {
     "clients:create": Spec("firm", A.CLIENT_CREATE),
     "clients:detail": Spec("client", A.CLIENT_VIEW),
     "clients:edit": Spec("client", A.CLIENT_UPDATE),
+    "clients:contacts": Spec("client", A.CLIENT_UPDATE),
     "vault:upload_page": Spec("client", A.CLIENT_VIEW),
     "vault:upload": Spec("skip"),  # POST multipart: covered by the API upload endpoint
     "vault:contact_create": Spec("skip"),  # POST: covered by the API contacts endpoint
@@ -202,6 +205,14 @@ WEB: dict[str, Spec] = {
                                hidden_when_refused=True),
     "access:break_glass_reviews": Spec("fixed", roles_ok=frozenset({"compliance"}),
                                        hidden_when_refused=True),
+    "access:agreements": Spec("fixed", roles_ok=GOVERNANCE_READERS),
+    "access:trainings": Spec("fixed", roles_ok=GOVERNANCE_READERS),
+    "access:partners": Spec("fixed", roles_ok=GOVERNANCE_READERS),
+    "access:partner": Spec("fixed", roles_ok=GOVERNANCE_READERS),
+    "access:purposes": Spec("fixed", roles_ok=GOVERNANCE_READERS),
+    "access:agreement_renew": Spec("fixed", roles_ok=frozenset({"admin", "compliance"})),
+    "access:training_renew": Spec("fixed", roles_ok=frozenset({"admin", "compliance"})),
+    "access:agreement_scan": Spec("fixed", roles_ok=frozenset({"admin", "compliance"})),
     "access:reviews": Spec("any"),
     "access:review": Spec("fixed", roles_ok=frozenset({"admin", "compliance", "manager"}),
                           hidden_when_refused=True),
@@ -215,6 +226,9 @@ WEB: dict[str, Spec] = {
     "imports:documents": Spec("skip"),
     "imports:job": Spec("skip"),
     "imports:job_progress": Spec("skip"),
+    "imports:job_resume": Spec("skip"),  # POST multipart; the importer's own job only
+    # The importer's own job; each document is filtered by the vault's document_list.
+    "imports:documents_confirm": Spec("skip"),
     "audit:ledger": Spec("fixed", roles_ok=LEDGER),
     "audit:verify": Spec("skip"),  # POST, ledger only
 }
@@ -286,6 +300,11 @@ def world(make_user, make_client):
         from baomi.vault.services import document_version_add
 
         document_version_add(actor=spare, document=d, upload=up)
+    from baomi.access import services as access_services
+
+    scanned = access_services.agreement_record(
+        actor=users["compliance"], person=spare, kind="partner", valid_from=now,
+        valid_to=now + timedelta(days=30), scan=b"%PDF-1.4 signed", scan_name="a.pdf")
     door.reset_caches()
     from baomi.audit.models import LedgerEntry
     from baomi.audit.selectors import checkpoint_create
@@ -294,7 +313,8 @@ def world(make_user, make_client):
     first_seq = LedgerEntry.objects.order_by("seq").values_list("seq", flat=True).first()
     clients = {"assigned": a, "unassigned": b, "authorized_other": c}
     return {"users": users, "clients": clients, "docs": docs, "auths": auths, "reqs": reqs,
-            "campaign": campaign, "spare": spare, "seq": first_seq,
+            "campaign": campaign, "spare": spare, "seq": first_seq, "org": org,
+            "agreement": scanned, "training": spare.trainings.first(),
             "http": {r: verified_client(u, HTTP_ACCEPT_LANGUAGE="en") for r, u in users.items()}}
 
 
@@ -475,7 +495,9 @@ def test_web_view_matches_the_matrix(world, name) -> None:
             values = {"client_id": world["clients"][target].pk,
                       "document_id": world["docs"][target].pk,
                       "user_id": world["spare"].pk, "campaign_id": world["campaign"].pk,
-                      "fmt": "xlsx"}
+                      "fmt": "xlsx", "org_id": world["org"].pk,
+                      "agreement_id": world["agreement"].pk,
+                      "training_id": world["training"].pk}
             url = reverse(name, kwargs={k: values[k] for k in kwargs_names})
             want = expected(spec, world, role, target)
             with transaction.atomic():
