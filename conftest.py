@@ -50,6 +50,15 @@ def _is_transactional(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _no_held_refusals() -> None:
+    """The door holds refusals written inside a transaction until the request ends; the
+    previous test's rolled-back transaction must not leave any to this one."""
+    from baomi.vault import door
+
+    door.forget_held_refusals()
+
+
+@pytest.fixture(autouse=True)
 def _reset_axes() -> None:
     """Lockout counters live in the database; each test starts with none."""
     from django.core.cache import cache

@@ -22,7 +22,10 @@ class RequestIdMiddleware:
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        from baomi.vault.door import record_rolled_back_refusals
+
         self.get_response = get_response
+        self._refusals = record_rolled_back_refusals
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
@@ -31,6 +34,9 @@ class RequestIdMiddleware:
         token = set_request_meta(RequestMeta.from_request(request))
         try:
             response = self.get_response(request)
+            # A refusal recorded inside a transaction that then rolled back is written
+            # again here, outside it (the refusal must stay in the ledger).
+            self._refusals()
         finally:
             reset_request_meta(token)
         response["X-Request-ID"] = request_id

@@ -317,8 +317,8 @@ def decide(
     return _deny("unknown_action", _("This action is not known to the vault."))
 
 
-def _record(event: DoorEvent) -> None:
-    """THE audit seam: append `event` to the ledger.
+def _record(event: DoorEvent) -> int:
+    """THE audit seam: append `event` to the ledger; returns its sequence number.
 
     Called by the door for every decision, allowed or refused, before anything is
     decrypted or written. Returns only once the event is durably recorded (or, inside a
@@ -328,7 +328,7 @@ def _record(event: DoorEvent) -> None:
     from baomi.audit.events import record
 
     reason = event.rule + (f" level={event.level}" if event.level else "")
-    record(
+    return record(
         event.actor if isinstance(event.actor, User) else str(event.actor),
         event.action,
         object_type=event.object_type,
@@ -338,6 +338,57 @@ def _record(event: DoorEvent) -> None:
         decision="allowed" if event.decision == "allow" else "refused",
         reason=reason,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _HeldRefusal:
+    event: DoorEvent
+    seq: int
+    leaf_hash: bytes
+
+
+_held = threading.local()
+#: Refusals held per thread at most (a long-running non-request thread that never
+#: flushes keeps only the newest).
+_HELD_MAX: Final = 256
+
+
+def _hold_refusal(event: DoorEvent, seq: int) -> None:
+    """Remember a refusal written inside a transaction: the refusal usually makes that
+    transaction roll back (the AccessDenied propagates out of it), and its ledger entry
+    with it. `record_rolled_back_refusals` writes it again once the request is done."""
+    from baomi.audit.models import LedgerEntry
+
+    leaf = LedgerEntry.objects.filter(seq=seq).values_list("leaf_hash", flat=True).first()
+    held: list[_HeldRefusal] = _held.__dict__.setdefault("items", [])
+    held.append(_HeldRefusal(event, seq, bytes(leaf or b"")))
+    del held[:-_HELD_MAX]
+
+
+def forget_held_refusals() -> None:
+    """Drop this thread's held refusals (tests: a test's rollback is not a refusal's)."""
+    _held.__dict__.pop("items", None)
+
+
+def record_rolled_back_refusals() -> int:
+    """Record again every refusal held by this thread whose entry a rollback removed;
+    returns how many. Called at the end of each request (outside its transactions), so a
+    refused action inside `transaction.atomic` still leaves its refusal in the ledger.
+    An entry still present (its transaction committed, or is still open) is left alone.
+    Raises `LedgerUnavailable` if an entry cannot be written."""
+    held: list[_HeldRefusal] = _held.__dict__.pop("items", [])
+    if not held or transaction.get_connection().in_atomic_block:
+        if held:
+            _held.__dict__.setdefault("items", []).extend(held)
+        return 0
+    from baomi.audit.models import LedgerEntry
+
+    written = 0
+    for item in held:
+        if not LedgerEntry.objects.filter(seq=item.seq, leaf_hash=item.leaf_hash).exists():
+            _record(item.event)
+            written += 1
+    return written
 
 
 def authorize(
@@ -383,12 +434,14 @@ def authorize(
         level=level,
     )
     try:
-        _record(event)
+        seq = _record(event)
     except BaomiError:
         raise
     except Exception as exc:
         raise AuditUnavailable() from exc
     if not decision.allowed:
+        if transaction.get_connection().in_atomic_block:
+            _hold_refusal(event, seq)
         raise AccessDenied(decision.reason, code=decision.code, detail={"rule": decision.rule})
     if "alert_compliance" in decision.obligations and isinstance(actor, User):
         from baomi.access.context import current
