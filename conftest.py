@@ -39,9 +39,14 @@ def _standard_rows(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("django_db") is None:
         return
     request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    from baomi.access.models import Purpose
     from baomi.clients.services import service_types_ensure
+    from baomi.policy import DEFAULT_PURPOSES
 
     service_types_ensure()
+    if not Purpose.objects.exists():  # as migration access/0002 leaves them
+        for position, text in enumerate(DEFAULT_PURPOSES):
+            Purpose.objects.get_or_create(text=text, defaults={"position": position})
 
 
 def _is_transactional(request: pytest.FixtureRequest) -> bool:
