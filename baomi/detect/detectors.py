@@ -16,6 +16,7 @@ segment context are folded (`fold` keeps the length, so no offset table is neede
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import sys
 import unicodedata
@@ -476,6 +477,29 @@ def detect(
     by `checks.id18_ok`, a 16-19 digit run by `_card`; rarer shapes take
     `_classify_digits`. Every check is a few slices, set lookups and one `int()` in C.
     """
+    # The loop makes two small tuples per finding and no reference cycles; pausing the
+    # cycle collector for it saves the repeated collections that tens of thousands of
+    # new tuples trigger (about 13 % of a 20 MB scan). It is switched back on only if it
+    # was on, so a caller's own `gc.disable()` is left alone.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _detect(text, context=context, today=today, start=start, end=end)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _detect(
+    text: str,
+    *,
+    context: str = "",
+    today: dt.date | None = None,
+    start: int = 0,
+    end: int | None = None,
+) -> list[Finding]:
+    """`detect` without the collector pause."""
     today = today or dt.date.today()  # noqa: DTZ011 - birth dates are calendar dates
     today8 = checks.yyyymmdd(today)
     extra = fold(context) if context else ""

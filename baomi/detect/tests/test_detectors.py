@@ -492,3 +492,18 @@ def test_a_number_that_is_a_mailbox_is_the_email_not_the_number(text: str, email
 def test_a_number_next_to_an_email_is_still_found() -> None:
     found = [(f.type, f.value) for f in detect("电话13812345678, a@b.cn", today=TODAY)]
     assert found == [("cn_mobile", "13812345678"), ("email", "a@b.cn")]
+
+
+def test_detect_leaves_the_cycle_collector_as_it_found_it() -> None:
+    import gc
+
+    text = "身份证 11010519491231002X 手机 13812345678"
+    assert gc.isenabled()
+    assert len(detect(text, today=TODAY)) == 2
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(detect(text, today=TODAY)) == 2
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
