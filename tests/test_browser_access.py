@@ -6,7 +6,6 @@ the pages hold at phone width. Screenshots go to $BAOMI_TEST_ARTIFACTS."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,10 +15,9 @@ from django.utils import timezone
 from baomi.access import services
 from baomi.access.models import ConfidentialityAgreement, PartnerOrganisation, Purpose
 from baomi.accounts.models import Level, Role
-from conftest import PASSWORD, totp_now
+from tests.browser import ARTIFACTS, no_horizontal_scroll, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-ARTIFACTS = Path(os.environ.get("BAOMI_TEST_ARTIFACTS", "test-artifacts"))
 PDF = b"%PDF-1.4\n% signed agreement\n%%EOF\n"
 
 
@@ -29,19 +27,8 @@ def _need_chromium():
         pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
 
 
-def _sign_in(page, live_server, user, device) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/accounts/login/verify/")
-    page.fill("input[name=otp_token]", totp_now(device))
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
 
 
-def _no_overflow(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
 
 
 def test_governance_registers_in_a_browser(page, live_server, make_user, enrol_totp,
@@ -62,7 +49,7 @@ def test_governance_registers_in_a_browser(page, live_server, make_user, enrol_t
     scan.write_bytes(PDF)
 
     page.set_viewport_size({"width": 1280, "height": 900})
-    _sign_in(page, live_server, officer, device)
+    sign_in(page, live_server.url, officer.username, device)
     page.click('nav >> a[href="/access/agreements/"]')
     page.wait_for_url("**/access/agreements/")
     assert page.locator("#agreement-list .state-expired").count() == 1
@@ -123,7 +110,7 @@ def test_governance_registers_in_a_browser(page, live_server, make_user, enrol_t
     for name, path in (("agreements", "/access/agreements/"), ("trainings", "/access/trainings/"),
                        ("partners", "/access/partners/"), ("purposes", "/access/purposes/")):
         page.goto(f"{live_server.url}{path}")
-        _no_overflow(page)
+        no_horizontal_scroll(page)
         page.screenshot(path=str(ARTIFACTS / f"{name}-390.png"), full_page=True)
     page.click("[data-menu-toggle]")
     assert page.locator('#sidenav a[href="/access/agreements/"]').is_visible()

@@ -5,7 +5,6 @@ confirmed, one of them overridden, in one submit."""
 from __future__ import annotations
 
 import io
-import os
 import random
 import zipfile
 from pathlib import Path
@@ -13,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from baomi.accounts.models import Level, Role
-from conftest import PASSWORD, totp_now
+from tests.browser import ARTIFACTS, no_horizontal_scroll, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-ARTIFACTS = Path(os.environ.get("BAOMI_TEST_ARTIFACTS", "test-artifacts"))
 ID = "11010519491231002X"
 ROWS = 150
 
@@ -39,24 +37,10 @@ def _need_concurrent_reads():
         pytest.skip("needs a database that serves reads during another thread's writes")
 
 
-def _sign_in(page, base: str, username: str, device) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/accounts/login/verify/")
-    page.fill("input[name=otp_token]", totp_now(device))
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
-def _shot(page, name: str) -> None:
-    page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def _no_horizontal_scroll(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
 
 
 def _clients_csv() -> bytes:
@@ -77,12 +61,12 @@ def test_spreadsheet_import_shows_live_progress(page, live_server, make_user, en
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     mgr = make_user("mgr_i", role=Role.MANAGER, clearance=Level.CONFIDENTIAL,
                     department="记账一部", display_name="周主管")
-    _sign_in(page, live_server.url, "mgr_i", enrol_totp(mgr))
+    sign_in(page, live_server.url, "mgr_i", enrol_totp(mgr))
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/progress/") else None)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/imports/")
-    _shot(page, "import-index-1280.png")
+    shot(page, "import-index-1280.png")
     data = _clients_csv()
     upload = {"name": "客户名单.csv", "mimeType": "text/csv", "buffer": data}
     page.set_input_files("#id_clients_file", upload)
@@ -91,16 +75,16 @@ def test_spreadsheet_import_shows_live_progress(page, live_server, make_user, en
     # The guessed mapping is preselected from the Chinese headers.
     assert page.input_value("#id_map_uscc") == "1"
     assert page.input_value("#id_map_contact_mobile") == "4"
-    _shot(page, "import-mapping-1280.png")
+    shot(page, "import-mapping-1280.png")
     page.set_input_files("#id_file_again", upload)
     page.click("form[action$='/imports/clients/'] button[type=submit]")
     page.wait_for_url("**/imports/jobs/*/")
     page.wait_for_selector("#import-progress")
     status = page.get_attribute("#import-progress", "data-status")
     if status in {"pending", "running"}:
-        _shot(page, "import-running-1280.png")
+        shot(page, "import-running-1280.png")
     page.wait_for_selector("#import-progress[data-status=done]", timeout=120_000)
-    _shot(page, "import-done-1280.png")
+    shot(page, "import-done-1280.png")
     job = ImportJob.objects.get(source_name="客户名单.csv")
     assert (job.total, job.processed, job.failed) == (ROWS, ROWS, 3)
     assert Client.objects.filter(name__startswith="浏览器导入").count() == ROWS - 3
@@ -112,11 +96,11 @@ def test_spreadsheet_import_shows_live_progress(page, live_server, make_user, en
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
-    _no_horizontal_scroll(page)
-    _shot(page, "import-done-390.png")
+    no_horizontal_scroll(page)
+    shot(page, "import-done-390.png")
     page.goto(f"{live_server.url}/imports/")
-    _no_horizontal_scroll(page)
-    _shot(page, "import-index-390.png")
+    no_horizontal_scroll(page)
+    shot(page, "import-index-390.png")
 
 
 def _documents_zip() -> bytes:
@@ -138,7 +122,7 @@ def test_documents_import_and_bulk_confirmation(page, live_server, make_user, ma
     acct = make_user("acct_i", clearance=Level.CONFIDENTIAL, department="记账一部",
                      display_name="李会计")
     client = make_client(acct, name="导入测试贸易有限公司")
-    _sign_in(page, live_server.url, "acct_i", enrol_totp(acct))
+    sign_in(page, live_server.url, "acct_i", enrol_totp(acct))
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/imports/")
     page.select_option("#id_client", str(client.pk))
@@ -152,17 +136,17 @@ def test_documents_import_and_bulk_confirmation(page, live_server, make_user, ma
     page.wait_for_selector("#imported-documents")
     assert page.locator("#imported-documents tbody tr").count() == 3
     assert ID not in page.content()
-    _shot(page, "import-confirm-1280.png")
+    shot(page, "import-confirm-1280.png")
 
     minutes = Document.objects.get(client=client, title="会议纪要.txt")
     page.select_option(f"#id_category_{minutes.pk}", "business_plan")
     page.set_viewport_size({"width": 390, "height": 844})
-    _no_horizontal_scroll(page)
-    _shot(page, "import-confirm-390.png")
+    no_horizontal_scroll(page)
+    shot(page, "import-confirm-390.png")
     page.click("#confirm-all")
     page.wait_for_selector(".alert-success")
     assert page.locator("#confirm-all").count() == 0  # nothing left to confirm
-    _shot(page, "import-confirmed-390.png")
+    shot(page, "import-confirmed-390.png")
     labels = {lbl.document.title: lbl for lbl in
               DocumentLabel.objects.filter(document__client=client).select_related("document")}
     assert labels["会议纪要.txt"].source == LabelSource.OVERRIDDEN
@@ -195,14 +179,14 @@ def test_an_interrupted_import_is_resumed_from_its_page(page, live_server, make_
         status="running", processed=40, total=ROWS,
         heartbeat_at=timezone.now() - dt.timedelta(minutes=10))
     assert services.jobs_mark_interrupted() == 1
-    _sign_in(page, live_server.url, "mgr_r", enrol_totp(mgr))
+    sign_in(page, live_server.url, "mgr_r", enrol_totp(mgr))
     for width, height in ((1280, 900), (390, 844)):
         page.set_viewport_size({"width": width, "height": height})
         page.goto(f"{live_server.url}/imports/jobs/{job.pk}/")
         page.wait_for_selector("#import-resume")
         assert page.get_attribute("#import-progress", "data-status") == "interrupted"
-        _no_horizontal_scroll(page)
-        _shot(page, f"import-interrupted-{width}.png")
+        no_horizontal_scroll(page)
+        shot(page, f"import-interrupted-{width}.png")
     page.set_input_files("#id_resume_file", {"name": "客户名单.csv", "mimeType": "text/csv",
                                              "buffer": data})
     page.click("#import-resume button[type=submit]")

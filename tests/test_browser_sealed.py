@@ -3,16 +3,14 @@ with a purpose, validation that keeps the other input), and the exact-match sear
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from baomi.accounts.models import Level, Role
-from conftest import PASSWORD, totp_now
+from tests.browser import ARTIFACTS, no_horizontal_scroll, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-ARTIFACTS = Path(os.environ.get("BAOMI_TEST_ARTIFACTS", "test-artifacts"))
 ID = "11010519491231002X"
 
 
@@ -22,25 +20,10 @@ def _need_chromium():
         pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
 
 
-def _sign_in(page, base: str, username: str, device) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/accounts/login/verify/")
-    page.fill("input[name=otp_token]", totp_now(device))
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
-def _shot(page, name: str) -> None:
-    # From the top: a full-page shot of a scrolled page repeats the sticky header.
-    page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def _no_horizontal_scroll(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
 
 
 def test_client_sealed_fields_masked_revealed_and_searched(page, live_server, make_user,
@@ -48,7 +31,7 @@ def test_client_sealed_fields_masked_revealed_and_searched(page, live_server, ma
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     mgr = make_user("mgr_b", role=Role.MANAGER, clearance=Level.CONFIDENTIAL,
                     department="记账一部", display_name="周主管")
-    _sign_in(page, live_server.url, "mgr_b", enrol_totp(mgr))
+    sign_in(page, live_server.url, "mgr_b", enrol_totp(mgr))
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/clients/new/")
     page.fill("input[name=name]", "密封浏览器有限公司")
@@ -85,8 +68,8 @@ def test_client_sealed_fields_masked_revealed_and_searched(page, live_server, ma
     page.click("#sealed button:has-text('查看明文')")
     page.wait_for_selector("[data-sealed-state=mobile]:has-text('13912345678')")
     page.set_viewport_size({"width": 390, "height": 844})
-    _shot(page, "contact-edit-revealed-390.png")
-    _no_horizontal_scroll(page)
+    shot(page, "contact-edit-revealed-390.png")
+    no_horizontal_scroll(page)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.click("a.btn-ghost")  # Cancel: back to the client
 
@@ -94,16 +77,16 @@ def test_client_sealed_fields_masked_revealed_and_searched(page, live_server, ma
     page.wait_for_selector("#sealed")
     assert ID not in page.content() and "福州市" not in page.content()
     assert page.locator("[data-sealed-state] .masked").count() == 4
-    _shot(page, "client-edit-masked-1280.png")
+    shot(page, "client-edit-masked-1280.png")
     page.fill("input[name=purpose]", "年度核对")
     page.click("#sealed button:has-text('查看明文')")
     page.wait_for_selector(f"[data-sealed-state=legal_rep_id_number]:has-text('{ID}')")
     assert "福州市鼓楼区某路1号" in page.inner_text("[data-sealed-state=address]")
     assert "6222021234567890" in page.inner_text("[data-sealed-state=bank_account]")
-    _shot(page, "client-edit-revealed-1280.png")
+    shot(page, "client-edit-revealed-1280.png")
     page.set_viewport_size({"width": 390, "height": 844})
-    _shot(page, "client-edit-revealed-390.png")
-    _no_horizontal_scroll(page)
+    shot(page, "client-edit-revealed-390.png")
+    no_horizontal_scroll(page)
 
     # Live search by the contact's mobile, typed with a country code.
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -113,14 +96,14 @@ def test_client_sealed_fields_masked_revealed_and_searched(page, live_server, ma
     assert "孙九" in page.inner_text("#contact-match-table")
     assert "13912345678" not in page.inner_text("#rows")
     assert "密封浏览器有限公司" in page.inner_text("#client-table")
-    _shot(page, "client-search-mobile-1280.png")
+    shot(page, "client-search-mobile-1280.png")
 
 
 def test_staff_sealed_fields_created_masked_and_revealed(page, live_server, make_user,
                                                          enrol_totp):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     admin = make_user("boss_b", role=Role.ADMIN, clearance=Level.CONFIDENTIAL)
-    _sign_in(page, live_server.url, "boss_b", enrol_totp(admin))
+    sign_in(page, live_server.url, "boss_b", enrol_totp(admin))
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/staff/")
     page.click("a[href='/accounts/staff/new/']")
@@ -143,12 +126,12 @@ def test_staff_sealed_fields_created_masked_and_revealed(page, live_server, make
     page.click("a:has-text('李四')")
     page.wait_for_selector("#sealed")
     assert "13800138000" not in page.content() and ID not in page.content()
-    _shot(page, "staff-edit-masked-1280.png")
+    shot(page, "staff-edit-masked-1280.png")
     page.fill("input[name=purpose]", "社保登记")
     page.click("#sealed button:has-text('查看明文')")
     page.wait_for_selector("[data-sealed-state=mobile]:has-text('13800138000')")
     assert ID in page.inner_text("[data-sealed-state=id_number]")
-    _shot(page, "staff-edit-revealed-1280.png")
+    shot(page, "staff-edit-revealed-1280.png")
     page.set_viewport_size({"width": 390, "height": 844})
-    _shot(page, "staff-edit-revealed-390.png")
-    _no_horizontal_scroll(page)
+    shot(page, "staff-edit-revealed-390.png")
+    no_horizontal_scroll(page)
