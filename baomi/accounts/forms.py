@@ -7,7 +7,13 @@ from django.utils.translation import gettext_lazy as _
 
 from baomi.accounts.models import Level, Role
 from baomi.clients import services as client_services
-from baomi.clients.forms import SealedFieldsMixin, SealedInput, checked
+from baomi.clients.forms import (
+    SealedFieldsMixin,
+    checked,
+    clear_field,
+    id_number_field,
+    mobile_field,
+)
 
 
 class LoginForm(forms.Form):
@@ -64,20 +70,10 @@ class StaffForm(SealedFieldsMixin, forms.Form):
         label=_("Clearance"), choices=Level.choices, initial=Level.INTERNAL
     )
     # Sealed by the vault door under the firm key.
-    mobile = forms.CharField(
-        label=_("Mobile"),
-        max_length=40,
-        required=False,
-        widget=SealedInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
-    )
-    id_number = forms.CharField(
-        label=_("ID number"),
-        max_length=40,
-        required=False,
-        widget=SealedInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
-    clear_mobile = forms.BooleanField(label=_("Remove the stored value"), required=False)
-    clear_id_number = forms.BooleanField(label=_("Remove the stored value"), required=False)
+    mobile = mobile_field()
+    id_number = id_number_field()
+    clear_mobile = clear_field()
+    clear_id_number = clear_field()
 
     SEALED = ("mobile", "id_number")
 

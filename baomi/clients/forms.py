@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -75,8 +76,29 @@ class SealedFieldsMixin(forms.Form):
         ]
 
 
-def _clear_field() -> forms.BooleanField:
+def clear_field() -> forms.BooleanField:
+    """The "remove the stored value" box beside a sealed field."""
     return forms.BooleanField(label=_("Remove the stored value"), required=False)
+
+
+def id_number_field(label: Any = None) -> forms.CharField:
+    """A sealed ID-number input (checked by `services.id_number_clean`)."""
+    return forms.CharField(
+        label=label or _("ID number"),
+        max_length=40,
+        required=False,
+        widget=SealedInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+def mobile_field() -> forms.CharField:
+    """A sealed mobile-number input (checked by `services.mobile_clean`)."""
+    return forms.CharField(
+        label=_("Mobile"),
+        max_length=40,
+        required=False,
+        widget=SealedInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
+    )
 
 
 class ClientForm(SealedFieldsMixin, forms.Form):
@@ -104,12 +126,7 @@ class ClientForm(SealedFieldsMixin, forms.Form):
     service_ended_on = forms.DateField(label=_("Service ended"), required=False, widget=DateInput)
     deregistered_on = forms.DateField(label=_("Deregistered on"), required=False, widget=DateInput)
     # Sealed by the vault door under the client's key.
-    legal_rep_id_number = forms.CharField(
-        label=_("Legal representative's ID number"),
-        max_length=40,
-        required=False,
-        widget=SealedInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
+    legal_rep_id_number = id_number_field(_("Legal representative's ID number"))
     bank_account = forms.CharField(
         label=_("Bank account"),
         max_length=64,
@@ -125,10 +142,10 @@ class ClientForm(SealedFieldsMixin, forms.Form):
         required=False,
         widget=SealedTextarea(attrs={"rows": 3}),
     )
-    clear_legal_rep_id_number = _clear_field()
-    clear_bank_account = _clear_field()
-    clear_address = _clear_field()
-    clear_notes = _clear_field()
+    clear_legal_rep_id_number = clear_field()
+    clear_bank_account = clear_field()
+    clear_address = clear_field()
+    clear_notes = clear_field()
 
     # Display order; the same names as services.SEALED_CLIENT_FIELDS.
     SEALED = ("legal_rep_id_number", "bank_account", "address", "notes")
@@ -167,32 +184,22 @@ class ContactForm(SealedFieldsMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     title = forms.CharField(label=_("Title"), max_length=100, required=False)
     is_primary = forms.BooleanField(label=_("Primary contact"), required=False)
-    mobile = forms.CharField(
-        label=_("Mobile"),
-        max_length=40,
-        required=False,
-        widget=SealedInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
-    )
+    mobile = mobile_field()
     email = forms.EmailField(
         label=_("E-mail"), max_length=254, required=False, widget=SealedEmailInput
     )
-    id_number = forms.CharField(
-        label=_("ID number"),
-        max_length=40,
-        required=False,
-        widget=SealedInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
+    id_number = id_number_field()
     address = forms.CharField(
         label=_("Address"), max_length=300, required=False, widget=SealedInput
     )
     notes = forms.CharField(
         label=_("Notes"), max_length=5000, required=False, widget=SealedTextarea(attrs={"rows": 3})
     )
-    clear_mobile = _clear_field()
-    clear_email = _clear_field()
-    clear_id_number = _clear_field()
-    clear_address = _clear_field()
-    clear_notes = _clear_field()
+    clear_mobile = clear_field()
+    clear_email = clear_field()
+    clear_id_number = clear_field()
+    clear_address = clear_field()
+    clear_notes = clear_field()
 
     # Display order; the same names as services.CONTACT_SEALED_FIELDS.
     SEALED = ("mobile", "email", "id_number", "address", "notes")
