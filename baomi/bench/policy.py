@@ -4,13 +4,18 @@
    `baomi.policy.decide` over 1,000 staff, 10,000 clients and 100,000 grants, beside
    pycasbin's FastEnforcer (RBAC with domains) on the same data in the same run.
 2. Over HTTP: `baomi up` (2 workers) on a throwaway data directory with generated data
-   (clients, assignments, agreements, training, document rows); wrk (loopback only,
-   bounded duration) measures door-checked document-metadata reads
-   (`GET /api/v1/documents/{id}`: token auth, facts gathered, `decide`, a durable ledger
-   append) beside `/healthz` on the same server in the same run. Target: >= 0.4.
+   (clients with sealed fields, assignments, agreements, training, document rows); wrk
+   (loopback only, bounded duration) measures, beside `/healthz` on the same server in
+   the same run:
+   - the read the target names (policy + durable ledger append + decrypt): a client's
+     sealed fields opened for a stated purpose, `GET /api/v1/clients/{id}/sensitive?
+     purpose=…` (token auth, facts gathered, `decide`, a durable ledger append, the
+     client key unwrapped and four fields decrypted). Target: >= 0.4 of `/healthz`.
+   - a door-checked document-metadata read, `GET /api/v1/documents/{id}` (the same
+     without a decrypt), for comparison.
 
-   The two loads alternate (`--rounds`, default 3), so that the machine's other load
-   weighs on both alike; the rates are the means over the rounds. Beside the rates, the
+   The loads alternate (`--rounds`, default 3), so that the machine's other load
+   weighs on all alike; the rates are the means over the rounds. Beside the rates, the
    server's CPU time per request (its processes' user + system time from /proc over each
    wrk run) gives a CPU-cost ratio that a busy shared machine disturbs far less.
 
@@ -31,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +84,29 @@ for c in clients:
 Document.objects.bulk_create(docs)
 assigned = set(Assignment.objects.values_list("client_id", flat=True))
 ids = list(Document.objects.filter(client_id__in=assigned).values_list("pk", flat=True))
+# Sealed values on the assigned clients, written through the vault door as the product
+# writes them: the decrypting read opens these (per-client key, per-field AAD).
+from baomi.vault import door
+admin = user_create(username="bench-admin", password=None, role="admin", department=dept,
+                    clearance="secret", validate=False)
+for model, extra in ((ConfidentialityAgreement, {"kind": "employee"}),
+                     (TrainingRecord, {"course": "保密培训"})):
+    model.objects.create(person=admin, valid_from=now - timedelta(days=1),
+                         valid_to=now + timedelta(days=365), **extra)
+from baomi.access.context import session_facts
+sealed = []
+with session_facts(mfa_verified=True):  # as an admin signed in with a second factor
+    for c in Client.objects.filter(pk__in=assigned).order_by("pk"):
+        door.record_write(actor=admin, obj=c, purpose="压测准备", values={
+            "legal_rep_id_number": "11010519491231002X",
+            "bank_account": "6222 0212 3456 7890 %03d" % (c.pk % 1000),
+            "address": "上海市浦东新区世纪大道%d号" % c.pk,
+            "notes": "年度审计底稿已归档",
+        })
+        sealed.append(c.pk)
 print(json.dumps({"token": token_create(user=acct).plaintext, "ids": ids,
-                  "clients": len(clients), "documents": len(docs)}))
+                  "sealed_clients": sealed, "clients": len(clients),
+                  "documents": len(docs)}))
 """
 
 LUA = """
@@ -90,6 +117,25 @@ request = function()
   n = n + 1
   local id = ids[(n %% #ids) + 1]
   return wrk.format("GET", "/api/v1/documents/" .. id, {["Authorization"] = "Bearer " .. token})
+end
+"""
+
+# The internal-level sealed field (an API token carries no second factor, which the
+# confidential ones need), for a stated purpose (月度记账).
+SENSITIVE_QUERY = "fields=address&" + urllib.parse.urlencode({"purpose": "月度记账"})
+
+# The read the target names in full: policy, a durable ledger append and a decrypt (the
+# client's sealed fields opened through the door for a stated purpose).
+LUA_SENSITIVE = """
+local ids = {%s}
+local token = "%s"
+local query = "%s"
+local n = 0
+request = function()
+  n = n + 1
+  local id = ids[(n %% #ids) + 1]
+  return wrk.format("GET", "/api/v1/clients/" .. id .. "/sensitive?" .. query,
+                    {["Authorization"] = "Bearer " .. token})
 end
 """
 
@@ -128,14 +174,22 @@ def _tree_cpu_s(root: int) -> float | None:
     return sum(ticks.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(url: str, *, duration: int, connections: int, threads: int,
-         script: Path | None = None, server_pid: int | None = None) -> dict[str, float]:
+def _wrk(
+    url: str,
+    *,
+    duration: int,
+    connections: int,
+    threads: int,
+    script: Path | None = None,
+    server_pid: int | None = None,
+) -> dict[str, float]:
     cmd = [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     if script is not None:
         cmd += ["-s", str(script)]
     cpu0 = _tree_cpu_s(server_pid) if server_pid else None
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
-                         timeout=duration + 60).stdout
+    out = subprocess.run(
+        [*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60
+    ).stdout
     cpu1 = _tree_cpu_s(server_pid) if server_pid else None
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
     total = re.search(r"(\d+) requests in", out)
@@ -154,32 +208,71 @@ def _wrk(url: str, *, duration: int, connections: int, threads: int,
     return result
 
 
-def http_run(*, duration: int, connections: int, threads: int, workers: int = 2,
-             clients: int = 200, docs_per_client: int = 10, keep: bool = False,
-             rounds: int = 3) -> dict[str, Any]:
+def http_run(
+    *,
+    duration: int,
+    connections: int,
+    threads: int,
+    workers: int = 2,
+    clients: int = 200,
+    docs_per_client: int = 10,
+    keep: bool = False,
+    rounds: int = 3,
+) -> dict[str, Any]:
     """Start `baomi up`, generate data, measure /healthz and door-checked metadata reads."""
     if not Path(WRK).exists():
         return {"skipped": "wrk is not installed (apt-get install wrk)"}
     base = Path(tempfile.mkdtemp(prefix="baomi-bench-policy-"))
-    env = dict(os.environ, BAOMI_DATA_DIR=str(base), DJANGO_SETTINGS_MODULE="baomi.settings",
-               BAOMI_LOG_LEVEL="WARNING", BENCH_CLIENTS=str(clients),
-               BENCH_DOCS=str(docs_per_client))
+    env = dict(
+        os.environ,
+        BAOMI_DATA_DIR=str(base),
+        DJANGO_SETTINGS_MODULE="baomi.settings",
+        BAOMI_LOG_LEVEL="WARNING",
+        BENCH_CLIENTS=str(clients),
+        BENCH_DOCS=str(docs_per_client),
+    )
     env.pop("BAOMI_DATABASE_URL", None)
-    setup = subprocess.run([sys.executable, "-c", SETUP], env=env, capture_output=True,
-                           text=True, check=True)
+    setup = subprocess.run(
+        [sys.executable, "-c", SETUP], env=env, capture_output=True, text=True, check=True
+    )
     info = json.loads(setup.stdout.strip().splitlines()[-1])
     script = base / "metadata.lua"
     script.write_text(LUA % (",".join(str(i) for i in info["ids"]), info["token"]))
+    sensitive = base / "sensitive.lua"
+    sensitive.write_text(
+        LUA_SENSITIVE
+        % (
+            ",".join(str(i) for i in info["sealed_clients"]),
+            info["token"],
+            SENSITIVE_QUERY.replace("%", "%%"),
+        )
+    )
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "baomi.cli", "up", "--port", str(port), "--workers",
-         str(workers), "--no-scheduler"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "baomi.cli",
+            "up",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-scheduler",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    result: dict[str, Any] = {"workers": workers, "clients": info["clients"],
-                              "documents": info["documents"], "duration_s": duration,
-                              "rounds": rounds, "connections": connections}
+    result: dict[str, Any] = {
+        "workers": workers,
+        "clients": info["clients"],
+        "documents": info["documents"],
+        "duration_s": duration,
+        "rounds": rounds,
+        "connections": connections,
+    }
     try:
         for _ in range(300):
             try:
@@ -192,46 +285,76 @@ def http_run(*, duration: int, connections: int, threads: int, workers: int = 2,
         else:
             raise RuntimeError("server did not start")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", f"/api/v1/documents/{info['ids'][0]}",
-                     headers={"Authorization": f"Bearer {info['token']}"})
+        conn.request(
+            "GET",
+            f"/api/v1/documents/{info['ids'][0]}",
+            headers={"Authorization": f"Bearer {info['token']}"},
+        )
         first = conn.getresponse()
         if first.status != 200:
             raise RuntimeError(f"metadata read refused: {first.status} {first.read()[:200]!r}")
+        first.read()
+        conn.request(
+            "GET",
+            f"/api/v1/clients/{info['sealed_clients'][0]}/sensitive?" + SENSITIVE_QUERY,
+            headers={"Authorization": f"Bearer {info['token']}"},
+        )
+        second = conn.getresponse()
+        body = second.read()
+        if second.status != 200 or "世纪大道" not in json.loads(body)["address"]:
+            raise RuntimeError(f"sealed read refused: {second.status} {body[:200]!r}")
+        loads: dict[str, tuple[str, Path | None]] = {
+            "healthz": (f"{url}/healthz", None),
+            "metadata": (url, script),
+            "sensitive": (url, sensitive),
+        }
         warm = max(2, duration // 5)
-        _wrk(f"{url}/healthz", duration=warm, connections=connections, threads=threads)
-        _wrk(url, duration=warm, connections=connections, threads=threads, script=script)
-        # The two loads alternate in `rounds` slices of the duration, so that a change in
-        # the machine's other load during the run falls on both alike.
+        for target, lua in loads.values():
+            _wrk(target, duration=warm, connections=connections, threads=threads, script=lua)
+        # The loads alternate in `rounds` slices of the duration, so that a change in the
+        # machine's other load during the run falls on all alike.
         slice_s = max(1, round(duration / rounds))
-        runs: dict[str, list[dict[str, float]]] = {"healthz": [], "metadata": []}
+        runs: dict[str, list[dict[str, float]]] = {key: [] for key in loads}
         for _ in range(rounds):
-            runs["healthz"].append(_wrk(f"{url}/healthz", duration=slice_s,
-                                        connections=connections, threads=threads,
-                                        server_pid=server.pid))
-            runs["metadata"].append(_wrk(url, duration=slice_s, connections=connections,
-                                         threads=threads, script=script,
-                                         server_pid=server.pid))
+            for key, (target, lua) in loads.items():
+                runs[key].append(
+                    _wrk(
+                        target,
+                        duration=slice_s,
+                        connections=connections,
+                        threads=threads,
+                        script=lua,
+                        server_pid=server.pid,
+                    )
+                )
         for key, parts in runs.items():
             result[key] = {
                 "requests_per_s": sum(r["requests_per_s"] for r in parts) / len(parts),
                 "p99_ms": max(r["p99_ms"] for r in parts),
                 "non_2xx": sum(int(r["non_2xx"]) for r in parts),
             }
-            cpu = [r["server_cpu_ms_per_request"] for r in parts
-                   if "server_cpu_ms_per_request" in r]
+            cpu = [
+                r["server_cpu_ms_per_request"] for r in parts if "server_cpu_ms_per_request" in r
+            ]
             if len(cpu) == len(parts):
                 result[key]["server_cpu_ms_per_request"] = sum(cpu) / len(cpu)
-        if all("server_cpu_ms_per_request" in result[k] for k in runs):
-            # /healthz's CPU cost over the read's: the rate ratio a CPU-bound server
-            # would reach, with little of the noise of a shared machine.
-            result["cpu_ratio"] = (result["healthz"]["server_cpu_ms_per_request"]
-                                   / result["metadata"]["server_cpu_ms_per_request"])
-        result["round_ratios"] = [
-            m["requests_per_s"] / h["requests_per_s"]
-            for h, m in zip(runs["healthz"], runs["metadata"], strict=True)
-        ]
-        result["ratio"] = (result["metadata"]["requests_per_s"]
-                           / result["healthz"]["requests_per_s"])
+        for key in ("metadata", "sensitive"):
+            if all("server_cpu_ms_per_request" in result[k] for k in ("healthz", key)):
+                # /healthz's CPU cost over the read's: the rate ratio a CPU-bound server
+                # would reach, with little of the noise of a shared machine.
+                result[key]["cpu_ratio"] = (
+                    result["healthz"]["server_cpu_ms_per_request"]
+                    / result[key]["server_cpu_ms_per_request"]
+                )
+            result[key]["round_ratios"] = [
+                m["requests_per_s"] / h["requests_per_s"]
+                for h, m in zip(runs["healthz"], runs[key], strict=True)
+            ]
+            result[key]["ratio"] = (
+                result[key]["requests_per_s"] / result["healthz"]["requests_per_s"]
+            )
+        # The target names the read with a decrypt in it: the sealed-field read.
+        result["ratio"] = result["sensitive"]["ratio"]
         result["target_ratio"] = 0.4
         result["meets_target"] = result["ratio"] >= 0.4
     finally:
@@ -246,13 +369,24 @@ def http_run(*, duration: int, connections: int, threads: int, workers: int = 2,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="baomi bench policy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="baomi bench policy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--duration", type=int, default=10,
-                        help="seconds of load per endpoint (split over --rounds)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternate /healthz and metadata reads this many times")
+    parser.add_argument(
+        "--duration",
+        type=int,
+        default=10,
+        help="seconds of load per endpoint (split over --rounds)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternate the three loads this many times",
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--skip-core", action="store_true", help="only the HTTP part")
@@ -266,19 +400,27 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_core:
         result["core"] = policy_core.run(decisions=args.decisions)
     if not args.skip_http:
-        result["http"] = http_run(duration=max(1, min(args.duration, 120)),
-                                  connections=args.connections, threads=args.threads,
-                                  keep=args.keep, rounds=max(1, min(args.rounds, 20)))
+        result["http"] = http_run(
+            duration=max(1, min(args.duration, 120)),
+            connections=args.connections,
+            threads=args.threads,
+            keep=args.keep,
+            rounds=max(1, min(args.rounds, 20)),
+        )
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
     if "core" in result:
         core = result["core"]
         p, c = core["policy"], core["casbin"]
-        print(f"pure policy: {core['staff']} staff, {core['clients']} clients, "
-              f"{core['grants']} grants, {core['decisions']} decisions")
-        print(f"  baomi.policy.decide   {p['decisions_per_s']:>12,.0f}/s  p99 {p['p99_ms']:.4f} ms"
-              "   (target >= 100,000/s, p99 < 0.05 ms)")
+        print(
+            f"pure policy: {core['staff']} staff, {core['clients']} clients, "
+            f"{core['grants']} grants, {core['decisions']} decisions"
+        )
+        print(
+            f"  baomi.policy.decide   {p['decisions_per_s']:>12,.0f}/s  p99 {p['p99_ms']:.4f} ms"
+            "   (target >= 100,000/s, p99 < 0.05 ms)"
+        )
         print(f"  casbin FastEnforcer   {c['decisions_per_s']:>12,.0f}/s  p99 {c['p99_ms']:.4f} ms")
         print(f"  ratio                 {core['ratio_decisions_per_s']:>12.1f}x   (target >= 5x)")
     if "http" in result:
@@ -286,21 +428,32 @@ def main(argv: list[str] | None = None) -> int:
         if "skipped" in h:
             print(f"HTTP: skipped ({h['skipped']})")
         else:
-            print(f"HTTP: baomi up, {h['workers']} workers, {h['documents']} documents, "
-                  f"wrk {h['connections']} connections, {h['duration_s']} s each in "
-                  f"{h['rounds']} alternating rounds")
-            for key, label in (("healthz", "/healthz"), ("metadata", "door-checked metadata")):
+            print(
+                f"HTTP: baomi up, {h['workers']} workers, {h['documents']} documents, "
+                f"wrk {h['connections']} connections, {h['duration_s']} s each in "
+                f"{h['rounds']} alternating rounds"
+            )
+            labels = (
+                ("healthz", "/healthz"),
+                ("metadata", "metadata read"),
+                ("sensitive", "sealed-field read"),
+            )
+            for key, label in labels:
                 r = h[key]
                 cpu = r.get("server_cpu_ms_per_request")
-                print(f"  {label:<24}{r['requests_per_s']:>10,.0f} req/s  p99 {r['p99_ms']:.1f} ms"
-                      f"  non-2xx {r['non_2xx']}"
-                      + (f"  server CPU {cpu:.2f} ms/request" if cpu is not None else ""))
-            rounds = ", ".join(f"{r:.2f}" for r in h["round_ratios"])
-            print(f"  ratio                   {h['ratio']:>10.2f}         (target >= 0.4; "
-                  f"rounds {rounds})")
-            if "cpu_ratio" in h:
-                print(f"  CPU-cost ratio          {h['cpu_ratio']:>10.2f}         (/healthz's "
-                      "server CPU per request over the read's)")
+                print(
+                    f"  {label:<24}{r['requests_per_s']:>10,.0f} req/s  p99 {r['p99_ms']:.1f} ms"
+                    f"  non-2xx {r['non_2xx']}"
+                    + (f"  server CPU {cpu:.2f} ms/request" if cpu is not None else "")
+                )
+            for key, label in labels[1:]:
+                r = h[key]
+                rounds = ", ".join(f"{x:.2f}" for x in r["round_ratios"])
+                target = "target >= 0.4; " if key == "sensitive" else ""
+                print(
+                    f"  {label} / healthz:  rate {r['ratio']:.2f} ({target}rounds {rounds})"
+                    + (f", CPU-cost {r['cpu_ratio']:.2f}" if "cpu_ratio" in r else "")
+                )
     return 0
 
 

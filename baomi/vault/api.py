@@ -22,7 +22,7 @@ from baomi.accounts.models import Level, User
 from baomi.api.base import api
 from baomi.clients import selectors as client_selectors
 from baomi.clients import services as client_services
-from baomi.clients.models import Client, Contact
+from baomi.clients.models import Contact
 from baomi.errors import InvalidInput
 from baomi.vault import door, selectors, services, uploads
 from baomi.vault.models import Category, Document, DocumentVersion
@@ -318,10 +318,49 @@ def contacts_search(request: HttpRequest, query: Query[ContactSearch]) -> list[d
 
 
 class ClientSensitiveOut(Schema):
-    notes: str
-    address: str
-    bank_account: str
-    legal_rep_id_number: str
+    """A sealed field not asked for (see `fields`) is null: it was not opened."""
+
+    notes: str | None
+    address: str | None
+    bank_account: str | None
+    legal_rep_id_number: str | None
+
+
+class SensitiveQuery(PurposeQuery):
+    fields: str = Field(
+        default="",
+        max_length=200,
+        description=(
+            "Comma-separated sealed fields to open (notes, address, bank_account, "
+            "legal_rep_id_number); all of them when empty. Open only what the work needs: "
+            "the read is decided and recorded at the highest level among them, so a token "
+            "(no second factor) may open the internal-level address but not the "
+            "confidential fields."
+        ),
+    )
+
+
+def sealed_fields_asked(raw: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The fields named in `raw` (comma-separated, in `allowed` order), or all of
+    `allowed` for a blank value. Raises `ValidationFailed` for an unknown name."""
+    from baomi.errors import ValidationFailed
+
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    if not names:
+        return allowed
+    unknown = sorted({n for n in names if n not in allowed})
+    if unknown:
+        raise ValidationFailed(
+            detail={
+                "fields": {
+                    "fields": [
+                        _("Unknown sealed field: %(names)s. Choose from: %(allowed)s.")
+                        % {"names": ", ".join(unknown)[:100], "allowed": ", ".join(allowed)}
+                    ]
+                }
+            }
+        )
+    return tuple(n for n in allowed if n in names)
 
 
 @api.get(
@@ -330,14 +369,15 @@ class ClientSensitiveOut(Schema):
     tags=["clients"],
 )
 def clients_sensitive(
-    request: HttpRequest, client_id: int, query: Query[PurposeQuery]
-) -> dict[str, str]:
-    """The client's sealed fields, opened for `purpose` (a recorded read)."""
-    actor = _actor(request)
-    client: Client = client_selectors.client_get(actor=actor, client_id=client_id)
-    return door.record_read(
-        actor=actor,
-        obj=client,
-        fields=client_services.SEALED_CLIENT_FIELDS,
-        purpose=query.purpose,
+    request: HttpRequest, client_id: int, query: Query[SensitiveQuery]
+) -> dict[str, str | None]:
+    """The client's sealed fields (or those named in `fields`), opened for `purpose`
+    (a recorded read)."""
+    fields = sealed_fields_asked(query.fields, client_services.SEALED_CLIENT_FIELDS)
+    out: dict[str, str | None] = dict.fromkeys(client_services.SEALED_CLIENT_FIELDS)
+    out.update(
+        selectors.client_sealed_read(
+            actor=_actor(request), client_id=client_id, fields=fields, purpose=query.purpose
+        )
     )
+    return out

@@ -33,12 +33,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Union
 
 from django.db import IntegrityError, OperationalError, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baomi import config
 from baomi.accounts.models import LEVEL_ORDER, Level, Role, StaffStatus, User
+from baomi.core.rawrows import Rows, cached_sql, fetch
 from baomi.crypto import (
     DEFAULT_CHUNK_SIZE,
     DecryptionError,
@@ -560,8 +562,23 @@ def _unwrap_client_key(scope: str, wrapped: bytes) -> Key:
         ) from exc
 
 
+_KEY_ROWS: Final = Rows(ClientKey)
+
+
+def _key_row_sql(db: BaseDatabaseWrapper) -> str:
+    q = db.ops.quote_name
+    return (
+        f"SELECT {_KEY_ROWS.columns('k', db)} FROM {q(_KEY_ROWS.table)} k "  # noqa: S608  (names from the model's meta)
+        f"WHERE k.{q('scope')} = %s"
+    )
+
+
 def _key_row(scope: str, *, client_id: int | None, create: bool) -> ClientKey | None:
-    row = ClientKey.objects.filter(scope=scope).first()
+    # Read on every sealed-field and document read: a raw read (`baomi.core.rawrows`)
+    # costs a fraction of compiling the ORM query. The row is read every time (never
+    # cached), so a destroyed or rotated key takes effect on the very next read.
+    found = fetch(cached_sql("vault.client_key", _key_row_sql), [scope])
+    row = _KEY_ROWS.load(found[0]) if found else None
     if row is None and create:
         provider = master_provider()
         key = client_key_new(_suite())

@@ -183,3 +183,59 @@ def client_find_by_legal_rep_id(*, actor: User, id_number: str) -> QuerySet[Clie
         actor=actor, model=Client, field_name="legal_rep_id_number", value=id_number
     )
     return clients_visible_to(actor).filter(legal_rep_id_number_bidx=token or "-")
+
+
+_CLIENT_ROWS = Rows(Client)
+
+
+def _client_sql(db: BaseDatabaseWrapper) -> str:
+    q = db.ops.quote_name
+    return (
+        f"SELECT {_CLIENT_ROWS.columns('c', db)} FROM {q(_CLIENT_ROWS.table)} c "  # noqa: S608  (names from the model's meta)
+        f"WHERE c.{q(_CLIENT_ROWS.pk_column)} = %s"
+    )
+
+
+def client_sealed_read(
+    *, actor: User, client_id: int, fields: tuple[str, ...], purpose: str
+) -> dict[str, str]:
+    """Open `fields` of a client's sealed values for `purpose` through the door: one
+    decision and one ledger entry (``client.sensitive.read``, allowed or refused), not a
+    ``client.read`` beside it, as the client record itself is not returned.
+
+    NotFound (code `client_not_found`) when the client does not exist or is out of the
+    actor's reach (refused and recorded, so its existence is not revealed); a refusal of
+    a client the actor may see (no purpose, no second factor, approval needed…) is
+    `AccessDenied` with its reason. The client is read raw (`baomi.core.rawrows`): this is
+    the hot path of every sealed-field read from the API.
+    """
+    from baomi import policy
+    from baomi.access import selectors as access
+    from baomi.audit.events import record
+    from baomi.errors import AccessDenied
+
+    rows = fetch(cached_sql("vault.client_sealed", _client_sql), [int(client_id)])
+    if not rows:
+        record(
+            actor,
+            str(door.Action.RECORD_READ),
+            object_type="client",
+            object_id=client_id,
+            decision="refused",
+            reason="not_found",
+        )
+        raise NotFound(code="client_not_found")
+    client = _CLIENT_ROWS.load(rows[0])
+    try:
+        return door.record_read(actor=actor, obj=client, fields=fields, purpose=purpose)
+    except AccessDenied as exc:
+        rule = str(exc.detail.get("rule", exc.code)) if isinstance(exc.detail, dict) else ""
+        if rule in access.HIDING_RULES or rule in {"no_client", ""}:
+            # Hide the client only from those who may not even see it (the refusal is
+            # already recorded); to those who may, the reason is shown.
+            view = access.decide_for(
+                actor, policy.Action.CLIENT_VIEW, access.client_resource(client)
+            )
+            if not view.allowed:
+                raise NotFound(code="client_not_found") from exc
+        raise

@@ -164,6 +164,107 @@ def test_client_sensitive_fields(firm):
     assert r.json()["code"] == "purpose_required"
 
 
+def _seal_client(firm: dict[str, Any]) -> None:
+    from baomi.clients.services import ClientInput, client_update
+
+    client_update(
+        actor=firm["acct"],
+        client=firm["client"],
+        data=ClientInput(
+            bank_account="6222 0212 3456 7890",
+            legal_rep_id_number="11010519491231002X",
+            address="上海市浦东新区世纪大道100号",
+        ),
+    )
+
+
+def _entries(action: str) -> list[Any]:
+    from baomi.audit.models import LedgerEntry
+
+    return list(LedgerEntry.objects.filter(action=action).order_by("seq"))
+
+
+def test_client_sensitive_fields_asked_by_name(firm):
+    """Only the named fields are opened; the read is decided at their highest level, so
+    a token (no second factor) may open the internal-level address alone."""
+    _seal_client(firm)
+    cid = firm["client"].pk
+    c = bearer(firm["acct"])
+    before_reads = len(_entries("client.read"))
+    r = c.get(f"/api/v1/clients/{cid}/sensitive", {"purpose": "月度记账", "fields": "address"})
+    assert r.status_code == 200, r.content
+    assert r.json() == {
+        "notes": None,
+        "address": "上海市浦东新区世纪大道100号",
+        "bank_account": None,
+        "legal_rep_id_number": None,
+    }
+    # One decision, one entry: the sealed read names the client and the purpose.
+    last = _entries("client.sensitive.read")[-1]
+    assert (last.decision, last.client_id, last.purpose) == ("allowed", str(cid), "月度记账")
+    assert len(_entries("client.read")) == before_reads
+    # A confidential field needs a second-factor session, which a token is not.
+    r = c.get(f"/api/v1/clients/{cid}/sensitive",
+              {"purpose": "月度记账", "fields": "address,bank_account"})
+    assert r.status_code == 403, r.content
+    assert "6222" not in r.content.decode()
+    assert _entries("client.sensitive.read")[-1].decision == "refused"
+    # In a verified session both open, in the model's order whatever the order asked.
+    v = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    r = v.get(f"/api/v1/clients/{cid}/sensitive",
+              {"purpose": "开票", "fields": " bank_account , address "})
+    assert r.status_code == 200, r.content
+    assert r.json()["bank_account"] == "6222 0212 3456 7890"
+    assert r.json()["address"] == "上海市浦东新区世纪大道100号"
+    assert r.json()["legal_rep_id_number"] is None
+
+
+@pytest.mark.parametrize("fields", ["address,password", "notes_sealed", "地址", ",,x"])
+def test_client_sensitive_unknown_field_is_refused_before_anything_opens(firm, fields):
+    _seal_client(firm)
+    c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    before = len(_entries("client.sensitive.read"))
+    r = c.get(f"/api/v1/clients/{firm['client'].pk}/sensitive",
+              {"purpose": "开票", "fields": fields})
+    assert r.status_code == 422, r.content
+    body = r.json()
+    assert body["code"] == "validation_error"
+    assert "Unknown sealed field" in body["detail"]["fields"]["fields"][0]
+    assert "上海" not in r.content.decode()
+    assert len(_entries("client.sensitive.read")) == before
+
+
+def test_client_sensitive_unknown_field_message_is_localized(firm):
+    c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="zh-hans")
+    r = c.get(f"/api/v1/clients/{firm['client'].pk}/sensitive",
+              {"purpose": "开票", "fields": "password"})
+    assert r.status_code == 422
+    assert "未知的加密字段" in r.json()["detail"]["fields"]["fields"][0]
+
+
+def test_client_sensitive_hides_clients_out_of_reach(firm):
+    """A client that does not exist and one out of the actor's reach answer alike (404,
+    refused and recorded); a client the actor may see but not open gives the reason."""
+    _seal_client(firm)
+    c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    missing = c.get("/api/v1/clients/999999/sensitive", {"purpose": "开票"})
+    assert missing.status_code == 404 and missing.json()["code"] == "client_not_found"
+    assert _entries("client.sensitive.read")[-1].reason == "not_found"
+    hidden = c.get(f"/api/v1/clients/{firm['other_client'].pk}/sensitive", {"purpose": "开票"})
+    assert hidden.status_code == 404 and hidden.json()["code"] == "client_not_found"
+    last = _entries("client.sensitive.read")[-1]
+    assert (last.decision, last.client_id) == ("refused", str(firm["other_client"].pk))
+    # Visible (assigned), but no purpose stated: the reason, not a 404.
+    r = c.get(f"/api/v1/clients/{firm['client'].pk}/sensitive")
+    assert r.status_code == 403 and r.json()["code"] == "purpose_required"
+    # The department's manager sees the client; whatever the policy then says of the
+    # sealed read, it is never hidden as "not found".
+    m = verified_client(firm["manager"], HTTP_ACCEPT_LANGUAGE="en")
+    r = m.get(f"/api/v1/clients/{firm['client'].pk}/sensitive", {"purpose": "复核"})
+    assert r.status_code in (200, 403), r.content
+    assert m.get(f"/api/v1/clients/{firm['client'].pk}").status_code == 200
+
+
 def test_client_sealed_fields_through_the_clients_api(firm):
     from baomi.clients.models import Client
 
