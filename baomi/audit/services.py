@@ -14,6 +14,7 @@ Contract of `ledger_append`:
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -340,11 +341,12 @@ def _rollback_quietly(db: BaseDatabaseWrapper, raw: Any) -> None:
 
 
 class _Pending:
-    """One queued append. `gate` is held from creation; a leader releases it exactly once:
-    when the entry is committed or failed (`done`), or to promote this waiter to leader.
-    A bare lock is the cheapest wake-up there is (an Event is a condition variable)."""
+    """One queued append. `gate` is held from creation and released exactly once: when
+    the entry is committed or failed (`done`; by the leader, or by the waiter woken just
+    before this one, see `_wake`), or to promote this waiter to leader. A bare lock is the
+    cheapest wake-up there is (an Event is a condition variable)."""
 
-    __slots__ = ("done", "error", "gate", "item", "seq")
+    __slots__ = ("done", "error", "gate", "item", "next", "seq")
 
     def __init__(self, item: _Prepared) -> None:
         self.item = item
@@ -353,6 +355,7 @@ class _Pending:
         self.done = False
         self.seq: int | None = None
         self.error: BaseException | None = None
+        self.next: _Pending | None = None  # the waiter this one wakes once it is woken
 
 
 class _GroupCommitter:
@@ -399,6 +402,8 @@ class _GroupCommitter:
                     break
                 item.gate.acquire()
                 if item.done:
+                    if item.next is not None:
+                        item.next.gate.release()  # pass the wake-up on (see `_wake`)
                     break
                 lead = True  # promoted by the previous leader
         finally:
@@ -464,6 +469,26 @@ class _GroupCommitter:
         if p is not own:  # the leader's own gate stays closed: nobody waits on it
             p.gate.release()
 
+    @staticmethod
+    def _wake(batch: list[_Pending], seqs: list[int], own: _Pending) -> None:
+        """Mark a committed batch done and wake its waiters one after another.
+
+        Released all at once, the waiters would all wake (each on whichever vCPU is free),
+        find the GIL taken and sleep again until it is their turn: two wake-ups each. Here
+        the leader wakes the first, and each woken waiter wakes the next before it goes
+        on; by the time the next one runs, the previous one has usually finished its
+        short turn, so it finds the GIL free. Every entry is committed before any wakes.
+        """
+        waiters = []
+        for p, seq in zip(batch, seqs, strict=True):
+            p.seq, p.error, p.done = seq, None, True
+            if p is not own:  # the leader's own gate stays closed: nobody waits on it
+                waiters.append(p)
+        for p, following in itertools.pairwise(waiters):
+            p.next = following
+        if waiters:
+            waiters[0].gate.release()
+
     # SQLite reports a competing writer as "locked" at once in some modes (shared-cache
     # memory databases); such a commit is retried briefly before the append fails.
     LOCKED_RETRIES = 40
@@ -491,8 +516,7 @@ class _GroupCommitter:
             for p in batch:
                 cls._commit([p], own)
             return
-        for p, seq in zip(batch, seqs, strict=True):
-            cls._finish(p, seq, None, own)
+        cls._wake(batch, seqs, own)
 
 
 _committer = _GroupCommitter()
