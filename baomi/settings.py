@@ -99,10 +99,13 @@ else:
             "NAME": str(DATA_DIR / "baomi.sqlite3"),
             "OPTIONS": {
                 # WAL lets readers proceed during writes; synchronous=FULL makes every
-                # commit durable (the audit ledger promises durable appends).
+                # commit durable (the audit ledger promises durable appends). Server
+                # processes keep the WAL file (baomi/core/walkeeper.py): after a big
+                # write it is cut back to 64 MiB when it is next reset.
                 "init_command": (
                     "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL;"
                     "PRAGMA foreign_keys=ON;PRAGMA busy_timeout=20000;"
+                    "PRAGMA journal_size_limit=67108864;"
                 ),
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,

@@ -76,3 +76,36 @@ def test_held_connection_holds_back_no_checkpoint(db):
     assert busy == 0 and log_frames == done == 0  # TRUNCATE empties the WAL
     assert _wal(db).stat().st_size == 0
 
+
+
+def test_hold_open_only_for_an_existing_sqlite_file(db, tmp_path):
+    walkeeper.release()
+    assert walkeeper.hold_open({"ENGINE": "django.db.backends.postgresql", "NAME": "x"}) is False
+    sqlite = "django.db.backends.sqlite3"
+    assert walkeeper.hold_open({"ENGINE": sqlite, "NAME": ":memory:"}) is False
+    assert walkeeper.hold_open({"ENGINE": sqlite, "NAME": "file:x?mode=memory"}) is False
+    assert walkeeper.hold_open({"ENGINE": sqlite, "NAME": str(tmp_path / "none")}) is False
+    assert not (tmp_path / "none").exists()  # nothing created
+    assert walkeeper.hold_open({"ENGINE": sqlite, "NAME": str(db)}) is True
+
+
+def test_a_database_that_cannot_be_opened_is_not_an_error(tmp_path):
+    walkeeper.release()
+    bad = tmp_path / "not-a-database.sqlite3"
+    bad.write_bytes(b"this is not SQLite" * 100)
+    assert walkeeper.hold(str(bad)) is False  # logged; the server still starts
+
+
+def test_a_forked_child_holds_its_own_connection(db):
+    import os
+
+    assert walkeeper.hold(str(db))
+    parent = walkeeper._held["default"][0]
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        held = walkeeper._held.get("default")
+        ok = held is not None and held[1] == os.getpid() and held[0] is not parent
+        os._exit(0 if ok and parent in walkeeper._inherited else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert walkeeper._held["default"][0] is parent  # the parent's is untouched

@@ -14,49 +14,87 @@ and SQLite's automatic checkpoint (every 1,000 WAL pages) still moves them into 
 database file as writes go on. The held connection never starts a transaction, so it
 pins no snapshot and holds back no checkpoint. A file-level copy of the database must
 therefore take the ``-wal`` file with it (or use SQLite's backup API), as with any
-database in WAL mode that is in use.
+database in WAL mode that is in use. While a server runs, nothing can take the
+database file's EXCLUSIVE lock (``PRAGMA journal_mode=DELETE`` fails, for one); the WAL
+file is kept and reused, capped by ``journal_size_limit`` (settings).
+
+The connection is opened in each worker process as it loads the app (``baomi.wsgi``;
+gunicorn runs without ``--preload``). One inherited through fork() (an app loaded before
+forking) is left alone, and the child opens its own.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_held: dict[str, sqlite3.Connection] = {}  # "default" → the held connection
+log = logging.getLogger(__name__)
+
+# "default" → (the held connection, the pid that opened it, the database path).
+_held: dict[str, tuple[sqlite3.Connection, int, str]] = {}
+# Connections inherited through fork() (a server that preloads the app): never used or
+# closed in the child, as SQLite requires; kept referenced so they are not closed either.
+_inherited: list[sqlite3.Connection] = []
 
 
-def hold_open() -> bool:
+def hold_open(database: Mapping[str, Any] | None = None) -> bool:
     """Open (once per process) the idle connection to the default database if it is a
-    SQLite file; returns whether one is held."""
-    from django.conf import settings
+    SQLite file; returns whether one is held. `database` defaults to the ``default`` entry
+    of ``settings.DATABASES``. Never raises: a database that cannot be opened now is the
+    request path's to report, and a server without the held connection only checkpoints
+    more often."""
+    if database is None:
+        from django.conf import settings
 
-    if "default" in _held:
-        return True
-    db: Mapping[str, Any] = settings.DATABASES.get("default", {})
-    if db.get("ENGINE") != "django.db.backends.sqlite3":
+        database = settings.DATABASES.get("default", {})
+    if database.get("ENGINE") != "django.db.backends.sqlite3":
         return False
-    name = str(db.get("NAME", ""))
+    name = str(database.get("NAME", ""))
     if not name or name == ":memory:" or name.startswith("file:") or not Path(name).exists():
         return False
-    hold(name)
+    return hold(name)
+
+
+def hold(path: str) -> bool:
+    """Hold an idle connection to the SQLite database file `path` (one per process);
+    returns whether one is held. Never raises."""
+    held = _held.get("default")
+    if held is not None:
+        if held[1] == os.getpid():
+            return True
+        _inherited.append(held[0])  # opened before a fork: the parent's, not ours
+        del _held["default"]
+    try:
+        conn = sqlite3.connect(path, timeout=2, check_same_thread=False, isolation_level=None)
+        # Reading once opens the WAL index (the -shm file) and the shared lock on the
+        # database file, which is what keeps another connection's close from being the
+        # last. The statement runs to its end: no read snapshot is left open.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        log.warning("could not hold a SQLite connection open (%s): WAL checkpoints on "
+                    "every close", type(exc).__name__)
+        return False
+    _held["default"] = (conn, os.getpid(), path)
     return True
 
 
-def hold(path: str) -> None:
-    """Hold an idle connection to the SQLite database file `path` (one per process)."""
-    if "default" in _held:
-        return
-    conn = sqlite3.connect(path, timeout=20, check_same_thread=False, isolation_level=None)
-    # Reading once opens the WAL index (the -shm file) and its shared lock, which is what
-    # keeps another connection's close from being the last. Nothing is left open.
-    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    _held["default"] = conn
+def _after_fork_in_child() -> None:
+    # A server that loads the app before forking (gunicorn --preload) leaves the
+    # parent's connection in every worker: each worker holds its own instead.
+    held = _held.get("default")
+    if held is not None:
+        hold(held[2])
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def release() -> None:
     """Close the held connection (tests; a process exiting closes it anyway)."""
-    conn = _held.pop("default", None)
-    if conn is not None:
-        conn.close()
+    held = _held.pop("default", None)
+    if held is not None and held[1] == os.getpid():
+        held[0].close()
