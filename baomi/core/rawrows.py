@@ -102,6 +102,16 @@ def cached_sql(name: str, build: Callable[[BaseDatabaseWrapper], str], using: st
     return sql
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def fits_int64(value: int) -> bool:
+    """Whether `value` can be a database integer key. The ORM answers "no rows" for one
+    that cannot; a raw query would raise (OverflowError on SQLite, DataError on
+    PostgreSQL), so callers check first and take their not-found path."""
+    return value in _INT64
+
+
 def fetch(sql: str, params: Sequence[Any], using: str = "default") -> list[tuple[Any, ...]]:
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)

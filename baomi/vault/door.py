@@ -165,6 +165,7 @@ class DoorEvent:
     reason: str
     rule: str = ""
     level: str = ""
+    fields: tuple[str, ...] = ()  # protected fields opened or written: names, never values
     at: Any = field(default_factory=timezone.now)
 
     @property
@@ -330,6 +331,8 @@ def _record(event: DoorEvent) -> int:
     from baomi.audit.events import record
 
     reason = event.rule + (f" level={event.level}" if event.level else "")
+    if event.fields:
+        reason += " fields=" + ",".join(event.fields)
     return record(
         event.actor if isinstance(event.actor, User) else str(event.actor),
         event.action,
@@ -403,8 +406,12 @@ def authorize(
     level: str = "",
     purpose: str = "",
     category: str = "",
+    fields: Sequence[str] = (),
 ) -> Decision:
     """decide → record → raise on refusal. Every door operation starts here.
+
+    `fields`: the protected fields a record read or write touches; their names (never
+    their values) go into the ledger entry, so it shows what was opened.
 
     An allowed break-glass decision carries the `alert_compliance` and `post_review`
     obligations: the door opens the post-review item and alerts compliance before it
@@ -434,6 +441,7 @@ def authorize(
         reason=decision.reason,
         rule=decision.rule,
         level=level,
+        fields=tuple(fields),
     )
     try:
         seq = _record(event)
@@ -765,19 +773,20 @@ def record_write(
     scope, client_id, otype, _read, write = _owner(obj)
     # The write is decided at the highest level it touches: a value written, or a stored
     # value cleared. Leaving a confidential field empty on a new record touches nothing.
-    touched = [
-        spec
+    touched = {
+        name: spec
         for name, spec in specs.items()
         if clean[name] or getattr(obj, f"{name}_sealed", None) is not None
-    ]
+    }
     authorize(
         actor=actor,
         action=Action.RECORD_MIGRATE if _migrating else write,
         object_type=otype,
         object_id=str(obj.pk),
         client_id=client_id,
-        level=_max_level(touched),
+        level=_max_level(touched.values()),
         purpose=purpose,
+        fields=tuple(touched),
     )
     found = _scope_key(scope, client_id=client_id, create=True)
     assert found is not None  # noqa: S101
@@ -842,6 +851,7 @@ def record_read(
         client_id=client_id,
         level=_max_level(specs.values()),
         purpose=purpose,
+        fields=tuple(specs),
     )
     out = {name: "" for name in specs}
     stored = {n: getattr(obj, f"{n}_sealed", None) for n in specs}
@@ -1448,6 +1458,14 @@ def client_key_destroy(*, actor: Actor, client: Client) -> ClientKey:
     )
     now = timezone.now()
     with transaction.atomic():
+        if transaction.get_connection().vendor == "sqlite":
+            # Zero the freed bytes of the deleted key in the database file, and once
+            # committed move the pages into it and empty the WAL (server processes keep
+            # the WAL file: baomi/core/walkeeper.py), so no page image of the old key
+            # row outlives the destruction in SQLite's files.
+            with transaction.get_connection().cursor() as cursor:
+                cursor.execute("PRAGMA secure_delete=ON")
+            transaction.on_commit(_truncate_wal)
         row, _created = ClientKey.objects.select_for_update().get_or_create(
             scope=scope,
             defaults={"client": client, "suite": _suite(), "wrapped": None, "destroyed_at": now},
@@ -1462,6 +1480,14 @@ def client_key_destroy(*, actor: Actor, client: Client) -> ClientKey:
     with _lock:
         _key_cache.pop(scope, None)
     return row
+
+
+def _truncate_wal() -> None:
+    try:
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except OperationalError:  # readers kept it from completing: the next one will
+        pass
 
 
 def key_status() -> list[dict[str, Any]]:

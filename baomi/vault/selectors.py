@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from baomi.accounts.models import User
 from baomi.clients.models import Client, Contact
 from baomi.clients.selectors import clients_visible_to
-from baomi.core.rawrows import Rows, cached_sql, fetch
+from baomi.core.rawrows import Rows, cached_sql, fetch, fits_int64
 from baomi.errors import NotFound
 from baomi.vault import door
 from baomi.vault.models import Document, DocumentVersion, Watermark
@@ -93,7 +93,11 @@ def document_get(*, actor: User, document_id: int) -> Document:
     """
     from baomi.errors import AccessDenied
 
-    rows = fetch(cached_sql("vault.document_get", _DOCUMENT_SQL), [int(document_id)])
+    rows = (
+        fetch(cached_sql("vault.document_get", _DOCUMENT_SQL), [int(document_id)])
+        if fits_int64(int(document_id))
+        else []
+    )
     if not rows:
         raise NotFound(code="document_not_found")
     document = _DOCUMENT_ROWS.load(rows[0])
@@ -206,21 +210,29 @@ def client_sealed_read(
     NotFound (code `client_not_found`) when the client does not exist or is out of the
     actor's reach (refused and recorded, so its existence is not revealed); a refusal of
     a client the actor may see (no purpose, no second factor, approval needed…) is
-    `AccessDenied` with its reason. The client is read raw (`baomi.core.rawrows`): this is
-    the hot path of every sealed-field read from the API.
+    `AccessDenied` with its reason. Only on a refusal about reach is a second decision
+    made, whether the actor may view the client at all, to choose between the two; it is
+    not recorded, as the refusal already is. The entry names the fields opened (never
+    their values). The client is read raw (`baomi.core.rawrows`): this is the hot path of
+    every sealed-field read from the API.
     """
     from baomi import policy
     from baomi.access import selectors as access
     from baomi.audit.events import record
     from baomi.errors import AccessDenied
 
-    rows = fetch(cached_sql("vault.client_sealed", _client_sql), [int(client_id)])
+    rows = (
+        fetch(cached_sql("vault.client_sealed", _client_sql), [int(client_id)])
+        if fits_int64(int(client_id))
+        else []
+    )
     if not rows:
         record(
             actor,
             str(door.Action.RECORD_READ),
             object_type="client",
             object_id=client_id,
+            purpose=purpose.strip(),
             decision="refused",
             reason="not_found",
         )

@@ -265,6 +265,41 @@ def test_client_sensitive_hides_clients_out_of_reach(firm):
     assert m.get(f"/api/v1/clients/{firm['client'].pk}").status_code == 200
 
 
+def test_client_sensitive_entry_names_the_fields_never_the_values(firm):
+    _seal_client(firm)
+    v = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    r = v.get(f"/api/v1/clients/{firm['client'].pk}/sensitive",
+              {"purpose": "开票", "fields": "notes,bank_account"})
+    assert r.status_code == 200, r.content
+    # A field asked for but never stored is "" (opened, empty); one not asked is null.
+    assert r.json()["notes"] == "" and r.json()["address"] is None
+    last = _entries("client.sensitive.read")[-1]
+    assert last.reason.endswith(" fields=notes,bank_account"), last.reason
+    assert "6222" not in last.reason and "6222" not in bytes(last.data).decode()
+
+
+@pytest.mark.parametrize("client_id", ["9223372036854775808", "99999999999999999999999"])
+def test_sealed_and_document_reads_of_ids_beyond_64_bits_are_not_found(firm, client_id):
+    c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    r = c.get(f"/api/v1/clients/{client_id}/sensitive", {"purpose": "开票"})
+    assert r.status_code == 404 and r.json()["code"] == "client_not_found"
+    last = _entries("client.sensitive.read")[-1]
+    assert (last.decision, last.reason, last.purpose) == ("refused", "not_found", "开票")
+    r = c.get(f"/api/v1/documents/{client_id}")
+    assert r.status_code == 404 and r.json()["code"] == "document_not_found"
+
+
+def test_client_sensitive_out_of_reach_is_hidden_whatever_is_asked(firm):
+    """No purpose, or confidential fields by token: still 404 for a client the actor
+    cannot see, never a reason that would confirm it exists."""
+    _seal_client(firm)
+    other = firm["other_client"].pk
+    t = bearer(firm["acct"])
+    for params in ({}, {"purpose": "开票", "fields": "bank_account"}):
+        r = t.get(f"/api/v1/clients/{other}/sensitive", params)
+        assert r.status_code == 404 and r.json()["code"] == "client_not_found", params
+
+
 def test_client_sealed_fields_through_the_clients_api(firm):
     from baomi.clients.models import Client
 
