@@ -372,8 +372,9 @@ class _GroupCommitter:
         self._queue: list[_Pending] = []
         self._leader_active = False
         self._inflight = 0  # threads inside submit(); a hint for the commit delay
-        # Signalled when as many events are queued as the last batch held.
+        # Signalled when `_expect` events are queued (0: the leader is not waiting).
         self._arrived = threading.Condition(self._lock)
+        self._expect = 0
         self._last_batch = 0
 
     def submit(self, prepared: _Prepared) -> int:
@@ -387,7 +388,7 @@ class _GroupCommitter:
             else:
                 item = _Pending(prepared)
                 self._queue.append(item)
-                if len(self._queue) >= self._last_batch:
+                if self._expect and len(self._queue) >= self._expect:
                     self._arrived.notify()
                 lead = not self._leader_active
                 if lead:
@@ -437,11 +438,12 @@ class _GroupCommitter:
     # arrive (each is a thread wake-up and a GIL hand-over); committing whatever was
     # queued sooner (a bare GIL yield, before) made batches of about 6 and cost one
     # fsync per 6 entries instead of per 8. The wait ends at the last arrival, so it
-    # adds latency only when fewer threads come back than last time (load fell), once.
+    # adds latency only when fewer threads come back than last time (load fell).
     COMMIT_DELAY = 0.0003
 
     def _lead(self, own: _Pending) -> None:
         extra = self.EXTRA_ROUNDS
+        own_in_last = False
         try:
             while not own.done or (extra > 0 and self._queue):
                 if own.done:
@@ -449,15 +451,31 @@ class _GroupCommitter:
                 # Give threads that were just woken by the last commit a chance to queue
                 # their next event, so it rides on this commit instead of the next one
                 # (like PostgreSQL's commit_delay): wait until as many are queued as the
-                # last batch held, or COMMIT_DELAY. A lone appender never waits.
+                # last batch held (less this thread, once its own entry is committed:
+                # it leads on and queues nothing), or COMMIT_DELAY. A lone appender
+                # never waits.
                 with self._lock:
-                    if self._last_batch > 1 and len(self._queue) < self._last_batch:
+                    self._expect = self._last_batch - (1 if own_in_last and own.done else 0)
+                    if self._expect > 1 and len(self._queue) < self._expect:
                         self._arrived.wait(self.COMMIT_DELAY)
                     batch, self._queue = self._queue, []
                     self._last_batch = len(batch)
-                self._commit(batch, own)
+                    self._expect = 0
+                own_in_last = any(p is own for p in batch)
+                try:
+                    self._commit(batch, own)
+                except BaseException as exc:  # _commit handles Exception: this is worse
+                    for p in batch:
+                        if not p.done:  # no waiter may be left without its answer
+                            self._finish(p, None, exc, own)
+                    raise
         finally:
             with self._lock:
+                if not own.done:
+                    # Left by an exception before its batch: the caller gets that
+                    # exception (the action is refused), so its entry must not be
+                    # committed later by another leader, nor its gate be "promoted".
+                    self._queue = [p for p in self._queue if p is not own]
                 if self._queue:
                     self._queue[0].gate.release()  # promote; stays leader_active
                 else:

@@ -285,3 +285,99 @@ def test_appends_without_combined_statements(monkeypatch: pytest.MonkeyPatch) ->
     assert seqs == [0, 1, 2]
     selectors.checkpoint_create()
     assert selectors.ledger_verify(record=False).ok
+
+
+class _Stopped(BaseException):
+    """Stands for an exception no handler should swallow (as KeyboardInterrupt)."""
+
+
+def _fake_committer(fail_batch: int = 0):  # type: ignore[no-untyped-def]
+    """A group committer whose "database" is a counter: the queueing, leading, chained
+    wake-ups and commit delay run for real, without SQLite's timing in the way."""
+    from baomi.audit import services
+
+    state = {"next": 0, "batches": [], "gate": threading.Event()}
+    state["gate"].set()
+
+    class Fake(services._GroupCommitter):
+        @classmethod
+        def _append_retrying(cls, items):  # type: ignore[no-untyped-def,override]
+            state["gate"].wait(10)
+            time.sleep(0.0002)  # an fsync's time, so that arrivals overlap commits
+            if fail_batch and len(items) >= fail_batch:
+                raise _Stopped()
+            first = state["next"]
+            state["next"] += len(items)
+            state["batches"].append(len(items))
+            return list(range(first, first + len(items)))
+
+    return Fake(), state
+
+
+def test_group_commit_under_random_arrivals_answers_every_append_once() -> None:
+    """Threads arrive and leave at random (the commit delay then waits for some that
+    never come): every append gets exactly one sequence number, none waits forever."""
+    import random
+
+    from baomi.audit.services import _prepare
+
+    committer, state = _fake_committer()
+    seqs: list[int] = []
+    guard = threading.Lock()
+
+    def worker(k: int) -> None:
+        rng = random.Random(k)
+        for i in range(60):
+            seq = committer.submit(_prepare(AuditEvent(actor=f"t{k}", action="x", object_id=str(i))))
+            with guard:
+                seqs.append(seq)
+            if rng.random() < 0.3:
+                time.sleep(rng.random() / 1000)
+
+    pool = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(6)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(30)
+    assert not any(t.is_alive() for t in pool)
+    assert sorted(seqs) == list(range(360))
+    assert max(state["batches"]) > 1  # appends did share commits
+    assert not committer._queue and not committer._leader_active and not committer._inflight
+
+
+def test_a_batch_stopped_by_a_base_exception_still_answers_every_waiter() -> None:
+    """The leader's caller gets the exception; every other caller in that batch gets
+    LedgerUnavailable, nobody waits forever, and the next append is committed."""
+    from baomi.audit.services import _prepare
+
+    committer, state = _fake_committer(fail_batch=2)
+    state["gate"].clear()  # the first (lone) commit waits, so the others queue up
+    outcomes: dict[int, str] = {}
+
+    def worker(k: int) -> None:
+        try:
+            committer.submit(_prepare(AuditEvent(actor=f"t{k}", action="x")))
+            outcomes[k] = "ok"
+        except LedgerUnavailable:
+            outcomes[k] = "unavailable"
+        except _Stopped:
+            outcomes[k] = "stopped"
+
+    first = threading.Thread(target=worker, args=(0,), daemon=True)
+    first.start()
+    while not committer._leader_active:
+        time.sleep(0.001)
+    rest = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(1, 5)]
+    for t in rest:
+        t.start()
+    while len(committer._queue) < 4:
+        time.sleep(0.001)
+    state["gate"].set()
+    for t in [first, *rest]:
+        t.join(30)
+    assert not any(t.is_alive() for t in [first, *rest])
+    assert outcomes[0] == "ok"
+    assert sorted(outcomes[k] for k in range(1, 5)) == ["stopped"] + ["unavailable"] * 3
+    assert not committer._queue and not committer._leader_active
+    # The committer is still usable.
+    assert committer.submit(_prepare(AuditEvent(actor="after", action="x"))) == 1
