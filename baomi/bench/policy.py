@@ -9,8 +9,10 @@
    the same run:
    - the read the target names (policy + durable ledger append + decrypt): a client's
      sealed fields opened for a stated purpose, `GET /api/v1/clients/{id}/sensitive?
-     purpose=…` (token auth, facts gathered, `decide`, a durable ledger append, the
-     client key unwrapped and four fields decrypted). Target: >= 0.4 of `/healthz`.
+     purpose=…&fields=address` (token auth, facts gathered, `decide`, a durable ledger
+     append, the client's key row read, its key unwrapped once per process and cached,
+     the field decrypted and checked against its AAD). Target: >= 0.4 of `/healthz`,
+     with every answer a 2xx.
    - a door-checked document-metadata read, `GET /api/v1/documents/{id}` (the same
      without a decrypt), for comparison.
 
@@ -356,7 +358,10 @@ def http_run(
         # The target names the read with a decrypt in it: the sealed-field read.
         result["ratio"] = result["sensitive"]["ratio"]
         result["target_ratio"] = 0.4
-        result["meets_target"] = result["ratio"] >= 0.4
+        # An error answer is cheap: a run with any is no evidence for the target.
+        result["meets_target"] = result["ratio"] >= 0.4 and not any(
+            result[k]["non_2xx"] for k in ("healthz", "sensitive")
+        )
     finally:
         server.send_signal(2)
         try:
