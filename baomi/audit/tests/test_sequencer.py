@@ -328,7 +328,8 @@ def test_group_commit_under_random_arrivals_answers_every_append_once() -> None:
     def worker(k: int) -> None:
         rng = random.Random(k)
         for i in range(60):
-            seq = committer.submit(_prepare(AuditEvent(actor=f"t{k}", action="x", object_id=str(i))))
+            event = AuditEvent(actor=f"t{k}", action="x", object_id=str(i))
+            seq = committer.submit(_prepare(event))
             with guard:
                 seqs.append(seq)
             if rng.random() < 0.3:
