@@ -33,14 +33,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
+
+from baomi.bench.server import baomi_up
 
 WRK = "/usr/bin/wrk"
 
@@ -111,41 +111,34 @@ print(json.dumps({"token": token_create(user=acct).plaintext, "ids": ids,
                   "documents": len(docs)}))
 """
 
+# One wrk script for both reads: cycle through `ids`, GET prefix .. id .. suffix with the
+# token. Lua string literals give "%" no meaning, so the suffix's escapes go as they are.
 LUA = """
-local ids = {%s}
-local token = "%s"
+local ids = {%(ids)s}
+local token = "%(token)s"
+local prefix = "%(prefix)s"
+local suffix = "%(suffix)s"
 local n = 0
 request = function()
   n = n + 1
   local id = ids[(n %% #ids) + 1]
-  return wrk.format("GET", "/api/v1/documents/" .. id, {["Authorization"] = "Bearer " .. token})
+  return wrk.format("GET", prefix .. id .. suffix, {["Authorization"] = "Bearer " .. token})
 end
 """
-
-# The internal-level sealed field (an API token carries no second factor, which the
-# confidential ones need), for a stated purpose (月度记账).
-SENSITIVE_QUERY = "fields=address&" + urllib.parse.urlencode({"purpose": "月度记账"})
 
 # The read the target names in full: policy, a durable ledger append and a decrypt (the
-# client's sealed fields opened through the door for a stated purpose).
-LUA_SENSITIVE = """
-local ids = {%s}
-local token = "%s"
-local query = "%s"
-local n = 0
-request = function()
-  n = n + 1
-  local id = ids[(n %% #ids) + 1]
-  return wrk.format("GET", "/api/v1/clients/" .. id .. "/sensitive?" .. query,
-                    {["Authorization"] = "Bearer " .. token})
-end
-"""
+# client's internal-level sealed field, as an API token carries no second factor, which
+# the confidential ones need, opened through the door for a stated purpose: 月度记账).
+SENSITIVE_QUERY = "fields=address&" + urllib.parse.urlencode({"purpose": "月度记账"})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _lua(ids: list[int], token: str, prefix: str, suffix: str = "") -> str:
+    return LUA % {
+        "ids": ",".join(str(i) for i in ids),
+        "token": token,
+        "prefix": prefix,
+        "suffix": suffix,
+    }
 
 
 def _tree_cpu_s(root: int) -> float | None:
@@ -239,34 +232,16 @@ def http_run(
     )
     info = json.loads(setup.stdout.strip().splitlines()[-1])
     script = base / "metadata.lua"
-    script.write_text(LUA % (",".join(str(i) for i in info["ids"]), info["token"]))
+    script.write_text(_lua(info["ids"], info["token"], "/api/v1/documents/"))
     sensitive = base / "sensitive.lua"
     sensitive.write_text(
-        LUA_SENSITIVE
-        % (
-            ",".join(str(i) for i in info["sealed_clients"]),
+        _lua(
+            info["sealed_clients"],
             info["token"],
-            SENSITIVE_QUERY.replace("%", "%%"),
+            "/api/v1/clients/",
+            "/sensitive?" + SENSITIVE_QUERY,
         )
     )
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "baomi.cli",
-            "up",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-scheduler",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     result: dict[str, Any] = {
         "workers": workers,
         "clients": info["clients"],
@@ -276,98 +251,87 @@ def http_run(
         "connections": connections,
     }
     try:
-        for _ in range(300):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("server did not start")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request(
-            "GET",
-            f"/api/v1/documents/{info['ids'][0]}",
-            headers={"Authorization": f"Bearer {info['token']}"},
-        )
-        first = conn.getresponse()
-        if first.status != 200:
-            raise RuntimeError(f"metadata read refused: {first.status} {first.read()[:200]!r}")
-        first.read()
-        conn.request(
-            "GET",
-            f"/api/v1/clients/{info['sealed_clients'][0]}/sensitive?" + SENSITIVE_QUERY,
-            headers={"Authorization": f"Bearer {info['token']}"},
-        )
-        second = conn.getresponse()
-        body = second.read()
-        if second.status != 200 or "世纪大道" not in json.loads(body)["address"]:
-            raise RuntimeError(f"sealed read refused: {second.status} {body[:200]!r}")
-        loads: dict[str, tuple[str, Path | None]] = {
-            "healthz": (f"{url}/healthz", None),
-            "metadata": (url, script),
-            "sensitive": (url, sensitive),
-        }
-        warm = max(2, duration // 5)
-        for target, lua in loads.values():
-            _wrk(target, duration=warm, connections=connections, threads=threads, script=lua)
-        # The loads alternate in `rounds` slices of the duration, so that a change in the
-        # machine's other load during the run falls on all alike.
-        slice_s = max(1, round(duration / rounds))
-        runs: dict[str, list[dict[str, float]]] = {key: [] for key in loads}
-        for _ in range(rounds):
-            for key, (target, lua) in loads.items():
-                runs[key].append(
-                    _wrk(
-                        target,
-                        duration=slice_s,
-                        connections=connections,
-                        threads=threads,
-                        script=lua,
-                        server_pid=server.pid,
-                    )
-                )
-        for key, parts in runs.items():
-            result[key] = {
-                "requests_per_s": sum(r["requests_per_s"] for r in parts) / len(parts),
-                "p99_ms": max(r["p99_ms"] for r in parts),
-                "non_2xx": sum(int(r["non_2xx"]) for r in parts),
-            }
-            cpu = [
-                r["server_cpu_ms_per_request"] for r in parts if "server_cpu_ms_per_request" in r
-            ]
-            if len(cpu) == len(parts):
-                result[key]["server_cpu_ms_per_request"] = sum(cpu) / len(cpu)
-        for key in ("metadata", "sensitive"):
-            if all("server_cpu_ms_per_request" in result[k] for k in ("healthz", key)):
-                # /healthz's CPU cost over the read's: the rate ratio a CPU-bound server
-                # would reach, with little of the noise of a shared machine.
-                result[key]["cpu_ratio"] = (
-                    result["healthz"]["server_cpu_ms_per_request"]
-                    / result[key]["server_cpu_ms_per_request"]
-                )
-            result[key]["round_ratios"] = [
-                m["requests_per_s"] / h["requests_per_s"]
-                for h, m in zip(runs["healthz"], runs[key], strict=True)
-            ]
-            result[key]["ratio"] = (
-                result[key]["requests_per_s"] / result["healthz"]["requests_per_s"]
+        with baomi_up(env, workers=workers) as (server, port):
+            url = f"http://127.0.0.1:{port}"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request(
+                "GET",
+                f"/api/v1/documents/{info['ids'][0]}",
+                headers={"Authorization": f"Bearer {info['token']}"},
             )
-        # The target names the read with a decrypt in it: the sealed-field read.
-        result["ratio"] = result["sensitive"]["ratio"]
-        result["target_ratio"] = 0.4
-        # An error answer is cheap: a run with any is no evidence for the target.
-        result["meets_target"] = result["ratio"] >= 0.4 and not any(
-            result[k]["non_2xx"] for k in ("healthz", "sensitive")
-        )
+            first = conn.getresponse()
+            if first.status != 200:
+                raise RuntimeError(f"metadata read refused: {first.status} {first.read()[:200]!r}")
+            first.read()
+            conn.request(
+                "GET",
+                f"/api/v1/clients/{info['sealed_clients'][0]}/sensitive?" + SENSITIVE_QUERY,
+                headers={"Authorization": f"Bearer {info['token']}"},
+            )
+            second = conn.getresponse()
+            body = second.read()
+            if second.status != 200 or "世纪大道" not in json.loads(body)["address"]:
+                raise RuntimeError(f"sealed read refused: {second.status} {body[:200]!r}")
+            loads: dict[str, tuple[str, Path | None]] = {
+                "healthz": (f"{url}/healthz", None),
+                "metadata": (url, script),
+                "sensitive": (url, sensitive),
+            }
+            warm = max(2, duration // 5)
+            for target, lua in loads.values():
+                _wrk(target, duration=warm, connections=connections, threads=threads, script=lua)
+            # The loads alternate in `rounds` slices of the duration, so that a change in the
+            # machine's other load during the run falls on all alike.
+            slice_s = max(1, round(duration / rounds))
+            runs: dict[str, list[dict[str, float]]] = {key: [] for key in loads}
+            for _ in range(rounds):
+                for key, (target, lua) in loads.items():
+                    runs[key].append(
+                        _wrk(
+                            target,
+                            duration=slice_s,
+                            connections=connections,
+                            threads=threads,
+                            script=lua,
+                            server_pid=server.pid,
+                        )
+                    )
+            for key, parts in runs.items():
+                result[key] = {
+                    "requests_per_s": sum(r["requests_per_s"] for r in parts) / len(parts),
+                    "p99_ms": max(r["p99_ms"] for r in parts),
+                    "non_2xx": sum(int(r["non_2xx"]) for r in parts),
+                }
+                cpu = [
+                    r["server_cpu_ms_per_request"]
+                    for r in parts
+                    if "server_cpu_ms_per_request" in r
+                ]
+                if len(cpu) == len(parts):
+                    result[key]["server_cpu_ms_per_request"] = sum(cpu) / len(cpu)
+            for key in ("metadata", "sensitive"):
+                if all("server_cpu_ms_per_request" in result[k] for k in ("healthz", key)):
+                    # /healthz's CPU cost over the read's: the rate ratio a CPU-bound server
+                    # would reach, with little of the noise of a shared machine.
+                    result[key]["cpu_ratio"] = (
+                        result["healthz"]["server_cpu_ms_per_request"]
+                        / result[key]["server_cpu_ms_per_request"]
+                    )
+                result[key]["round_ratios"] = [
+                    m["requests_per_s"] / h["requests_per_s"]
+                    for h, m in zip(runs["healthz"], runs[key], strict=True)
+                ]
+                result[key]["ratio"] = (
+                    result[key]["requests_per_s"] / result["healthz"]["requests_per_s"]
+                )
+            # The target names the read with a decrypt in it: the sealed-field read.
+            result["ratio"] = result["sensitive"]["ratio"]
+            result["target_ratio"] = 0.4
+            # An error answer is cheap: a run with any is no evidence for the target.
+            result["meets_target"] = result["ratio"] >= 0.4 and not any(
+                result[k]["non_2xx"] for k in ("healthz", "sensitive")
+            )
     finally:
-        server.send_signal(2)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
     return result

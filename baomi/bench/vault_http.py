@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from baomi.bench.server import baomi_up
 
 MiB = 1024 * 1024
 BLOCK = os.urandom(MiB)
@@ -39,12 +40,6 @@ def _size(text: str) -> int:
     if text[-1] in units:
         return int(float(text[:-1]) * units[text[-1]])
     return int(text)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _tree_pids(root: int) -> list[int]:
@@ -199,89 +194,58 @@ def main(argv: list[str] | None = None) -> int:
     with open(static_dir / "bench-static.bin", "wb") as fh:
         for piece in _body(size):
             fh.write(piece)
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "baomi.cli",
-            "up",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--no-scheduler",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     result: dict[str, Any] = {"size": size, "big": big}
     try:
-        for _ in range(300):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("server did not start")
-        token, client_id = info["token"], info["client"]
-        # Warm up both paths once (imports, page cache).
-        download(port, "/static/bench-static.bin")
-        doc_id, up_s = upload(port, token, client_id, size, "bench.bin")
-        result["upload_mb_s"] = size / up_s / 1e6
-        download(port, f"/api/v1/documents/{doc_id}/content?purpose=bench", token)
-        # Interleaved rounds, same client and read size for both; the order alternates
-        # so neither always runs first. Best of each is the figure (as for the crypto
-        # bench); the median of the per-round ratios shows how steady it was.
-        paths = {
-            "vault": (f"/api/v1/documents/{doc_id}/content?purpose=bench", token),
-            "static": ("/static/bench-static.bin", None),
-        }
-        runs: dict[str, list[float]] = {"vault": [], "static": []}
-        for i in range(args.rounds):
-            for which in ("vault", "static") if i % 2 == 0 else ("static", "vault"):
-                n, t = download(port, *paths[which])
-                if n != size:
-                    raise RuntimeError(f"short download: {n} of {size} bytes")
-                runs[which].append(n / t / 1e6)
-        result["download_mb_s"] = max(runs["vault"])
-        result["static_mb_s"] = max(runs["static"])
-        result["download_ratio"] = result["download_mb_s"] / result["static_mb_s"]
-        ratios = sorted(v / s for v, s in zip(runs["vault"], runs["static"], strict=True))
-        result["download_ratio_median_round"] = ratios[len(ratios) // 2]
-        result["download_runs_mb_s"] = runs
-        if big:
-            time.sleep(1)
-            idle = max(_server_rss(server.pid).values())
-            with RssSampler(server.pid) as up_rss:
-                big_id, big_up_s = upload(port, token, client_id, big, "big.bin")
-            with RssSampler(server.pid) as down_rss:
-                n, big_down_s = download(
-                    port, f"/api/v1/documents/{big_id}/content?purpose=bench", token
+        with baomi_up(env, workers=1) as (server, port):
+            token, client_id = info["token"], info["client"]
+            # Warm up both paths once (imports, page cache).
+            download(port, "/static/bench-static.bin")
+            doc_id, up_s = upload(port, token, client_id, size, "bench.bin")
+            result["upload_mb_s"] = size / up_s / 1e6
+            download(port, f"/api/v1/documents/{doc_id}/content?purpose=bench", token)
+            # Interleaved rounds, same client and read size for both; the order alternates
+            # so neither always runs first. Best of each is the figure (as for the crypto
+            # bench); the median of the per-round ratios shows how steady it was.
+            paths = {
+                "vault": (f"/api/v1/documents/{doc_id}/content?purpose=bench", token),
+                "static": ("/static/bench-static.bin", None),
+            }
+            runs: dict[str, list[float]] = {"vault": [], "static": []}
+            for i in range(args.rounds):
+                for which in ("vault", "static") if i % 2 == 0 else ("static", "vault"):
+                    n, t = download(port, *paths[which])
+                    if n != size:
+                        raise RuntimeError(f"short download: {n} of {size} bytes")
+                    runs[which].append(n / t / 1e6)
+            result["download_mb_s"] = max(runs["vault"])
+            result["static_mb_s"] = max(runs["static"])
+            result["download_ratio"] = result["download_mb_s"] / result["static_mb_s"]
+            ratios = sorted(v / s for v, s in zip(runs["vault"], runs["static"], strict=True))
+            result["download_ratio_median_round"] = ratios[len(ratios) // 2]
+            result["download_runs_mb_s"] = runs
+            if big:
+                time.sleep(1)
+                idle = max(_server_rss(server.pid).values())
+                with RssSampler(server.pid) as up_rss:
+                    big_id, big_up_s = upload(port, token, client_id, big, "big.bin")
+                with RssSampler(server.pid) as down_rss:
+                    n, big_down_s = download(
+                        port, f"/api/v1/documents/{big_id}/content?purpose=bench", token
+                    )
+                if n != big:
+                    raise RuntimeError(f"short download: {n} of {big} bytes")
+                result.update(
+                    {
+                        "idle_rss_mib": idle / MiB,
+                        "upload_peak_rss_mib": up_rss.peak / MiB,
+                        "download_peak_rss_mib": down_rss.peak / MiB,
+                        "upload_rss_growth_mib": (up_rss.peak - idle) / MiB,
+                        "download_rss_growth_mib": (down_rss.peak - idle) / MiB,
+                        "big_upload_mb_s": big / big_up_s / 1e6,
+                        "big_download_mb_s": big / big_down_s / 1e6,
+                    }
                 )
-            if n != big:
-                raise RuntimeError(f"short download: {n} of {big} bytes")
-            result.update(
-                {
-                    "idle_rss_mib": idle / MiB,
-                    "upload_peak_rss_mib": up_rss.peak / MiB,
-                    "download_peak_rss_mib": down_rss.peak / MiB,
-                    "upload_rss_growth_mib": (up_rss.peak - idle) / MiB,
-                    "download_rss_growth_mib": (down_rss.peak - idle) / MiB,
-                    "big_upload_mb_s": big / big_up_s / 1e6,
-                    "big_download_mb_s": big / big_down_s / 1e6,
-                }
-            )
     finally:
-        server.send_signal(2)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     if args.json:
