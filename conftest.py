@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "Correct-Horse-42!"
+
+
+@pytest.fixture(autouse=True)
+def _need_chromium(request: pytest.FixtureRequest) -> None:
+    """Browser tests (marked `browser`) skip where Debian's Chromium is missing."""
+    if request.node.get_closest_marker("browser") and not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
 
 
 @pytest.fixture(scope="session")

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from baomi.accounts.models import Level, Role
-from conftest import PASSWORD, totp_now
+from conftest import PASSWORD
+from tests.browser import ARTIFACTS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-ARTIFACTS = Path(os.environ.get("BAOMI_TEST_ARTIFACTS", "test-artifacts"))
-
-
-@pytest.fixture(autouse=True)
-def _need_chromium():
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
 
 
 def test_login_with_2fa_create_client_and_see_it_listed(page, live_server, make_user, enrol_totp):
@@ -29,13 +20,7 @@ def test_login_with_2fa_create_client_and_see_it_listed(page, live_server, make_
     page.goto(f"{live_server.url}/accounts/login/")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     page.screenshot(path=str(ARTIFACTS / "login-1280.png"))
-    page.fill("input[name=username]", "manager")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/accounts/login/verify/")
-    page.fill("input[name=otp_token]", totp_now(device))
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    sign_in(page, live_server.url, "manager", device)
     assert page.locator("h1").first.inner_text() == "工作台"
 
     page.click("nav >> text=客户")

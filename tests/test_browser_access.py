@@ -21,12 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PDF = b"%PDF-1.4\n% signed agreement\n%%EOF\n"
 
 
-@pytest.fixture(autouse=True)
-def _need_chromium():
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
-
-
 
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import random
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +16,6 @@ from tests.browser import ARTIFACTS, no_horizontal_scroll, shot, sign_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ID = "11010519491231002X"
 ROWS = 150
-
-
-@pytest.fixture(autouse=True)
-def _need_chromium():
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,6 @@ with a purpose, validation that keeps the other input), and the exact-match sear
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from baomi.accounts.models import Level, Role
@@ -12,12 +10,6 @@ from tests.browser import ARTIFACTS, no_horizontal_scroll, shot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ID = "11010519491231002X"
-
-
-@pytest.fixture(autouse=True)
-def _need_chromium():
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian's chromium is not installed (scripts/test installs it)")
 
 
 
