@@ -49,6 +49,19 @@ class Rows(Generic[M]):
             BaseDatabaseWrapper, tuple[tuple[int, Any, tuple[Converter, ...]], ...]
         ] = weakref.WeakKeyDictionary()
 
+    def where_sql(self, column: str) -> Callable[[BaseDatabaseWrapper], str]:
+        """A builder (for `cached_sql`) of SELECT every field (alias ``o``) WHERE
+        `column` equals the one parameter."""
+
+        def build(db: BaseDatabaseWrapper) -> str:
+            q = db.ops.quote_name
+            return (
+                f"SELECT {self.columns('o', db)} FROM {q(self.table)} o "  # noqa: S608  (names from the model's meta)
+                f"WHERE o.{q(column)} = %s"
+            )
+
+        return build
+
     def columns(self, alias: str, db: BaseDatabaseWrapper) -> str:
         """The select list for this model's table under `alias`, quoted for `db`."""
         q = db.ops.quote_name
@@ -110,6 +123,12 @@ def fits_int64(value: int) -> bool:
     that cannot; a raw query would raise (OverflowError on SQLite, DataError on
     PostgreSQL), so callers check first and take their not-found path."""
     return value in _INT64
+
+
+def fetch_by_id(sql: str, key: int, using: str = "default") -> list[tuple[Any, ...]]:
+    """`fetch` with the one integer parameter of a ``WHERE … = %s`` on a key; a key no
+    database integer can hold matches nothing (no query is sent)."""
+    return fetch(sql, [key], using) if fits_int64(key) else []
 
 
 def fetch(sql: str, params: Sequence[Any], using: str = "default") -> list[tuple[Any, ...]]:

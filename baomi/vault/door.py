@@ -33,7 +33,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Union
 
 from django.db import IntegrityError, OperationalError, models, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -571,21 +570,14 @@ def _unwrap_client_key(scope: str, wrapped: bytes) -> Key:
 
 
 _KEY_ROWS: Final = Rows(ClientKey)
-
-
-def _key_row_sql(db: BaseDatabaseWrapper) -> str:
-    q = db.ops.quote_name
-    return (
-        f"SELECT {_KEY_ROWS.columns('k', db)} FROM {q(_KEY_ROWS.table)} k "  # noqa: S608  (names from the model's meta)
-        f"WHERE k.{q('scope')} = %s"
-    )
+_KEY_SQL: Final = _KEY_ROWS.where_sql("scope")
 
 
 def _key_row(scope: str, *, client_id: int | None, create: bool) -> ClientKey | None:
     # Read on every sealed-field and document read: a raw read (`baomi.core.rawrows`)
     # costs a fraction of compiling the ORM query. The row is read every time (never
     # cached), so a destroyed or rotated key takes effect on the very next read.
-    found = fetch(cached_sql("vault.client_key", _key_row_sql), [scope])
+    found = fetch(cached_sql("vault.client_key", _KEY_SQL), [scope])
     row = _KEY_ROWS.load(found[0]) if found else None
     if row is None and create:
         provider = master_provider()

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from baomi.accounts.models import User
 from baomi.clients.models import Client, Contact
 from baomi.clients.selectors import clients_visible_to
-from baomi.core.rawrows import Rows, cached_sql, fetch, fits_int64
+from baomi.core.rawrows import Rows, cached_sql, fetch, fetch_by_id
 from baomi.errors import NotFound
 from baomi.vault import door
 from baomi.vault.models import Document, DocumentVersion, Watermark
@@ -93,11 +93,7 @@ def document_get(*, actor: User, document_id: int) -> Document:
     """
     from baomi.errors import AccessDenied
 
-    rows = (
-        fetch(cached_sql("vault.document_get", _DOCUMENT_SQL), [int(document_id)])
-        if fits_int64(int(document_id))
-        else []
-    )
+    rows = fetch_by_id(cached_sql("vault.document_get", _DOCUMENT_SQL), int(document_id))
     if not rows:
         raise NotFound(code="document_not_found")
     document = _DOCUMENT_ROWS.load(rows[0])
@@ -190,14 +186,7 @@ def client_find_by_legal_rep_id(*, actor: User, id_number: str) -> QuerySet[Clie
 
 
 _CLIENT_ROWS = Rows(Client)
-
-
-def _client_sql(db: BaseDatabaseWrapper) -> str:
-    q = db.ops.quote_name
-    return (
-        f"SELECT {_CLIENT_ROWS.columns('c', db)} FROM {q(_CLIENT_ROWS.table)} c "  # noqa: S608  (names from the model's meta)
-        f"WHERE c.{q(_CLIENT_ROWS.pk_column)} = %s"
-    )
+_CLIENT_SQL = _CLIENT_ROWS.where_sql(_CLIENT_ROWS.pk_column)
 
 
 def client_sealed_read(
@@ -221,11 +210,7 @@ def client_sealed_read(
     from baomi.audit.events import record
     from baomi.errors import AccessDenied
 
-    rows = (
-        fetch(cached_sql("vault.client_sealed", _client_sql), [int(client_id)])
-        if fits_int64(int(client_id))
-        else []
-    )
+    rows = fetch_by_id(cached_sql("vault.client_sealed", _CLIENT_SQL), int(client_id))
     if not rows:
         record(
             actor,
