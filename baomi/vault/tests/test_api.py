@@ -234,6 +234,18 @@ def test_client_sensitive_unknown_field_is_refused_before_anything_opens(firm, f
     assert len(_entries("client.sensitive.read")) == before
 
 
+def test_client_sensitive_overlong_fields_value_is_refused(firm):
+    _seal_client(firm)
+    c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    before = len(_entries("client.sensitive.read"))
+    r = c.get(f"/api/v1/clients/{firm['client'].pk}/sensitive",
+              {"purpose": "开票", "fields": "address," * 40})
+    assert r.status_code == 422, r.content
+    assert r.json()["code"] == "validation_error"
+    assert "上海" not in r.content.decode()
+    assert len(_entries("client.sensitive.read")) == before
+
+
 def test_client_sensitive_unknown_field_message_is_localized(firm):
     c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="zh-hans")
     r = c.get(f"/api/v1/clients/{firm['client'].pk}/sensitive",
