@@ -9,6 +9,7 @@ from django.test import Client as HttpClient
 
 from baomi.accounts import services
 from baomi.accounts.models import Role
+from baomi.audit.models import LedgerEntry
 from baomi.clients.models import Client
 from conftest import PASSWORD
 
@@ -223,7 +224,7 @@ def test_session_auth_requires_csrf_for_writes(firm):
     assert r.status_code == 200, r.content
 
 
-def test_staff_endpoints(firm):
+def test_staff_endpoints(firm, make_user):
     admin = bearer(firm["admin"])
     r = admin.get("/api/v1/staff?q=acct")
     assert r.status_code == 200 and r.json()["count"] == 2
@@ -252,11 +253,19 @@ def test_staff_endpoints(firm):
         content_type="application/json",
     )
     assert "role" in assert_error(r, 422, "validation_error")["detail"]["fields"]
-    # Accountants may read the staff list but not change it.
+    # Accountants may neither read the staff directory (the matrix gives `staff.view` to
+    # administrators, managers, compliance and internal auditors) nor change it.
     acct = bearer(firm["a1"])
-    assert acct.get("/api/v1/staff").status_code == 200
+    body = assert_error(acct.get("/api/v1/staff"), 403, "access_denied")
+    assert body["detail"]["rule"] == "role_not_permitted"
+    assert_error(acct.get(f"/api/v1/staff/{new['id']}"), 403, "access_denied")
     r = acct.patch(f"/api/v1/staff/{new['id']}", {"post": "x"}, content_type="application/json")
     assert_error(r, 403, "staff_admin_only")
+    refused = LedgerEntry.objects.filter(action="staff.view", actor=firm["a1"].username)
+    assert refused.count() == 2 and {e.decision for e in refused} == {"refused"}
+    # A manager may read it.
+    manager = make_user("mgr_staff", role=Role.MANAGER)
+    assert bearer(manager).get("/api/v1/staff").status_code == 200
     # Deactivation through the API revokes the person's tokens at once.
     victim_token = services.token_create(user=firm["a2"]).plaintext
     r = admin.patch(
@@ -269,7 +278,10 @@ def test_staff_endpoints(firm):
 
 def test_partner_and_client_users_cannot_list_staff(firm, make_user):
     partner = make_user("pp", role=Role.PARTNER)
-    assert_error(bearer(partner).get("/api/v1/staff"), 403, "staff_only")
+    assert_error(bearer(partner).get("/api/v1/staff"), 403, "access_denied")
+    company = Client.objects.create(name="门户公司", uscc="91350100M000100Y43")
+    client_user = make_user("cc_staff", role=Role.CLIENT, portal_client_id=company.pk)
+    assert_error(bearer(client_user).get("/api/v1/staff"), 403, "access_denied")
 
 
 def test_localized_error_messages(firm):

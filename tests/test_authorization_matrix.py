@@ -72,7 +72,6 @@ def _auth_payload(w: dict[str, Any], t: str) -> dict[str, Any]:
     return {"grantee_user_id": w["spare"].pk, "scope": {"levels": ["internal"]}, **_period(30)}
 
 
-STAFF_VIEWERS = frozenset({"admin", "manager", "accountant", "compliance", "internal_auditor"})
 LEDGER = frozenset({"admin", "compliance", "internal_auditor", "external_auditor"})
 
 API: dict[tuple[str, str], Spec] = {
@@ -129,13 +128,12 @@ API: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/clients/{client_id}"): Spec("client", A.CLIENT_VIEW),
     ("PATCH", "/api/v1/clients/{client_id}"): Spec(
         "client", A.CLIENT_UPDATE, lambda w, t: {"legal_representative": "赵六"}),
-    ("GET", "/api/v1/staff"): Spec("fixed", roles_ok=STAFF_VIEWERS),
+    ("GET", "/api/v1/staff"): Spec("firm", A.STAFF_VIEW),
     ("POST", "/api/v1/staff"): Spec(
         "firm", A.STAFF_MANAGE,
         lambda w, t: {"username": "newbie", "password": "Long-enough-pass-42",
                       "role": "accountant"}),
-    ("GET", "/api/v1/staff/{user_id}"): Spec("fixed", roles_ok=STAFF_VIEWERS,
-                                             hidden_when_refused=False),
+    ("GET", "/api/v1/staff/{user_id}"): Spec("firm", A.STAFF_VIEW),
     ("PATCH", "/api/v1/staff/{user_id}"): Spec(
         "firm", A.STAFF_MANAGE, lambda w, t: {"post": "新岗位"}),
     ("GET", "/api/v1/ledger/entries"): Spec("fixed", roles_ok=LEDGER),

@@ -130,9 +130,18 @@ def test_read_only_roles_cannot_create(make_user):
 
 def test_staff_list(make_user):
     make_user("acct6", display_name="钱会计", department="记账一部")
-    c = signed_in("acct6")
+    manager = make_user("mgr6", role=Role.MANAGER)
+    c = verified_client(manager, HTTP_ACCEPT_LANGUAGE="zh-hans")
     body = c.get("/staff/").content.decode()
     assert "钱会计" in body and "记账一部" in body
+    assert 'href="/staff/"' in body
+    en = verified_client(manager, HTTP_ACCEPT_LANGUAGE="en").get("/staff/").content.decode()
+    assert "<h1>Staff</h1>" in en and "Search name, department or post" in en
+    # The matrix does not give accountants or partners `staff.view`: no menu entry, and
+    # the page itself is refused.
+    acct = signed_in("acct6")
+    assert 'href="/staff/"' not in acct.get("/").content.decode()
+    assert acct.get("/staff/").status_code == 403
     partner = make_user("partner9", role=Role.PARTNER)
     assert partner
     assert signed_in("partner9").get("/staff/").status_code == 403

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from baomi.accounts.models import STAFF_ROLES, Role, User
-from baomi.errors import AccessDenied, NotFound
+from baomi.accounts.models import Role, User
+from baomi.errors import NotFound
+
+
+def staff_can_view(actor: User) -> bool:
+    """`staff.view` (the staff directory): the roles the access matrix gives it."""
+    from baomi import policy
+    from baomi.access import selectors as access
+
+    return access.decide_for(actor, policy.Action.STAFF_VIEW, None).allowed
 
 
 def staff_list(*, actor: User, search: str = "") -> QuerySet[User]:
-    """Accounts of the firm's people, for firm staff only. Raises AccessDenied."""
-    if actor.role not in STAFF_ROLES:
-        raise AccessDenied(code="staff_only")
+    """Accounts of the firm's people, for those the access matrix gives `staff.view`.
+
+    Raises AccessDenied with the policy's reason; the refusal is recorded
+    (``staff.view``), like every refused look at a register.
+    """
+    from baomi import policy
+    from baomi.access import selectors as access
+    from baomi.access.errors import denied
+    from baomi.audit.events import record
+
+    decision = access.decide_for(actor, policy.Action.STAFF_VIEW, None)
+    if not decision.allowed:
+        record(actor, "staff.view", object_type="staff", decision="refused",
+               reason=decision.rule.value)
+        raise denied(decision)
     qs = User.objects.exclude(role=Role.CLIENT).select_related("department")
     term = search.strip()[:100]
     if term:
