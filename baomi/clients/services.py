@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -131,6 +132,42 @@ def bank_account_clean(value: str) -> tuple[str, str | None]:
     return text, None
 
 
+def _email_problem(value: str) -> str | None:
+    if value and ("@" not in value or any(ch.isspace() for ch in value)):
+        return str(_("Enter a valid e-mail address."))
+    return None
+
+
+# Sealed fields whose values have a checkable shape, and their cleaners.
+_SEALED_CHECKS: dict[str, Callable[[str], tuple[str, str | None]]] = {
+    "legal_rep_id_number": id_number_clean,
+    "id_number": id_number_clean,
+    "mobile": mobile_clean,
+    "bank_account": bank_account_clean,
+    "email": lambda value: (value.strip(), _email_problem(value.strip())),
+}
+
+
+def _checked_sealed(
+    values: Mapping[str, str | None], errors: dict[str, list[str]]
+) -> dict[str, str | None]:
+    """`values` (sealed field → value, None: unchanged, "": clear) with ID numbers, mobile
+    numbers, bank accounts and e-mail addresses normalized, and their problems added to
+    `errors`. The same checks the web forms make, so the API and imports cannot store
+    what a form would refuse."""
+    out: dict[str, str | None] = {}
+    for name, value in values.items():
+        check = _SEALED_CHECKS.get(name)
+        if value is None or check is None:
+            out[name] = value
+            continue
+        text, problem = check(value)
+        if problem:
+            errors.setdefault(name, []).append(str(problem))
+        out[name] = text
+    return out
+
+
 def _clean_text(value: str, *, field_name: str, max_len: int, errors: dict[str, list[str]]) -> str:
     text = value.strip()
     if not text:
@@ -190,6 +227,8 @@ def _apply(client: Client, data: ClientInput, *, creating: bool) -> list[Service
         )
     if client.status == ClientStatus.SERVICE_ENDED and not client.service_ended_on:
         errors.setdefault("service_ended_on", []).append(_("Give the date the service ended."))
+    for name, value in _checked_sealed(data.sealed_values(), errors).items():
+        setattr(data, name, value)  # normalized, as the form would have sent it
     services: list[ServiceType] | None = None
     if data.service_types is not None:
         codes = sorted(set(data.service_types))
@@ -312,9 +351,9 @@ def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact
     title = str(data.get("title", "") or "").strip()
     if len(title) > 100:
         errors.setdefault("title", []).append(_("At most %(n)d characters.") % {"n": 100})
-    email = str(data.get("email", "") or "").strip()
-    if email and ("@" not in email or any(ch.isspace() for ch in email)):
-        errors.setdefault("email", []).append(_("Enter a valid e-mail address."))
+    sealed = _checked_sealed(
+        {f: str(data.get(f, "") or "") for f in CONTACT_SEALED_FIELDS}, errors
+    )
     if errors:
         raise ValidationFailed(detail={"fields": errors})
     with transaction.atomic():
@@ -324,11 +363,7 @@ def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact
             title=title,
             is_primary=bool(data.get("is_primary", False)),
         )
-        door.record_write(
-            actor=actor,
-            obj=contact,
-            values={f: str(data.get(f, "") or "") for f in CONTACT_SEALED_FIELDS},
-        )
+        door.record_write(actor=actor, obj=contact, values=sealed)
     return contact
 
 
@@ -362,9 +397,7 @@ def contact_update(
     unknown = set(sealed) - set(CONTACT_SEALED_FIELDS)
     if unknown:
         raise ValueError(f"not sealed contact fields: {sorted(unknown)}")
-    email = sealed.get("email", "")
-    if email and ("@" not in email or any(ch.isspace() for ch in email)):
-        errors.setdefault("email", []).append(_("Enter a valid e-mail address."))
+    checked = _checked_sealed(sealed, errors)
     if errors:
         raise ValidationFailed(detail={"fields": errors})
     changed = sorted(
@@ -376,8 +409,8 @@ def contact_update(
     with transaction.atomic():
         contact.name, contact.title, contact.is_primary = clean_name, clean_title, is_primary
         contact.save(update_fields=["name", "title", "is_primary"])
-        if sealed:
-            door.record_write(actor=actor, obj=contact, values=sealed)
+        if checked:
+            door.record_write(actor=actor, obj=contact, values=checked)
         record(actor, "client.update", object_type="contact", object_id=contact.pk,
                client_id=client.pk, reason=" ".join(changed))
     return contact

@@ -130,7 +130,7 @@ def test_contacts_masked_then_revealed_with_purpose(firm):
         {
             "name": "钱七",
             "mobile": "13912345678",
-            "id_number": "110105194912310029",
+            "id_number": "11010519491231002X",
             "email": "qian@example.cn",
         },
         content_type="application/json",
@@ -141,10 +141,103 @@ def test_contacts_masked_then_revealed_with_purpose(firm):
     assert r.json()[0]["mobile"] == "••••••" and not r.json()[0]["revealed"]
     r = c.get(f"/api/v1/clients/{cid}/contacts", {"purpose": "电话核对"})
     assert r.json()[0]["mobile"] == "13912345678" and r.json()[0]["revealed"]
-    r = c.get("/api/v1/contacts/search", {"id_number": "110105194912310029"})
+    r = c.get("/api/v1/contacts/search", {"id_number": "11010519491231002X"})
     assert [x["name"] for x in r.json()] == ["钱七"]
     r = bearer(firm["other"]).get(f"/api/v1/clients/{cid}/contacts", {"purpose": "x"})
     assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("id_number", "110105194912310028", "check character"),  # last character wrong
+        ("id_number", "110105194913310021", "region or birth date"),  # month 13
+        ("id_number", "身份证", "resident ID number"),
+        ("mobile", "1391234567", "11-digit"),
+        ("mobile", "12912345678", "number plan"),
+        ("email", "qian at example.cn", "e-mail"),
+    ],
+)
+def test_contact_values_are_checked_as_the_form_checks_them(firm, field, value, needle):
+    from baomi.audit.models import LedgerEntry
+    from baomi.clients.models import Contact
+
+    c = bearer(firm["acct"])
+    cid = firm["client"].pk
+    entries = LedgerEntry.objects.count()
+    r = c.post(
+        f"/api/v1/clients/{cid}/contacts",
+        {"name": "钱七", field: value},
+        content_type="application/json",
+    )
+    assert r.status_code == 422, r.content
+    body = r.json()
+    assert body["code"] == "validation_error"
+    assert needle in " ".join(body["detail"]["fields"][field])
+    assert value not in r.content.decode()  # the refused value is not echoed
+    assert Contact.objects.count() == 0
+    # The client was read (recorded); nothing was written or sealed.
+    after = LedgerEntry.objects.filter(seq__gte=entries)
+    assert set(after.values_list("action", flat=True)) == {"client.read"}
+
+
+def test_contact_values_are_stored_normalized_and_found(firm):
+    c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="zh-hans")
+    cid = firm["client"].pk
+    r = c.post(
+        f"/api/v1/clients/{cid}/contacts",
+        {"name": "钱七", "mobile": "+86 139-1234-5678", "id_number": "11010519491231002x"},
+        content_type="application/json",
+    )
+    assert r.status_code == 201, r.content
+    contact_id = r.json()["id"]
+    r = c.get(f"/api/v1/clients/{cid}/contacts", {"purpose": "电话核对"})
+    assert r.json()[0]["mobile"] == "13912345678"
+    assert r.json()[0]["id_number"] == "11010519491231002X"
+    r = c.get("/api/v1/contacts/search", {"mobile": "139 1234 5678"})
+    assert [x["id"] for x in r.json()] == [contact_id]
+    # Localized: the problem in Chinese for a Chinese caller.
+    r = c.post(
+        f"/api/v1/clients/{cid}/contacts",
+        {"name": "孙八", "id_number": "110105194912310028"},
+        content_type="application/json",
+    )
+    assert r.status_code == 422
+    assert "校验码" in " ".join(r.json()["detail"]["fields"]["id_number"])
+
+
+def test_client_sealed_values_are_checked_and_nothing_changes(firm):
+    from baomi.clients.models import Client
+
+    c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="en")
+    cid = firm["client"].pk
+    r = c.patch(
+        f"/api/v1/clients/{cid}",
+        {"bank_account": "6222 0212 3456 7890", "legal_rep_id_number": "11010519491231002X"},
+        content_type="application/json",
+    )
+    assert r.status_code == 200, r.content
+    for payload, field in [
+        ({"legal_rep_id_number": "110105194912310028"}, "legal_rep_id_number"),
+        ({"bank_account": "12-34"}, "bank_account"),
+        ({"bank_account": "6222 0212 3456 7890", "legal_rep_id_number": "X"},
+         "legal_rep_id_number"),
+    ]:
+        r = c.patch(f"/api/v1/clients/{cid}", payload, content_type="application/json")
+        assert r.status_code == 422, r.content
+        assert field in r.json()["detail"]["fields"]
+    r = c.get(f"/api/v1/clients/{cid}/sensitive", {"purpose": "开票"})
+    assert r.json()["bank_account"] == "6222021234567890"
+    assert r.json()["legal_rep_id_number"] == "11010519491231002X"
+    before = Client.objects.count()
+    r = verified_client(firm["manager"], HTTP_ACCEPT_LANGUAGE="en").post(
+        "/api/v1/clients",
+        {"name": "校验测试有限公司", "uscc": "91350100M000100Y43", "legal_representative": "王五",
+         "legal_rep_id_number": "110105194912310028"},
+        content_type="application/json",
+    )
+    assert r.status_code == 422 and "legal_rep_id_number" in r.json()["detail"]["fields"]
+    assert Client.objects.count() == before
 
 
 def test_client_sensitive_fields(firm):
@@ -159,7 +252,7 @@ def test_client_sensitive_fields(firm):
     )
     c = verified_client(firm["acct"], HTTP_ACCEPT_LANGUAGE="en")
     r = c.get(f"/api/v1/clients/{firm['client'].pk}/sensitive", {"purpose": "开票"})
-    assert r.json()["bank_account"] == "6222 0212 3456 7890"
+    assert r.json()["bank_account"] == "6222021234567890"  # stored normalized
     r = c.get(f"/api/v1/clients/{firm['client'].pk}/sensitive")
     assert r.json()["code"] == "purpose_required"
 
@@ -214,7 +307,7 @@ def test_client_sensitive_fields_asked_by_name(firm):
     r = v.get(f"/api/v1/clients/{cid}/sensitive",
               {"purpose": "开票", "fields": " bank_account , address "})
     assert r.status_code == 200, r.content
-    assert r.json()["bank_account"] == "6222 0212 3456 7890"
+    assert r.json()["bank_account"] == "6222021234567890"
     assert r.json()["address"] == "上海市浦东新区世纪大道100号"
     assert r.json()["legal_rep_id_number"] is None
 
