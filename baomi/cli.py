@@ -401,7 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("BAOMI_WORKERS", "2")),
         help="server worker processes (default 2)",
     )
-    up.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    up.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("BAOMI_THREADS", "4")),
+        help="threads per worker (default 4)",
+    )
     up.add_argument("--cert", help="TLS certificate (PEM) to serve HTTPS directly")
     up.add_argument("--key", help="TLS private key (PEM) for --cert")
     up.add_argument("--no-scheduler", action="store_true", help="do not run background jobs")

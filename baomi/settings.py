@@ -91,7 +91,9 @@ _database_url = os.environ.get("BAOMI_DATABASE_URL", "").strip()
 if _database_url:
     import dj_database_url
 
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    DATABASES = {
+        "default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    }
 else:
     DATABASES = {
         "default": {
@@ -110,6 +112,13 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # Each server thread keeps its connection (and SQLite's prepared-statement
+            # cache) across requests: opening one and running the PRAGMAs above cost
+            # about 0.6 ms of CPU per request, more than most requests' own work. Django
+            # runs in autocommit between requests, so an idle connection holds no read
+            # snapshot and holds back no checkpoint; one that saw an error is closed.
+            "CONN_MAX_AGE": int(os.environ.get("BAOMI_SQLITE_CONN_MAX_AGE", "60")),
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -21,6 +21,7 @@ key per document version; each data key seals one `BMS` stream in the blob store
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import queue
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Union
 
-from django.db import IntegrityError, OperationalError, models, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -1449,29 +1450,46 @@ def client_key_destroy(*, actor: Actor, client: Client) -> ClientKey:
         client_id=client.pk,
     )
     now = timezone.now()
-    with transaction.atomic():
-        if transaction.get_connection().vendor == "sqlite":
-            # Zero the freed bytes of the deleted key in the database file, and once
-            # committed move the pages into it and empty the WAL (server processes keep
-            # the WAL file: baomi/core/walkeeper.py), so no page image of the old key
-            # row outlives the destruction in SQLite's files.
-            with transaction.get_connection().cursor() as cursor:
-                cursor.execute("PRAGMA secure_delete=ON")
-            transaction.on_commit(_truncate_wal)
-        row, _created = ClientKey.objects.select_for_update().get_or_create(
-            scope=scope,
-            defaults={"client": client, "suite": _suite(), "wrapped": None, "destroyed_at": now},
-        )
-        if row.destroyed_at is None:
-            row.wrapped = None
-            row.destroyed_at = now
-            row.save(update_fields=["wrapped", "destroyed_at"])
-        # The data keys are useless without the client key; remove them as well so no
-        # copy of this database can be combined with an old copy of the key row.
-        DocumentVersion.objects.filter(document__client_id=client.pk).update(wrapped_data_key=b"")
+    sqlite = transaction.get_connection().vendor == "sqlite"
+    try:
+        with transaction.atomic():
+            if sqlite:
+                # Zero the freed bytes of the deleted key in the database file, and once
+                # committed move the pages into it and empty the WAL (server processes
+                # keep the WAL file: baomi/core/walkeeper.py), so no page image of the old
+                # key row outlives the destruction in SQLite's files.
+                _secure_delete(on=True)
+                transaction.on_commit(_truncate_wal)
+            row, _created = ClientKey.objects.select_for_update().get_or_create(
+                scope=scope,
+                defaults={
+                    "client": client, "suite": _suite(), "wrapped": None, "destroyed_at": now
+                },
+            )
+            if row.destroyed_at is None:
+                row.wrapped = None
+                row.destroyed_at = now
+                row.save(update_fields=["wrapped", "destroyed_at"])
+            # The data keys are useless without the client key; remove them as well so no
+            # copy of this database can be combined with an old copy of the key row.
+            DocumentVersion.objects.filter(document__client_id=client.pk).update(
+                wrapped_data_key=b""
+            )
+    finally:
+        if sqlite:
+            # The setting acts as rows are changed (above); the connection lives on for
+            # later requests (CONN_MAX_AGE), which need not pay for zeroing. A connection
+            # too broken to reset reports the original error, and Django closes it.
+            with contextlib.suppress(DatabaseError):
+                _secure_delete(on=False)
     with _lock:
         _key_cache.pop(scope, None)
     return row
+
+
+def _secure_delete(*, on: bool) -> None:
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(f"PRAGMA secure_delete={'ON' if on else 'OFF'}")
 
 
 def _truncate_wal() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import translation
 
 from baomi.clients.models import Contact
@@ -143,6 +144,12 @@ def test_destroyed_key_makes_records_unreadable_and_refuses_writes(firm):
 
     contact = _contact(firm)
     client_key_destroy(actor=firm["admin"], client=firm["client"])
+    if connection.vendor == "sqlite":
+        # Zeroing was switched on for the destruction only: the connection lives on
+        # (CONN_MAX_AGE) and later requests on it should not pay for it.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA secure_delete")
+            assert cursor.fetchone()[0] == 0
     with pytest.raises(KeyDestroyed) as info:
         door.record_read(actor=firm["admin"], obj=contact, fields=["mobile"], purpose="x")
     assert info.value.code == "key_destroyed"
