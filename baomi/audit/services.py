@@ -14,10 +14,13 @@ Contract of `ledger_append`:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import itertools
+import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -311,12 +314,13 @@ def _append_durably(items: Sequence[_Prepared]) -> list[int]:
     """Append in a transaction of its own, committed (durably) before returning.
 
     Only outside a Django transaction (autocommit): BEGIN and COMMIT go straight to the
-    driver, so the one-appender path pays no more than a plain insert does.
+    driver, so the one-appender path pays no more than a plain insert does. On SQLite,
+    appenders of different processes take turns on `_process_turns` first.
     """
     db = connections[DEFAULT_DB_ALIAS]
     db.ensure_connection()
     raw = db.connection
-    with db.wrap_database_errors:
+    with _process_turns(db), db.wrap_database_errors:
         cur = raw.cursor()
         try:
             return _append_locked(db, cur, items, timezone.now(), own=True)
@@ -325,6 +329,60 @@ def _append_durably(items: Sequence[_Prepared]) -> list[int]:
             raise
         finally:
             cur.close()
+
+
+# Per process: (pid, open lock file) for each SQLite database file appended to.
+_turn_files: dict[str, tuple[int, int]] = {}
+_turn_files_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _process_turns(db: BaseDatabaseWrapper) -> Iterator[None]:
+    """Server processes appending to one SQLite database take turns on an OS file lock
+    (``<database>-ledger.lock``, flock) before they ask for SQLite's write lock.
+
+    SQLite's own wait for a busy write lock sleeps 1 ms, then 2, 5, 10 ms… between
+    tries, however soon the lock is free: an append holds it for a fraction of a
+    millisecond, and every thread of a process whose leader sleeps there waits with it.
+    A thread blocked in flock() is woken the moment the lock is released. Threads of one
+    process never contend here (their appends are already one at a time: group commit),
+    and an append inside a Django transaction does not take this lock (it already holds
+    SQLite's write lock, and taking this one second could deadlock with a process
+    holding this one and waiting for that one). Any other writer still meets SQLite's
+    own busy wait, as before. Without a lock file (in-memory databases, or one that
+    cannot be created) appends go on without taking turns.
+    """
+    fd = _turn_file(db) if db.vendor == "sqlite" else None
+    if fd is None:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _turn_file(db: BaseDatabaseWrapper) -> int | None:
+    name = str(db.settings_dict.get("NAME", ""))
+    if not name or name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
+        return None
+    pid = os.getpid()
+    held = _turn_files.get(name)
+    if held is not None and held[0] == pid:
+        return held[1]
+    with _turn_files_lock:
+        held = _turn_files.get(name)
+        if held is not None and held[0] == pid:
+            return held[1]
+        # A file description inherited through fork() is shared with the parent (flock
+        # would not exclude it): each process opens its own.
+        try:
+            fd = os.open(f"{name}-ledger.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return None
+        _turn_files[name] = (pid, fd)
+        return fd
 
 
 def _rollback_quietly(db: BaseDatabaseWrapper, raw: Any) -> None:

@@ -1,0 +1,110 @@
+"""Processes appending to one SQLite file take turns on an OS file lock
+(`baomi.audit.services._process_turns`) instead of SQLite's sleeping busy wait."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from baomi.audit import services
+
+# Takes the lock file's flock, says so, holds it for the given seconds, then exits.
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _db(name: str, vendor: str = "sqlite") -> Any:
+    return SimpleNamespace(vendor=vendor, settings_dict={"NAME": name})
+
+
+def test_an_append_waits_for_another_process_and_goes_on_when_it_lets_go(tmp_path: Path) -> None:
+    db = _db(str(tmp_path / "baomi.sqlite3"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "baomi.sqlite3-ledger.lock"), "0.4"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        with services._process_turns(db):
+            waited = time.monotonic() - start
+        assert waited >= 0.2  # it did wait for the other process (which held it 0.4 s)
+        assert waited < 30
+    finally:
+        holder.wait(timeout=30)
+    mode = stat.S_IMODE(os.stat(tmp_path / "baomi.sqlite3-ledger.lock").st_mode)
+    assert mode == 0o600
+
+
+def test_threads_of_one_process_are_not_held_up_by_each_other(tmp_path: Path) -> None:
+    # Within a process group commit already makes appends one at a time; the file lock
+    # (one file description per process) must not add a wait there.
+    db = _db(str(tmp_path / "baomi.sqlite3"))
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def first() -> None:
+        with services._process_turns(db):
+            inside.set()
+            leave.wait(10)
+
+    t = threading.Thread(target=first)
+    t.start()
+    try:
+        assert inside.wait(10)
+        start = time.monotonic()
+        with services._process_turns(db):
+            pass
+        assert time.monotonic() - start < 5
+    finally:
+        leave.set()
+        t.join()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_opens_its_own_lock_file(tmp_path: Path) -> None:
+    db = _db(str(tmp_path / "baomi.sqlite3"))
+    parent_fd = services._turn_file(db)
+    assert parent_fd is not None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            child_fd = services._turn_file(db)
+            os.write(write, b"own" if child_fd not in (None, parent_fd) else b"shared")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 10) == b"own"
+    os.close(read)
+    assert services._turn_file(db) == parent_fd  # the parent keeps its own
+
+
+@pytest.mark.parametrize(
+    "db",
+    [
+        _db(":memory:"),
+        _db("file:memorydb_default?mode=memory&cache=shared"),
+        _db("/nonexistent-dir/baomi.sqlite3"),  # no lock file can be made: no turns
+        _db("ignored", vendor="postgresql"),  # PostgreSQL serializes with its own lock
+    ],
+)
+def test_no_turns_where_there_is_no_lock_file(db: Any) -> None:
+    with services._process_turns(db):
+        pass
