@@ -223,6 +223,25 @@ def test_a_stale_head_from_another_writer_is_read_back() -> None:
     assert selectors.ledger_state().size == 4
 
 
+def test_another_process_s_appends_are_never_overwritten_or_forked() -> None:
+    """A process keeps the head it last wrote; when another process has appended since
+    (here: the cache is set back to an older head), the append goes after the real head,
+    with the tree state read back, never after the cached one."""
+    from baomi.audit import services
+
+    for i in range(5):
+        ledger_append(AuditEvent(actor="x", action="client.read", object_id=str(i)))
+    older = services._head_cache[connection.alias]
+    for i in range(5, 7):
+        ledger_append(AuditEvent(actor="x", action="client.read", object_id=str(i)))
+    services._head_cache[connection.alias] = older  # as if another process wrote 5 and 6
+    assert ledger_append(AuditEvent(actor="x", action="client.read", object_id="n")) == 7
+    selectors.checkpoint_create()
+    assert selectors.ledger_verify(record=False).ok
+    rows = list(LedgerEntry.objects.order_by("seq").values_list("seq", "object_id"))
+    assert rows == [(i, str(i)) for i in range(7)] + [(7, "n")]
+
+
 def test_one_leader_at_a_time_and_threads_share_commits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Within a process one thread at a time commits (the leader), and concurrent
     appends ride on shared commits: that is what makes 8 appenders faster than one."""
