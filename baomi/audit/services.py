@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import itertools
+import logging
 import os
 import threading
 import time
@@ -44,6 +45,7 @@ from baomi.ledger.errors import EntryFormatError
 from baomi.ledger.hashing import LEAF_PREFIX, hasher
 
 MAX_TEXT = 500
+log = logging.getLogger(__name__)
 
 
 class LedgerUnavailable(BaomiError):
@@ -353,14 +355,56 @@ def _process_turns(db: BaseDatabaseWrapper) -> Iterator[None]:
     cannot be created) appends go on without taking turns.
     """
     fd = _turn_file(db) if db.vendor == "sqlite" else None
-    if fd is None:
+    if fd is None or not _take_turn(fd):
         yield
         return
-    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+# How long an appender waits for its turn before it goes on without one (and meets
+# SQLite's own busy wait and timeout, as before): a holder that is stopped or stuck must
+# not make appends hang instead of failing closed.
+TURN_TIMEOUT = 20.0
+
+
+def _take_turn(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    # Another process appends: wait in the kernel (woken the moment it lets go), on a
+    # thread that is abandoned after TURN_TIMEOUT; one that gets the lock after that lets
+    # go of it at once (the lock only orders appenders, see above).
+    state = threading.Lock()
+    done = threading.Event()
+    outcome: list[bool] = []  # [got it] once the waiter has finished; [] while waiting
+
+    def wait() -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            got = True
+        except OSError:
+            got = False
+        with state:
+            if done.is_set():  # abandoned
+                if got:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            outcome.append(got)
+            done.set()
+
+    threading.Thread(target=wait, name="baomi-ledger-turn", daemon=True).start()
+    done.wait(TURN_TIMEOUT)
+    with state:
+        if outcome:
+            return outcome[0]
+        done.set()  # abandon the waiter
+    log.warning("waited %.0f s for the ledger append turn; going on without it", TURN_TIMEOUT)
+    return False
 
 
 def _turn_file(db: BaseDatabaseWrapper) -> int | None:

@@ -3,9 +3,9 @@
 When the last connection to a WAL-mode database closes, SQLite checkpoints the whole WAL
 into the database file (with its fsyncs) and deletes the WAL, which the next write
 creates again. Server threads keep their connections between requests (``CONN_MAX_AGE``
-in settings), but Django still closes one after an error or once it is older than that
-age, and a connection opened per request (``BAOMI_SQLITE_CONN_MAX_AGE=0``) is closed after
-every request: nearly every request that wrote (every ledger append: each door-checked
+in settings), but Django still closes one once it is older than that age, and a
+connection opened per request (``BAOMI_SQLITE_CONN_MAX_AGE=0``) is closed after every
+request: nearly every request that wrote (every ledger append: each door-checked
 read writes one) then paid for a full checkpoint when it closed its connection, about
 0.9 ms of CPU on the 2-core developer machine. Python 3.11's `sqlite3` cannot set
 ``SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE``; a connection that stays open does the same, as no

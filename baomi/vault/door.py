@@ -1451,6 +1451,7 @@ def client_key_destroy(*, actor: Actor, client: Client) -> ClientKey:
     )
     now = timezone.now()
     sqlite = transaction.get_connection().vendor == "sqlite"
+    before = _secure_delete_get() if sqlite else 0
     try:
         with transaction.atomic():
             if sqlite:
@@ -1458,7 +1459,7 @@ def client_key_destroy(*, actor: Actor, client: Client) -> ClientKey:
                 # committed move the pages into it and empty the WAL (server processes
                 # keep the WAL file: baomi/core/walkeeper.py), so no page image of the old
                 # key row outlives the destruction in SQLite's files.
-                _secure_delete(on=True)
+                _secure_delete_set(1)
                 transaction.on_commit(_truncate_wal)
             row, _created = ClientKey.objects.select_for_update().get_or_create(
                 scope=scope,
@@ -1478,18 +1479,25 @@ def client_key_destroy(*, actor: Actor, client: Client) -> ClientKey:
     finally:
         if sqlite:
             # The setting acts as rows are changed (above); the connection lives on for
-            # later requests (CONN_MAX_AGE), which need not pay for zeroing. A connection
-            # too broken to reset reports the original error, and Django closes it.
+            # later requests (CONN_MAX_AGE) and gets back the setting it had (builds with
+            # SQLITE_SECURE_DELETE, Debian's among them, start with it on). A connection
+            # too broken to reset reports the original error.
             with contextlib.suppress(DatabaseError):
-                _secure_delete(on=False)
+                _secure_delete_set(before)
     with _lock:
         _key_cache.pop(scope, None)
     return row
 
 
-def _secure_delete(*, on: bool) -> None:
+def _secure_delete_get() -> int:
     with transaction.get_connection().cursor() as cursor:
-        cursor.execute(f"PRAGMA secure_delete={'ON' if on else 'OFF'}")
+        cursor.execute("PRAGMA secure_delete")
+        return int(cursor.fetchone()[0])
+
+
+def _secure_delete_set(value: int) -> None:
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(f"PRAGMA secure_delete={int(value)}")
 
 
 def _truncate_wal() -> None:

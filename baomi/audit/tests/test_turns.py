@@ -108,3 +108,53 @@ def test_a_forked_child_opens_its_own_lock_file(tmp_path: Path) -> None:
 def test_no_turns_where_there_is_no_lock_file(db: Any) -> None:
     with services._process_turns(db):
         pass
+
+
+TRY = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("held")
+"""
+
+
+def test_a_stuck_holder_delays_an_append_only_so_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A holder that never lets go (stopped, stuck) must not make appends hang: after
+    # TURN_TIMEOUT the append goes on without its turn, and the abandoned wait does not
+    # keep the lock once it gets it.
+    monkeypatch.setattr(services, "TURN_TIMEOUT", 0.3)
+    lock = tmp_path / "baomi.sqlite3-ledger.lock"
+    db = _db(str(tmp_path / "baomi.sqlite3"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock), "1.5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        with services._process_turns(db):
+            waited = time.monotonic() - start
+        assert 0.2 <= waited < 1.4
+    finally:
+        holder.wait(timeout=30)
+    time.sleep(0.3)  # the abandoned waiter got the lock when the holder exited, and let go
+    probe = subprocess.run(
+        [sys.executable, "-c", TRY, str(lock)], capture_output=True, text=True, timeout=30,
+        check=False,
+    )
+    assert probe.stdout.strip() == "free"
+
+
+def test_the_turn_is_given_back_when_the_append_fails(tmp_path: Path) -> None:
+    db = _db(str(tmp_path / "baomi.sqlite3"))
+    with pytest.raises(RuntimeError), services._process_turns(db):
+        raise RuntimeError("append failed")
+    probe = subprocess.run(
+        [sys.executable, "-c", TRY, str(tmp_path / "baomi.sqlite3-ledger.lock")],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert probe.stdout.strip() == "free"
