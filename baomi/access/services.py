@@ -80,7 +80,7 @@ def _refuse_input(actor: Any, action: str, code: str, message: str, *, field_nam
     return err
 
 
-def _check(
+def require_allowed(
     actor: User,
     action: policy.Action,
     obj: policy.Resource | None,
@@ -571,8 +571,9 @@ def authorization_grant(
     live authorization for the same grantee. Ledger: ``authorization.grant``.
     """
     obj = selectors.client_resource(client)
-    _check(actor, policy.Action.AUTHORIZATION_GRANT, obj, ledger_action="authorization.grant",
-           object_type="client", object_id=client.pk)
+    require_allowed(actor, policy.Action.AUTHORIZATION_GRANT, obj,
+                    ledger_action="authorization.grant", object_type="client",
+                    object_id=client.pk)
     act = "authorization.grant"
     if (grantee_user is None) == (grantee_org is None):
         raise _refuse_input(actor, act, "grantee_missing",
@@ -684,8 +685,9 @@ def authorization_revoke(*, actor: User, authorization: ClientAuthorization,
                          reason: str = "") -> ClientAuthorization:
     """Revoke at once (idempotent). Ledger: ``authorization.revoke``."""
     obj = selectors.client_resource(authorization.client)
-    _check(actor, policy.Action.AUTHORIZATION_REVOKE, obj, ledger_action="authorization.revoke",
-           object_type="authorization", object_id=authorization.pk)
+    require_allowed(actor, policy.Action.AUTHORIZATION_REVOKE, obj,
+                    ledger_action="authorization.revoke", object_type="authorization",
+                    object_id=authorization.pk)
     return _revoke_authorization(actor, authorization, reason)
 
 
@@ -750,8 +752,8 @@ def request_create(
     inverted windows or windows over 90 days, documents of another client.
     Approvers are notified. Ledger: ``query_request.create``."""
     act = "query_request.create"
-    _check(actor, policy.Action.QUERY_REQUEST_CREATE, selectors.client_resource(client),
-           ledger_action=act, object_type="client", object_id=client.pk)
+    require_allowed(actor, policy.Action.QUERY_REQUEST_CREATE, selectors.client_resource(client),
+                    ledger_action=act, object_type="client", object_id=client.pk)
     text = " ".join(purpose.split())[:500]
     if not text:
         raise _refuse_input(actor, act, "purpose_required",
@@ -817,8 +819,8 @@ def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> Q
             raise AccessDenied(_("You cannot approve your own query request."),
                                code="self_approval")
     else:
-        _check(actor, policy.Action.QUERY_REQUEST_APPROVE, obj, ledger_action=act,
-               object_type="query_request", object_id=row.pk)
+        require_allowed(actor, policy.Action.QUERY_REQUEST_APPROVE, obj, ledger_action=act,
+                        object_type="query_request", object_id=row.pk)
     with transaction.atomic():
         locked = QueryRequest.objects.select_for_update().get(pk=row.pk)
         if locked.status != RequestStatus.PENDING:
@@ -919,8 +921,8 @@ def break_glass_review(*, actor: User, item: BreakGlassRead, note: str) -> Break
 
 def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
     """Assign `user` to `client` (idempotent). Ledger: ``assignment.add``."""
-    _check(actor, policy.Action.ASSIGNMENT_MANAGE, selectors.client_resource(client),
-           ledger_action="assignment.add", object_type="user", object_id=user.pk)
+    require_allowed(actor, policy.Action.ASSIGNMENT_MANAGE, selectors.client_resource(client),
+                    ledger_action="assignment.add", object_type="user", object_id=user.pk)
     if not user.is_active or user.status == StaffStatus.LEFT or user.role not in {
         Role.MANAGER, Role.ACCOUNTANT, Role.ADMIN, Role.EXTERNAL_AUDITOR
     }:
@@ -940,8 +942,8 @@ def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
 
 def assignment_remove(*, actor: User, client: Client, user: User) -> bool:
     """Unassign (idempotent). Ledger: ``assignment.remove``."""
-    _check(actor, policy.Action.ASSIGNMENT_MANAGE, selectors.client_resource(client),
-           ledger_action="assignment.remove", object_type="user", object_id=user.pk)
+    require_allowed(actor, policy.Action.ASSIGNMENT_MANAGE, selectors.client_resource(client),
+                    ledger_action="assignment.remove", object_type="user", object_id=user.pk)
     with transaction.atomic():
         n, _detail = Assignment.objects.filter(client=client, user=user).delete()
         if n:
@@ -980,8 +982,8 @@ def _end_grants(actor: Any, user: User, why: str) -> dict[str, int]:
 
 
 def _check_staff_manage(actor: User, user: User, ledger_action: str) -> None:
-    _check(actor, policy.Action.STAFF_MANAGE, None, ledger_action=ledger_action,
-           object_type="user", object_id=user.pk)
+    require_allowed(actor, policy.Action.STAFF_MANAGE, None, ledger_action=ledger_action,
+                    object_type="user", object_id=user.pk)
     if user.pk == actor.pk:
         record(actor, ledger_action, object_type="user", object_id=user.pk,
                decision="refused", reason="self")
@@ -1054,8 +1056,8 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
     """List every live grant (assignments, client authorizations, approved query
     requests) for its reviewer: the manager of the client's department (compliance when
     there is none). Reviewers are notified. Ledger: ``access_review.create``."""
-    _check(actor, policy.Action.ACCESS_REVIEW_MANAGE, None, ledger_action="access_review.create",
-           object_type="access_review")
+    require_allowed(actor, policy.Action.ACCESS_REVIEW_MANAGE, None,
+                    ledger_action="access_review.create", object_type="access_review")
     clean = name.strip()[:200]
     if not clean:
         raise _refuse_input(actor, "access_review.create", "name_missing",

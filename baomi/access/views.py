@@ -30,7 +30,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from baomi import policy
 from baomi.access import forms, selectors, services
-from baomi.access.errors import denied
 from baomi.access.models import (
     AgreementKind,
     BreakGlassRead,
@@ -493,11 +492,8 @@ SCAN_BODY_LIMIT = 2 * services.MAX_SCAN_BYTES
 
 
 def _register_view(actor: User, what: str) -> None:
-    decision = selectors.decide_for(actor, policy.Action.STAFF_VIEW, None)
-    if not decision.allowed:
-        record(actor, f"{what}.view", object_type=what, decision="refused",
-               reason=decision.rule.value)
-        raise denied(decision)
+    services.require_allowed(actor, policy.Action.STAFF_VIEW, None,
+                             ledger_action=f"{what}.view", object_type=what)
 
 
 def _can_manage(actor: User) -> bool:

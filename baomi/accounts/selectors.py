@@ -23,15 +23,10 @@ def staff_list(*, actor: User, search: str = "") -> QuerySet[User]:
     (``staff.view``), like every refused look at a register.
     """
     from baomi import policy
-    from baomi.access import selectors as access
-    from baomi.access.errors import denied
-    from baomi.audit.events import record
+    from baomi.access.services import require_allowed
 
-    decision = access.decide_for(actor, policy.Action.STAFF_VIEW, None)
-    if not decision.allowed:
-        record(actor, "staff.view", object_type="staff", decision="refused",
-               reason=decision.rule.value)
-        raise denied(decision)
+    require_allowed(actor, policy.Action.STAFF_VIEW, None, ledger_action="staff.view",
+                    object_type="staff")
     qs = User.objects.exclude(role=Role.CLIENT).select_related("department")
     term = search.strip()[:100]
     if term:
