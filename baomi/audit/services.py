@@ -37,6 +37,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from baomi.core.walkeeper import sqlite_file
 from baomi.crypto.digest import HashName
 from baomi.errors import BaomiError
 from baomi.ledger.compact import CompactRange
@@ -408,8 +409,8 @@ def _take_turn(fd: int) -> bool:
 
 
 def _turn_file(db: BaseDatabaseWrapper) -> int | None:
-    name = str(db.settings_dict.get("NAME", ""))
-    if not name or name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
+    name = sqlite_file(db.settings_dict.get("NAME"))
+    if name is None:
         return None
     pid = os.getpid()
     held = _turn_files.get(name)

@@ -43,6 +43,16 @@ _held: dict[str, tuple[sqlite3.Connection, int, str]] = {}
 _inherited: list[sqlite3.Connection] = []
 
 
+def sqlite_file(name: object) -> str | None:
+    """`name` (a SQLite ``NAME`` setting) if it names a database file on disk, else None:
+    in-memory databases and ``file:`` URIs (Django's test databases among them) have no
+    file of their own to hold open or to put a lock file beside."""
+    text = str(name or "")
+    if not text or text == ":memory:" or text.startswith("file:"):
+        return None
+    return text
+
+
 def hold_open(database: Mapping[str, Any] | None = None) -> bool:
     """Open (once per process) the idle connection to the default database if it is a
     SQLite file; returns whether one is held. `database` defaults to the ``default`` entry
@@ -55,8 +65,8 @@ def hold_open(database: Mapping[str, Any] | None = None) -> bool:
         database = settings.DATABASES.get("default", {})
     if database.get("ENGINE") != "django.db.backends.sqlite3":
         return False
-    name = str(database.get("NAME", ""))
-    if not name or name == ":memory:" or name.startswith("file:") or not Path(name).exists():
+    name = sqlite_file(database.get("NAME"))
+    if name is None or not Path(name).exists():
         return False
     return hold(name)
 
