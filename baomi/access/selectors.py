@@ -127,10 +127,9 @@ def needed_facts(role: str, action: policy.Action, level: policy.Level) -> froze
         need.add("requests")
     if req is policy.Req.AUTHORIZED:
         need.add("authorizations")
-    if role == Role.MANAGER:
-        # A manager's failed ordinary path may be upgraded to break-glass, which needs
-        # nothing more; but their department reach comes from assignments too.
-        need.add("assignments")
+    # Nothing more for managers: a failed ordinary path upgraded to break-glass needs no
+    # fact, and their department reach compares the object's department with theirs.
+    # So a firm-level cell (the menu's `staff.view`, for one) reads no assignments.
     return frozenset(need)
 
 
