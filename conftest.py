@@ -170,7 +170,7 @@ def make_client(db: Any) -> Callable[..., Any]:
         # The policy lets only admins and managers create clients; for anyone else the
         # fixture sets up the client as the firm would and assigns `actor` to it.
         client = Client(created_by=actor, department_id=actor.department_id)
-        services = _apply(client, data, creating=True)
+        services, _sealed = _apply(client, data, creating=True)
         client.save()
         if services is not None:
             client.service_types.set(services)

@@ -179,7 +179,13 @@ def _clean_text(value: str, *, field_name: str, max_len: int, errors: dict[str, 
     return text
 
 
-def _apply(client: Client, data: ClientInput, *, creating: bool) -> list[ServiceType] | None:
+def _apply(
+    client: Client, data: ClientInput, *, creating: bool
+) -> tuple[list[ServiceType] | None, dict[str, str | None]]:
+    """Check `data` and set the client's plain fields from it; returns the service types
+    to set (None: unchanged) and the sealed values to write, normalized as a form would
+    have sent them. `data` itself is left as the caller gave it. Raises ValidationFailed
+    with every problem found."""
     errors: dict[str, list[str]] = {}
     if data.name is not None or creating:
         client.name = _clean_text(
@@ -227,8 +233,7 @@ def _apply(client: Client, data: ClientInput, *, creating: bool) -> list[Service
         )
     if client.status == ClientStatus.SERVICE_ENDED and not client.service_ended_on:
         errors.setdefault("service_ended_on", []).append(_("Give the date the service ended."))
-    for name, value in _checked_sealed(data.sealed_values(), errors).items():
-        setattr(data, name, value)  # normalized, as the form would have sent it
+    sealed = _checked_sealed(data.sealed_values(), errors)
     services: list[ServiceType] | None = None
     if data.service_types is not None:
         codes = sorted(set(data.service_types))
@@ -237,7 +242,7 @@ def _apply(client: Client, data: ClientInput, *, creating: bool) -> list[Service
             errors.setdefault("service_types", []).append(_("Unknown service type."))
     if errors:
         raise ValidationFailed(detail={"fields": errors})
-    return services
+    return services, sealed
 
 
 def client_create(*, actor: User, data: ClientInput) -> Client:
@@ -257,7 +262,7 @@ def client_create(*, actor: User, data: ClientInput) -> Client:
     client = Client(created_by=actor)
     if data.department_id is None and actor.department_id:
         client.department_id = actor.department_id
-    services = _apply(client, data, creating=True)
+    services, sealed = _apply(client, data, creating=True)
     try:
         with transaction.atomic():
             client.save()
@@ -273,8 +278,8 @@ def client_create(*, actor: User, data: ClientInput) -> Client:
                     client_id=client.pk,
                     reason="creator",
                 )
-            if data.sealed_values():
-                door.record_write(actor=actor, obj=client, values=data.sealed_values())
+            if sealed:
+                door.record_write(actor=actor, obj=client, values=sealed)
             record(
                 actor,
                 "client.create",
@@ -308,14 +313,14 @@ def client_update(*, actor: User, client: Client, data: ClientInput) -> Client:
             reason="not_permitted",
         )
         raise AccessDenied(_("You may not edit this client."))
-    services = _apply(client, data, creating=False)
+    services, sealed = _apply(client, data, creating=False)
     try:
         with transaction.atomic():
             client.save()
             if services is not None:
                 client.service_types.set(services)
-            if data.sealed_values():
-                door.record_write(actor=actor, obj=client, values=data.sealed_values())
+            if sealed:
+                door.record_write(actor=actor, obj=client, values=sealed)
             record(
                 actor,
                 "client.update",
