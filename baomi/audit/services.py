@@ -19,6 +19,7 @@ import fcntl
 import itertools
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -337,6 +338,7 @@ def _append_durably(items: Sequence[_Prepared]) -> list[int]:
 # Per process: (pid, open lock file) for each SQLite database file appended to.
 _turn_files: dict[str, tuple[int, int]] = {}
 _turn_files_lock = threading.Lock()
+_turn_files_failed: set[str] = set()  # databases whose lock file could not be opened
 
 
 @contextlib.contextmanager
@@ -424,7 +426,13 @@ def _turn_file(db: BaseDatabaseWrapper) -> int | None:
         # would not exclude it): each process opens its own.
         try:
             fd = os.open(f"{name}-ledger.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError:
+        except OSError as exc:
+            # Tried again on the next append (the directory may be fixed), said once.
+            if name not in _turn_files_failed:
+                _turn_files_failed.add(name)
+                log.warning("cannot open the ledger's lock file beside %s (%s): appends of "
+                            "different processes wait in SQLite's busy loop instead",
+                            name, exc.strerror or type(exc).__name__)
             return None
         _turn_files[name] = (pid, fd)
         return fd
@@ -438,6 +446,13 @@ def _rollback_quietly(db: BaseDatabaseWrapper, raw: Any) -> None:
         raw.rollback()
     except Exception:  # the original error is the one to report
         db.close()
+
+
+def _table_locked(exc: BaseException) -> bool:
+    """Whether `exc` (a Django database error) is SQLite's SQLITE_LOCKED, in any of its
+    extended forms (primary code 6), and not SQLITE_BUSY."""
+    code = getattr(exc.__cause__, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_LOCKED
 
 
 # --- group commit ---------------------------------------------------------------------
@@ -610,8 +625,11 @@ class _GroupCommitter:
         if waiters:
             waiters[0].gate.release()
 
-    # SQLite reports a competing writer as "locked" at once in some modes (shared-cache
-    # memory databases); such a commit is retried briefly before the append fails.
+    # SQLite reports a competing writer as SQLITE_LOCKED at once, without a busy wait,
+    # in shared-cache mode (the in-memory test databases); such a commit is retried
+    # briefly before the append fails. SQLITE_BUSY ("database is locked") is not retried:
+    # it comes only after the busy timeout (20 s, settings) has already been waited out,
+    # and retrying it would hold the request for many times that before failing closed.
     LOCKED_RETRIES = 40
 
     @classmethod
@@ -620,7 +638,7 @@ class _GroupCommitter:
             try:
                 return _append_durably(items)
             except OperationalError as exc:
-                if "locked" not in str(exc):
+                if not _table_locked(exc):
                     raise
                 time.sleep(0.002 * (attempt + 1))
         return _append_durably(items)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -110,6 +111,19 @@ def test_no_turns_where_there_is_no_lock_file(db: Any) -> None:
         pass
 
 
+def test_a_lock_file_that_cannot_be_opened_is_reported_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = str(tmp_path / "missing-dir" / "baomi.sqlite3")
+    for _ in range(3):
+        with services._process_turns(_db(name)):
+            pass
+    said = [r for r in caplog.records if "lock file" in r.getMessage()]
+    assert len(said) == 1 and name in said[0].getMessage()
+    (tmp_path / "missing-dir").mkdir()  # fixed: the next append takes turns again
+    assert services._turn_file(_db(name)) is not None
+
+
 TRY = """
 import fcntl, os, sys
 fd = os.open(sys.argv[1], os.O_RDWR)
@@ -158,3 +172,85 @@ def test_the_turn_is_given_back_when_the_append_fails(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30, check=False,
     )
     assert probe.stdout.strip() == "free"
+
+
+def _wrapped(error: sqlite3.Error) -> Exception:
+    """`error` as Django raises it from a query (`wrap_database_errors`)."""
+    from django.db.utils import OperationalError
+
+    try:
+        try:
+            raise error
+        except sqlite3.Error as exc:
+            raise OperationalError(*exc.args) from exc
+    except OperationalError as out:
+        return out
+
+
+def _busy_error(tmp_path: Path) -> sqlite3.Error:
+    """SQLITE_BUSY from a real file database whose write lock another connection holds."""
+    path = tmp_path / "busy.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
+        holder.close()
+    return caught.value
+
+
+def _locked_error() -> sqlite3.Error:
+    """SQLITE_LOCKED from a real shared-cache in-memory database (the test databases)."""
+    uri = "file:baomi-locked-test?mode=memory&cache=shared"
+    first = sqlite3.connect(uri, uri=True, isolation_level=None)
+    second = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        first.execute("CREATE TABLE t (x)")
+        first.execute("BEGIN IMMEDIATE")
+        first.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            second.execute("INSERT INTO t VALUES (2)")
+    finally:
+        second.close()
+        first.close()
+    return caught.value
+
+
+def test_only_sqlite_locked_counts_as_table_locked(tmp_path: Path) -> None:
+    busy, locked = _busy_error(tmp_path), _locked_error()
+    assert busy.sqlite_errorcode == sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    assert "locked" in str(busy)  # the message alone cannot tell them apart
+    assert services._table_locked(_wrapped(locked))
+    assert not services._table_locked(_wrapped(busy))
+    assert not services._table_locked(ValueError("database table is locked"))
+
+
+@pytest.mark.parametrize(("kind", "calls"), [("busy", 1), ("locked", 4)])
+def test_an_append_is_retried_only_when_sqlite_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, calls: int
+) -> None:
+    """SQLITE_BUSY comes after the busy timeout was waited out: the append fails (and the
+    action is refused) instead of waiting that long again and again. SQLITE_LOCKED comes
+    at once and is retried."""
+    from django.db.utils import OperationalError
+
+    error = _wrapped(_busy_error(tmp_path) if kind == "busy" else _locked_error())
+    seen: list[int] = []
+
+    def append(items: Any) -> list[int]:
+        seen.append(len(items))
+        if len(seen) < 4:
+            raise error
+        return [7]
+
+    monkeypatch.setattr(services, "_append_durably", append)
+    if kind == "busy":
+        with pytest.raises(OperationalError):
+            services._GroupCommitter._append_retrying([])
+    else:
+        assert services._GroupCommitter._append_retrying([]) == [7]
+    assert len(seen) == calls
