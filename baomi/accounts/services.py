@@ -417,10 +417,22 @@ class StaffInput:
         }
 
 
-def _staff_personal_write(actor: User, user: User, data: StaffInput) -> None:
+def _staff_personal_values(data: StaffInput) -> dict[str, str | None]:
+    """The sealed values to write, normalized as the staff form normalizes them (mobile
+    as 11 digits, ID number upper-case); raises ValidationFailed for a mobile or ID
+    number the form would refuse, so no caller can store one."""
+    from baomi.clients.services import checked_sealed
+
+    errors: dict[str, list[str]] = {}
+    values = checked_sealed(dict(data.sealed_values()), errors)
+    if errors:
+        raise ValidationFailed(detail={"fields": errors})
+    return values
+
+
+def _staff_personal_write(actor: User, user: User, values: dict[str, str | None]) -> None:
     from baomi.vault import door
 
-    values = data.sealed_values()
     if values:
         door.record_write(actor=actor, obj=user, values=values)
 
@@ -432,6 +444,7 @@ def staff_create(*, actor: User, username: str, password: str, data: StaffInput)
     refused) when a mobile or ID number is given. Raises ValidationFailed, Conflict,
     AccessDenied (the door refuses the sealed write: nothing is created).
     """
+    personal = _staff_personal_values(data)
     with transaction.atomic():
         dept = department_get_or_create(name=data.department) if data.department.strip() else None
         user = user_create(
@@ -445,7 +458,7 @@ def staff_create(*, actor: User, username: str, password: str, data: StaffInput)
             clearance=data.clearance,
             actor=actor,
         )
-        _staff_personal_write(actor, user, data)
+        _staff_personal_write(actor, user, personal)
     return user
 
 
@@ -459,6 +472,7 @@ def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
     """
     if user.pk == actor.pk and data.role != user.role:
         raise _field_error("role", _("You cannot change your own role."))
+    personal = _staff_personal_values(data)
     with transaction.atomic():
         dept = department_get_or_create(name=data.department) if data.department.strip() else None
         user_update(
@@ -478,5 +492,5 @@ def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
             user.save(update_fields=["department"])
             record(actor, "permission.change", object_type="user", object_id=user.pk,
                    reason=f"department:{old}->None")
-        _staff_personal_write(actor, user, data)
+        _staff_personal_write(actor, user, personal)
     return user

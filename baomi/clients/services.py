@@ -148,7 +148,7 @@ _SEALED_CHECKS: dict[str, Callable[[str], tuple[str, str | None]]] = {
 }
 
 
-def _checked_sealed(
+def checked_sealed(
     values: Mapping[str, str | None], errors: dict[str, list[str]]
 ) -> dict[str, str | None]:
     """`values` (sealed field → value, None: unchanged, "": clear) with ID numbers, mobile
@@ -233,7 +233,7 @@ def _apply(
         )
     if client.status == ClientStatus.SERVICE_ENDED and not client.service_ended_on:
         errors.setdefault("service_ended_on", []).append(_("Give the date the service ended."))
-    sealed = _checked_sealed(data.sealed_values(), errors)
+    sealed = checked_sealed(data.sealed_values(), errors)
     services: list[ServiceType] | None = None
     if data.service_types is not None:
         codes = sorted(set(data.service_types))
@@ -356,7 +356,7 @@ def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact
     title = str(data.get("title", "") or "").strip()
     if len(title) > 100:
         errors.setdefault("title", []).append(_("At most %(n)d characters.") % {"n": 100})
-    sealed = _checked_sealed(
+    sealed = checked_sealed(
         {f: str(data.get(f, "") or "") for f in CONTACT_SEALED_FIELDS}, errors
     )
     if errors:
@@ -402,7 +402,7 @@ def contact_update(
     unknown = set(sealed) - set(CONTACT_SEALED_FIELDS)
     if unknown:
         raise ValueError(f"not sealed contact fields: {sorted(unknown)}")
-    checked = _checked_sealed(sealed, errors)
+    checked = checked_sealed(sealed, errors)
     if errors:
         raise ValidationFailed(detail={"fields": errors})
     changed = sorted(

@@ -150,3 +150,47 @@ def test_nobody_changes_their_own_role(admin, web):
     assert r.status_code == 302
     admin.refresh_from_db()
     assert door.record_present(admin, "mobile")
+
+
+# --- the service checks what the form checks (any other caller gets the same refusal) ---
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "zh"),
+    [
+        ("mobile", "1391234567", "11 位手机号"),
+        ("mobile", "12345678901", "号码"),
+        ("id_number", ID_BAD_CHECK, "校验码"),
+        ("id_number", "not-an-id", "身份证"),
+    ],
+)
+def test_the_staff_service_refuses_what_the_form_refuses(admin, field, value, zh):
+    from django.utils import translation
+
+    from baomi.accounts.services import StaffInput, staff_create, staff_update
+    from baomi.errors import ValidationFailed
+
+    person = User.objects.create(username="kept.person", role=Role.ACCOUNTANT)
+    entries = LedgerEntry.objects.count()
+    with translation.override("zh-hans"), pytest.raises(ValidationFailed) as caught:
+        staff_create(actor=admin, username="bad.person", password="Tall-Ships-Sail-93",
+                     data=StaffInput(display_name="坏数据", **{field: value}))
+    message = " ".join(caught.value.detail["fields"][field])
+    assert zh in message and value not in message  # localized, the value not echoed
+    with pytest.raises(ValidationFailed):
+        staff_update(actor=admin, user=person, data=StaffInput(
+            display_name="改", role=person.role, **{field: value}))
+    assert not User.objects.filter(username="bad.person").exists()
+    person.refresh_from_db()
+    assert person.display_name == "" and not person.mobile_sealed and not person.id_number_sealed
+    assert LedgerEntry.objects.count() == entries  # nothing happened, nothing recorded
+
+
+def test_the_staff_service_stores_values_normalized(admin):
+    from baomi.accounts.services import StaffInput, staff_create
+
+    data = StaffInput(mobile="+86 139-1234-5678", id_number="110105 19491231 002x")
+    person = staff_create(actor=admin, username="norm.person", password="Tall-Ships-Sail-93",
+                          data=data)
+    assert door.record_read(actor=admin, obj=person, fields=["mobile", "id_number"],
+                            purpose="核对") == {"mobile": MOBILE, "id_number": ID}
