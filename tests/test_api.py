@@ -57,6 +57,7 @@ def test_openapi_schema_lists_endpoints():
         "/api/v1/clients/{client_id}",
         "/api/v1/staff",
         "/api/v1/staff/{user_id}",
+        "/api/v1/staff/me",
     ):
         assert p in paths
     assert HttpClient().get("/api/v1/docs").status_code == 200
@@ -282,6 +283,27 @@ def test_partner_and_client_users_cannot_list_staff(firm, make_user):
     company = Client.objects.create(name="门户公司", uscc="91350100M000100Y43")
     client_user = make_user("cc_staff", role=Role.CLIENT, portal_client_id=company.pk)
     assert_error(bearer(client_user).get("/api/v1/staff"), 403, "access_denied")
+    # Nor may a portal user read their account as staff: they are not staff.
+    assert_error(bearer(client_user).get("/api/v1/staff/me"), 403, "access_denied")
+    r = bearer(client_user).get(f"/api/v1/staff/{client_user.pk}")
+    assert_error(r, 403, "access_denied")
+
+
+@pytest.mark.parametrize("role", [Role.ACCOUNTANT, Role.PARTNER, Role.MANAGER, Role.ADMIN])
+def test_every_staff_role_reads_its_own_account(firm, make_user, role):
+    me = make_user(f"self_{role}", role=role, department="记账一部")
+    api = bearer(me)
+    for path in ("/api/v1/staff/me", f"/api/v1/staff/{me.pk}"):
+        r = api.get(path)
+        assert r.status_code == 200, r.content
+        body = r.json()
+        assert (body["id"], body["username"], body["role"]) == (me.pk, me.username, role)
+        assert body["department"] == "记账一部"
+    other = api.get(f"/api/v1/staff/{firm['a2'].pk}")
+    if role in (Role.ACCOUNTANT, Role.PARTNER):  # no `staff.view`: only their own
+        assert_error(other, 403, "access_denied")
+    else:
+        assert other.status_code == 200
 
 
 def test_localized_error_messages(firm):

@@ -40,6 +40,11 @@ def staff_list(*, actor: User, search: str = "") -> QuerySet[User]:
 
 
 def staff_get(*, actor: User, user_id: int) -> User:
+    """One staff account: any, for those `staff_list` admits; their own, for every member
+    of staff (an accountant or a partner may always see what the firm holds as their
+    profile). Portal (client) users are not staff and get `staff_list`'s refusal."""
+    if user_id == actor.pk and actor.role != Role.CLIENT:
+        return User.objects.select_related("department").get(pk=actor.pk)
     user = staff_list(actor=actor).filter(pk=user_id).first()
     if user is None:
         raise NotFound(code="staff_not_found")

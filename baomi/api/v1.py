@@ -234,8 +234,17 @@ def staff_create(request: HttpRequest, payload: StaffCreateIn) -> Status[User]:
     return Status(201, user)
 
 
+@api.get("/staff/me", response={200: StaffOut, **ERRORS}, tags=["staff"])
+def staff_me(request: HttpRequest) -> User:
+    """The caller's own staff account (every staff role; portal users get 403)."""
+    actor = _actor(request)
+    return account_selectors.staff_get(actor=actor, user_id=actor.pk)
+
+
 @api.get("/staff/{user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])
 def staff_get(request: HttpRequest, user_id: int) -> User:
+    """One staff account: any, for roles the access matrix gives `staff.view`; one's
+    own, for every staff role."""
     return account_selectors.staff_get(actor=_actor(request), user_id=user_id)
 
 
