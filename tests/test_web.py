@@ -141,7 +141,10 @@ def test_staff_list(make_user):
     # the page itself is refused.
     acct = signed_in("acct6")
     assert 'href="/staff/"' not in acct.get("/").content.decode()
-    assert acct.get("/staff/").status_code == 403
+    refused = acct.get("/staff/")
+    assert refused.status_code == 403
+    # The page gives the policy's reason, as the API's error does.
+    assert 'role="alert">角色“会计”不允许查看员工名录（公开级对象）。<' in refused.content.decode()
     partner = make_user("partner9", role=Role.PARTNER)
     assert partner
     assert signed_in("partner9").get("/staff/").status_code == 403

@@ -186,8 +186,8 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             client = _save(request, form, None)
-        except AccessDenied:
-            return error_403(request)
+        except AccessDenied as exc:
+            return error_403(request, exc)
         if client is not None:
             messages.success(request, _("Client %(name)s created.") % {"name": client.name})
             return redirect("clients:detail", client_id=client.pk)
@@ -219,8 +219,8 @@ def client_edit_view(request: HttpRequest, client_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             saved = _save(request, form, client)
-        except AccessDenied:
-            return error_403(request)
+        except AccessDenied as exc:
+            return error_403(request, exc)
         if saved is not None:
             messages.success(request, _("Changes saved."))
             return redirect("clients:detail", client_id=client.pk)

@@ -58,8 +58,8 @@ def staff_list(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     try:
         qs = account_selectors.staff_list(actor=actor, search=request.GET.get("q", ""))
-    except AccessDenied:
-        return error_403(request)
+    except AccessDenied as exc:
+        return error_403(request, exc)
     page = Paginator(qs, 20).get_page(request.GET.get("page"))
     template = (
         "core/_staff_rows.html" if request.headers.get("HX-Request") else "core/staff_list.html"
@@ -71,7 +71,12 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "errors/403.html", status=403)
+    """The refusal page; a refusal of ours (`AccessDenied` and the like) adds its reason,
+    in the active language, as the API's JSON error carries it."""
+    from baomi.errors import BaomiError
+
+    reason = exception.message if isinstance(exception, BaomiError) else ""
+    return render(request, "errors/403.html", {"reason": reason}, status=403)
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

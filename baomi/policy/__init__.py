@@ -29,10 +29,12 @@ from baomi.policy.facts import (
 from baomi.policy.matrix import MATRIX, Req, cell, cells, matrix_markdown
 from baomi.policy.reasons import Reason
 from baomi.policy.vocab import (
+    ACTION_NAMES,
     CONTENT_READS,
     DEFAULT_PURPOSES,
     LEVEL_RANK,
     LEVELS,
+    ROLE_NAMES,
     WATERMARKED,
     Action,
     ActorStatus,
@@ -47,12 +49,14 @@ from baomi.policy.vocab import (
 
 __all__ = [
     "ACTION_KINDS",
+    "ACTION_NAMES",
     "CONTENT_READS",
     "DEFAULT_CONFIG",
     "DEFAULT_PURPOSES",
     "LEVELS",
     "LEVEL_RANK",
     "MATRIX",
+    "ROLE_NAMES",
     "WATERMARKED",
     "Action",
     "Actor",

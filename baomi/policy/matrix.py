@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-from baomi.policy.vocab import LEVEL_ZH, LEVELS, Action, Level, Role
+from baomi.policy.vocab import LEVEL_ZH, LEVELS, ROLE_NAMES, Action, Level, Role
 
 
 class Req(StrEnum):
@@ -200,16 +200,6 @@ def cell(role: Role, action: Action, level: Level) -> Req:
     return cells(role, action)[LEVELS.index(level)]
 
 
-_ROLE_ZH: dict[Role, str] = {
-    Role.ADMIN: "管理员",
-    Role.MANAGER: "主管",
-    Role.ACCOUNTANT: "会计",
-    Role.COMPLIANCE: "保密专员",
-    Role.INTERNAL_AUDITOR: "内部审计",
-    Role.EXTERNAL_AUDITOR: "外部审计",
-    Role.PARTNER: "外部合作方",
-    Role.CLIENT: "客户",
-}
 
 
 def _show(req: Req) -> str:
@@ -221,7 +211,7 @@ def matrix_markdown() -> str:
     header_levels = " | ".join(f"{level.value} {LEVEL_ZH[level]}" for level in LEVELS)
     parts: list[str] = []
     for role in Role:
-        parts.append(f"### `{role.value}` {_ROLE_ZH[role]}\n")
+        parts.append(f"### `{role.value}` {ROLE_NAMES[role][0]}\n")
         parts.append(f"| action | {header_levels} |")
         parts.append("|---|---|---|---|---|")
         for action in Action:

@@ -182,3 +182,44 @@ WATERMARKED: frozenset[Action] = frozenset({Action.DOCUMENT_DOWNLOAD, Action.EXP
 # Purposes offered in the UI (查询目的). Free text is accepted unless a deployment turns
 # it off in `PolicyConfig`.
 DEFAULT_PURPOSES: tuple[str, ...] = ("记账", "报税", "审计", "工商变更", "客户请求")
+
+
+#: Role names as the firm says them: (Chinese, English), for reasons people read.
+ROLE_NAMES: dict[Role, tuple[str, str]] = {
+    Role.ADMIN: ("管理员", "Administrator"),
+    Role.MANAGER: ("主管", "Manager"),
+    Role.ACCOUNTANT: ("会计", "Accountant"),
+    Role.COMPLIANCE: ("保密专员", "Compliance officer"),
+    Role.INTERNAL_AUDITOR: ("内部审计", "Internal auditor"),
+    Role.EXTERNAL_AUDITOR: ("外部审计", "External auditor"),
+    Role.PARTNER: ("外部合作方", "Partner"),
+    Role.CLIENT: ("客户", "Client"),
+}
+
+#: Actions as verb phrases: (Chinese, English), e.g. "may not <phrase>".
+ACTION_NAMES: dict[Action, tuple[str, str]] = {
+    Action.CLIENT_LIST: ("查看客户列表", "list clients"),
+    Action.CLIENT_VIEW: ("查看客户", "view clients"),
+    Action.CLIENT_CREATE: ("新建客户", "create clients"),
+    Action.CLIENT_UPDATE: ("修改客户资料", "change clients"),
+    Action.CLIENT_SENSITIVE_READ: ("查看受保护字段", "open protected fields"),
+    Action.DOCUMENT_LIST: ("查看文件列表", "list documents"),
+    Action.DOCUMENT_METADATA: ("查看文件信息", "view document details"),
+    Action.DOCUMENT_READ: ("读取文件内容", "read document content"),
+    Action.DOCUMENT_DOWNLOAD: ("下载文件", "download documents"),
+    Action.DOCUMENT_UPLOAD: ("上传文件", "upload documents"),
+    Action.DOCUMENT_VERSION: ("上传文件新版本", "add document versions"),
+    Action.DOCUMENT_CLASSIFY: ("修改文件分级", "reclassify documents"),
+    Action.STAFF_VIEW: ("查看员工名录", "view the staff directory"),
+    Action.STAFF_MANAGE: ("管理员工账户", "manage staff accounts"),
+    Action.ASSIGNMENT_MANAGE: ("分配客户", "assign clients"),
+    Action.AUTHORIZATION_GRANT: ("授予客户授权", "grant client authorizations"),
+    Action.AUTHORIZATION_REVOKE: ("撤销客户授权", "revoke client authorizations"),
+    Action.QUERY_REQUEST_CREATE: ("提交查询申请", "submit query requests"),
+    Action.QUERY_REQUEST_APPROVE: ("审批查询申请", "approve query requests"),
+    Action.LEDGER_VIEW: ("查看审计日志", "view the audit log"),
+    Action.LEDGER_VIEW_CLIENT: ("查看客户的访问记录", "view a client's access history"),
+    Action.ACCESS_REVIEW_MANAGE: ("管理权限复核", "manage access reviews"),
+    Action.EXPORT_CREATE: ("导出数据", "export data"),
+    Action.BREAK_GLASS_READ: ("发起紧急访问", "make emergency reads"),
+}

@@ -92,7 +92,7 @@ def test_registers_are_refused_with_a_reason_to_roles_without_staff_view(people,
     for who in ("acct1", "partner1"):
         r = people["http"][who].get(path)
         assert r.status_code == 403
-        assert "may not perform &#x27;staff.view&#x27;" in r.content.decode()
+        assert "may not view the staff directory" in r.content.decode()
     assert LedgerEntry.objects.filter(decision="refused", reason="role_not_permitted",
                                       action__endswith=".view").count() == 2
     for who in ("admin", "compliance", "manager", "iaudit"):

@@ -453,6 +453,22 @@ def test_clearance_reason_names_both_levels() -> None:
     assert "internal" in decision.reasons[0].en
 
 
+def test_role_refusals_name_the_role_and_action_in_words() -> None:
+    from baomi.policy import ACTION_NAMES, ROLE_NAMES, Action, Role
+    from baomi.policy.reasons import reason
+
+    assert set(ROLE_NAMES) == set(Role) and set(ACTION_NAMES) == set(Action)
+    refused = decide(actor(R.ACCOUNTANT), A.STAFF_VIEW, None, None, NOW, assigned)
+    assert refused.rule is Rule.ROLE_NOT_PERMITTED
+    assert refused.reasons[0].zh == "角色“会计”不允许查看员工名录（公开级对象）。"
+    assert refused.reasons[0].en == (
+        "The role Accountant may not view the staff directory (public objects)."
+    )
+    # A code the vocabulary does not know (never from `decide`) is shown as it is.
+    odd = reason(Rule.ROLE_NOT_PERMITTED, role="intern", action="x.y", level="public")
+    assert "intern" in odd.zh and "x.y" in odd.zh and "perform 'x.y'" in odd.en
+
+
 def test_explain_in_both_languages() -> None:
     refused = decide(accountant, A.DOCUMENT_READ, doc(L.SECRET), "记账", NOW, assigned)
     assert explain(refused, "zh").startswith("拒绝：")
