@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import os
 import random
 import statistics
@@ -329,6 +330,9 @@ def casbin_enforcer(world: World) -> tuple[Any, str]:
     """
     import casbin
 
+    # pycasbin logs its model and every policy load at INFO on the root handler; that is
+    # not benchmark output.
+    logging.getLogger("casbin").setLevel(logging.WARNING)
     fd, path = tempfile.mkstemp(suffix=".conf")
     try:
         with os.fdopen(fd, "w") as fh:
