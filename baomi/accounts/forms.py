@@ -6,7 +6,6 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from baomi.accounts.models import Level, Role
-from baomi.clients import services as client_services
 from baomi.clients.forms import (
     SealedFieldsMixin,
     checked,
@@ -14,6 +13,7 @@ from baomi.clients.forms import (
     id_number_field,
     mobile_field,
 )
+from baomi.vault import validate
 
 
 class LoginForm(forms.Form):
@@ -85,10 +85,10 @@ class StaffForm(SealedFieldsMixin, forms.Form):
             del self.fields["password"]
 
     def clean_mobile(self) -> str:
-        return checked(client_services.mobile_clean, self.cleaned_data["mobile"])
+        return checked(validate.mobile_clean, self.cleaned_data["mobile"])
 
     def clean_id_number(self) -> str:
-        return checked(client_services.id_number_clean, self.cleaned_data["id_number"])
+        return checked(validate.id_number_clean, self.cleaned_data["id_number"])
 
     def add_service_errors(self, fields: dict[str, list[str]]) -> None:
         for name, msgs in fields.items():

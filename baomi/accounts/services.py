@@ -37,6 +37,7 @@ from baomi.accounts.security import normalize_username
 from baomi.audit.events import record
 from baomi.core.rawrows import Rows, cached_sql, fetch
 from baomi.errors import Conflict, InvalidInput, NotFound, ValidationFailed
+from baomi.vault.validate import checked_sealed
 
 TOKEN_PREFIX = "bm_"  # noqa: S105  (a public prefix, not a secret)
 RECOVERY_CODE_COUNT = 10
@@ -421,10 +422,8 @@ def _staff_personal_values(data: StaffInput) -> dict[str, str | None]:
     """The sealed values to write, normalized as the staff form normalizes them (mobile
     as 11 digits, ID number upper-case); raises ValidationFailed for a mobile or ID
     number the form would refuse, so no caller can store one."""
-    from baomi.clients.services import checked_sealed
-
     errors: dict[str, list[str]] = {}
-    values = checked_sealed(dict(data.sealed_values()), errors)
+    values = checked_sealed(data.sealed_values(), errors)
     if errors:
         raise ValidationFailed(detail={"fields": errors})
     return values

@@ -7,9 +7,10 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from baomi.accounts.models import Department
-from baomi.clients import services, uscc
+from baomi.clients import uscc
 from baomi.clients.models import ClientStatus, ServiceType
 from baomi.clients.services import USCC_INVALID
+from baomi.vault import validate
 
 
 class DateInput(forms.DateInput):
@@ -82,7 +83,7 @@ def clear_field() -> forms.BooleanField:
 
 
 def id_number_field(label: Any = None) -> forms.CharField:
-    """A sealed ID-number input (checked by `services.id_number_clean`)."""
+    """A sealed ID-number input (checked by `validate.id_number_clean`)."""
     return forms.CharField(
         label=label or _("ID number"),
         max_length=40,
@@ -92,7 +93,7 @@ def id_number_field(label: Any = None) -> forms.CharField:
 
 
 def mobile_field() -> forms.CharField:
-    """A sealed mobile-number input (checked by `services.mobile_clean`)."""
+    """A sealed mobile-number input (checked by `validate.mobile_clean`)."""
     return forms.CharField(
         label=_("Mobile"),
         max_length=40,
@@ -151,10 +152,10 @@ class ClientForm(SealedFieldsMixin, forms.Form):
     SEALED = ("legal_rep_id_number", "bank_account", "address", "notes")
 
     def clean_legal_rep_id_number(self) -> str:
-        return checked(services.id_number_clean, self.cleaned_data["legal_rep_id_number"])
+        return checked(validate.id_number_clean, self.cleaned_data["legal_rep_id_number"])
 
     def clean_bank_account(self) -> str:
-        return checked(services.bank_account_clean, self.cleaned_data["bank_account"])
+        return checked(validate.bank_account_clean, self.cleaned_data["bank_account"])
 
     def clean_uscc(self) -> str:
         # Checked here too so that one submit shows every problem at once.
@@ -205,10 +206,10 @@ class ContactForm(SealedFieldsMixin, forms.Form):
     SEALED = ("mobile", "email", "id_number", "address", "notes")
 
     def clean_mobile(self) -> str:
-        return checked(services.mobile_clean, self.cleaned_data["mobile"])
+        return checked(validate.mobile_clean, self.cleaned_data["mobile"])
 
     def clean_id_number(self) -> str:
-        return checked(services.id_number_clean, self.cleaned_data["id_number"])
+        return checked(validate.id_number_clean, self.cleaned_data["id_number"])
 
     def add_service_errors(self, fields: dict[str, list[str]]) -> None:
         for name, msgs in fields.items():
