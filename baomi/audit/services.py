@@ -19,7 +19,6 @@ import fcntl
 import itertools
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
+    InterfaceError,
     OperationalError,
     connections,
     transaction,
@@ -38,6 +38,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from baomi.core.dberrors import table_locked
 from baomi.core.walkeeper import sqlite_file
 from baomi.crypto.digest import HashName
 from baomi.errors import BaomiError
@@ -435,6 +436,7 @@ def _turn_file(db: BaseDatabaseWrapper) -> int | None:
                             name, exc.strerror or type(exc).__name__)
             return None
         _turn_files[name] = (pid, fd)
+        _turn_files_failed.discard(name)  # a later failure is said again
         return fd
 
 
@@ -446,13 +448,6 @@ def _rollback_quietly(db: BaseDatabaseWrapper, raw: Any) -> None:
         raw.rollback()
     except Exception:  # the original error is the one to report
         db.close()
-
-
-def _table_locked(exc: BaseException) -> bool:
-    """Whether `exc` (a Django database error) is SQLite's SQLITE_LOCKED, in any of its
-    extended forms (primary code 6), and not SQLITE_BUSY."""
-    code = getattr(exc.__cause__, "sqlite_errorcode", None)
-    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_LOCKED
 
 
 # --- group commit ---------------------------------------------------------------------
@@ -638,7 +633,7 @@ class _GroupCommitter:
             try:
                 return _append_durably(items)
             except OperationalError as exc:
-                if not _table_locked(exc):
+                if not table_locked(exc):
                     raise
                 time.sleep(0.002 * (attempt + 1))
         return _append_durably(items)
@@ -648,14 +643,27 @@ class _GroupCommitter:
         try:
             seqs = cls._append_retrying([p.item for p in batch])
         except Exception as exc:
-            if len(batch) == 1:
-                cls._finish(batch[0], None, exc, own)
+            if len(batch) == 1 or not _one_event_may_cause(exc):
+                # The database itself failed (busy past its timeout, unavailable, the
+                # head inconsistent): every entry of the batch fails closed now, rather
+                # than each waiting out the same failure again on its own.
+                for p in batch:
+                    cls._finish(p, None, exc, own)
                 return
             # One bad event must not fail its neighbours: retry each on its own.
             for p in batch:
                 cls._commit([p], own)
             return
         cls._wake(batch, seqs, own)
+
+
+def _one_event_may_cause(exc: BaseException) -> bool:
+    """Whether one event's content could be why a batch failed (text the database
+    refuses, a constraint, a trigger), so that appending the events one by one can save
+    the rest. Not when the database itself failed: busy past its timeout, locked, a
+    disk or connection error (OperationalError, InterfaceError), or the ledger's head
+    inconsistent (LedgerUnavailable); each event on its own would meet the same."""
+    return not isinstance(exc, OperationalError | InterfaceError | LedgerUnavailable)
 
 
 _committer = _GroupCommitter()

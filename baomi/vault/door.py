@@ -40,6 +40,7 @@ from django.utils.translation import gettext as _
 
 from baomi import config
 from baomi.accounts.models import LEVEL_ORDER, Level, Role, StaffStatus, User
+from baomi.core.dberrors import busy, table_locked
 from baomi.core.rawrows import Rows, cached_sql, fetch
 from baomi.crypto import (
     DEFAULT_CHUNK_SIZE,
@@ -1341,14 +1342,21 @@ def _rewrap_one(provider: MasterKeyProvider, pk: int, scope: str) -> int:
         return 1
 
 
-def _with_retry(step: Callable[[], int], attempts: int = 40) -> int:
+def _with_retry(step: Callable[[], int], attempts: int = 40, busy_attempts: int = 3) -> int:
     """Run one short write transaction, retrying while SQLite reports lock contention
-    with concurrent readers (an online rotation must not fail because people read)."""
+    (an online rotation must not fail because people work meanwhile). SQLITE_LOCKED
+    comes at once and is retried up to `attempts` times; SQLITE_BUSY comes only after
+    the 20 s busy timeout, so it is tried at most `busy_attempts` times in all."""
+    busy_left = busy_attempts
     for attempt in range(attempts):
         try:
             return step()
         except OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
+            if busy(exc):
+                busy_left -= 1
+            elif not table_locked(exc):
+                raise
+            if busy_left <= 0 or attempt == attempts - 1:
                 raise
             time.sleep(min(0.5, 0.01 * (attempt + 1)))
     return 0

@@ -310,12 +310,13 @@ class _Stopped(BaseException):
     """Stands for an exception no handler should swallow (as KeyboardInterrupt)."""
 
 
-def _fake_committer(fail_batch: int = 0):  # type: ignore[no-untyped-def]
+def _fake_committer(fail_batch: int = 0, error=_Stopped):  # type: ignore[no-untyped-def]
     """A group committer whose "database" is a counter: the queueing, leading, chained
-    wake-ups and commit delay run for real, without SQLite's timing in the way."""
+    wake-ups and commit delay run for real, without SQLite's timing in the way. Batches
+    of at least `fail_batch` events fail with `error()`."""
     from baomi.audit import services
 
-    state = {"next": 0, "batches": [], "gate": threading.Event()}
+    state = {"next": 0, "batches": [], "tried": [], "gate": threading.Event()}
     state["gate"].set()
 
     class Fake(services._GroupCommitter):
@@ -323,8 +324,9 @@ def _fake_committer(fail_batch: int = 0):  # type: ignore[no-untyped-def]
         def _append_retrying(cls, items):  # type: ignore[no-untyped-def,override]
             state["gate"].wait(10)
             time.sleep(0.0002)  # an fsync's time, so that arrivals overlap commits
+            state["tried"].append(len(items))
             if fail_batch and len(items) >= fail_batch:
-                raise _Stopped()
+                raise error()
             first = state["next"]
             state["next"] += len(items)
             state["batches"].append(len(items))
@@ -401,3 +403,58 @@ def test_a_batch_stopped_by_a_base_exception_still_answers_every_waiter() -> Non
     assert not committer._queue and not committer._leader_active
     # The committer is still usable.
     assert committer.submit(_prepare(AuditEvent(actor="after", action="x"))) == 1
+
+
+def _queued_batch(committer, state) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    """One lone append commits while four more queue, then those four commit together;
+    returns each caller's outcome."""
+    from baomi.audit.services import _prepare
+
+    state["gate"].clear()  # the first (lone) commit waits, so the others queue up
+    outcomes: dict[int, str] = {}
+
+    def worker(k: int) -> None:
+        try:
+            committer.submit(_prepare(AuditEvent(actor=f"t{k}", action="x")))
+            outcomes[k] = "ok"
+        except LedgerUnavailable:
+            outcomes[k] = "unavailable"
+
+    first = threading.Thread(target=worker, args=(0,), daemon=True)
+    first.start()
+    while not committer._leader_active:
+        time.sleep(0.001)
+    rest = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(1, 5)]
+    for t in rest:
+        t.start()
+    while len(committer._queue) < 4:
+        time.sleep(0.001)
+    state["gate"].set()
+    for t in [first, *rest]:
+        t.join(30)
+    assert not any(t.is_alive() for t in [first, *rest])
+    return outcomes
+
+
+def test_a_database_failure_fails_the_whole_batch_at_once(tmp_path: Path) -> None:
+    """SQLITE_BUSY (the busy timeout already waited out) refuses every entry of the
+    batch together, instead of each trying, and waiting, again on its own."""
+    from baomi.testing.sqlite_errors import as_django, busy_error
+
+    busy = as_django(busy_error(tmp_path))
+    committer, state = _fake_committer(fail_batch=2, error=lambda: busy)
+    outcomes = _queued_batch(committer, state)
+    assert outcomes[0] == "ok"
+    assert sorted(outcomes[k] for k in range(1, 5)) == ["unavailable"] * 4
+    assert state["tried"] == [1, 4]  # the failed batch was not retried event by event
+
+
+def test_an_event_the_database_refuses_fails_alone() -> None:
+    """A refusal one event can cause (a constraint, a trigger) is retried event by event,
+    so its neighbours are still committed."""
+    from django.db import IntegrityError
+
+    committer, state = _fake_committer(fail_batch=2, error=lambda: IntegrityError("x"))
+    outcomes = _queued_batch(committer, state)
+    assert [outcomes[k] for k in range(5)] == ["ok"] * 5
+    assert state["tried"] == [1, 4, 1, 1, 1, 1]

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from baomi.audit import services
+from baomi.core import dberrors
+from baomi.testing.sqlite_errors import as_django, busy_error, locked_error
 
 # Takes the lock file's flock, says so, holds it for the given seconds, then exits.
 HOLDER = """
@@ -174,59 +176,17 @@ def test_the_turn_is_given_back_when_the_append_fails(tmp_path: Path) -> None:
     assert probe.stdout.strip() == "free"
 
 
-def _wrapped(error: sqlite3.Error) -> Exception:
-    """`error` as Django raises it from a query (`wrap_database_errors`)."""
-    from django.db.utils import OperationalError
-
-    try:
-        try:
-            raise error
-        except sqlite3.Error as exc:
-            raise OperationalError(*exc.args) from exc
-    except OperationalError as out:
-        return out
-
-
-def _busy_error(tmp_path: Path) -> sqlite3.Error:
-    """SQLITE_BUSY from a real file database whose write lock another connection holds."""
-    path = tmp_path / "busy.sqlite3"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x)")
-    holder.execute("BEGIN IMMEDIATE")
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        with pytest.raises(sqlite3.OperationalError) as caught:
-            other.execute("BEGIN IMMEDIATE")
-    finally:
-        other.close()
-        holder.close()
-    return caught.value
-
-
-def _locked_error() -> sqlite3.Error:
-    """SQLITE_LOCKED from a real shared-cache in-memory database (the test databases)."""
-    uri = "file:baomi-locked-test?mode=memory&cache=shared"
-    first = sqlite3.connect(uri, uri=True, isolation_level=None)
-    second = sqlite3.connect(uri, uri=True, isolation_level=None)
-    try:
-        first.execute("CREATE TABLE t (x)")
-        first.execute("BEGIN IMMEDIATE")
-        first.execute("INSERT INTO t VALUES (1)")
-        with pytest.raises(sqlite3.OperationalError) as caught:
-            second.execute("INSERT INTO t VALUES (2)")
-    finally:
-        second.close()
-        first.close()
-    return caught.value
-
 
 def test_only_sqlite_locked_counts_as_table_locked(tmp_path: Path) -> None:
-    busy, locked = _busy_error(tmp_path), _locked_error()
+    busy, locked = busy_error(tmp_path), locked_error()
     assert busy.sqlite_errorcode == sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
     assert "locked" in str(busy)  # the message alone cannot tell them apart
-    assert services._table_locked(_wrapped(locked))
-    assert not services._table_locked(_wrapped(busy))
-    assert not services._table_locked(ValueError("database table is locked"))
+    for error in (locked, as_django(locked)):
+        assert dberrors.table_locked(error) and not dberrors.busy(error)
+    for error in (busy, as_django(busy)):
+        assert dberrors.busy(error) and not dberrors.table_locked(error)
+    assert not dberrors.table_locked(ValueError("database table is locked"))
+    assert dberrors.sqlite_code(ValueError()) is None
 
 
 @pytest.mark.parametrize(("kind", "calls"), [("busy", 1), ("locked", 4)])
@@ -238,7 +198,7 @@ def test_an_append_is_retried_only_when_sqlite_refused_at_once(
     at once and is retried."""
     from django.db.utils import OperationalError
 
-    error = _wrapped(_busy_error(tmp_path) if kind == "busy" else _locked_error())
+    error = as_django(busy_error(tmp_path) if kind == "busy" else locked_error())
     seen: list[int] = []
 
     def append(items: Any) -> list[int]:

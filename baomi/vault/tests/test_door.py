@@ -204,3 +204,43 @@ def test_staff_records_admin_or_self(firm):
     assert door.record_read(actor=firm["admin"], obj=user, fields=["mobile"], purpose="人事")
     with pytest.raises(AccessDenied):
         door.record_read(actor=firm["other"], obj=user, fields=["mobile"], purpose="x")
+
+
+# --- retries of key-operation writes: SQLITE_LOCKED at once, SQLITE_BUSY barely ---------
+
+
+def test_key_writes_retry_a_locked_table_but_not_a_busy_database_for_long(tmp_path):
+    from django.db import OperationalError
+
+    from baomi.testing.sqlite_errors import as_django, busy_error, locked_error
+
+    locked, busy = as_django(locked_error()), as_django(busy_error(tmp_path))
+    calls = []
+
+    def step_locked_then_done():
+        calls.append(1)
+        if len(calls) < 6:
+            raise locked
+        return 1
+
+    assert door._with_retry(step_locked_then_done) == 1 and len(calls) == 6
+    calls.clear()
+
+    def step_busy():
+        calls.append(1)
+        raise busy
+
+    # Each SQLITE_BUSY has already waited out the 20 s busy timeout: three tries in all,
+    # not forty.
+    with pytest.raises(OperationalError):
+        door._with_retry(step_busy)
+    assert len(calls) == 3
+    calls.clear()
+
+    def step_broken():
+        calls.append(1)
+        raise OperationalError("disk I/O error")
+
+    with pytest.raises(OperationalError):
+        door._with_retry(step_broken)
+    assert len(calls) == 1
