@@ -11,7 +11,7 @@ from baomi.accounts import services
 from baomi.accounts.models import Role
 from baomi.audit.models import LedgerEntry
 from baomi.clients.models import Client
-from conftest import PASSWORD
+from conftest import PASSWORD, verified_client
 
 pytestmark = pytest.mark.django_db
 VALID = "91350100M000100Y43"
@@ -311,3 +311,25 @@ def test_localized_error_messages(firm):
     body = zh.get("/api/v1/clients").json()
     assert body["code"] == "unauthenticated"
     assert any("\u4e00" <= ch <= "\u9fff" for ch in body["message"])
+
+
+def test_the_whole_audit_log_follows_the_access_matrix(firm, make_user):
+    """`ledger.view`: administrators, compliance and internal auditors. An external
+    auditor reads only the access history of the clients of their engagement."""
+    from django.utils import translation
+
+    allowed = make_user("ia_log", role=Role.INTERNAL_AUDITOR)
+    assert bearer(allowed).get("/api/v1/ledger/entries").status_code == 200
+    outsider = make_user("ea_log", role=Role.EXTERNAL_AUDITOR)
+    with translation.override("en"):
+        body = assert_error(bearer(outsider).get("/api/v1/ledger/entries"), 403,
+                            "access_denied")
+    assert body["detail"]["rule"] == "role_not_permitted"
+    assert "may not view the audit log" in body["message"]
+    refused = LedgerEntry.objects.filter(action="ledger.view", actor="ea_log").last()
+    assert refused is not None and refused.decision == "refused"
+    assert refused.reason == "role_not_permitted"
+    web = verified_client(outsider)
+    assert 'href="/audit/' not in web.get("/").content.decode()
+    page = web.get("/audit/")
+    assert page.status_code == 403 and "不允许查看审计日志" in page.content.decode()

@@ -72,7 +72,7 @@ def _auth_payload(w: dict[str, Any], t: str) -> dict[str, Any]:
     return {"grantee_user_id": w["spare"].pk, "scope": {"levels": ["internal"]}, **_period(30)}
 
 
-LEDGER = frozenset({"admin", "compliance", "internal_auditor", "external_auditor"})
+STAFF = frozenset(r.value for r in Role if r != Role.CLIENT)
 
 API: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/query-requests"): Spec("any"),
@@ -134,16 +134,18 @@ API: dict[tuple[str, str], Spec] = {
         lambda w, t: {"username": "newbie", "password": "Long-enough-pass-42",
                       "role": "accountant"}),
     ("GET", "/api/v1/staff/{user_id}"): Spec("firm", A.STAFF_VIEW),
+    # One's own account: every member of staff; portal users are not staff.
+    ("GET", "/api/v1/staff/me"): Spec("fixed", roles_ok=STAFF),
     ("PATCH", "/api/v1/staff/{user_id}"): Spec(
         "firm", A.STAFF_MANAGE, lambda w, t: {"post": "新岗位"}),
-    ("GET", "/api/v1/ledger/entries"): Spec("fixed", roles_ok=LEDGER),
-    ("GET", "/api/v1/ledger/state"): Spec("fixed", roles_ok=LEDGER),
-    ("POST", "/api/v1/ledger/verify"): Spec("fixed", roles_ok=LEDGER),
-    ("POST", "/api/v1/ledger/checkpoints"): Spec("fixed", roles_ok=LEDGER),
-    ("GET", "/api/v1/ledger/checkpoints/latest"): Spec("fixed", roles_ok=LEDGER),
-    ("GET", "/api/v1/ledger/proof/{seq}"): Spec("fixed", roles_ok=LEDGER),
+    ("GET", "/api/v1/ledger/entries"): Spec("firm", A.LEDGER_VIEW),
+    ("GET", "/api/v1/ledger/state"): Spec("firm", A.LEDGER_VIEW),
+    ("POST", "/api/v1/ledger/verify"): Spec("firm", A.LEDGER_VIEW),
+    ("POST", "/api/v1/ledger/checkpoints"): Spec("firm", A.LEDGER_VIEW),
+    ("GET", "/api/v1/ledger/checkpoints/latest"): Spec("firm", A.LEDGER_VIEW),
+    ("GET", "/api/v1/ledger/proof/{seq}"): Spec("firm", A.LEDGER_VIEW),
     ("POST", "/api/v1/ledger/consistency"): Spec(
-        "fixed", roles_ok=LEDGER, payload=lambda w, t: {"checkpoint": "x"}),
+        "firm", A.LEDGER_VIEW, payload=lambda w, t: {"checkpoint": "x"}),
     ("GET", "/api/v1/clients/{client_id}/access-history"): Spec("client", A.LEDGER_VIEW_CLIENT),
     ("POST", "/api/v1/clients/{client_id}/documents"): Spec("client", A.DOCUMENT_UPLOAD),
     ("GET", "/api/v1/clients/{client_id}/documents"): Spec("client", A.DOCUMENT_LIST),
@@ -227,7 +229,7 @@ WEB: dict[str, Spec] = {
     "imports:job_resume": Spec("skip"),  # POST multipart; the importer's own job only
     # The importer's own job; each document is filtered by the vault's document_list.
     "imports:documents_confirm": Spec("skip"),
-    "audit:ledger": Spec("fixed", roles_ok=LEDGER),
+    "audit:ledger": Spec("firm", A.LEDGER_VIEW),
     "audit:verify": Spec("skip"),  # POST, ledger only
 }
 

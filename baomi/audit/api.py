@@ -14,10 +14,10 @@ from pydantic import ConfigDict, Field
 from baomi.accounts.models import User
 from baomi.api.base import ERRORS, api
 from baomi.audit import selectors
-from baomi.audit.access import can_view_ledger
+from baomi.audit.access import require_ledger_view
 from baomi.audit.events import record
 from baomi.clients.selectors import client_get
-from baomi.errors import AccessDenied, InvalidInput, NotFound
+from baomi.errors import InvalidInput, NotFound
 from baomi.ledger.errors import LedgerError
 
 
@@ -107,12 +107,7 @@ class ConsistencyOut(Schema):
 def _viewer(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)  # noqa: S101  (auth classes return User)
-    if not can_view_ledger(user):
-        record(user, "ledger.view", decision="refused", reason="role_not_permitted")
-        raise AccessDenied(
-            _("Only administrators, the compliance officer and auditors may read the audit log."),
-            code="ledger_viewers_only",
-        )
+    require_ledger_view(user)
     return user
 
 
@@ -231,18 +226,14 @@ def client_access_history(
     matrix: the client itself, its managers, compliance, auditors, administrators)."""
     from baomi import policy
     from baomi.access import selectors as access
-    from baomi.access.errors import denied
+    from baomi.access.services import require_allowed
 
     user = request.user
     assert isinstance(user, User)  # noqa: S101
     client = client_get(actor=user, client_id=client_id)
-    decision = access.decide_for(
-        user, policy.Action.LEDGER_VIEW_CLIENT, access.client_resource(client)
-    )
-    if not decision.allowed:
-        record(user, "ledger.view_client", object_type="client", object_id=client.pk,
-               client_id=client.pk, decision="refused", reason=decision.rule.value)
-        raise denied(decision)
+    require_allowed(user, policy.Action.LEDGER_VIEW_CLIENT, access.client_resource(client),
+                    ledger_action="ledger.view_client", object_type="client",
+                    object_id=client.pk)
     limit = max(1, min(limit, 500))
     qs = selectors.entry_list(client_id=str(client_id))
     items = [selectors.entry_view(e) for e in qs[max(offset, 0) : max(offset, 0) + limit]]

@@ -14,10 +14,11 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_POST
 
 from baomi.audit import selectors
-from baomi.audit.access import can_view_ledger
+from baomi.audit.access import require_ledger_view
 from baomi.audit.events import record
 from baomi.core.http import actor_of
 from baomi.core.views import error_403
+from baomi.errors import AccessDenied
 
 
 def _day_start(value: str) -> datetime | None:
@@ -46,9 +47,10 @@ def _without_page(request: HttpRequest) -> str:
 @login_required
 def ledger_view(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
-    if not can_view_ledger(actor):
-        record(actor, "ledger.view", decision="refused", reason="role_not_permitted")
-        return error_403(request)
+    try:
+        require_ledger_view(actor)
+    except AccessDenied as exc:
+        return error_403(request, exc)
     f = _filters(request)
     until = _day_start(f["until"])
     if until is not None:
@@ -83,8 +85,10 @@ def ledger_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def ledger_verify_view(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
-    if not can_view_ledger(actor):
-        return error_403(request)
+    try:
+        require_ledger_view(actor, "ledger.verify")
+    except AccessDenied as exc:
+        return error_403(request, exc)
     record(actor, "ledger.verify", object_type="ledger")
     selectors.ledger_verify()
     return render(
