@@ -144,7 +144,7 @@ def test_staff_list(make_user):
     refused = acct.get("/staff/")
     assert refused.status_code == 403
     # The page gives the policy's reason, as the API's error does.
-    assert 'role="alert">角色“会计”不允许查看员工名录（公开级对象）。<' in refused.content.decode()
+    assert 'role="alert">角色“会计”不允许查看员工名录。<' in refused.content.decode()
     partner = make_user("partner9", role=Role.PARTNER)
     assert partner
     assert signed_in("partner9").get("/staff/").status_code == 403

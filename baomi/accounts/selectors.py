@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from baomi.accounts.models import Role, User
+from baomi.accounts.models import Role, StaffStatus, User
 from baomi.errors import NotFound
 
 
@@ -43,7 +43,8 @@ def staff_get(*, actor: User, user_id: int) -> User:
     """One staff account: any, for those `staff_list` admits; their own, for every member
     of staff (an accountant or a partner may always see what the firm holds as their
     profile). Portal (client) users are not staff and get `staff_list`'s refusal."""
-    if user_id == actor.pk and actor.role != Role.CLIENT:
+    own = user_id == actor.pk and actor.role != Role.CLIENT
+    if own and actor.is_active and actor.status != StaffStatus.LEFT:
         return User.objects.select_related("department").get(pk=actor.pk)
     user = staff_list(actor=actor).filter(pk=user_id).first()
     if user is None:

@@ -241,14 +241,14 @@ def staff_me(request: HttpRequest) -> User:
     return account_selectors.staff_get(actor=actor, user_id=actor.pk)
 
 
-@api.get("/staff/{user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])
+@api.get("/staff/{int:user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])
 def staff_get(request: HttpRequest, user_id: int) -> User:
     """One staff account: any, for roles the access matrix gives `staff.view`; one's
     own, for every staff role."""
     return account_selectors.staff_get(actor=_actor(request), user_id=user_id)
 
 
-@api.patch("/staff/{user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])
+@api.patch("/staff/{int:user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])
 def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> User:
     """Change a staff account; `is_active: false` ends its sessions and tokens at once."""
     actor = _actor(request)

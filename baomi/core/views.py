@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -16,7 +17,7 @@ from baomi.accounts import selectors as account_selectors
 from baomi.clients import selectors as client_selectors
 from baomi.clients.models import ClientStatus
 from baomi.core.http import actor_of
-from baomi.errors import AccessDenied
+from baomi.errors import AccessDenied, BaomiError
 
 
 @require_GET
@@ -73,15 +74,28 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The refusal page; a refusal of ours (`AccessDenied` and the like) adds its reason,
     in the active language, as the API's JSON error carries it."""
-    from baomi.errors import BaomiError
-
     reason = exception.message if isinstance(exception, BaomiError) else ""
     return render(request, "errors/403.html", {"reason": reason}, status=403)
 
 
+def _api_path(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A path no page or endpoint has: JSON under /api/ (the API's error shape, code
+    `not_found`), the page elsewhere."""
+    if _api_path(request):
+        body = {"code": "not_found", "message": str(_("Not found.")), "detail": {}}
+        return JsonResponse(body, status=404, json_dumps_params={"ensure_ascii": False})
     return render(request, "errors/404.html", status=404)
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
+    """An unexpected error: JSON under /api/ (code `server_error`), the page elsewhere."""
+    if _api_path(request):
+        message = _("Server error: the request could not be completed and nothing was "
+                    "changed. Please try again later.")
+        body = {"code": "server_error", "message": str(message), "detail": {}}
+        return JsonResponse(body, status=500, json_dumps_params={"ensure_ascii": False})
     return render(request, "errors/500.html", status=500)

@@ -333,8 +333,9 @@ def _decide(  # noqa: PLR0917 - mirrors decide(); the hot path avoids keyword pa
     if req is Req.DENY:
         if action == Action.BREAK_GLASS_READ:
             return _refuse([reason(Rule.BREAK_GLASS_NOT_PERMITTED)])
+        named = {"level": level} if obj is not None else {}  # firm-level: no object
         return _refuse(
-            [reason(Rule.ROLE_NOT_PERMITTED, role=role.value, action=str(action), level=level)]
+            [reason(Rule.ROLE_NOT_PERMITTED, role=role.value, action=str(action), **named)]
         )
     # `==`, not `is`: `action` may arrive as a plain string, and this check must not be
     # skipped because of that.

@@ -200,8 +200,6 @@ def cell(role: Role, action: Action, level: Level) -> Req:
     return cells(role, action)[LEVELS.index(level)]
 
 
-
-
 def _show(req: Req) -> str:
     return "—" if req is Req.DENY else f"`{req.value}`"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baomi.policy.vocab import ACTION_NAMES, LEVEL_ZH, ROLE_NAMES, Action, Level, Role, Rule
+from baomi.policy.vocab import ACTION_NAMES, LEVEL_ZH, ROLE_NAMES, Level, Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +55,8 @@ _TEMPLATES: dict[Rule, tuple[str, str]] = {
         "The external auditor is outside the engagement period.",
     ),
     Rule.ROLE_NOT_PERMITTED: (
-        "角色“{role_zh}”不允许{action_zh}（{level_zh}级对象）。",
-        "The role {role_en} may not {action_en} ({level} objects).",
+        "角色“{role_zh}”不允许{action_zh}{level_clause_zh}。",
+        "The role {role_en} may not {action_en}{level_clause_en}.",
     ),
     Rule.SELF_APPROVAL: (
         "不能审批自己提交的查询申请。",
@@ -135,15 +135,20 @@ def reason(code: Rule, **params: str) -> Reason:
         value = params.get(key)
         if value is not None and f"{key}_zh" not in params:
             params[f"{key}_zh"] = LEVEL_ZH.get(Level(value), value)
-    # Roles and actions by name, not code; an unknown code is shown as it is.
+    # Roles and actions by name, not code (a StrEnum key matches its plain-string code);
+    # an unknown code is shown as it is.
     role, action = params.get("role"), params.get("action")
     if role is not None:
-        names = ROLE_NAMES.get(Role(role)) if role in Role._value2member_map_ else None
+        names = ROLE_NAMES.get(role)  # type: ignore[call-overload]  # str codes match
         params.setdefault("role_zh", names[0] if names else role)
         params.setdefault("role_en", names[1] if names else role)
     if action is not None:
-        verbs = ACTION_NAMES.get(Action(action)) if action in Action._value2member_map_ else None
+        verbs = ACTION_NAMES.get(action)  # type: ignore[call-overload]  # str codes match
         params.setdefault("action_zh", verbs[0] if verbs else f"执行“{action}”")
         params.setdefault("action_en", verbs[1] if verbs else f"perform '{action}'")
+    # A firm-level action has no object, so no level to name.
+    level = params.get("level")
+    params.setdefault("level_clause_zh", f"（{params['level_zh']}级对象）" if level else "")
+    params.setdefault("level_clause_en", f" ({level} objects)" if level else "")
     zh, en = _TEMPLATES[code]
     return Reason(code, zh.format(**params), en.format(**params))

@@ -7,7 +7,9 @@ Renaming one is a data migration, not a refactor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Role(StrEnum):
@@ -184,20 +186,21 @@ WATERMARKED: frozenset[Action] = frozenset({Action.DOCUMENT_DOWNLOAD, Action.EXP
 DEFAULT_PURPOSES: tuple[str, ...] = ("记账", "报税", "审计", "工商变更", "客户请求")
 
 
-#: Role names as the firm says them: (Chinese, English), for reasons people read.
-ROLE_NAMES: dict[Role, tuple[str, str]] = {
+#: Role names as the firm says them: (Chinese, English), for reasons people read; the
+#: same as the role labels of the accounts app (a test holds them equal).
+ROLE_NAMES: Mapping[Role, tuple[str, str]] = MappingProxyType({
     Role.ADMIN: ("管理员", "Administrator"),
     Role.MANAGER: ("主管", "Manager"),
     Role.ACCOUNTANT: ("会计", "Accountant"),
     Role.COMPLIANCE: ("保密专员", "Compliance officer"),
     Role.INTERNAL_AUDITOR: ("内部审计", "Internal auditor"),
     Role.EXTERNAL_AUDITOR: ("外部审计", "External auditor"),
-    Role.PARTNER: ("外部合作方", "Partner"),
-    Role.CLIENT: ("客户", "Client"),
-}
+    Role.PARTNER: ("外部合作方", "Partner staff"),
+    Role.CLIENT: ("客户", "Client user"),
+})
 
 #: Actions as verb phrases: (Chinese, English), e.g. "may not <phrase>".
-ACTION_NAMES: dict[Action, tuple[str, str]] = {
+ACTION_NAMES: Mapping[Action, tuple[str, str]] = MappingProxyType({
     Action.CLIENT_LIST: ("查看客户列表", "list clients"),
     Action.CLIENT_VIEW: ("查看客户", "view clients"),
     Action.CLIENT_CREATE: ("新建客户", "create clients"),
@@ -222,4 +225,4 @@ ACTION_NAMES: dict[Action, tuple[str, str]] = {
     Action.ACCESS_REVIEW_MANAGE: ("管理权限复核", "manage access reviews"),
     Action.EXPORT_CREATE: ("导出数据", "export data"),
     Action.BREAK_GLASS_READ: ("发起紧急访问", "make emergency reads"),
-}
+})

@@ -239,3 +239,17 @@ def test_duplicate_username_is_refused(make_user):
     with pytest.raises(Conflict):
         make_user("DUP")
     assert User.objects.filter(username="dup").count() == 1
+
+
+def test_policy_role_names_are_the_role_labels_of_the_ui():
+    """Refusal reasons name roles as the rest of the UI does, in both languages."""
+    from django.utils import translation
+
+    from baomi.policy import ROLE_NAMES
+
+    for role in Role:
+        zh, en = ROLE_NAMES[role]  # type: ignore[index]  # the same codes
+        with translation.override("en"):
+            assert str(role.label) == en
+        with translation.override("zh-hans"):
+            assert str(role.label) == zh

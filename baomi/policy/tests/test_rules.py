@@ -460,9 +460,15 @@ def test_role_refusals_name_the_role_and_action_in_words() -> None:
     assert set(ROLE_NAMES) == set(Role) and set(ACTION_NAMES) == set(Action)
     refused = decide(actor(R.ACCOUNTANT), A.STAFF_VIEW, None, None, NOW, assigned)
     assert refused.rule is Rule.ROLE_NOT_PERMITTED
-    assert refused.reasons[0].zh == "角色“会计”不允许查看员工名录（公开级对象）。"
-    assert refused.reasons[0].en == (
-        "The role Accountant may not view the staff directory (public objects)."
+    # A firm-level action has no object: no level is named.
+    assert refused.reasons[0].zh == "角色“会计”不允许查看员工名录。"
+    assert refused.reasons[0].en == "The role Accountant may not view the staff directory."
+    on_object = decide(actor(R.INTERNAL_AUDITOR), A.DOCUMENT_DOWNLOAD, doc(L.PUBLIC), "审计",
+                       NOW, facts())
+    assert on_object.rule is Rule.ROLE_NOT_PERMITTED
+    assert on_object.reasons[0].zh == "角色“内部审计”不允许下载文件（公开级对象）。"
+    assert on_object.reasons[0].en == (
+        "The role Internal auditor may not download documents (public objects)."
     )
     # A code the vocabulary does not know (never from `decide`) is shown as it is.
     odd = reason(Rule.ROLE_NOT_PERMITTED, role="intern", action="x.y", level="public")
