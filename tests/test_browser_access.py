@@ -109,3 +109,26 @@ def test_governance_registers_in_a_browser(page, live_server, make_user, enrol_t
     page.click("[data-menu-toggle]")
     assert page.locator('#sidenav a[href="/access/agreements/"]').is_visible()
     page.screenshot(path=str(ARTIFACTS / "menu-390.png"))
+
+
+def test_a_refused_page_says_why_in_a_browser(page, live_server, make_user, enrol_totp):
+    """An accountant who opens the staff directory or the audit log by its address gets
+    the refusal page with the policy's reason, readable at 1280 px and at phone width."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    acct = make_user("acct_refused", department="记账一部", display_name="周会计")
+    device = enrol_totp(acct)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, live_server.url, acct.username, device)
+    assert page.locator('nav >> a[href="/staff/"]').count() == 0
+    assert page.locator('nav >> a[href="/audit/"]').count() == 0
+    for path, reason in (("/staff/", "角色“会计”不允许查看员工名录。"),
+                         ("/audit/", "角色“会计”不允许查看审计日志。")):
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None and response.status == 403
+        assert page.locator('[role="alert"]').inner_text() == reason
+    page.screenshot(path=str(ARTIFACTS / "refused-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.locator('[role="alert"]').is_visible()
+    no_horizontal_scroll(page)
+    page.screenshot(path=str(ARTIFACTS / "refused-390.png"), full_page=True)
