@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
-from django.db import connection
+from django.db.utils import DatabaseErrorWrapper
 
 
 def busy_error(directory: Path) -> sqlite3.OperationalError:
@@ -49,9 +50,12 @@ def locked_error() -> sqlite3.OperationalError:
 
 
 def as_django(error: sqlite3.Error) -> Exception:
-    """`error` as a query raises it through Django (`wrap_database_errors`)."""
+    """`error` as a SQLite query raises it through Django: Django's own error wrapper
+    over the driver module of its sqlite3 backend (`sqlite3`), whichever database the
+    tests run on (the default connection's wrapper maps only its own driver's errors)."""
+    backend = SimpleNamespace(Database=sqlite3, errors_occurred=False)
     try:
-        with connection.wrap_database_errors:
+        with DatabaseErrorWrapper(backend):
             raise error
     except Exception as wrapped:  # whatever Django made of it
         return wrapped
