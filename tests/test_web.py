@@ -122,9 +122,17 @@ def test_edit_client(make_user, make_client):
 
 
 def test_read_only_roles_cannot_create(make_user):
+    from baomi.audit.models import LedgerEntry
+
     make_user("audit1", role=Role.INTERNAL_AUDITOR)
     c = signed_in("audit1")
-    assert c.get("/clients/new/").status_code == 403
+    refused = c.get("/clients/new/")
+    assert refused.status_code == 403
+    # The page says why, and the refusal is recorded, as the API's would be.
+    assert 'role="alert">角色“内部审计”不允许新建客户。<' in refused.content.decode()
+    entry = LedgerEntry.objects.filter(action="client.create", actor="audit1").last()
+    assert entry is not None and entry.decision == "refused"
+    assert entry.reason == "role_not_permitted"
     assert "新建客户" not in c.get("/clients/").content.decode()
 
 

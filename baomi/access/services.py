@@ -100,6 +100,25 @@ def require_allowed(
     return decision
 
 
+def refusal_of(
+    actor: User,
+    action: policy.Action,
+    obj: policy.Resource | None,
+    *,
+    ledger_action: str,
+    object_type: str,
+    object_id: Any = "",
+) -> AccessDenied | None:
+    """`require_allowed` for pages: None when allowed, else the refusal (recorded, with
+    the policy's reason) for the page to show."""
+    try:
+        require_allowed(actor, action, obj, ledger_action=ledger_action,
+                        object_type=object_type, object_id=object_id)
+    except AccessDenied as exc:
+        return exc
+    return None
+
+
 def _check_roles(actor: User, roles: Iterable[str], *, ledger_action: str, object_type: str,
                  object_id: Any = "") -> None:
     """Governance registries (agreements, training, partners) outside the matrix:

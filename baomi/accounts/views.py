@@ -20,6 +20,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from baomi import policy
+from baomi.access.services import refusal_of
 from baomi.accounts import selectors, services
 from baomi.accounts.forms import LoginForm, OtpForm, StaffForm
 from baomi.accounts.models import Department, User
@@ -335,8 +337,10 @@ def staff_create_view(request: HttpRequest) -> HttpResponse:
     """New staff account (`staff.manage`), with its mobile and ID number sealed by the
     vault door under the firm key."""
     actor = actor_of(request)
-    if not selectors.staff_can_manage(actor):
-        return error_403(request)
+    denial = refusal_of(actor, policy.Action.STAFF_MANAGE, None, ledger_action="staff.create",
+                         object_type="user")
+    if denial is not None:
+        return error_403(request, denial)
     form = StaffForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -365,8 +369,10 @@ def staff_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
     `?purpose=…` reveals the stored values through the vault door (a recorded read,
     refused without a purpose)."""
     actor = actor_of(request)
-    if not selectors.staff_can_manage(actor):
-        return error_403(request)
+    denial = refusal_of(actor, policy.Action.STAFF_MANAGE, None, ledger_action="staff.update",
+                         object_type="user", object_id=user_id)
+    if denial is not None:
+        return error_403(request, denial)
     try:
         person = selectors.staff_get(actor=actor, user_id=user_id)
     except NotFound as exc:

@@ -14,6 +14,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from baomi import policy
+from baomi.access import selectors as access_selectors
+from baomi.access.services import refusal_of
+from baomi.accounts.models import User
 from baomi.audit import selectors as audit_selectors
 from baomi.clients import selectors, services
 from baomi.clients.forms import ClientForm, ContactForm
@@ -175,13 +179,21 @@ def _save(request: HttpRequest, form: ClientForm, client: Client | None) -> Clie
     return None
 
 
+def _edit_refusal(actor: User, client: Client) -> AccessDenied | None:
+    """`client.update` for the edit pages: None, or the recorded refusal to show."""
+    return refusal_of(actor, policy.Action.CLIENT_UPDATE, access_selectors.client_resource(client),
+                      ledger_action="client.update", object_type="client", object_id=client.pk)
+
+
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def client_create_view(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
-    if not selectors.client_can_create(actor):
-        return error_403(request)
+    denial = refusal_of(actor, policy.Action.CLIENT_CREATE, None,
+                         ledger_action="client.create", object_type="client")
+    if denial is not None:
+        return error_403(request, denial)
     form = ClientForm(request.POST or None, initial={"status": ClientStatus.ACTIVE})
     if request.method == "POST" and form.is_valid():
         try:
@@ -202,8 +214,9 @@ def client_edit_view(request: HttpRequest, client_id: int) -> HttpResponse:
     through the vault door (a recorded, policy-checked read) beside the inputs."""
     client = _get(request, client_id)
     actor = actor_of(request)
-    if not selectors.client_can_edit(actor, client):
-        return error_403(request)
+    denial = _edit_refusal(actor, client)
+    if denial is not None:
+        return error_403(request, denial)
     initial: dict[str, Any] = {
         "name": client.name,
         "uscc": client.uscc,
@@ -269,8 +282,9 @@ def contacts_view(request: HttpRequest, client_id: int) -> HttpResponse:
     door (a recorded, policy-checked read)."""
     client = _get(request, client_id)
     actor = actor_of(request)
-    if not selectors.client_can_edit(actor, client):
-        return error_403(request)
+    denial = _edit_refusal(actor, client)
+    if denial is not None:
+        return error_403(request, denial)
     raw_id = request.POST.get("contact") or request.GET.get("contact") or ""
     if not raw_id:
         rows, _refused = _sealed_rows(
