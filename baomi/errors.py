@@ -13,6 +13,12 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
+def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    """The JSON error shape `{code, message, detail}` (the API's, and the error pages'
+    under /api/ that Django answers before the API sees the request)."""
+    return {"code": code, "message": message, "detail": detail if detail is not None else {}}
+
+
 class BaomiError(Exception):
     """Base class. Subclasses set `code`, `http_status` and a default `message`."""
 

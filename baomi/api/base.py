@@ -20,7 +20,7 @@ from baomi import __version__
 from baomi.accounts.models import StaffStatus, User
 from baomi.accounts.services import token_authenticate
 from baomi.audit.events import record
-from baomi.errors import BaomiError
+from baomi.errors import BaomiError, error_body
 
 
 class BearerTokenAuth(HttpBearer):
@@ -72,10 +72,6 @@ class ErrorOut(Schema):
 ERRORS: dict[int, type[ErrorOut]] = {
     c: ErrorOut for c in (400, 401, 403, 404, 409, 410, 413, 422, 500, 503)
 }
-
-
-def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
-    return {"code": code, "message": message, "detail": detail if detail is not None else {}}
 
 
 def _validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:

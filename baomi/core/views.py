@@ -17,7 +17,7 @@ from baomi.accounts import selectors as account_selectors
 from baomi.clients import selectors as client_selectors
 from baomi.clients.models import ClientStatus
 from baomi.core.http import actor_of
-from baomi.errors import AccessDenied, BaomiError
+from baomi.errors import AccessDenied, BaomiError, error_body
 
 
 @require_GET
@@ -86,7 +86,7 @@ def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpR
     """A path no page or endpoint has: JSON under /api/ (the API's error shape, code
     `not_found`), the page elsewhere."""
     if _api_path(request):
-        body = {"code": "not_found", "message": str(_("Not found.")), "detail": {}}
+        body = error_body("not_found", str(_("Not found.")))
         return JsonResponse(body, status=404, json_dumps_params={"ensure_ascii": False})
     return render(request, "errors/404.html", status=404)
 
@@ -96,6 +96,6 @@ def error_500(request: HttpRequest) -> HttpResponse:
     if _api_path(request):
         message = _("Server error: the request could not be completed and nothing was "
                     "changed. Please try again later.")
-        body = {"code": "server_error", "message": str(message), "detail": {}}
+        body = error_body("server_error", str(message))
         return JsonResponse(body, status=500, json_dumps_params={"ensure_ascii": False})
     return render(request, "errors/500.html", status=500)
