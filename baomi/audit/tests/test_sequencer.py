@@ -367,12 +367,11 @@ def test_group_commit_under_random_arrivals_answers_every_append_once() -> None:
     assert not committer._queue and not committer._leader_active and not committer._inflight
 
 
-def test_a_batch_stopped_by_a_base_exception_still_answers_every_waiter() -> None:
-    """The leader's caller gets the exception; every other caller in that batch gets
-    LedgerUnavailable, nobody waits forever, and the next append is committed."""
+def _queued_batch(committer, state) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    """One lone append commits while four more queue, then those four commit together;
+    returns each caller's outcome."""
     from baomi.audit.services import _prepare
 
-    committer, state = _fake_committer(fail_batch=2)
     state["gate"].clear()  # the first (lone) commit waits, so the others queue up
     outcomes: dict[int, str] = {}
 
@@ -398,42 +397,21 @@ def test_a_batch_stopped_by_a_base_exception_still_answers_every_waiter() -> Non
     for t in [first, *rest]:
         t.join(30)
     assert not any(t.is_alive() for t in [first, *rest])
+    return outcomes
+
+
+def test_a_batch_stopped_by_a_base_exception_still_answers_every_waiter() -> None:
+    """The leader's caller gets the exception; every other caller in that batch gets
+    LedgerUnavailable, nobody waits forever, and the next append is committed."""
+    from baomi.audit.services import _prepare
+
+    committer, state = _fake_committer(fail_batch=2)
+    outcomes = _queued_batch(committer, state)
     assert outcomes[0] == "ok"
     assert sorted(outcomes[k] for k in range(1, 5)) == ["stopped"] + ["unavailable"] * 3
     assert not committer._queue and not committer._leader_active
     # The committer is still usable.
     assert committer.submit(_prepare(AuditEvent(actor="after", action="x"))) == 1
-
-
-def _queued_batch(committer, state) -> dict[int, str]:  # type: ignore[no-untyped-def]
-    """One lone append commits while four more queue, then those four commit together;
-    returns each caller's outcome."""
-    from baomi.audit.services import _prepare
-
-    state["gate"].clear()  # the first (lone) commit waits, so the others queue up
-    outcomes: dict[int, str] = {}
-
-    def worker(k: int) -> None:
-        try:
-            committer.submit(_prepare(AuditEvent(actor=f"t{k}", action="x")))
-            outcomes[k] = "ok"
-        except LedgerUnavailable:
-            outcomes[k] = "unavailable"
-
-    first = threading.Thread(target=worker, args=(0,), daemon=True)
-    first.start()
-    while not committer._leader_active:
-        time.sleep(0.001)
-    rest = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(1, 5)]
-    for t in rest:
-        t.start()
-    while len(committer._queue) < 4:
-        time.sleep(0.001)
-    state["gate"].set()
-    for t in [first, *rest]:
-        t.join(30)
-    assert not any(t.is_alive() for t in [first, *rest])
-    return outcomes
 
 
 def test_a_database_failure_fails_the_whole_batch_at_once(tmp_path: Path) -> None:
