@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.test import Client as HttpClient
 
 from baomi.accounts import services
 from baomi.accounts.models import Role
 from baomi.audit.models import LedgerEntry
 from baomi.clients.models import Client
+from baomi.testing.ledger_faults import inject_ledger_faults
 from conftest import PASSWORD, totp_now
 
 pytestmark = pytest.mark.django_db
@@ -105,26 +105,6 @@ def test_request_metadata_is_recorded(make_user):
 # --- fail closed ------------------------------------------------------------------------
 
 
-def _inject_faults(percent: int) -> None:
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute(
-                "CREATE OR REPLACE FUNCTION baomi_ledger_fault() RETURNS trigger AS $$ BEGIN "
-                f"IF random() * 100 < {percent} THEN RAISE EXCEPTION 'injected ledger fault'; "
-                "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-            )
-            cur.execute(
-                "CREATE TRIGGER baomi_ledger_fault BEFORE INSERT ON audit_ledgerentry "
-                "FOR EACH ROW EXECUTE FUNCTION baomi_ledger_fault()"
-            )
-        else:
-            cur.execute(
-                "CREATE TRIGGER baomi_ledger_fault BEFORE INSERT ON audit_ledgerentry "
-                f"WHEN (abs(random()) % 100) < {percent} "
-                "BEGIN SELECT RAISE(ABORT, 'injected ledger fault'); END"
-            )
-
-
 def _entries_by_request() -> dict[str, list[tuple[str, str]]]:
     out: dict[str, list[tuple[str, str]]] = {}
     for data in LedgerEntry.objects.values_list("data", flat=True):
@@ -141,7 +121,7 @@ def test_no_action_takes_effect_without_its_entry(make_user, make_client, percen
     clients = [make_client(admin, name=f"故障注入{i}有限公司") for i in range(5)]
     token = services.token_create(user=admin).plaintext
     api = HttpClient(HTTP_AUTHORIZATION=f"Bearer {token}")
-    _inject_faults(percent)
+    inject_ledger_faults(percent)
     outcomes: list[tuple[str, str, int, int]] = []  # (kind, request id, client pk, status)
     for i in range(40):
         client = clients[i % 5]
@@ -182,7 +162,7 @@ def test_no_action_takes_effect_without_its_entry(make_user, make_client, percen
 
 def test_web_login_is_refused_when_the_ledger_fails(make_user):
     make_user("acct9")
-    _inject_faults(100)
+    inject_ledger_faults(100)
     c = HttpClient()
     r = c.post("/accounts/login/", {"username": "acct9", "password": PASSWORD})
     assert r.status_code == 503
