@@ -9,7 +9,9 @@ Measures in one run:
   connection settings, statements straight to the driver as the sequencer's go; the rate
   through Django's `transaction.atomic` is shown beside it);
 - durable ledger appends/s with one appender, and with 8 concurrent appenders (threads of
-  one process share commits: group commit);
+  one process share commits: group commit), and the same 8 as `--processes` forked
+  processes of 8/N threads, as the server runs them (processes take turns on the
+  ledger's lock file; their commits are not shared);
   the three rates are measured in interleaved rounds (`--rounds`), so each ratio compares
   the same period of a shared machine;
 - full verification of the stored log (entries/s);
@@ -173,6 +175,33 @@ def append_rate(seconds: float, threads: int) -> tuple[float, int]:
     return sum(counts) / elapsed, sum(counts)
 
 
+def _child_appends(seconds: float, threads: int, out: Any) -> None:
+    out.put(append_rate(seconds, threads)[1])
+
+
+def append_rate_processes(seconds: float, processes: int, threads: int) -> float:
+    """Appends/s of `processes` forked processes with `threads` appenders each, as the
+    server runs them (`baomi up`: 2 workers × 4 threads). Group commit joins the threads
+    of one process; processes take turns on the ledger's lock file."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # a forked child must open its own
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_child_appends, args=(seconds, threads, out))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    counts = [int(out.get(timeout=seconds + 120)) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    # Each child counts its appends over `seconds` from its own start (they start within
+    # milliseconds of each other).
+    return sum(counts) / seconds
+
+
 def fill(total: int, batch: int = 5000) -> float:
     """Bring the log to `total` entries with bulk appends; returns entries/s."""
     from baomi.audit.selectors import ledger_state
@@ -191,7 +220,8 @@ def fill(total: int, batch: int = 5000) -> float:
 
 
 def run(
-    *, seconds: float, entries: int, proofs: int, core: bool, rounds: int = 4
+    *, seconds: float, entries: int, proofs: int, core: bool, rounds: int = 4,
+    processes: int = 2,
 ) -> dict[str, Any]:
     from django.db import connection
 
@@ -202,7 +232,8 @@ def run(
     # interleaved rounds (raw, 1 appender, 8 appenders, raw via Django, repeated) so each
     # ratio compares the same period; the rates reported are the means over the rounds.
     share = seconds / rounds
-    rates: dict[str, list[float]] = {"raw": [], "one": [], "eight": [], "django": []}
+    rates: dict[str, list[float]] = {"raw": [], "one": [], "eight": [], "django": [],
+                                     "server": []}
     appended = 0
     for _ in range(rounds):
         rates["raw"].append(raw_insert_rate(share))
@@ -211,6 +242,8 @@ def run(
         rates["one"].append(one)
         rates["eight"].append(eight)
         rates["django"].append(raw_insert_rate_django(share))
+        if processes:
+            rates["server"].append(append_rate_processes(share, processes, 8 // processes))
         appended += one_n + eight_n
     raw, one = statistics.fmean(rates["raw"]), statistics.fmean(rates["one"])
     eight, django_raw = statistics.fmean(rates["eight"]), statistics.fmean(rates["django"])
@@ -220,6 +253,14 @@ def run(
     result["append_8_per_s"] = round(eight, 1)
     result["ratio_1_to_raw"] = round(one / raw, 3)
     result["ratio_8_to_1"] = round(eight / one, 3)
+    if rates["server"]:
+        server = statistics.fmean(rates["server"])
+        result["append_server_shaped"] = {
+            "processes": processes,
+            "threads_each": 8 // processes,
+            "per_s": round(server, 1),
+            "ratio_to_1": round(server / one, 3),
+        }
     result["rounds"] = [
         {"ratio_1_to_raw": round(o / r, 3), "ratio_8_to_1": round(e / o, 3)}
         for r, o, e in zip(rates["raw"], rates["one"], rates["eight"], strict=True)
@@ -279,6 +320,14 @@ def main(argv: list[str] | None = None) -> int:
         help="log size for verification and proofs (default 1,000,000)",
     )
     parser.add_argument("--proofs", type=int, default=1000)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        choices=(0, 1, 2, 4, 8),
+        help="also 8 appenders as N processes x 8/N threads, as the server runs them "
+        "(default 2; 0: skip)",
+    )
     parser.add_argument("--postgres", action="store_true", help="throwaway PostgreSQL")
     parser.add_argument("--no-core", action="store_true", help="skip the in-memory core run")
     args = parser.parse_args(argv)
@@ -290,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             proofs=args.proofs,
             core=not args.no_core,
             rounds=max(1, args.rounds),
+            processes=args.processes,
         )
     finally:
         from django.db import connections
@@ -316,6 +366,13 @@ def main(argv: list[str] | None = None) -> int:
         f"ledger appends/s, 8 threads  {result['append_8_per_s']:>12,.0f}  "
         f"({result['ratio_8_to_1']:.2f}x one thread; target >= 3x on SQLite)"
     )
+    if "append_server_shaped" in result:
+        srv = result["append_server_shaped"]
+        label = f"  as {srv['processes']} processes x {srv['threads_each']}"
+        print(
+            f"{label:<29}{srv['per_s']:>12,.0f}  ({srv['ratio_to_1']:.2f}x one thread; as "
+            "`baomi up` runs them; no target)"
+        )
     rounds = result["rounds"]
     print(
         f"  per round: of raw {min(r['ratio_1_to_raw'] for r in rounds):.2f}-"
