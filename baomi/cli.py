@@ -195,6 +195,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     _setup(args.data_dir)
     from baomi.accounts import services
     from baomi.accounts.models import User
+    from baomi.audit.events import record
     from baomi.errors import BaomiError
 
     try:
@@ -222,6 +223,8 @@ def cmd_token(args: argparse.Namespace) -> int:
             qs = ApiToken.objects.select_related("user")
             if args.username:
                 qs = qs.filter(user__username=args.username.strip().casefold())
+            record(_cli_actor(), "token.list", object_type="api_token",
+                   reason=f"user={args.username.strip().casefold()}" if args.username else "")
             for t in qs:
                 state = "revoked" if t.revoked_at else ("active" if t.is_usable() else "expired")
                 print(f"{t.prefix}\t{t.user.username}\t{state}\t{t.name}")
@@ -320,6 +323,21 @@ def cmd_manage(args: argparse.Namespace) -> int:
     _setup(args.data_dir)
     from django.core.management import execute_from_command_line
 
+    from baomi.audit.events import record
+    from baomi.errors import BaomiError
+
+    # Django's commands reach past every service (`shell`, `changepassword`, …): each use
+    # is an administrator action, recorded (the command's name only: its arguments may
+    # hold secrets) before it runs, and refused if the entry cannot be written.
+    command = args.rest[0] if args.rest and not args.rest[0].startswith("-") else ""
+    if command and command not in ("help", "--help", "-h"):
+        try:
+            record(_cli_actor(), "admin.manage", object_type="command",
+                   object_id=command[:64])
+        except BaomiError as exc:
+            print(f"error: {exc.message} (run `baomi migrate` first on a new data "
+                  "directory)", file=sys.stderr)
+            return 1
     execute_from_command_line(["baomi manage", *args.rest])
     return 0
 

@@ -326,6 +326,18 @@ def review_resolve(
     return locked
 
 
+def review_queue(*, actor: User) -> list[ReviewItem]:
+    """The open reviews, for compliance officers and administrators: they name documents
+    and their clients, so the list is recorded (``classification.review.list``), and so
+    is a refusal. Raises AccessDenied."""
+    if not review_can(actor):
+        record(actor, "classification.review.list", object_type="review", decision="refused",
+               reason="role_not_permitted")
+        raise AccessDenied(_("Only compliance officers review classifications."))
+    record(actor, "classification.review.list", object_type="review")
+    return review_open()
+
+
 def review_open() -> list[ReviewItem]:
     return list(
         ReviewItem.objects.filter(status=ReviewStatus.OPEN)

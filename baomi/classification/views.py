@@ -86,13 +86,15 @@ def confirm(request: HttpRequest, document_id: int) -> HttpResponse:
 @login_required
 def review_queue(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
-    if not services.review_can(actor):
-        return _error(request, AccessDenied(_("Only compliance officers review classifications.")))
+    try:
+        items = services.review_queue(actor=actor)
+    except AccessDenied as exc:
+        return _error(request, exc)
     return render(
         request,
         "classification/review.html",
         {
-            "items": services.review_open(),
+            "items": items,
             "levels": Level.choices,
             "categories": Category.choices,
             "period_days": services.review_period_days(),

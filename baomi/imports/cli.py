@@ -77,7 +77,14 @@ def run(args: argparse.Namespace) -> int:
     if user is None or not user.is_active:
         print(f"error: no active user {args.username!r}", file=sys.stderr)
         return 2
+    from baomi.audit.events import record
+    from baomi.cli import _cli_actor
+
     try:
+        # The import's own entries name `user`; this one names the operator who ran it
+        # on their behalf, so both are accountable.
+        record(_cli_actor(), "import.on_behalf", object_type="user", object_id=user.pk,
+               reason=f"kind={args.kind}")
         if args.kind == "clients":
             mapping = None
             if args.mapping:
@@ -132,3 +139,11 @@ def run(args: argparse.Namespace) -> int:
     except BaomiError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
+    finally:
+        # Refusals written inside a row's rolled-back transaction are written again.
+        from baomi.vault.door import record_rolled_back_refusals
+
+        try:
+            record_rolled_back_refusals()
+        except BaomiError as exc:
+            print(f"error: refusals not recorded: {exc.message}", file=sys.stderr)

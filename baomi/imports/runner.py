@@ -212,6 +212,14 @@ def _run(
             logger.exception("import %s: could not record the failure", job_id)
     finally:
         _wipe(stream)
+        # Refusals the door wrote inside a row's rolled-back transaction are written
+        # again here, as the request middleware does for web requests.
+        try:
+            from baomi.vault.door import record_rolled_back_refusals
+
+            record_rolled_back_refusals()
+        except Exception:
+            logger.exception("import %s: could not record its refusals", job_id)
         with _lock:
             _threads.pop(job_id, None)
         connections.close_all()  # this thread's connections only

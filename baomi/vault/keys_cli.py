@@ -136,6 +136,11 @@ def trace(args: argparse.Namespace) -> int:
         return 1
     version = wm.version
     document = version.document
+    # Tracing names who downloaded which client's document: recorded before it is shown.
+    from baomi.audit.events import record
+
+    record(_actor(), "watermark.trace", object_type="document", object_id=document.pk,
+           client_id=document.client_id, reason=f"watermark={wm.id}")
     info = {
         "watermark": wm.id,
         "downloaded_by": wm.user.username,

@@ -211,6 +211,11 @@ def test_folder_import_and_cli(firm, tmp_path: Path, capsys):
     assert rc == 1  # one file skipped
     out = capsys.readouterr().out
     assert '"created": 1' in out and "binary_file" in out
+    from baomi.audit.models import LedgerEntry
+
+    behalf = LedgerEntry.objects.get(action="import.on_behalf")
+    assert behalf.actor.startswith("cli:") and behalf.reason == "kind=documents"
+    assert behalf.object_id == str(firm["acct"].pk)
     csv_path = tmp_path / "clients.csv"
     csv_path.write_bytes(_csv(_rows()[:1]))
     rc = run(

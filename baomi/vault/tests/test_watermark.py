@@ -102,6 +102,12 @@ def test_download_is_watermarked_and_traceable(firm, tmp_path, kind, capsys):
     assert trace(argparse.Namespace(file=str(out), json=False)) == 0
     text = capsys.readouterr().out
     assert wm.id in text and "acct1" in text and "年度审计 2026" in text and name in text
+    from baomi.audit.models import LedgerEntry
+
+    traced = LedgerEntry.objects.filter(action="watermark.trace").last()
+    assert traced is not None
+    assert (traced.object_id, traced.client_id, traced.reason) == (
+        str(doc.pk), str(doc.client_id), f"watermark={wm.id}")
 
 
 def _check_visible(kind: str, path: Path, wm_id: str) -> None:
