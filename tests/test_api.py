@@ -105,10 +105,15 @@ def test_revoked_and_deactivated_tokens_are_401(firm):
     c = HttpClient(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
     assert c.get("/api/v1/clients").status_code == 200
     services.token_revoke(prefix=issued.token.prefix)
-    assert_error(c.get("/api/v1/clients"), 401, "unauthenticated")
+    # The holder of a real token is told why it stopped working.
+    body = assert_error(c.get("/api/v1/clients"), 401, "token_refused")
+    assert body["detail"] == {"reason": "revoked"}
     other = services.token_create(user=firm["a1"]).plaintext
-    services.user_deactivate(user=firm["a1"])
+    services.user_deactivate(user=firm["a1"])  # revokes the person's tokens too
     r = HttpClient(HTTP_AUTHORIZATION=f"Bearer {other}").get("/api/v1/clients")
+    assert assert_error(r, 401, "token_refused")["detail"] == {"reason": "revoked"}
+    # A made-up token learns nothing.
+    r = HttpClient(HTTP_AUTHORIZATION="Bearer bm_0123456789ab_x").get("/api/v1/clients")
     assert_error(r, 401, "unauthenticated")
 
 
@@ -285,7 +290,9 @@ def test_staff_endpoints(firm, make_user):
     assert body["detail"]["rule"] == "role_not_permitted"
     assert_error(acct.get(f"/api/v1/staff/{new['id']}"), 403, "access_denied")
     r = acct.patch(f"/api/v1/staff/{new['id']}", {"post": "x"}, content_type="application/json")
-    assert_error(r, 403, "staff_admin_only")
+    assert assert_error(r, 403, "access_denied")["detail"]["rule"] == "role_not_permitted"
+    assert LedgerEntry.objects.filter(action="staff.update", actor=firm["a1"].username,
+                                      decision="refused").exists()
     refused = LedgerEntry.objects.filter(action="staff.view", actor=firm["a1"].username)
     assert refused.count() == 2 and {e.decision for e in refused} == {"refused"}
     # A manager may read it.

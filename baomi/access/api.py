@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -29,7 +30,7 @@ from baomi.access.models import (
 from baomi.accounts.models import Department, Role, User
 from baomi.api.base import ERRORS, api
 from baomi.clients.selectors import client_get
-from baomi.errors import AccessDenied, InvalidInput, NotFound
+from baomi.errors import InvalidInput, NotFound
 
 
 class _Strict(Schema):
@@ -232,16 +233,10 @@ def authorizations_form(request: HttpRequest, client_id: int, payload: FormIn) -
     """The PDF form for these terms, for the client to sign (its code binds the terms)."""
     actor = _actor(request)
     client = client_get(actor=actor, client_id=client_id)
-    if not selectors.permitted_for(actor, policy.Action.AUTHORIZATION_GRANT,
-                                   selectors.client_resource(client)):
-        raise AccessDenied(code="role_not_permitted")
-    terms = services.AuthorizationTerms(client.pk, payload.grantee_user_id,
-                                        payload.grantee_org_id, payload.scope.to_input(),
-                                        payload.valid_from, payload.valid_to)
-    grantee = str(User.objects.filter(pk=payload.grantee_user_id or 0).first()
-                  or PartnerOrganisation.objects.filter(pk=payload.grantee_org_id or 0).first()
-                  or "")
-    pdf = services.authorization_form_pdf(terms, client_name=client.name, grantee=grantee)
+    pdf = services.authorization_form_issue(
+        actor=actor, client=client, grantee_user_id=payload.grantee_user_id,
+        grantee_org_id=payload.grantee_org_id, scope=payload.scope.to_input(),
+        valid_from=payload.valid_from, valid_to=payload.valid_to)
     return HttpResponse(pdf, content_type="application/pdf")
 
 
@@ -311,7 +306,9 @@ def staff_leave(request: HttpRequest, user_id: int) -> dict[str, object]:
 @api.post("/staff/{user_id}/transfer", response={200: OkOut, **ERRORS}, tags=["access"])
 def staff_transfer(request: HttpRequest, user_id: int, payload: TransferIn) -> dict[str, object]:
     """调岗: grants, tokens and sessions end; the department changes."""
-    dept, _created = Department.objects.get_or_create(name=payload.department.strip() or "-")
+    name = payload.department.strip()
+    # A blank department takes the person out of theirs (as on the staff page).
+    dept = Department.objects.get_or_create(name=name[:100])[0] if name else None
     return {"ok": True, "detail": services.staff_transfer(
         actor=_actor(request), user=_user(user_id), department=dept, post=payload.post)}
 
@@ -418,20 +415,21 @@ def access_review_decide(request: HttpRequest, item_id: int, payload: ReviewIn) 
 
 @api.get("/access-reviews/{campaign_id}/export", response={200: None, **ERRORS}, tags=["access"])
 def access_reviews_export(request: HttpRequest, campaign_id: int,
-                          format: str = "xlsx") -> HttpResponse:
-    """The result as XLSX (`format=xlsx`) or PDF (`format=pdf`)."""
-    from baomi.access import exports
+                          format: Literal["xlsx", "pdf"] = "xlsx") -> HttpResponse:
+    """The result as XLSX (`format=xlsx`) or PDF (`format=pdf`); recorded in the ledger
+    (`access_review.export`) before it is built."""
+    from baomi.access.exports import CONTENT_TYPES
 
     actor = _actor(request)
     campaign, reviewer = _campaign(actor, campaign_id)
     if reviewer is not None:
         raise NotFound(code="access_review_not_found")
-    if format == "pdf":
-        return HttpResponse(exports.review_pdf(campaign), content_type="application/pdf")
-    return HttpResponse(
-        exports.review_xlsx(campaign),
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    data = services.review_export(actor=actor, campaign=campaign, fmt=format)
+    response = HttpResponse(data, content_type=CONTENT_TYPES[format])
+    response["Content-Disposition"] = (
+        f'attachment; filename="access-review-{campaign.pk}.{format}"'
     )
+    return response
 
 
 class MatrixOut(Schema):

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from baomi.access.services import AuthorizationTerms
 
 FORM_KEY = "/BaomiAuthorizationCode"
+CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 FONT = "Noto Sans CJK SC"
 
 

@@ -143,6 +143,9 @@ class ClientAuthorization(models.Model):
         "vault.Document", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     form_sha256 = models.CharField(max_length=64, blank=True)
+    # SHA-256 of the signed form's code: a form grants once, so a client's revocation
+    # cannot be undone by uploading the old signed form again ("" for portal grants).
+    form_code = models.CharField(max_length=64, blank=True, default="")
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -160,6 +163,11 @@ class ClientAuthorization(models.Model):
             models.CheckConstraint(
                 condition=models.Q(valid_to__gt=models.F("valid_from")),
                 name="authorization_window_ordered",
+            ),
+            models.UniqueConstraint(
+                fields=["form_code"],
+                condition=~models.Q(form_code=""),
+                name="authorization_form_used_once",
             ),
             models.CheckConstraint(
                 condition=models.Q(grantee_user__isnull=False)

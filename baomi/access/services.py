@@ -12,6 +12,7 @@ authorization.grant / .revoke, query_request.create / .approve / .reject / .canc
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -19,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -548,8 +549,49 @@ class AuthorizationTerms:
 
 
 def authorization_form_token(terms: AuthorizationTerms) -> str:
-    """The tamper-evident code printed on the form the client signs (HMAC, server key)."""
-    return signing.dumps(terms.payload(), salt=FORM_SALT, compress=True)
+    """The tamper-evident code printed on the form the client signs (HMAC, server key).
+
+    It carries the terms and a nonce: every printed form is a different code, and a code
+    grants once (`form_code`), however alike the terms of two forms are.
+    """
+    return signing.dumps({**terms.payload(), "n": secrets.token_hex(8)}, salt=FORM_SALT,
+                         compress=True)
+
+
+def authorization_form_issue(*, actor: User, client: Client, grantee_user_id: int | None,
+                             grantee_org_id: int | None, scope: ScopeInput,
+                             valid_from: datetime | None, valid_to: datetime | None) -> bytes:
+    """The form (PDF) for these terms, for the client to sign, for those who may record
+    an authorization. Refused (and recorded) like a grant: no grantee, a period missing,
+    without a time zone or inverted. Ledger: ``authorization.form``."""
+    act = "authorization.form"
+    require_allowed(actor, policy.Action.AUTHORIZATION_GRANT, selectors.client_resource(client),
+                    ledger_action=act, object_type="client", object_id=client.pk)
+    user = User.objects.filter(pk=grantee_user_id).first() if grantee_user_id else None
+    org = (PartnerOrganisation.objects.filter(pk=grantee_org_id).first()
+           if grantee_org_id else None)
+    if (user is None) == (org is None):
+        raise _refuse_input(actor, act, "grantee_missing",
+                            _("Name exactly one person or one partner organisation."),
+                            field_name="grantee", object_type="client", client_id=client.pk)
+    start, end = _period(actor, act, valid_from, valid_to, object_type="client",
+                         client_id=client.pk)
+    terms = AuthorizationTerms(client.pk, user.pk if user else None, org.pk if org else None,
+                               scope, start, end)
+    record(actor, act, object_type="client", object_id=client.pk, client_id=client.pk)
+    return authorization_form_pdf(terms, client_name=client.name, grantee=str(user or org))
+
+
+def _form_terms(token: str | None) -> dict[str, Any] | None:
+    """The terms a form's code signs (without its nonce), or None if it is not valid."""
+    try:
+        signed = signing.loads(token or "", salt=FORM_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(signed, dict):
+        return None
+    signed.pop("n", None)  # forms printed before nonces were added have none
+    return signed
 
 
 def authorization_form_pdf(terms: AuthorizationTerms, *, client_name: str, grantee: str) -> bytes:
@@ -598,6 +640,11 @@ def authorization_grant(
         raise _refuse_input(actor, act, "grantee_missing",
                             _("Name exactly one person or one partner organisation."),
                             field_name="grantee", object_type="client", client_id=client.pk)
+    if grantee_user is not None and (not grantee_user.is_active
+                                     or grantee_user.status == StaffStatus.LEFT):
+        raise _refuse_input(actor, act, "grantee_inactive",
+                            _("This person's account is no longer active."),
+                            field_name="grantee", object_type="client", client_id=client.pk)
     clean = scope.clean()
     if clean.empty:
         raise _refuse_input(actor, act, "scope_empty",
@@ -635,14 +682,41 @@ def authorization_grant(
                                 _("Upload the client's signed authorization form."),
                                 field_name="form", object_type="client", client_id=client.pk)
         token = _form_token_from(form)
-        try:
-            signed = signing.loads(token or "", salt=FORM_SALT)
-        except signing.BadSignature:
-            signed = None
-        if signed != terms.payload():
+        if _form_terms(token) != terms.payload():
             raise _refuse_input(actor, act, "form_tampered",
                                 _("The signed form does not match these terms or was altered."),
                                 field_name="form", object_type="client", client_id=client.pk)
+        form_code = hashlib.sha256((token or "").encode()).hexdigest()
+        # The same file again is refused too: grants recorded before codes were kept
+        # have only the file's hash.
+        if ClientAuthorization.objects.filter(
+            Q(form_code=form_code) | Q(client=client, form_sha256=hashlib.sha256(form).hexdigest())
+        ).exists():
+            raise _form_reused(actor, act, client)
+    else:
+        form_code = ""
+    try:
+        return _grant(actor=actor, client=client, grantee_user=grantee_user,
+                      grantee_org=grantee_org, clean=clean, start=start, end=end, via=via,
+                      form=form, form_name=form_name, form_document=form_document,
+                      form_code=form_code)
+    except IntegrityError as exc:
+        if form_code and ClientAuthorization.objects.filter(form_code=form_code).exists():
+            raise _form_reused(actor, act, client) from exc  # a simultaneous upload won
+        raise
+
+
+def _form_reused(actor: User, act: str, client: Client) -> ValidationFailed:
+    return _refuse_input(actor, act, "form_reused",
+                         _("This signed form has already been used for an authorization. "
+                           "Print a new form for the client to sign."),
+                         field_name="form", object_type="client", client_id=client.pk)
+
+
+def _grant(*, actor: User, client: Client, grantee_user: User | None,
+           grantee_org: PartnerOrganisation | None, clean: ScopeInput, start: datetime,
+           end: datetime, via: str, form: bytes | None, form_name: str, form_document: Any,
+           form_code: str) -> ClientAuthorization:
     with transaction.atomic():
         form_doc = form_document
         if form and via == AuthorizationVia.FORM and form_doc is None:
@@ -654,6 +728,7 @@ def authorization_grant(
             scope_document_ids=list(clean.document_ids), valid_from=start, valid_to=end,
             via=via, form_document=form_doc,
             form_sha256=hashlib.sha256(form).hexdigest() if form else "",
+            form_code=form_code,
             recorded_by=actor,
         )
         who = f"user={grantee_user.pk}" if grantee_user else f"org={grantee_org.pk}"  # type: ignore[union-attr]  # one is set
@@ -707,11 +782,15 @@ def authorization_revoke(*, actor: User, authorization: ClientAuthorization,
     require_allowed(actor, policy.Action.AUTHORIZATION_REVOKE, obj,
                     ledger_action="authorization.revoke", object_type="authorization",
                     object_id=authorization.pk)
-    return _revoke_authorization(actor, authorization, reason)
+    # The typed reason is kept on the row; the ledger gets a code (free text may carry
+    # client data, and nothing of that kind goes into an entry).
+    return _revoke_authorization(actor, authorization, reason, code="by_request")
 
 
-def _revoke_authorization(actor: Any, authorization: ClientAuthorization,
-                          reason: str) -> ClientAuthorization:
+def _revoke_authorization(actor: Any, authorization: ClientAuthorization, reason: str, *,
+                          code: str | None = None) -> ClientAuthorization:
+    """`reason` is kept on the row; the entry's reason is `code`, or `reason` itself when
+    that is a code of the system's own (partner deactivated, access review, leaving)."""
     with transaction.atomic():
         row = ClientAuthorization.objects.select_for_update().get(pk=authorization.pk)
         if row.revoked_at is None:
@@ -720,7 +799,8 @@ def _revoke_authorization(actor: Any, authorization: ClientAuthorization,
             row.revoke_reason = reason.strip()[:300]
             row.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
             record(actor, "authorization.revoke", object_type="authorization",
-                   object_id=row.pk, client_id=row.client_id, reason=row.revoke_reason[:100])
+                   object_id=row.pk, client_id=row.client_id,
+                   reason=code if code is not None else row.revoke_reason[:100])
     return row
 
 
@@ -842,20 +922,29 @@ def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> Q
                         object_type="query_request", object_id=row.pk)
     with transaction.atomic():
         locked = QueryRequest.objects.select_for_update().get(pk=row.pk)
-        if locked.status != RequestStatus.PENDING:
-            record(actor, act, object_type="query_request", object_id=row.pk,
-                   client_id=row.client_id, decision="refused", reason="not_pending")
-            raise InvalidInput(_("This request has already been decided."), code="not_pending")
-        locked.status = status
-        locked.decided_by = actor
-        locked.decided_at = timezone.now()
-        locked.decision_note = note.strip()[:300]
-        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        decided = locked.status != RequestStatus.PENDING
+        if not decided:
+            _decide_locked(actor, locked, act, status, note)
+    if decided:
+        # Recorded outside the transaction above, so the refusal's entry stays.
         record(actor, act, object_type="query_request", object_id=row.pk,
-               client_id=row.client_id, purpose=locked.purpose,
-               reason=f"until={locked.valid_to.isoformat()}" if status == "approved" else "")
-        notify([locked.requester], f"request_{status}", {"id": row.pk}, url="/access/requests/")
+               client_id=row.client_id, decision="refused", reason="not_pending")
+        raise InvalidInput(_("This request has already been decided."), code="not_pending")
     return locked
+
+
+def _decide_locked(actor: User, locked: QueryRequest, act: str, status: str,
+                   note: str) -> None:
+    """Decide the pending request `locked` (row-locked by the caller's transaction)."""
+    locked.status = status
+    locked.decided_by = actor
+    locked.decided_at = timezone.now()
+    locked.decision_note = note.strip()[:300]
+    locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    record(actor, act, object_type="query_request", object_id=locked.pk,
+           client_id=locked.client_id, purpose=locked.purpose,
+           reason=f"until={locked.valid_to.isoformat()}" if status == "approved" else "")
+    notify([locked.requester], f"request_{status}", {"id": locked.pk}, url="/access/requests/")
 
 
 def request_approve(*, actor: User, request: QueryRequest, note: str = "") -> QueryRequest:
@@ -924,6 +1013,8 @@ def break_glass_review(*, actor: User, item: BreakGlassRead, note: str) -> Break
     _check_roles(actor, {Role.COMPLIANCE}, ledger_action="break_glass.review",
                  object_type="break_glass", object_id=item.pk)
     if item.actor_id == actor.pk:
+        record(actor, "break_glass.review", object_type="break_glass", object_id=item.pk,
+               client_id=item.client_id, decision="refused", reason="self_review")
         raise AccessDenied(_("You cannot review your own emergency access."), code="self_review")
     with transaction.atomic():
         item.reviewed_by = actor
@@ -938,13 +1029,19 @@ def break_glass_review(*, actor: User, item: BreakGlassRead, note: str) -> Break
 # --- Assignments and staff lifecycle (F06) -----------------------------------------------
 
 
+ASSIGNABLE_ROLES = frozenset({Role.MANAGER, Role.ACCOUNTANT, Role.ADMIN, Role.EXTERNAL_AUDITOR})
+
+
+def _assignable(user: User) -> bool:
+    """Whether `user` may be assigned to clients: active firm staff or external auditors."""
+    return user.is_active and user.status != StaffStatus.LEFT and user.role in ASSIGNABLE_ROLES
+
+
 def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
     """Assign `user` to `client` (idempotent). Ledger: ``assignment.add``."""
     require_allowed(actor, policy.Action.ASSIGNMENT_MANAGE, selectors.client_resource(client),
                     ledger_action="assignment.add", object_type="user", object_id=user.pk)
-    if not user.is_active or user.status == StaffStatus.LEFT or user.role not in {
-        Role.MANAGER, Role.ACCOUNTANT, Role.ADMIN, Role.EXTERNAL_AUDITOR
-    }:
+    if not _assignable(user):
         raise _refuse_input(actor, "assignment.add", "assignee_not_eligible",
                             _("Only active firm staff and external auditors can be assigned."),
                             field_name="user", object_type="user", client_id=client.pk)
@@ -996,7 +1093,7 @@ def _end_grants(actor: Any, user: User, why: str) -> dict[str, int]:
     out["tokens"] = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
         revoked_at=now
     )
-    out["sessions"] = sessions_end_for_user(user=user)
+    out["sessions"] = sessions_end_for_user(user=user, reason=why)
     return out
 
 
@@ -1030,7 +1127,8 @@ def staff_transfer(*, actor: User, user: User, department: Department | None,
         record(actor, "staff.transfer", object_type="user", object_id=user.pk,
                reason=f"department={department.pk if department else ''}")
         ended = _end_grants(actor, user, "transferred")
-        user_update(user=user, department=department, post=post or None, actor=actor)
+        user_update(user=user, department=department, clear_department=department is None,
+                    post=post or None, actor=actor)
     return ended
 
 
@@ -1038,7 +1136,7 @@ def staff_handover(*, actor: User, from_user: User, to_user: User) -> int:
     """Handover (工作交接): move every client of `from_user` to `to_user` in one step.
     Ledger: ``staff.handover`` and one ``assignment.add`` / ``.remove`` per client."""
     _check_staff_manage(actor, from_user, "staff.handover")
-    if to_user.pk == from_user.pk or not to_user.is_active or to_user.status == StaffStatus.LEFT:
+    if to_user.pk == from_user.pk or not _assignable(to_user):
         raise _refuse_input(actor, "staff.handover", "handover_target_invalid",
                             _("Choose an active colleague other than the person handing over."),
                             field_name="to_user", object_type="user", object_id=from_user.pk)
@@ -1126,6 +1224,29 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
         notify([u for u in {r.pk: r for r in reviewers.values() if r}.values()],
                "review_assigned", {"name": campaign.name}, url=f"/access/reviews/{campaign.pk}/")
     return campaign
+
+
+REVIEW_EXPORT_FORMATS = ("xlsx", "pdf")
+
+
+def review_export(*, actor: User, campaign: ReviewCampaign, fmt: str) -> bytes:
+    """The campaign's result as XLSX or PDF (`fmt`), for those who manage reviews.
+
+    The file lists clients, grant holders and purposes, so it is an export: recorded
+    (`access_review.export`) before it is built, and refused if the entry cannot be
+    written. Raises `AccessDenied` (recorded) for anyone else, `InvalidInput` for an
+    unknown format.
+    """
+    from baomi.access import exports
+
+    if fmt not in REVIEW_EXPORT_FORMATS:
+        raise InvalidInput(_("Unknown export format."), code="unknown_format")
+    require_allowed(actor, policy.Action.ACCESS_REVIEW_MANAGE, None,
+                    ledger_action="access_review.export", object_type="access_review",
+                    object_id=campaign.pk)
+    record(actor, "access_review.export", object_type="access_review", object_id=campaign.pk,
+           reason=f"format={fmt}")
+    return exports.review_pdf(campaign) if fmt == "pdf" else exports.review_xlsx(campaign)
 
 
 def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem:

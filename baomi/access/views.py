@@ -48,6 +48,7 @@ from baomi.clients.models import Client
 from baomi.clients.selectors import client_get
 from baomi.core.http import actor_of
 from baomi.errors import AccessDenied, BaomiError, InvalidInput, NotFound, ValidationFailed
+from baomi.vault import selectors as vault_selectors
 
 LEVELS = [(lv.value, lv.value) for lv in policy.LEVELS]
 
@@ -56,7 +57,10 @@ def _dt(raw: str | None) -> datetime | None:
     """A datetime from a form (`YYYY-MM-DDTHH:MM`, local time), aware; None if invalid."""
     if not raw:
         return None
-    value = parse_datetime(raw.strip())
+    try:
+        value = parse_datetime(raw.strip())
+    except ValueError:  # well-formed but not a date, e.g. 2026-02-30T10:00
+        return None
     if value is None:
         return None
     if timezone.is_naive(value):
@@ -204,7 +208,11 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
             Role.ACCOUNTANT, Role.MANAGER, Role.EXTERNAL_AUDITOR, Role.PARTNER]).order_by(
             "username"),
         "orgs": PartnerOrganisation.objects.filter(active=True),
-        "documents": client.documents.order_by("-created_at")[:50],
+        # For picking the client's signed form: only for those who record authorizations,
+        # and only documents the policy lets them see.
+        "documents": (vault_selectors.document_list(actor=actor, client=client)[:50]
+                      if "authorization.grant" in visible and actor.role != Role.CLIENT
+                      else []),
         "levels": LEVELS,
         "categories": [(c.value, c.value) for c in policy.Category],
         "start": now.strftime("%Y-%m-%dT%H:%M"),
@@ -228,13 +236,14 @@ def authorization_grant(request: HttpRequest, client_id: int) -> HttpResponseBas
     user, org = _terms_from(request, client)
     start, end = _dt(request.POST.get("valid_from")), _dt(request.POST.get("valid_to"))
     if request.POST.get("form_only"):
-        if start is None or end is None:
-            messages.error(request, _("Give the start and the end."))
+        try:
+            pdf = services.authorization_form_issue(
+                actor=actor, client=client, grantee_user_id=user.pk if user else None,
+                grantee_org_id=org.pk if org else None, scope=_scope(request),
+                valid_from=start, valid_to=end)
+        except BaomiError as exc:
+            _fail(request, exc)
             return redirect("access:client", client_id=client.pk)
-        terms = services.AuthorizationTerms(client.pk, user.pk if user else None,
-                                            org.pk if org else None, _scope(request), start, end)
-        pdf = services.authorization_form_pdf(terms, client_name=client.name,
-                                              grantee=str(user or org or ""))
         response = HttpResponse(pdf, content_type="application/pdf")
         response["Content-Disposition"] = 'attachment; filename="authorization-form.pdf"'
         return response
@@ -382,6 +391,11 @@ def break_glass(request: HttpRequest, document_id: int) -> HttpResponseBase:
             _fail(request, exc)
         else:
             return download_response(prepared)
+    else:
+        # The form names the document and its client, which may be outside the
+        # manager's reach: the look is recorded (and shown to the client) as such.
+        record(actor, "break_glass.form", object_type="document", object_id=document.pk,
+               client_id=document.client_id)
     return render(request, "access/break_glass.html",
                   {"nav": "access", "document": document, "purposes": selectors.purposes()})
 
@@ -462,17 +476,14 @@ def review(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def review_export(request: HttpRequest, campaign_id: int, fmt: str) -> HttpResponse:
-    from baomi.access import exports
+    from baomi.access.exports import CONTENT_TYPES
 
-    campaign, manage = _campaign(actor_of(request), campaign_id)
-    if not manage:
+    actor = actor_of(request)
+    campaign, manage = _campaign(actor, campaign_id)
+    if not manage or fmt not in services.REVIEW_EXPORT_FORMATS:
         raise Http404
-    if fmt == "pdf":
-        response = HttpResponse(exports.review_pdf(campaign), content_type="application/pdf")
-    else:
-        response = HttpResponse(
-            exports.review_xlsx(campaign),
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    data = services.review_export(actor=actor, campaign=campaign, fmt=fmt)
+    response = HttpResponse(data, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="access-review-{campaign.pk}.{fmt}"'
     return response
 

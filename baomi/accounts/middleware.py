@@ -8,12 +8,14 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
 from baomi.accounts.models import StaffStatus, User
+from baomi.accounts.services import ended_session_refusal, logout_recorded
+from baomi.core.middleware import baomi_error_response
+from baomi.errors import BaomiError
 
 AUTH_STARTED = "_baomi_auth_started"
 LAST_SEEN = "_baomi_last_seen"
@@ -35,7 +37,28 @@ class SessionPolicyMiddleware:
             response = self._enforce(request, user)
             if response is not None:
                 return response
+        elif settings.SESSION_COOKIE_NAME in request.COOKIES:
+            response = self._ended(request)
+            if response is not None:
+                return response
         return self.get_response(request)
+
+    def _ended(self, request: HttpRequest) -> HttpResponse | None:
+        """A cookie of a session the firm ended (the person left, was transferred or
+        deactivated): refused with the reason and recorded, once."""
+        try:
+            ended = ended_session_refusal(request.COOKIES[settings.SESSION_COOKIE_NAME])
+        except BaomiError as exc:
+            return baomi_error_response(request, exc)
+        if ended is None:
+            return None
+        message = (_("Your access has ended because you left the firm.")
+                   if ended.reason == "left" else
+                   _("Your session was ended by the firm. Please sign in again."))
+        if request.path.startswith("/api/"):
+            return JsonResponse({"code": "session_ended", "message": message,
+                                 "detail": {"reason": ended.reason}}, status=401)
+        return self._signed_out(request, message)
 
     def _enforce(self, request: HttpRequest, user: User) -> HttpResponse | None:
         now = int(time.time())
@@ -50,7 +73,11 @@ class SessionPolicyMiddleware:
         if last_seen is not None and now - int(last_seen) > settings.SESSION_IDLE_SECONDS:
             expired = True
         if expired or user.status == StaffStatus.LEFT:
-            logout(request)
+            left = user.status == StaffStatus.LEFT
+            try:
+                logout_recorded(request, reason="left" if left else "expired")
+            except BaomiError as exc:  # the session has ended all the same
+                return baomi_error_response(request, exc)
             return self._signed_out(request, _("Your session has expired. Please sign in again."))
         if last_seen is None or now - int(last_seen) > _TOUCH_EVERY:
             session[LAST_SEEN] = now

@@ -173,6 +173,20 @@ class UserSession(models.Model):
         return f"session of {self.user_id}"
 
 
+class EndedSession(models.Model):
+    """A session the firm ended (leaving, transfer, deactivation), kept by the SHA-256 of
+    its key until it would have expired anyway: a request still carrying its cookie is
+    refused with the reason and recorded, instead of looking like any signed-out visit."""
+
+    key_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20)
+    ended_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"ended session of {self.user_id}"
+
+
 class RecoveryCode(models.Model):
     """One-time two-factor recovery code; only a salted SHA-256 is stored."""
 

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -26,6 +28,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from baomi.accounts.models import (
     ApiToken,
     Department,
+    EndedSession,
     Level,
     RecoveryCode,
     Role,
@@ -115,12 +118,16 @@ def user_update(
     post: str | None = None,
     role: str | None = None,
     clearance: str | None = None,
+    clear_department: bool = False,
     actor: User | str = "system",
 ) -> User:
-    """Update profile fields of a staff member. Raises ValidationFailed.
+    """Update profile fields of a staff member (None: unchanged; `clear_department`
+    takes the person out of their department). Raises ValidationFailed.
 
     Ledger: `staff.update`; a role, clearance or department change is a permission
-    change and names old and new values in the reason.
+    change and names old and new values in the reason. Moving someone out of a
+    department they had is a transfer (调岗): callers go through
+    `baomi.access.services.staff_transfer`, which ends their grants first.
     """
     before = (user.role, user.clearance, user.department_id)
     if role is not None:
@@ -139,6 +146,8 @@ def user_update(
         user.post = post.strip()
     if department is not None:
         user.department = department
+    elif clear_department:
+        user.department = None
     changes = [
         f"{name}:{old}->{new}"
         for name, old, new in zip(
@@ -161,12 +170,61 @@ def user_update(
     return user
 
 
-def sessions_end_for_user(*, user: User) -> int:
-    """Delete every server-side session of `user`; returns how many were ended."""
+def logout_recorded(request: HttpRequest, *, reason: str = "") -> None:
+    """End the request's session and record `auth.logout` (`reason`: why the system
+    ended it; empty when the user signed out).
+
+    The session ends even when the entry cannot be written: taking access away is never
+    refused. The `LedgerUnavailable` still propagates, so the request reports the failure.
+    """
+    user = request.user
+    try:
+        if user.is_authenticated:
+            record(user, "auth.logout", reason=reason)
+    finally:
+        logout(request)
+
+
+def session_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def sessions_end_for_user(*, user: User, reason: str = "ended") -> int:
+    """Delete every server-side session of `user`; returns how many were ended.
+
+    Each is remembered (`EndedSession`, by its key's hash, with `reason`) until it would
+    have expired, so that a request still carrying it is refused as such
+    (`ended_session_refusal`)."""
+    now = timezone.now()
     keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
     Session.objects.filter(session_key__in=keys).delete()
     UserSession.objects.filter(user=user).delete()
+    EndedSession.objects.filter(
+        ended_at__lt=now - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    ).delete()
+    EndedSession.objects.bulk_create(
+        [EndedSession(key_hash=session_key_hash(k), user=user, reason=reason[:20], ended_at=now)
+         for k in keys],
+        ignore_conflicts=True,
+    )
     return len(keys)
+
+
+def ended_session_refusal(session_key: str) -> EndedSession | None:
+    """If `session_key` (a cookie's) belongs to a session the firm ended, record the
+    refused use (`auth.session`, reason ``session_ended:<why>``) and return it; it is
+    said once: the record is then forgotten (the cookie is replaced on the next page)."""
+    if not session_key or len(session_key) > 64:
+        return None
+    with transaction.atomic():
+        ended = (EndedSession.objects.select_related("user")
+                 .filter(key_hash=session_key_hash(session_key)).first())
+        if ended is None:
+            return None
+        record(ended.user, "auth.session", object_type="user", object_id=ended.user_id,
+               decision="refused", reason=f"session_ended:{ended.reason}")
+        ended.delete()
+    return ended
 
 
 def user_deactivate(
@@ -187,7 +245,7 @@ def user_deactivate(
             user.left_at = now
         user.save(update_fields=["is_active", "status", "left_at"])
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
-        sessions_end_for_user(user=user)
+        sessions_end_for_user(user=user, reason="left" if left else "deactivated")
     return user
 
 
@@ -290,24 +348,48 @@ def _token_with_user(prefix: str) -> ApiToken | None:
 
 def token_authenticate(*, raw: str, now: datetime | None = None) -> User | None:
     """The active user a bearer token belongs to, or None for forged/expired/revoked."""
+    return token_check(raw=raw, now=now).user
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """The outcome of a bearer token check. `user` is set only when it is accepted;
+    `refusal` says why not (`malformed`, `unknown`, `forged`, `revoked`, `expired`,
+    `user_left`, `user_inactive`); `owner` is the username a well-formed token's public
+    prefix belongs to (for the ledger; never the secret)."""
+
+    user: User | None
+    refusal: str = ""
+    prefix: str = ""
+    owner: str = ""
+
+
+def token_check(*, raw: str, now: datetime | None = None) -> TokenCheck:
+    """Check a bearer token and say why it is refused (see `TokenCheck`)."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
-        return None
+        return TokenCheck(None, "malformed")
     prefix, sep, secret = raw[len(TOKEN_PREFIX) :].partition("_")
-    if not sep or not prefix or not secret:
-        return None
+    if not sep or not prefix or not secret or len(prefix) > 32:
+        return TokenCheck(None, "malformed")
     token = _token_with_user(prefix)
     if token is None:
-        return None
-    if not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
-        return None
-    now = now or timezone.now()
+        return TokenCheck(None, "unknown", prefix)
     user = token.user
-    if not token.is_usable(now) or not user.is_active or user.status == StaffStatus.LEFT:
-        return None
+    if not hmac.compare_digest(token.secret_hash, _hash_secret(secret)):
+        return TokenCheck(None, "forged", prefix, user.username)
+    now = now or timezone.now()
+    if token.revoked_at is not None:
+        return TokenCheck(None, "revoked", prefix, user.username)
+    if not token.is_usable(now):
+        return TokenCheck(None, "expired", prefix, user.username)
+    if user.status == StaffStatus.LEFT:
+        return TokenCheck(None, "user_left", prefix, user.username)
+    if not user.is_active:
+        return TokenCheck(None, "user_inactive", prefix, user.username)
     # Record use at most once a minute to keep token auth cheap.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return user
+    return TokenCheck(user, "", prefix, user.username)
 
 
 def token_revoke(
@@ -344,14 +426,20 @@ def totp_enrolment_start(*, user: User) -> TOTPDevice:
 
 
 def totp_enrolment_confirm(*, user: User, device: TOTPDevice, code: str) -> list[str]:
-    """Confirm enrolment with a first code; returns fresh recovery codes (shown once)."""
+    """Confirm enrolment with a first code; returns fresh recovery codes (shown once).
+
+    Ledger: `auth.2fa_enrolled`, in the same transaction: if it cannot be written, the
+    old device and recovery codes stay as they were.
+    """
     if device.user_id != user.pk or not device.verify_token(code.strip()):
         raise _field_error("otp_token", _("The code is wrong or has expired."))
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-        return recovery_codes_regenerate(user=user)
+        codes = recovery_codes_regenerate(user=user)
+        record(user, "auth.2fa_enrolled", object_type="user", object_id=user.pk)
+    return codes
 
 
 def _recovery_hash(user: User, code: str) -> str:
@@ -376,10 +464,18 @@ def recovery_codes_regenerate(*, user: User) -> list[str]:
 
 
 def recovery_code_use(*, user: User, code: str) -> bool:
-    """Consume a recovery code; True if it was valid and unused."""
-    updated = RecoveryCode.objects.filter(
-        user=user, code_hash=_recovery_hash(user, code), used_at__isnull=True
-    ).update(used_at=timezone.now())
+    """Consume a recovery code; True if it was valid and unused.
+
+    Ledger: a valid code writes `auth.2fa` (reason `recovery_code`) in the same
+    transaction, so a code is never used up by a sign-in the ledger refused. A wrong
+    code writes nothing here: the caller records the refusal.
+    """
+    with transaction.atomic():
+        updated = RecoveryCode.objects.filter(
+            user=user, code_hash=_recovery_hash(user, code), used_at__isnull=True
+        ).update(used_at=timezone.now())
+        if updated == 1:
+            record(user, "auth.2fa", reason="recovery_code")
     return updated == 1
 
 
@@ -474,22 +570,33 @@ def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
     personal = _staff_personal_values(data)
     with transaction.atomic():
         dept = department_get_or_create(name=data.department) if data.department.strip() else None
+        department_change(actor=actor, user=user, department=dept, post=data.post)
         user_update(
             user=user,
             display_name=data.display_name,
             email=data.email,
             department=dept,
+            clear_department=dept is None,
             post=data.post,
             role=data.role,
             clearance=data.clearance,
             actor=actor,
         )
-        if dept is None and user.department_id is not None:
-            # user_update reads None as "unchanged"; a blank department here removes it.
-            old = user.department_id
-            user.department = None
-            user.save(update_fields=["department"])
-            record(actor, "permission.change", object_type="user", object_id=user.pk,
-                   reason=f"department:{old}->None")
         _staff_personal_write(actor, user, personal)
     return user
+
+
+def department_change(*, actor: User, user: User, department: Department | None,
+                      post: str = "") -> None:
+    """Move `user` to `department` (None: out of theirs). Leaving a department the person
+    had is a transfer (调岗, `staff_transfer`): their assignments, requests,
+    authorizations, tokens and sessions end at once. Giving a department to someone
+    without one only sets it. Does nothing when the department stays the same."""
+    new = department.pk if department is not None else None
+    if user.department_id is None or user.department_id == new:
+        if new is not None and user.department_id is None:
+            user_update(user=user, department=department, actor=actor)
+        return
+    from baomi.access.services import staff_transfer
+
+    staff_transfer(actor=actor, user=user, department=department, post=post)

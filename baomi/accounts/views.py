@@ -7,7 +7,7 @@ from typing import Any
 
 import segno
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -159,13 +159,12 @@ def otp_view(request: HttpRequest) -> HttpResponse:
             ok = bool(device.verify_token(code))
         used_recovery = False
         if not ok and not code.isdigit():
+            # Recorded by the service, with the code's use, when it is valid.
             used_recovery = ok = services.recovery_code_use(user=user, code=code)
-        record(
-            user,
-            "auth.2fa",
-            decision="allowed" if ok else "refused",
-            reason=("recovery_code" if used_recovery else "totp") if ok else "wrong_code",
-        )
+        elif ok:
+            record(user, "auth.2fa", reason="totp")
+        if not ok:
+            record(user, "auth.2fa", decision="refused", reason="wrong_code")
         if ok and device is not None:
             next_url = request.session.get(PENDING_NEXT, "/")
             backend = request.session.get(PENDING_BACKEND) or None
@@ -189,9 +188,7 @@ def otp_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     # logout() flushes the server-side session row, not just the cookie.
-    if request.user.is_authenticated:
-        record(request.user, "auth.logout")
-    logout(request)
+    services.logout_recorded(request)
     messages.success(request, _("You have signed out."))
     return redirect("accounts:login")
 
@@ -228,7 +225,7 @@ def mfa_setup_view(request: HttpRequest) -> HttpResponse:
     existing = services.totp_device_for(actor)
     if existing is not None and not actor.is_verified():  # type: ignore[attr-defined]  # OTPMiddleware
         # Only a session verified with the current device may replace it.
-        logout(request)
+        services.logout_recorded(request, reason="mfa_reverify")
         return redirect("accounts:login")
     device = _enrol_device(request, actor)
     form = OtpForm(request.POST or None)
@@ -242,7 +239,6 @@ def mfa_setup_view(request: HttpRequest) -> HttpResponse:
             error = _("The code is wrong or has expired.")
         else:
             request.session.pop(ENROL_DEVICE, None)
-            record(actor, "auth.2fa_enrolled", object_type="user", object_id=actor.pk)
             device.refresh_from_db()
             otp_login(request, device)
             messages.success(request, _("Two-factor authentication is on."))

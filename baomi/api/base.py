@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
@@ -18,7 +19,7 @@ from pydantic import Field
 
 from baomi import __version__
 from baomi.accounts.models import StaffStatus, User
-from baomi.accounts.services import token_authenticate
+from baomi.accounts.services import token_check
 from baomi.audit.events import record
 from baomi.errors import BaomiError, error_body
 
@@ -29,10 +30,15 @@ class BearerTokenAuth(HttpBearer):
     openapi_description = "API token from `baomi token create USERNAME`."
 
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        user = token_authenticate(raw=token)
+        check = token_check(raw=token)
+        user = check.user
         if user is None:
-            # A forged, expired or revoked token is an access decision too.
-            record("unknown-token", "auth.token", decision="refused", reason="invalid_token")
+            # A forged, expired or revoked token is an access decision too: recorded
+            # against the account its public prefix names, with the reason.
+            record(check.owner or "unknown-token", "auth.token", object_type="api_token",
+                   object_id=check.prefix, decision="refused",
+                   reason=f"invalid_token:{check.refusal}")
+            request.baomi_token_refusal = check.refusal  # type: ignore[attr-defined]  # for _auth_error
         if user is not None:
             from baomi.access.context import mark_token_request
 
@@ -125,11 +131,23 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
 
 @api.exception_handler(AuthenticationError)
 def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return api.create_response(
-        request,
-        error_body("unauthenticated", _("Sign in, or send a valid API token.")),
-        status=401,
-    )
+    # The holder of a real token learns why it no longer works; a made-up or garbled one
+    # gets the general answer (nothing about which prefixes exist).
+    refusal = getattr(request, "baomi_token_refusal", "")
+    message = _TOKEN_REFUSALS.get(refusal)
+    if message is None:
+        body = error_body("unauthenticated", _("Sign in, or send a valid API token."))
+    else:
+        body = error_body("token_refused", str(message), {"reason": refusal})
+    return api.create_response(request, body, status=401)
+
+
+_TOKEN_REFUSALS = {
+    "revoked": _lazy("This API token has been revoked."),
+    "expired": _lazy("This API token has expired."),
+    "user_left": _lazy("This API token's owner has left the firm."),
+    "user_inactive": _lazy("This API token's owner has been deactivated."),
+}
 
 
 @api.exception_handler(HttpError)

@@ -14,6 +14,7 @@ from baomi.accounts import selectors as account_selectors
 from baomi.accounts import services as account_services
 from baomi.accounts.models import Level, Role, User
 from baomi.api.base import ERRORS, api
+from baomi.audit.events import record
 from baomi.clients import selectors as client_selectors
 from baomi.clients import services as client_services
 from baomi.clients.models import Client, ClientStatus
@@ -193,9 +194,14 @@ class StaffQuery(Schema):
     offset: int = Field(default=0, ge=0)
 
 
-def _require_staff_admin(actor: User) -> None:
-    if actor.role != Role.ADMIN:
-        raise AccessDenied(_("Only an administrator may manage staff."), code="staff_admin_only")
+def _require_staff_admin(actor: User, ledger_action: str, object_id: object = "") -> None:
+    """`staff.manage` in the access matrix (administrators): a refusal is recorded and
+    carries the policy's reason."""
+    from baomi import policy
+    from baomi.access.services import require_allowed
+
+    require_allowed(actor, policy.Action.STAFF_MANAGE, None, ledger_action=ledger_action,
+                    object_type="user", object_id=object_id)
 
 
 @api.get("/staff", response={200: StaffPage, **ERRORS}, tags=["staff"])
@@ -214,7 +220,7 @@ def staff_list(request: HttpRequest, query: Query[StaffQuery]) -> dict[str, obje
 def staff_create(request: HttpRequest, payload: StaffCreateIn) -> Status[User]:
     """Create a staff account (administrators only)."""
     actor = _actor(request)
-    _require_staff_admin(actor)
+    _require_staff_admin(actor, "staff.create")
     dept = (
         account_services.department_get_or_create(name=payload.department)
         if payload.department
@@ -252,7 +258,7 @@ def staff_get(request: HttpRequest, user_id: int) -> User:
 def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> User:
     """Change a staff account; `is_active: false` ends its sessions and tokens at once."""
     actor = _actor(request)
-    _require_staff_admin(actor)
+    _require_staff_admin(actor, "staff.update", user_id)
     user = account_selectors.staff_get(actor=actor, user_id=user_id)
     sent = payload.model_dump(exclude_unset=True)
     dept = (
@@ -260,6 +266,10 @@ def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> Us
         if sent.get("department")
         else None
     )
+    if dept is not None:
+        # Leaving a department the person had is a transfer (调岗): grants end first.
+        account_services.department_change(actor=actor, user=user, department=dept,
+                                           post=sent.get("post") or "")
     account_services.user_update(
         user=user,
         display_name=sent.get("display_name"),
@@ -272,6 +282,8 @@ def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> Us
     )
     if sent.get("is_active") is False and user.is_active:
         if user.pk == actor.pk:
+            record(actor, "staff.deactivate", object_type="user", object_id=user.pk,
+                   decision="refused", reason="self_deactivation")
             raise AccessDenied(_("You cannot deactivate yourself."), code="self_deactivation")
         account_services.user_deactivate(user=user, actor=actor)
     elif sent.get("is_active") is True and not user.is_active:

@@ -243,6 +243,8 @@ def contact_add(*, actor: User, client: Client, data: dict[str, Any]) -> Contact
     transaction. Raises AccessDenied, ValidationFailed, KeyDestroyed.
     """
     if not client_can_edit(actor, client):
+        record(actor, "client.update", object_type="contact", client_id=client.pk,
+               decision="refused", reason="not_permitted")
         raise AccessDenied(_("You may not edit this client."))
     errors: dict[str, list[str]] = {}
     name = _clean_text(str(data.get("name", "")), field_name="name", max_len=100, errors=errors)

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from baomi.audit.context import reset_request_meta, set_request_meta
 from baomi.audit.services import RequestMeta
+from baomi.errors import BaomiError
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -57,15 +58,21 @@ class BaomiErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        from django.shortcuts import render
-
-        from baomi.errors import BaomiError
-
         if not isinstance(exception, BaomiError) or request.path.startswith("/api/"):
             return None
-        return render(
-            request,
-            "errors/baomi_error.html",
-            {"message": exception.message, "code": exception.code},
-            status=exception.http_status,
-        )
+        return baomi_error_response(request, exception)
+
+
+def baomi_error_response(request: HttpRequest, exc: BaomiError) -> HttpResponse:
+    """`exc` as the client expects it: JSON `{code, message, detail}` under /api/, else
+    the localized error page. For errors raised outside a view (by a middleware)."""
+    from django.http import JsonResponse
+    from django.shortcuts import render
+
+    from baomi.errors import error_body
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(exc.code, str(exc.message), exc.detail),
+                            status=exc.http_status)
+    return render(request, "errors/baomi_error.html",
+                  {"message": exc.message, "code": exc.code}, status=exc.http_status)

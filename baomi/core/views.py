@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from baomi import __version__
 from baomi.accounts import selectors as account_selectors
+from baomi.audit.events import record
 from baomi.clients import selectors as client_selectors
 from baomi.clients.models import ClientStatus
 from baomi.core.http import actor_of
@@ -46,6 +47,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         visible.values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
     cards = [(label, by_status.get(value, 0), value) for value, label in ClientStatus.choices]
+    # The recently changed clients are listed by name: a client list, recorded as such.
+    record(actor, "client.list", object_type="client", reason="dashboard")
     recent = visible.order_by("-updated_at")[:8]
     return render(
         request,

@@ -380,7 +380,9 @@ def test_leaving_ends_grants_tokens_sessions_and_requests(firm):
     assert QueryRequest.objects.get(pk=pending.pk).status == "cancelled"
     r = HttpClient(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/clients")
     assert r.status_code == 401
-    assert LedgerEntry.objects.filter(actor="unknown-token", action="auth.token").exists()
+    # Recorded against the departed person's account, with the reason.
+    assert LedgerEntry.objects.filter(actor=acct.username, action="auth.token",
+                                      reason="invalid_token:revoked").exists()
     assert web.get("/clients/").status_code == 302  # the old session is gone
     acct.refresh_from_db()
     with pytest.raises(AccessDenied) as info:
@@ -401,7 +403,34 @@ def test_forged_expired_and_revoked_tokens_are_refused(firm):
     account_services.token_revoke(prefix=issued.token.prefix)
     assert HttpClient(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}").get(
         "/api/v1/clients").status_code == 401
-    assert LedgerEntry.objects.filter(action="auth.token", decision="refused").count() >= 4
+    refused = list(LedgerEntry.objects.filter(action="auth.token", decision="refused")
+                   .order_by("seq").values_list("actor", "object_id", "reason"))
+    prefix = issued.token.prefix
+    assert refused == [
+        ("unknown-token", "forged", "invalid_token:unknown"),
+        ("acct1", prefix, "invalid_token:forged"),
+        ("acct1", expired.token.prefix, "invalid_token:expired"),
+        ("acct1", prefix, "invalid_token:revoked"),
+    ]
+    # Its holder learns why a real token stopped working; a made-up one learns nothing.
+    r = HttpClient(HTTP_AUTHORIZATION=f"Bearer {expired.plaintext}",
+                   HTTP_ACCEPT_LANGUAGE="en").get("/api/v1/clients")
+    assert r.json() == {"code": "token_refused", "message": "This API token has expired.",
+                        "detail": {"reason": "expired"}}
+    r = HttpClient(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}").get("/api/v1/clients")
+    assert r.json()["code"] == "token_refused" and r.json()["detail"]["reason"] == "revoked"
+    for raw in ("bm_forged_token", issued.plaintext[:-2] + "xx"):
+        r = HttpClient(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/v1/clients")
+        assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
+    # A departed person's token, were it still live, is refused as theirs.
+    live = account_services.token_create(user=firm["acct2"])
+    firm["acct2"].status = "left"
+    firm["acct2"].save()
+    assert HttpClient(HTTP_AUTHORIZATION=f"Bearer {live.plaintext}").get(
+        "/api/v1/clients").status_code == 401
+    assert LedgerEntry.objects.filter(actor="acct2", reason="invalid_token:user_left").exists()
+    r = HttpClient(HTTP_AUTHORIZATION=f"Bearer {live.plaintext}").get("/api/v1/clients")
+    assert r.json()["detail"]["reason"] == "user_left"
 
 
 def test_transfer_and_handover(firm):
