@@ -14,6 +14,7 @@ Contract of `ledger_append`:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import itertools
@@ -380,35 +381,94 @@ def _take_turn(fd: int) -> bool:
         return True
     except BlockingIOError:
         pass
-    # Another process appends: wait in the kernel (woken the moment it lets go), on a
-    # thread that is abandoned after TURN_TIMEOUT; one that gets the lock after that lets
-    # go of it at once (the lock only orders appenders, see above).
-    state = threading.Lock()
-    done = threading.Event()
-    outcome: list[bool] = []  # [got it] once the waiter has finished; [] while waiting
-
-    def wait() -> None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            got = True
-        except OSError:
-            got = False
-        with state:
-            if done.is_set():  # abandoned
-                if got:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                return
-            outcome.append(got)
-            done.set()
-
-    threading.Thread(target=wait, name="baomi-ledger-turn", daemon=True).start()
-    done.wait(TURN_TIMEOUT)
-    with state:
-        if outcome:
-            return outcome[0]
-        done.set()  # abandon the waiter
+    # Another process appends: wait in the kernel (woken the moment it lets go), on this
+    # process's waiter thread for the lock file, for at most TURN_TIMEOUT.
+    if _waiter_for(fd).wait(TURN_TIMEOUT):
+        return True
     log.warning("waited %.0f s for the ledger append turn; going on without it", TURN_TIMEOUT)
     return False
+
+
+class _TurnRequest:
+    """One wait for the turn. `done` is held from creation and released once the waiter
+    thread has the answer (`got`), unless the caller gave up first (`abandoned`)."""
+
+    __slots__ = ("abandoned", "done", "got")
+
+    def __init__(self) -> None:
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.got: bool | None = None
+        self.abandoned = False
+
+
+class _TurnWaiter:
+    """A thread that waits in flock() for one lock file, for this process's appenders.
+
+    A blocking flock() cannot be given a timeout, so it runs on a thread of its own, and
+    the appender waits on that thread's answer for at most TURN_TIMEOUT. One long-lived
+    thread per lock file and process does this for every wait (a thread started per
+    wait cost more than the wait itself when two server processes take turns all the
+    time). A wait that was given up is still served in order: when the lock comes, the
+    thread lets go of it at once and turns to the next.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._requests: collections.deque[_TurnRequest] = collections.deque()
+        self._ready = threading.Semaphore(0)
+        self.thread = threading.Thread(target=self._serve, name="baomi-ledger-turn",
+                                       daemon=True)
+        self.thread.start()
+
+    def wait(self, timeout: float) -> bool:
+        request = _TurnRequest()
+        with self._lock:
+            self._requests.append(request)
+        self._ready.release()
+        if request.done.acquire(timeout=timeout):
+            return bool(request.got)
+        with self._lock:
+            if request.got is not None:  # answered just as the wait ran out
+                return request.got
+            request.abandoned = True
+        return False
+
+    def _serve(self) -> None:
+        while True:
+            self._ready.acquire()
+            with self._lock:
+                request = self._requests.popleft()
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                got = True
+            except OSError:
+                got = False
+            with self._lock:
+                if request.abandoned:
+                    if got:
+                        fcntl.flock(self._fd, fcntl.LOCK_UN)
+                    continue
+                request.got = got
+            request.done.release()
+
+
+# Per process: the waiter thread of each lock file descriptor (see `_turn_file`).
+_turn_waiters: dict[int, tuple[int, _TurnWaiter]] = {}
+
+
+def _waiter_for(fd: int) -> _TurnWaiter:
+    pid = os.getpid()
+    held = _turn_waiters.get(fd)
+    if held is not None and held[0] == pid:
+        return held[1]
+    with _turn_files_lock:
+        held = _turn_waiters.get(fd)
+        if held is None or held[0] != pid:  # none yet, or the parent's (after fork)
+            held = (pid, _TurnWaiter(fd))
+            _turn_waiters[fd] = held
+        return held[1]
 
 
 def _turn_file(db: BaseDatabaseWrapper) -> int | None:

@@ -214,3 +214,26 @@ def test_an_append_is_retried_only_when_sqlite_refused_at_once(
     else:
         assert services._GroupCommitter._append_retrying([]) == [7]
     assert len(seen) == calls
+
+
+def test_one_waiter_thread_per_lock_file_serves_every_wait(tmp_path: Path) -> None:
+    # Two server processes take turns all the time: each wait is served by the same
+    # long-lived thread, not a thread started per wait.
+    db = _db(str(tmp_path / "baomi.sqlite3"))
+    lock = str(tmp_path / "baomi.sqlite3-ledger.lock")
+    seen: list[threading.Thread] = []
+    for _ in range(2):
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, lock, "0.3"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            start = time.monotonic()
+            with services._process_turns(db):
+                assert time.monotonic() - start >= 0.1  # it did wait
+            fd = services._turn_file(db)
+            assert fd is not None
+            seen.append(services._waiter_for(fd).thread)
+        finally:
+            holder.wait(timeout=30)
+    assert seen[0] is seen[1] and seen[0].is_alive()
+    assert seen[0].name == "baomi-ledger-turn"
