@@ -147,6 +147,14 @@ def _period(actor: Any, action: str, valid_from: datetime | None, valid_to: date
     return valid_from, valid_to
 
 
+def _serialize_on(model: Any, pk: Any) -> None:
+    """Within a transaction: wait for any other transaction that is adding to the same
+    person's or client's registry (a row lock on PostgreSQL; on SQLite every write
+    transaction already holds the database's write lock), so that an overlap check made
+    here cannot be outdated by a simultaneous one."""
+    model.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).first()
+
+
 def scan_media_type(data: bytes) -> str | None:
     """The media type of a signed scan from its first bytes (PDF, JPEG, PNG, TIFF);
     None for anything else."""
@@ -205,25 +213,43 @@ def agreement_record(
                             field_name="scan", object_type="user")
     overlapping = ConfidentialityAgreement.objects.filter(
         person=person, kind=kind, ended_at__isnull=True, valid_from__lt=end, valid_to__gt=start
-    ).exists()
-    if overlapping:
-        raise _refuse_input(actor, "agreement.record", "period_overlaps",
-                            _("This period overlaps another agreement of the same type."),
-                            field_name="valid_from", object_type="user", object_id=person.pk)
+    )
+    if overlapping.exists():
+        raise _agreement_overlaps(actor, person)
+    row = None
+    with transaction.atomic():
+        _serialize_on(User, person.pk)
+        if not overlapping.exists():  # else: recorded by a simultaneous request meanwhile
+            row = _agreement_create(actor=actor, person=person, kind=kind, start=start,
+                                    end=end, scan=scan, scan_name=scan_name)
+    if row is None:  # refused outside the transaction, so that the refusal's entry stays
+        raise _agreement_overlaps(actor, person)
+    return row
+
+
+def _agreement_overlaps(actor: User, person: User) -> ValidationFailed:
+    return _refuse_input(actor, "agreement.record", "period_overlaps",
+                         _("This period overlaps another agreement of the same type."),
+                         field_name="valid_from", object_type="user", object_id=person.pk)
+
+
+def _agreement_create(*, actor: User, person: User, kind: str, start: datetime,
+                      end: datetime, scan: bytes | None, scan_name: str
+                      ) -> ConfidentialityAgreement:
+    """Store the agreement and its sealed scan, in the caller's transaction."""
     from baomi.vault import door
 
-    with transaction.atomic():
-        row = ConfidentialityAgreement.objects.create(
-            person=person, kind=kind, valid_from=start, valid_to=end, recorded_by=actor,
-            scan_name=scan_name[:200],
-        )
-        if scan:
-            door.sealed_file_write(actor=actor, obj=row, name="scan", data=scan)
-            row.scan_sha256 = hashlib.sha256(scan).hexdigest()
-            row.scan_size = len(scan)
-            row.save(update_fields=["scan_sha256", "scan_size"])
-        record(actor, "agreement.record", object_type="agreement", object_id=row.pk,
-               reason=f"person={person.pk} kind={kind} to={end.date().isoformat()}")
+    row = ConfidentialityAgreement.objects.create(
+        person=person, kind=kind, valid_from=start, valid_to=end, recorded_by=actor,
+        scan_name=scan_name[:200],
+    )
+    if scan:
+        door.sealed_file_write(actor=actor, obj=row, name="scan", data=scan)
+        row.scan_sha256 = hashlib.sha256(scan).hexdigest()
+        row.scan_size = len(scan)
+        row.save(update_fields=["scan_sha256", "scan_size"])
+    record(actor, "agreement.record", object_type="agreement", object_id=row.pk,
+           reason=f"person={person.pk} kind={kind} to={end.date().isoformat()}")
     return row
 
 
@@ -274,16 +300,22 @@ def training_record(
         raise _refuse_input(actor, "training.record", "course_missing",
                             _("This field is required."), field_name="course", object_type="user")
     start, end = _period(actor, "training.record", valid_from, valid_to, object_type="user")
-    if TrainingRecord.objects.filter(person=person, course=name, valid_from__lt=end,
-                                     valid_to__gt=start).exists():
+    overlapping = TrainingRecord.objects.filter(person=person, course=name, valid_from__lt=end,
+                                                valid_to__gt=start)
+    row = None
+    if not overlapping.exists():
+        with transaction.atomic():
+            _serialize_on(User, person.pk)
+            if not overlapping.exists():  # else: recorded by a simultaneous request
+                row = TrainingRecord.objects.create(person=person, course=name,
+                                                    valid_from=start, valid_to=end,
+                                                    recorded_by=actor)
+                record(actor, "training.record", object_type="training", object_id=row.pk,
+                       reason=f"person={person.pk} to={end.date().isoformat()}")
+    if row is None:
         raise _refuse_input(actor, "training.record", "period_overlaps",
                             _("This period overlaps another record of the same course."),
                             field_name="valid_from", object_type="user", object_id=person.pk)
-    with transaction.atomic():
-        row = TrainingRecord.objects.create(person=person, course=name, valid_from=start,
-                                            valid_to=end, recorded_by=actor)
-        record(actor, "training.record", object_type="training", object_id=row.pk,
-               reason=f"person={person.pk} to={end.date().isoformat()}")
     return row
 
 
@@ -666,11 +698,10 @@ def authorization_grant(
     start, end = _period(actor, act, valid_from, valid_to, object_type="client",
                          client_id=client.pk)
     same = Q(grantee_user=grantee_user) if grantee_user else Q(grantee_org=grantee_org)
-    if ClientAuthorization.objects.filter(same, client=client, revoked_at__isnull=True,
-                                          valid_from__lt=end, valid_to__gt=start).exists():
-        raise _refuse_input(actor, act, "period_overlaps",
-                            _("A live authorization for this grantee overlaps this period."),
-                            field_name="valid_from", object_type="client", client_id=client.pk)
+    overlapping = ClientAuthorization.objects.filter(
+        same, client=client, revoked_at__isnull=True, valid_from__lt=end, valid_to__gt=start)
+    if overlapping.exists():
+        raise _authorization_overlaps(actor, client)
     terms = AuthorizationTerms(client.pk, grantee_user.pk if grantee_user else None,
                                grantee_org.pk if grantee_org else None, clean, start, end)
     via = AuthorizationVia.PORTAL if actor.role == Role.CLIENT else AuthorizationVia.FORM
@@ -696,14 +727,23 @@ def authorization_grant(
     else:
         form_code = ""
     try:
-        return _grant(actor=actor, client=client, grantee_user=grantee_user,
-                      grantee_org=grantee_org, clean=clean, start=start, end=end, via=via,
-                      form=form, form_name=form_name, form_document=form_document,
-                      form_code=form_code)
+        row = _grant(actor=actor, client=client, grantee_user=grantee_user,
+                     grantee_org=grantee_org, clean=clean, start=start, end=end, via=via,
+                     form=form, form_name=form_name, form_document=form_document,
+                     form_code=form_code, overlapping=overlapping)
     except IntegrityError as exc:
         if form_code and ClientAuthorization.objects.filter(form_code=form_code).exists():
             raise _form_reused(actor, act, client) from exc  # a simultaneous upload won
         raise
+    if row is None:  # a simultaneous grant overlaps: refused outside its transaction
+        raise _authorization_overlaps(actor, client)
+    return row
+
+
+def _authorization_overlaps(actor: User, client: Client) -> ValidationFailed:
+    return _refuse_input(actor, "authorization.grant", "period_overlaps",
+                         _("A live authorization for this grantee overlaps this period."),
+                         field_name="valid_from", object_type="client", client_id=client.pk)
 
 
 def _form_reused(actor: User, act: str, client: Client) -> ValidationFailed:
@@ -716,8 +756,13 @@ def _form_reused(actor: User, act: str, client: Client) -> ValidationFailed:
 def _grant(*, actor: User, client: Client, grantee_user: User | None,
            grantee_org: PartnerOrganisation | None, clean: ScopeInput, start: datetime,
            end: datetime, via: str, form: bytes | None, form_name: str, form_document: Any,
-           form_code: str) -> ClientAuthorization:
+           form_code: str, overlapping: Any) -> ClientAuthorization | None:
+    """Store the authorization (None if `overlapping` has a row once the client's
+    registry is held: a simultaneous grant won)."""
     with transaction.atomic():
+        _serialize_on(Client, client.pk)
+        if overlapping.exists():
+            return None
         form_doc = form_document
         if form and via == AuthorizationVia.FORM and form_doc is None:
             form_doc = _store_client_file(actor, client, form, form_name,

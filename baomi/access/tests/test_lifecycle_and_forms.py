@@ -221,3 +221,51 @@ def test_a_departed_persons_old_session_is_refused_with_the_reason(firm):
     before = LedgerEntry.objects.filter(action="auth.session").count()
     assert web.get("/clients/").status_code == 302
     assert LedgerEntry.objects.filter(action="auth.session").count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_overlapping_grants_store_one(firm):
+    """Two grants for the same grantee and period, submitted at once: both pass the
+    first overlap check; the second to hold the client's registry finds the first and is
+    refused (recorded). PostgreSQL only: SQLite's single writer cannot be held here while
+    the two requests still write their ledger entries."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from baomi.clients.models import Client
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs row locks (PostgreSQL)")
+    outcomes: list[str] = []
+    started = threading.Barrier(3)
+
+    def grant() -> None:
+        try:
+            started.wait()
+            services.authorization_grant(actor=firm["portal"], client=firm["client"],
+                                         grantee_org=firm["org"],
+                                         scope=services.ScopeInput(["internal"]),
+                                         **window)
+            outcomes.append("granted")
+        except ValidationFailed as exc:
+            outcomes.append(exc.code)
+        finally:
+            connections.close_all()
+
+    window = period(30)
+    threads = [threading.Thread(target=grant) for _ in range(2)]
+    with transaction.atomic():
+        # Hold the client's registry until both requests have passed the first check.
+        Client.objects.select_for_update().filter(pk=firm["client"].pk).first()
+        for t in threads:
+            t.start()
+        started.wait()
+        import time
+
+        time.sleep(0.5)
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["granted", "period_overlaps"]
+    assert ClientAuthorization.objects.filter(client=firm["client"]).count() == 1
+    assert refused("authorization.grant", "period_overlaps")
