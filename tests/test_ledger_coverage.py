@@ -231,3 +231,14 @@ def test_the_classification_review_queue_is_recorded_web_and_api(make_user):
     assert r.status_code == 403
     refusals = LedgerEntry.objects.filter(action="classification.review.list", actor="acct1")
     assert [e.decision for e in refusals] == ["refused", "refused"]
+
+
+def test_the_audit_log_says_what_a_refusal_rule_means(make_user):
+    admin = make_user("boss", role=Role.ADMIN, clearance=Level.SECRET)
+    acct = make_user("acct1")
+    assert verified_client(acct).get("/staff/").status_code == 403  # role_not_permitted
+    page = verified_client(admin).get("/audit/", {"actor": "acct1"}).content.decode()
+    assert "角色无此权限" in page and "role_not_permitted" in page
+    page = verified_client(admin, HTTP_ACCEPT_LANGUAGE="en").get(
+        "/audit/", {"actor": "acct1"}).content.decode()
+    assert "role not permitted" in page

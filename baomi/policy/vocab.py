@@ -199,6 +199,39 @@ ROLE_NAMES: Mapping[Role, tuple[str, str]] = MappingProxyType({
     Role.CLIENT: ("客户", "Client user"),
 })
 
+#: Each rule in a few words: (Chinese, English), for lists of decisions such as the audit
+#: log, where the full reason (`reasons.reason`, with its role, action and level) is not
+#: kept: the ledger stores the rule's code.
+RULE_TITLES: Mapping[Rule, tuple[str, str]] = MappingProxyType({
+    Rule.ALLOW_FIRM: ("全所权限", "firm-wide role"),
+    Rule.ALLOW_ASSIGNED: ("已分配的客户", "assigned client"),
+    Rule.ALLOW_QUERY_REQUEST: ("已批准的查询申请", "approved query request"),
+    Rule.ALLOW_AUTHORIZATION: ("客户授权", "client authorization"),
+    Rule.ALLOW_OWN: ("本企业数据", "own company's data"),
+    Rule.ALLOW_BREAK_GLASS: ("紧急访问", "break-glass read"),
+    Rule.BAD_REQUEST: ("请求无效", "invalid request"),
+    Rule.ACTOR_DEPARTED: ("已离职", "has left the firm"),
+    Rule.ACTOR_INACTIVE: ("账号已停用", "account deactivated"),
+    Rule.ENGAGEMENT_WINDOW: ("不在审计委托期内", "outside the engagement period"),
+    Rule.ROLE_NOT_PERMITTED: ("角色无此权限", "role not permitted"),
+    Rule.SELF_APPROVAL: ("不能批准自己的申请", "own request"),
+    Rule.NOT_ASSIGNED: ("未分配该客户", "not assigned to the client"),
+    Rule.NOT_OWN_CLIENT: ("非本企业", "not the user's own company"),
+    Rule.APPROVAL_REQUIRED: ("需经批准的查询申请", "approved query request needed"),
+    Rule.AUTHORIZATION_REQUIRED: ("需客户授权", "client authorization needed"),
+    Rule.AUTHORIZATION_REVOKED: ("客户授权已撤销", "client authorization revoked"),
+    Rule.AUTHORIZATION_EXPIRED: ("客户授权已过期", "client authorization expired"),
+    Rule.OUTSIDE_AUTHORIZATION_SCOPE: ("超出授权范围", "outside the authorization's scope"),
+    Rule.CLEARANCE_INSUFFICIENT: ("涉密许可不足", "clearance too low"),
+    Rule.MFA_REQUIRED: ("需双因素认证", "two-factor session needed"),
+    Rule.AGREEMENT_MISSING: ("无有效保密协议", "no valid confidentiality agreement"),
+    Rule.TRAINING_LAPSED: ("保密培训已过期", "confidentiality training lapsed"),
+    Rule.PURPOSE_REQUIRED: ("需说明查询目的", "purpose needed"),
+    Rule.PURPOSE_NOT_ALLOWED: ("查询目的不在允许之列", "purpose not allowed"),
+    Rule.BREAK_GLASS_REASON_REQUIRED: ("紧急访问须说明理由", "break-glass reason needed"),
+    Rule.BREAK_GLASS_NOT_PERMITTED: ("不允许紧急访问", "break-glass not permitted"),
+})
+
 #: Actions as verb phrases: (Chinese, English), e.g. "may not <phrase>".
 ACTION_NAMES: Mapping[Action, tuple[str, str]] = MappingProxyType({
     Action.CLIENT_LIST: ("查看客户列表", "list clients"),

@@ -553,3 +553,12 @@ def test_self_approval_is_caught_with_a_plain_string_action() -> None:
     obj = doc(kind=ObjectKind.QUERY_REQUEST, owner_id=ME)
     decision = decide(manager, "query_request.approve", obj, None, NOW, assigned)  # type: ignore[arg-type]
     assert decision.rule is Rule.SELF_APPROVAL
+
+
+def test_every_rule_has_a_short_title_in_both_languages() -> None:
+    from baomi.policy import RULE_TITLES
+
+    assert set(RULE_TITLES) == set(Rule)
+    for zh, en in RULE_TITLES.values():
+        assert zh and en and zh != en and en.isascii() and not zh.isascii()
+    assert len({zh for zh, _ in RULE_TITLES.values()}) == len(Rule)
