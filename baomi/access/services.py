@@ -614,16 +614,16 @@ def authorization_form_issue(*, actor: User, client: Client, grantee_user_id: in
     return authorization_form_pdf(terms, client_name=client.name, grantee=str(user or org))
 
 
-def _form_terms(token: str | None) -> dict[str, Any] | None:
-    """The terms a form's code signs (without its nonce), or None if it is not valid."""
+def _form_terms(token: str | None) -> tuple[dict[str, Any] | None, bool]:
+    """The terms a form's code signs (without its nonce), or None if it is not valid, and
+    whether it has a nonce (forms printed before nonces were added have none)."""
     try:
         signed = signing.loads(token or "", salt=FORM_SALT)
     except signing.BadSignature:
-        return None
+        return None, False
     if not isinstance(signed, dict):
-        return None
-    signed.pop("n", None)  # forms printed before nonces were added have none
-    return signed
+        return None, False
+    return signed, signed.pop("n", None) is not None
 
 
 def authorization_form_pdf(terms: AuthorizationTerms, *, client_name: str, grantee: str) -> bytes:
@@ -713,16 +713,20 @@ def authorization_grant(
                                 _("Upload the client's signed authorization form."),
                                 field_name="form", object_type="client", client_id=client.pk)
         token = _form_token_from(form)
-        if _form_terms(token) != terms.payload():
+        signed, has_nonce = _form_terms(token)
+        if signed != terms.payload():
             raise _refuse_input(actor, act, "form_tampered",
                                 _("The signed form does not match these terms or was altered."),
                                 field_name="form", object_type="client", client_id=client.pk)
         form_code = hashlib.sha256((token or "").encode()).hexdigest()
-        # The same file again is refused too: grants recorded before codes were kept
-        # have only the file's hash.
-        if ClientAuthorization.objects.filter(
-            Q(form_code=form_code) | Q(client=client, form_sha256=hashlib.sha256(form).hexdigest())
-        ).exists():
+        used = Q(form_code=form_code)
+        if not has_nonce:
+            # A form printed before codes carried a nonce: its code is the same for the
+            # same terms, and grants recorded then kept no code. Any earlier form grant
+            # of exactly these terms (revoked or not) is this form used before.
+            used |= Q(client=client, grantee_user=grantee_user, grantee_org=grantee_org,
+                      valid_from=start, valid_to=end, via=AuthorizationVia.FORM)
+        if ClientAuthorization.objects.filter(used).exists():
             raise _form_reused(actor, act, client)
     else:
         form_code = ""
@@ -1140,6 +1144,12 @@ def _end_grants(actor: Any, user: User, why: str) -> dict[str, int]:
     )
     out["sessions"] = sessions_end_for_user(user=user, reason=why)
     return out
+
+
+def staff_manage_check(*, actor: User, user: User, ledger_action: str) -> None:
+    """Refuse (recorded, outside any transaction of the caller's) what `staff_transfer`
+    and the other lifecycle steps refuse: not an administrator, or one's own account."""
+    _check_staff_manage(actor, user, ledger_action)
 
 
 def _check_staff_manage(actor: User, user: User, ledger_action: str) -> None:

@@ -37,7 +37,8 @@ class SessionPolicyMiddleware:
             response = self._enforce(request, user)
             if response is not None:
                 return response
-        elif settings.SESSION_COOKIE_NAME in request.COOKIES:
+        elif (settings.SESSION_COOKIE_NAME in request.COOKIES
+              and "HTTP_AUTHORIZATION" not in request.META):  # a token request stands alone
             response = self._ended(request)
             if response is not None:
                 return response
@@ -45,12 +46,13 @@ class SessionPolicyMiddleware:
 
     def _ended(self, request: HttpRequest) -> HttpResponse | None:
         """A cookie of a session the firm ended (the person left, was transferred or
-        deactivated): refused with the reason and recorded, once."""
+        deactivated): refused with the reason and recorded, once. A sign-in that still
+        carries the old cookie is recorded the same way and then goes ahead."""
         try:
             ended = ended_session_refusal(request.COOKIES[settings.SESSION_COOKIE_NAME])
         except BaomiError as exc:
             return baomi_error_response(request, exc)
-        if ended is None:
+        if ended is None or request.path == settings.LOGIN_URL_PATH:
             return None
         message = (_("Your access has ended because you left the firm.")
                    if ended.reason == "left" else

@@ -216,14 +216,17 @@ def ended_session_refusal(session_key: str) -> EndedSession | None:
     said once: the record is then forgotten (the cookie is replaced on the next page)."""
     if not session_key or len(session_key) > 64:
         return None
+    # Looked up outside a transaction: on SQLite a transaction takes the write lock, and
+    # nearly every cookie looked up here is simply unknown.
+    ended = (EndedSession.objects.select_related("user")
+             .filter(key_hash=session_key_hash(session_key)).first())
+    if ended is None:
+        return None
     with transaction.atomic():
-        ended = (EndedSession.objects.select_related("user")
-                 .filter(key_hash=session_key_hash(session_key)).first())
-        if ended is None:
-            return None
-        record(ended.user, "auth.session", object_type="user", object_id=ended.user_id,
-               decision="refused", reason=f"session_ended:{ended.reason}")
-        ended.delete()
+        # Whoever deletes it records it: two requests with the same cookie record once.
+        if EndedSession.objects.filter(pk=ended.pk).delete()[0]:
+            record(ended.user, "auth.session", object_type="user", object_id=ended.user_id,
+                   decision="refused", reason=f"session_ended:{ended.reason}")
     return ended
 
 
@@ -568,8 +571,13 @@ def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
     if user.pk == actor.pk and data.role != user.role:
         raise _field_error("role", _("You cannot change your own role."))
     personal = _staff_personal_values(data)
+    dept = department_get_or_create(name=data.department) if data.department.strip() else None
+    if is_transfer(user, dept):
+        from baomi.access.services import staff_manage_check
+
+        # Decided before the transaction below, so that a refusal's entry stays.
+        staff_manage_check(actor=actor, user=user, ledger_action="staff.transfer")
     with transaction.atomic():
-        dept = department_get_or_create(name=data.department) if data.department.strip() else None
         department_change(actor=actor, user=user, department=dept, post=data.post)
         user_update(
             user=user,
@@ -586,16 +594,20 @@ def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
     return user
 
 
+def is_transfer(user: User, department: Department | None) -> bool:
+    """Whether moving `user` to `department` (None: out of theirs) is a transfer (调岗):
+    they leave a department they had."""
+    new = department.pk if department is not None else None
+    return user.department_id is not None and user.department_id != new
+
+
 def department_change(*, actor: User, user: User, department: Department | None,
                       post: str = "") -> None:
-    """Move `user` to `department` (None: out of theirs). Leaving a department the person
-    had is a transfer (调岗, `staff_transfer`): their assignments, requests,
-    authorizations, tokens and sessions end at once. Giving a department to someone
-    without one only sets it. Does nothing when the department stays the same."""
-    new = department.pk if department is not None else None
-    if user.department_id is None or user.department_id == new:
-        if new is not None and user.department_id is None:
-            user_update(user=user, department=department, actor=actor)
+    """Carry out a transfer (`is_transfer`) through `staff_transfer`: the person's
+    assignments, requests, authorizations, tokens and sessions end at once and the
+    department changes. Anything else (the same department, or a first one for someone
+    without) is left to `user_update`, which records it with the rest of the edit."""
+    if not is_transfer(user, department):
         return
     from baomi.access.services import staff_transfer
 

@@ -33,11 +33,16 @@ class BearerTokenAuth(HttpBearer):
         check = token_check(raw=token)
         user = check.user
         if user is None:
-            # A forged, expired or revoked token is an access decision too: recorded
-            # against the account its public prefix names, with the reason.
-            record(check.owner or "unknown-token", "auth.token", object_type="api_token",
-                   object_id=check.prefix, decision="refused",
-                   reason=f"invalid_token:{check.refusal}")
+            # A forged, expired or revoked token is an access decision too. Only a token
+            # whose secret matched (revoked, expired, its owner gone) is its owner's
+            # act; a wrong secret is anyone's, so it names the owner only in the reason.
+            genuine = check.refusal not in ("malformed", "unknown", "forged")
+            reason = f"invalid_token:{check.refusal}"
+            if check.owner and not genuine:
+                reason += f" owner={check.owner}"
+            record(check.owner if genuine else "unknown-token", "auth.token",
+                   object_type="api_token", object_id=check.prefix, decision="refused",
+                   reason=reason)
             request.baomi_token_refusal = check.refusal  # type: ignore[attr-defined]  # for _auth_error
         if user is not None:
             from baomi.access.context import mark_token_request

@@ -418,9 +418,10 @@ class _TurnWaiter:
         self._lock = threading.Lock()
         self._requests: collections.deque[_TurnRequest] = collections.deque()
         self._ready = threading.Semaphore(0)
+        # Started by `_waiter_for` once registered, outside its lock (a fork() while a
+        # thread starts must not leave that lock held in the child).
         self.thread = threading.Thread(target=self._serve, name="baomi-ledger-turn",
                                        daemon=True)
-        self.thread.start()
 
     def wait(self, timeout: float) -> bool:
         request = _TurnRequest()
@@ -458,17 +459,28 @@ class _TurnWaiter:
 _turn_waiters: dict[int, tuple[int, _TurnWaiter]] = {}
 
 
+def _serving(waiter: _TurnWaiter) -> bool:
+    """Its thread runs, or is about to be started (by whoever registered it)."""
+    return waiter.thread.ident is None or waiter.thread.is_alive()
+
+
 def _waiter_for(fd: int) -> _TurnWaiter:
+    """This process's waiter for the lock file `fd`: a new one if there is none yet, if
+    it is the parent's (after fork()), or if its thread has died."""
     pid = os.getpid()
     held = _turn_waiters.get(fd)
-    if held is not None and held[0] == pid:
+    if held is not None and held[0] == pid and _serving(held[1]):
         return held[1]
+    new = None
     with _turn_files_lock:
         held = _turn_waiters.get(fd)
-        if held is None or held[0] != pid:  # none yet, or the parent's (after fork)
-            held = (pid, _TurnWaiter(fd))
+        if held is None or held[0] != pid or not _serving(held[1]):
+            new = _TurnWaiter(fd)
+            held = (pid, new)
             _turn_waiters[fd] = held
-        return held[1]
+    if new is not None:
+        new.thread.start()  # a wait queued before this is served once it runs
+    return held[1]
 
 
 def _turn_file(db: BaseDatabaseWrapper) -> int | None:

@@ -269,3 +269,62 @@ def test_simultaneous_overlapping_grants_store_one(firm):
     assert sorted(outcomes) == ["granted", "period_overlaps"]
     assert ClientAuthorization.objects.filter(client=firm["client"]).count() == 1
     assert refused("authorization.grant", "period_overlaps")
+
+
+def test_a_form_printed_before_codes_had_a_nonce_cannot_undo_a_revocation(firm):
+    from django.core import signing
+
+    from baomi.access import exports
+
+    terms = _terms(firm)
+    legacy_code = signing.dumps(terms.payload(), salt=services.FORM_SALT, compress=True)
+    form = exports.authorization_form(terms, legacy_code, client_name="恒信", grantee="华信")
+    auth = _grant_with(firm, form, terms)
+    # As a grant recorded before migration 0004: no code kept.
+    ClientAuthorization.objects.filter(pk=auth.pk).update(form_code="")
+    services.authorization_revoke(actor=firm["portal"], authorization=auth, reason="结束合作")
+    resaved = form + b"\n"  # the same form, saved again: other bytes, the same code
+    with pytest.raises(ValidationFailed) as info:
+        _grant_with(firm, resaved, terms)
+    assert info.value.code == "form_reused"
+    assert not ClientAuthorization.objects.filter(revoked_at__isnull=True).exists()
+
+
+def test_transferring_oneself_on_the_staff_page_is_refused_and_recorded(firm):
+    admin = firm["admin"]
+    admin.department = Department.objects.get_or_create(name="行政")[0]
+    admin.save()
+    with pytest.raises(AccessDenied):
+        account_services.staff_update(actor=admin, user=admin, data=account_services.StaffInput(
+            display_name="管理员", role=admin.role, department="一部",
+            clearance=admin.clearance))
+    entry = refused("staff.transfer", "self")
+    assert entry.actor == "admin"
+    admin.refresh_from_db()
+    assert admin.department.name == "行政"
+    # One entry for giving a first department (no transfer, no extra entries).
+    acct2 = firm["acct2"]
+    acct2.department = None
+    acct2.save()
+    before = LedgerEntry.objects.count()
+    account_services.staff_update(actor=admin, user=acct2, data=account_services.StaffInput(
+        display_name="会计二", role=acct2.role, department="一部", clearance=acct2.clearance))
+    added = list(LedgerEntry.objects.filter(seq__gte=before).values_list("action", "reason"))
+    assert [a for a, _ in added] == ["permission.change"]
+    assert "department:None->" in added[0][1]
+
+
+def test_a_stale_cookie_does_not_swallow_a_sign_in_or_a_token_request(firm):
+    from conftest import PASSWORD
+
+    web, other = verified_client(firm["acct2"]), verified_client(firm["acct2"])
+    services.staff_transfer(actor=firm["admin"], user=firm["acct2"], department=None)
+    token = account_services.token_create(user=firm["acct2"]).plaintext
+    # A token request carrying an old cookie is decided by its token alone.
+    r = other.get("/api/v1/clients", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert r.status_code == 200
+    # Signing in again with the old cookie still set goes straight ahead (recorded once).
+    r = web.post("/accounts/login/", {"username": "acct2", "password": PASSWORD})
+    assert r.status_code == 302 and "next=/accounts/login/" not in r["Location"]
+    assert refused("auth.session", "session_ended:transferred").actor == "acct2"
+    assert LedgerEntry.objects.filter(action="auth.password_ok", actor="acct2").exists()

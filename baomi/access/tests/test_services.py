@@ -408,7 +408,7 @@ def test_forged_expired_and_revoked_tokens_are_refused(firm):
     prefix = issued.token.prefix
     assert refused == [
         ("unknown-token", "forged", "invalid_token:unknown"),
-        ("acct1", prefix, "invalid_token:forged"),
+        ("unknown-token", prefix, "invalid_token:forged owner=acct1"),
         ("acct1", expired.token.prefix, "invalid_token:expired"),
         ("acct1", prefix, "invalid_token:revoked"),
     ]

@@ -237,3 +237,17 @@ def test_one_waiter_thread_per_lock_file_serves_every_wait(tmp_path: Path) -> No
             holder.wait(timeout=30)
     assert seen[0] is seen[1] and seen[0].is_alive()
     assert seen[0].name == "baomi-ledger-turn"
+
+
+def test_a_waiter_whose_thread_died_is_replaced(tmp_path: Path) -> None:
+    db = _db(str(tmp_path / "baomi.sqlite3"))
+    fd = services._turn_file(db)
+    assert fd is not None
+    first = services._waiter_for(fd)
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    first.thread = dead  # as if its thread had stopped
+    second = services._waiter_for(fd)
+    assert second is not first and second.thread.is_alive()
+    assert services._waiter_for(fd) is second
