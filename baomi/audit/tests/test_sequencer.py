@@ -17,6 +17,7 @@ from django.db import connection
 from baomi.audit import selectors
 from baomi.audit.models import LedgerEntry
 from baomi.audit.services import AuditEvent, LedgerUnavailable, ledger_append
+from baomi.testing.ledger_faults import clear_ledger_faults, inject_ledger_faults
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -132,38 +133,10 @@ def test_processes_and_threads_never_fork_or_duplicate(tmp_path: Path) -> None:
     assert ok
 
 
-def _inject_faults(percent: int) -> None:
-    with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute(
-                "CREATE OR REPLACE FUNCTION baomi_seq_fault() RETURNS trigger AS $$ BEGIN "
-                f"IF random() * 100 < {percent} THEN RAISE EXCEPTION 'injected fault'; "
-                "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-            )
-            cur.execute(
-                "CREATE TRIGGER baomi_seq_fault BEFORE INSERT ON audit_ledgerentry "
-                "FOR EACH ROW EXECUTE FUNCTION baomi_seq_fault()"
-            )
-        else:
-            cur.execute(
-                "CREATE TRIGGER baomi_seq_fault BEFORE INSERT ON audit_ledgerentry "
-                f"WHEN (abs(random()) % 100) < {percent} "
-                "BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
-            )
-
-
-def _drop_faults() -> None:
-    with connection.cursor() as cur:
-        cur.execute(
-            "DROP TRIGGER baomi_seq_fault"
-            + (" ON audit_ledgerentry" if connection.vendor == "postgresql" else "")
-        )
-
-
 def test_group_commit_under_faults_acknowledges_exactly_what_was_stored() -> None:
     """Threads share commits while inserts fail at random: every append either returns
     the seq its entry is stored under or raises LedgerUnavailable and leaves no entry."""
-    _inject_faults(30)
+    inject_ledger_faults(30)
     acknowledged: dict[str, int] = {}
     refused: list[str] = []
     lock = threading.Lock()
@@ -189,7 +162,7 @@ def test_group_commit_under_faults_acknowledges_exactly_what_was_stored() -> Non
         t.start()
     for t in pool:
         t.join()
-    _drop_faults()
+    clear_ledger_faults()
     stored = dict(LedgerEntry.objects.values_list("object_id", "seq"))
     assert len(acknowledged) + len(refused) == 240
     assert refused and acknowledged  # both outcomes happened
