@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core import signing
@@ -147,12 +147,23 @@ def _period(actor: Any, action: str, valid_from: datetime | None, valid_to: date
     return valid_from, valid_to
 
 
-def _serialize_on(model: Any, pk: Any) -> None:
-    """Within a transaction: wait for any other transaction that is adding to the same
-    person's or client's registry (a row lock on PostgreSQL; on SQLite every write
-    transaction already holds the database's write lock), so that an overlap check made
-    here cannot be outdated by a simultaneous one."""
-    model.objects.select_for_update().filter(pk=pk).values_list("pk", flat=True).first()
+_R = TypeVar("_R")
+
+
+def _create_unless_overlapping(holder: Any, overlapping: Any, create: Callable[[], _R]
+                               ) -> _R | None:
+    """`create()` in a transaction, unless `overlapping` (a queryset the caller has
+    already checked once, to refuse early) has a row once `holder`'s row is held: a row
+    lock on PostgreSQL, and on SQLite every write transaction already holds the
+    database's write lock. So two simultaneous submissions store one. None when the
+    other won; the caller records that refusal after this transaction, so its entry
+    stays."""
+    with transaction.atomic():
+        type(holder).objects.select_for_update().filter(pk=holder.pk).values_list(
+            "pk", flat=True).first()
+        if overlapping.exists():
+            return None
+        return create()
 
 
 def scan_media_type(data: bytes) -> str | None:
@@ -216,13 +227,10 @@ def agreement_record(
     )
     if overlapping.exists():
         raise _agreement_overlaps(actor, person)
-    row = None
-    with transaction.atomic():
-        _serialize_on(User, person.pk)
-        if not overlapping.exists():  # else: recorded by a simultaneous request meanwhile
-            row = _agreement_create(actor=actor, person=person, kind=kind, start=start,
-                                    end=end, scan=scan, scan_name=scan_name)
-    if row is None:  # refused outside the transaction, so that the refusal's entry stays
+    row = _create_unless_overlapping(person, overlapping, lambda: _agreement_create(
+        actor=actor, person=person, kind=kind, start=start, end=end, scan=scan,
+        scan_name=scan_name))
+    if row is None:
         raise _agreement_overlaps(actor, person)
     return row
 
@@ -302,16 +310,15 @@ def training_record(
     start, end = _period(actor, "training.record", valid_from, valid_to, object_type="user")
     overlapping = TrainingRecord.objects.filter(person=person, course=name, valid_from__lt=end,
                                                 valid_to__gt=start)
-    row = None
-    if not overlapping.exists():
-        with transaction.atomic():
-            _serialize_on(User, person.pk)
-            if not overlapping.exists():  # else: recorded by a simultaneous request
-                row = TrainingRecord.objects.create(person=person, course=name,
-                                                    valid_from=start, valid_to=end,
-                                                    recorded_by=actor)
-                record(actor, "training.record", object_type="training", object_id=row.pk,
-                       reason=f"person={person.pk} to={end.date().isoformat()}")
+    def create() -> TrainingRecord:
+        made = TrainingRecord.objects.create(person=person, course=name, valid_from=start,
+                                             valid_to=end, recorded_by=actor)
+        record(actor, "training.record", object_type="training", object_id=made.pk,
+               reason=f"person={person.pk} to={end.date().isoformat()}")
+        return made
+
+    row = None if overlapping.exists() else _create_unless_overlapping(
+        person, overlapping, create)
     if row is None:
         raise _refuse_input(actor, "training.record", "period_overlaps",
                             _("This period overlaps another record of the same course."),
@@ -731,10 +738,10 @@ def authorization_grant(
     else:
         form_code = ""
     try:
-        row = _grant(actor=actor, client=client, grantee_user=grantee_user,
-                     grantee_org=grantee_org, clean=clean, start=start, end=end, via=via,
-                     form=form, form_name=form_name, form_document=form_document,
-                     form_code=form_code, overlapping=overlapping)
+        row = _create_unless_overlapping(client, overlapping, lambda: _grant(
+            actor=actor, client=client, grantee_user=grantee_user, grantee_org=grantee_org,
+            clean=clean, start=start, end=end, via=via, form=form, form_name=form_name,
+            form_document=form_document, form_code=form_code))
     except IntegrityError as exc:
         if form_code and ClientAuthorization.objects.filter(form_code=form_code).exists():
             raise _form_reused(actor, act, client) from exc  # a simultaneous upload won
@@ -760,32 +767,27 @@ def _form_reused(actor: User, act: str, client: Client) -> ValidationFailed:
 def _grant(*, actor: User, client: Client, grantee_user: User | None,
            grantee_org: PartnerOrganisation | None, clean: ScopeInput, start: datetime,
            end: datetime, via: str, form: bytes | None, form_name: str, form_document: Any,
-           form_code: str, overlapping: Any) -> ClientAuthorization | None:
-    """Store the authorization (None if `overlapping` has a row once the client's
-    registry is held: a simultaneous grant won)."""
-    with transaction.atomic():
-        _serialize_on(Client, client.pk)
-        if overlapping.exists():
-            return None
-        form_doc = form_document
-        if form and via == AuthorizationVia.FORM and form_doc is None:
-            form_doc = _store_client_file(actor, client, form, form_name,
-                                          title=_("Signed client authorization form"))
-        row = ClientAuthorization.objects.create(
-            client=client, grantee_user=grantee_user, grantee_org=grantee_org,
-            scope_levels=list(clean.levels), scope_categories=list(clean.categories),
-            scope_document_ids=list(clean.document_ids), valid_from=start, valid_to=end,
-            via=via, form_document=form_doc,
-            form_sha256=hashlib.sha256(form).hexdigest() if form else "",
-            form_code=form_code,
-            recorded_by=actor,
-        )
-        who = f"user={grantee_user.pk}" if grantee_user else f"org={grantee_org.pk}"  # type: ignore[union-attr]  # one is set
-        record(actor, "authorization.grant", object_type="authorization", object_id=row.pk,
-               client_id=client.pk, reason=f"{who} via={via} to={end.date().isoformat()}")
-        recipients = [grantee_user] if grantee_user else list(grantee_org.members.all())  # type: ignore[union-attr]
-        notify(recipients, "authorization_granted", {"client": client.name},
-               url="/access/requests/")
+           form_code: str) -> ClientAuthorization:
+    """Store the authorization, in the caller's transaction."""
+    form_doc = form_document
+    if form and via == AuthorizationVia.FORM and form_doc is None:
+        form_doc = _store_client_file(actor, client, form, form_name,
+                                      title=_("Signed client authorization form"))
+    row = ClientAuthorization.objects.create(
+        client=client, grantee_user=grantee_user, grantee_org=grantee_org,
+        scope_levels=list(clean.levels), scope_categories=list(clean.categories),
+        scope_document_ids=list(clean.document_ids), valid_from=start, valid_to=end,
+        via=via, form_document=form_doc,
+        form_sha256=hashlib.sha256(form).hexdigest() if form else "",
+        form_code=form_code,
+        recorded_by=actor,
+    )
+    who = f"user={grantee_user.pk}" if grantee_user else f"org={grantee_org.pk}"  # type: ignore[union-attr]  # one is set
+    record(actor, "authorization.grant", object_type="authorization", object_id=row.pk,
+           client_id=client.pk, reason=f"{who} via={via} to={end.date().isoformat()}")
+    recipients = [grantee_user] if grantee_user else list(grantee_org.members.all())  # type: ignore[union-attr]
+    notify(recipients, "authorization_granted", {"client": client.name},
+           url="/access/requests/")
     return row
 
 
