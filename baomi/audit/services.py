@@ -23,9 +23,9 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -62,8 +62,10 @@ class LedgerUnavailable(BaomiError):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class RequestMeta:
+class RequestMeta(NamedTuple):
+    """Where a request came from. Immutable; a named tuple because one is built for
+    every ledger entry (a frozen dataclass's `__init__` costs three times as much)."""
+
     ip: str = ""
     user_agent: str = ""
     request_id: str = ""
@@ -83,9 +85,11 @@ class RequestMeta:
         return {"ip": self.ip, "user_agent": self.user_agent, "request_id": self.request_id}
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """What happened. Never put a secret or a client data value in any field."""
+class AuditEvent(NamedTuple):
+    """What happened. Never put a secret or a client data value in any field.
+
+    Immutable, and a named tuple for the same reason as `RequestMeta`.
+    """
 
     actor: str
     action: str
@@ -95,7 +99,7 @@ class AuditEvent:
     purpose: str = ""
     decision: str = "allowed"
     reason: str = ""
-    request: RequestMeta = field(default_factory=RequestMeta)
+    request: RequestMeta = RequestMeta()
 
 
 def _clip(text: str, limit: int = MAX_TEXT) -> str:
@@ -143,15 +147,28 @@ class _Prepared:
 
 def _prepare(ev: AuditEvent) -> _Prepared:
     """Raises `EntryFormatError` (a ValueError) for an event no entry can hold."""
-    actor = _clip(ev.actor, 150)
-    action = _clip(ev.action, 60)
-    object_type = _clip(ev.object_type, 40)
-    object_id = _clip(ev.object_id, 64)
-    client_id = _clip(ev.client_id, 64) if ev.client_id is not None else None
-    purpose = _clip(ev.purpose)
-    decision = "refused" if ev.decision == "refused" else "allowed"
-    reason = _clip(ev.reason)
     req = ev.request
+    client_id = ev.client_id
+    texts: tuple[str, ...] = (
+        ev.actor, ev.action, ev.object_type, ev.object_id, ev.purpose, ev.reason,
+        req.ip, req.user_agent, req.request_id, "" if client_id is None else client_id,
+    )
+    try:
+        # Nearly every event is printable text: one check for all fields, then only the
+        # cut (which also turns a str subclass into a plain str).
+        plain = "".join(texts).isprintable()
+    except TypeError:
+        plain = False
+    if not plain:
+        texts = tuple(_clip(t) for t in texts)
+    actor, action, object_type, object_id, purpose, reason, ip, agent, request_id, cid = texts
+    # Cut to the columns' lengths.
+    actor, action, object_type, object_id = actor[:150], action[:60], object_type[:40], object_id[:64]  # noqa: E501
+    purpose, reason, cid = purpose[:MAX_TEXT], reason[:MAX_TEXT], cid[:64]
+    ip, agent, request_id = ip[:200], agent[:200], request_id[:200]
+    if client_id is not None:
+        client_id = cid
+    decision = "refused" if ev.decision == "refused" else "allowed"
     template = EntryTemplate.build(
         actor=actor,
         action=action,
@@ -161,11 +178,7 @@ def _prepare(ev: AuditEvent) -> _Prepared:
         purpose=purpose,
         decision=decision,
         reason=reason,
-        request={
-            "ip": _clip(req.ip, 200),
-            "user_agent": _clip(req.user_agent, 200),
-            "request_id": _clip(req.request_id, 200),
-        },
+        request={"ip": ip, "user_agent": agent, "request_id": request_id},
     )
     return _Prepared(
         template, (actor, action, object_type, object_id, client_id, purpose, decision, reason)
@@ -184,6 +197,9 @@ class _Statements:
     # several statements go in one message, so an own-transaction append takes two
     # round trips (BEGIN+lock+head, INSERT+COMMIT) instead of five.
     combined: bool
+    # The `time` column's value is cut from the entry's own time text (`_sqlite_time`)
+    # rather than made by Django's adapter: only where that gives the very same text.
+    text_time: bool
 
 
 _COLUMNS = (
@@ -200,6 +216,24 @@ def _client_side_binding(db: BaseDatabaseWrapper) -> bool:
         return False
     factory = getattr(db.connection, "cursor_factory", None)
     return isinstance(factory, type) and issubclass(factory, ClientCursor)
+
+
+def _sqlite_time(time_text: str) -> str:
+    """Django's SQLite text for the UTC instant `time_text` (`format_time` output):
+    ``str()`` of the naive datetime, which leaves out a zero fraction."""
+    if time_text.endswith(".000000Z"):
+        return f"{time_text[:10]} {time_text[11:19]}"
+    return f"{time_text[:10]} {time_text[11:26]}"
+
+
+def _sqlite_time_agrees(db: BaseDatabaseWrapper) -> bool:
+    """Whether `_sqlite_time` gives what Django's adapter stores on `db` (it does with
+    USE_TZ and the connection in UTC, Baomi's settings); checked, not assumed."""
+    samples = (datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), datetime(2026, 7, 8, 9, 10, 11,
+                                                                       tzinfo=UTC))
+    return all(
+        db.ops.adapt_datetimefield_value(t) == _sqlite_time(format_time(t)) for t in samples
+    )
 
 
 def _sql(db: BaseDatabaseWrapper) -> _Statements:
@@ -223,6 +257,7 @@ def _sql(db: BaseDatabaseWrapper) -> _Statements:
             values=f"({', '.join([mark] * 14)})",
             insert=f"INSERT INTO {table} ({_COLUMNS}) VALUES ",  # noqa: S608
             combined=pg and _client_side_binding(db),
+            text_time=not pg and _sqlite_time_agrees(db),
         )
         _statements[key] = sql
     return sql
@@ -272,7 +307,7 @@ def _append_locked(
             raise LedgerUnavailable(detail={"reason": "ledger head is inconsistent"})
     hash_fn = hasher(state.hash_name)
     time_text = format_time(now)
-    db_now = db.ops.adapt_datetimefield_value(now)
+    db_now = _sqlite_time(time_text) if sql.text_time else db.ops.adapt_datetimefield_value(now)
     first = state.size
     datas: list[bytes] = []
     leaves: list[bytes] = []
@@ -324,17 +359,23 @@ def _append_durably(items: Sequence[_Prepared]) -> list[int]:
     appenders of different processes take turns on `_process_turns` first.
     """
     db = connections[DEFAULT_DB_ALIAS]
-    db.ensure_connection()
+    if db.connection is None:
+        db.ensure_connection()
     raw = db.connection
-    with _process_turns(db), db.wrap_database_errors:
-        cur = raw.cursor()
-        try:
-            return _append_locked(db, cur, items, timezone.now(), own=True)
-        except BaseException:
-            _rollback_quietly(db, raw)
-            raise
-        finally:
-            cur.close()
+    turn = _turn_take(db)  # (`_process_turns` without a generator: this is the hot path)
+    try:
+        with db.wrap_database_errors:
+            cur = raw.cursor()
+            try:
+                return _append_locked(db, cur, items, timezone.now(), own=True)
+            except BaseException:
+                _rollback_quietly(db, raw)
+                raise
+            finally:
+                cur.close()
+    finally:
+        if turn is not None:
+            fcntl.flock(turn, fcntl.LOCK_UN)
 
 
 # Per process: (pid, open lock file) for each SQLite database file appended to.
@@ -359,14 +400,21 @@ def _process_turns(db: BaseDatabaseWrapper) -> Iterator[None]:
     own busy wait, as before. Without a lock file (in-memory databases, or one that
     cannot be created) appends go on without taking turns.
     """
-    fd = _turn_file(db) if db.vendor == "sqlite" else None
-    if fd is None or not _take_turn(fd):
-        yield
-        return
+    fd = _turn_take(db)
     try:
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _turn_take(db: BaseDatabaseWrapper) -> int | None:
+    """Take this process's turn on `db` (see `_process_turns`); returns the lock file
+    to unlock afterwards, or None when no turn was taken."""
+    fd = _turn_file(db) if db.vendor == "sqlite" else None
+    if fd is None or not _take_turn(fd):
+        return None
+    return fd
 
 
 # How long an appender waits for its turn before it goes on without one (and meets

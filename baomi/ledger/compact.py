@@ -115,7 +115,17 @@ class CompactRange:
             stack.append(current)
             size += 1
             out.append((header + size.to_bytes(8, "big") + b"".join(stack), b"".join(inner)))
-        return CompactRange(self.hash_name, size, tuple(stack)), out
+        return self._grown(size, tuple(stack)), out
+
+    def _grown(self, size: int, hashes: tuple[bytes, ...]) -> CompactRange:
+        """A state of the same hash built by `extend`, which keeps the invariant itself:
+        the checks of `__post_init__` are skipped on this hot path."""
+        new = object.__new__(CompactRange)
+        object.__setattr__(new, "hash_name", self.hash_name)
+        object.__setattr__(new, "size", size)
+        object.__setattr__(new, "hashes", hashes)
+        object.__setattr__(new, "_hash_fn", self._hash_fn)
+        return new
 
     def root(self) -> bytes:
         """The RFC 9162 Merkle tree hash of the `size` leaves (H("") when empty)."""

@@ -57,11 +57,8 @@ def format_time(value: datetime) -> str:
     """
     if value.tzinfo is None or value.utcoffset() is None:
         raise EntryFormatError("entry time must be timezone-aware")
-    t = value.astimezone(UTC)
-    return (
-        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:"
-        f"{t.second:02d}.{t.microsecond:06d}Z"
-    )
+    t = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return t.isoformat(timespec="microseconds")[:-6] + "Z"  # without "+00:00"
 
 
 def parse_time(text: str) -> datetime:
@@ -300,59 +297,47 @@ class EntryTemplate:
         Raises `EntryFormatError` for a non-string field or request key/value, an
         unknown decision, or text that is not encodable as UTF-8.
         """
-        for name, value in (
-            ("actor", actor),
-            ("action", action),
-            ("object_type", object_type),
-            ("object_id", object_id),
-            ("purpose", purpose),
-            ("reason", reason),
+        if not (
+            type(actor) is str
+            and type(action) is str
+            and type(object_type) is str
+            and type(object_id) is str
+            and type(purpose) is str
+            and type(reason) is str
         ):
-            if type(value) is not str:
-                raise EntryFormatError(f"{name} must be a string")
+            for name, value in (
+                ("actor", actor),
+                ("action", action),
+                ("object_type", object_type),
+                ("object_id", object_id),
+                ("purpose", purpose),
+                ("reason", reason),
+            ):
+                if type(value) is not str:
+                    raise EntryFormatError(f"{name} must be a string")
         if client_id is not None and type(client_id) is not str:
             raise EntryFormatError("client_id must be a string")
         if decision not in DECISIONS:
             raise EntryFormatError(f"decision must be one of {DECISIONS}")
         if not isinstance(request, Mapping):
             raise EntryFormatError("request must be a mapping of strings")
-        req = dict(request)
-        for key, value in req.items():
+        pairs = sorted(request.items())
+        for key, value in pairs:
             if type(key) is not str or type(value) is not str:
                 raise EntryFormatError("request must be a mapping of strings")
         # The same bytes `encode_entry` produces (json.dumps with sorted keys, compact
         # separators, ensure_ascii=False quotes each string with `encode_basestring`), put
-        # together by hand: this runs once per append, and is twice as fast as the
-        # generic encoder. Tests hold it equal to `encode_entry` for arbitrary text.
+        # together by hand: this runs once per append, and is several times as fast as
+        # the generic encoder. Tests hold it equal to `encode_entry` for arbitrary text.
         q = _json_string
-        head = "".join(
-            (
-                '{"action":',
-                q(action),
-                ',"actor":',
-                q(actor),
-                ',"client_id":',
-                "null" if client_id is None else q(client_id),
-                ',"decision":',
-                q(decision),
-                ',"object_id":',
-                q(object_id),
-                ',"object_type":',
-                q(object_type),
-                ',"prev_hash":"',
-            )
+        cid = "null" if client_id is None else q(client_id)
+        head = (
+            f'{{"action":{q(action)},"actor":{q(actor)},"client_id":{cid},'
+            f'"decision":{q(decision)},"object_id":{q(object_id)},'
+            f'"object_type":{q(object_type)},"prev_hash":"'
         )
-        middle = "".join(
-            (
-                '","purpose":',
-                q(purpose),
-                ',"reason":',
-                q(reason),
-                ',"request":{',
-                ",".join([q(key) + ":" + q(req[key]) for key in sorted(req)]),
-                '},"seq":',
-            )
-        )
+        fields = ",".join([f"{q(key)}:{q(value)}" for key, value in pairs])
+        middle = f'","purpose":{q(purpose)},"reason":{q(reason)},"request":{{{fields}}},"seq":'
         try:
             return cls(head.encode("utf-8"), middle.encode("utf-8"))
         except UnicodeEncodeError as exc:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection, transaction
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from baomi.audit import selectors
+from baomi.audit import selectors, services
 from baomi.audit.models import LedgerCheckpoint, LedgerEntry
 from baomi.audit.services import AuditEvent, RequestMeta, ledger_append, ledger_append_many
 from baomi.audit.signing import signing_public_key
 from baomi.ledger.checkpoint import checkpoint_verify
-from baomi.ledger.entry import entry_leaf_hash
+from baomi.ledger.entry import entry_leaf_hash, format_time
 from baomi.ledger.errors import ForkDetected
 from baomi.ledger.hashing import sha256
 from baomi.ledger.proof import verify_inclusion
@@ -276,3 +279,29 @@ def test_no_secret_or_client_value_in_entries():
     row = LedgerEntry.objects.get()
     for field in (bytes(row.data).decode(), row.actor, row.purpose):
         assert "password" not in field.lower()
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(2999, 12, 31), timezones=st.just(UTC)
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_the_time_column_is_what_django_itself_would_store(when: datetime) -> None:
+    # The sequencer cuts the time column's text from the entry's time text instead of
+    # calling Django's adapter (hot path); both must agree, including a zero fraction.
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL binds the datetime itself")
+    assert services._sqlite_time_agrees(connection)
+    assert services._sqlite_time(format_time(when)) == (
+        connection.ops.adapt_datetimefield_value(when)
+    )
+
+
+def test_time_filters_find_an_entry_stored_at_a_whole_second():
+    at = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with transaction.atomic():
+        cur = connection.connection.cursor()
+        services._append_locked(connection, cur, [services._prepare(ev(1))], at, own=False)
+    assert LedgerEntry.objects.filter(time__gte=at, time__lte=at).count() == 1
+    assert LedgerEntry.objects.get().time == at
