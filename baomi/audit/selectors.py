@@ -86,11 +86,20 @@ def entry_list(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[LedgerEntry]:
+    """Entries, newest first. Filtering by client or actor goes through the filter
+    index (`LedgerLookup`), which is brought up to date first."""
     qs = LedgerEntry.objects.all().order_by("-seq")
-    if client_id:
-        qs = qs.filter(client_id=client_id)
-    if actor:
-        qs = qs.filter(actor=actor)
+    if client_id or actor:
+        from baomi.audit.services import lookup_catch_up
+
+        lookup_catch_up()
+        if client_id:
+            qs = qs.filter(lookup__client_id=client_id)
+        if actor:
+            qs = qs.filter(lookup__actor=actor)
+        # In the index's order: the database walks the client's (or actor's) index
+        # entries newest first and stops at the page's end, without sorting them all.
+        qs = qs.order_by("-lookup__entry_id")
     if action:
         qs = qs.filter(action__startswith=action)
     if decision in ("allowed", "refused"):
@@ -229,6 +238,39 @@ def _check_columns() -> LedgerVerificationError | None:
                 "an index column differs from the hashed entry",
                 seq=int(seq),
             )
+    return _check_lookup()
+
+
+def _check_lookup() -> LedgerVerificationError | None:
+    """The filter index (`LedgerLookup`) must hold exactly the entries 0..k for some k,
+    each with the entry's actor and client (checked against the columns, which
+    `_check_columns` has just held to the hashed bytes): a row missing, extra or
+    changed there would hide an entry from, or add one to, a client's access history."""
+    from django.db import connection
+
+    from baomi.ledger.errors import VerifyCode
+
+    differs = "IS NOT" if connection.vendor == "sqlite" else "IS DISTINCT FROM"
+    queries = (
+        # A row that is not its entry's (or has no entry).
+        "SELECT l.seq FROM audit_ledgerlookup l LEFT JOIN audit_ledgerentry e "  # noqa: S608
+        f"ON e.seq = l.seq WHERE e.seq IS NULL OR e.actor {differs} l.actor "
+        f"OR e.client_id {differs} l.client_id ORDER BY l.seq LIMIT 1",
+        # An entry left out below the highest indexed seq.
+        "SELECT e.seq FROM audit_ledgerentry e LEFT JOIN audit_ledgerlookup l "
+        "ON l.seq = e.seq WHERE l.seq IS NULL AND e.seq < (SELECT MAX(seq) FROM "
+        "audit_ledgerlookup) ORDER BY e.seq LIMIT 1",
+    )
+    with connection.cursor() as cur:
+        for sql in queries:
+            cur.execute(sql)
+            row = cur.fetchone()
+            if row is not None:
+                return LedgerVerificationError(
+                    VerifyCode.ENTRY_MALFORMED,
+                    "the filter index differs from the hashed entries",
+                    seq=int(row[0]),
+                )
     return None
 
 

@@ -806,10 +806,53 @@ def ledger_append(event: AuditEvent) -> int:
 
 
 def ledger_append_many(events: Sequence[AuditEvent]) -> list[int]:
-    """Append several events in one transaction (bulk imports, benchmarks)."""
+    """Append several events in one transaction (bulk imports, benchmarks).
+
+    The filter index is brought up to date in the same transaction (`lookup_catch_up`),
+    so a bulk append leaves no long unindexed tail for the next filtered listing.
+    """
     try:
-        return _append_in_atomic([_prepare(ev) for ev in events])
+        with transaction.atomic():
+            seqs = _append_in_atomic([_prepare(ev) for ev in events])
+            lookup_catch_up()
+            return seqs
     except LedgerUnavailable:
         raise
     except (DatabaseError, ValueError) as exc:
         raise LedgerUnavailable() from exc
+
+
+# --- the filter index -----------------------------------------------------------------
+
+_CATCH_UP = (
+    "INSERT INTO audit_ledgerlookup (seq, actor, client_id) "
+    "SELECT seq, actor, client_id FROM audit_ledgerentry "
+    "WHERE seq > COALESCE((SELECT MAX(seq) FROM audit_ledgerlookup), -1) "
+    "ORDER BY seq ON CONFLICT (seq) DO NOTHING"
+)
+
+
+def lookup_catch_up() -> int:
+    """Copy the entries appended since the last call into the filter index
+    (`LedgerLookup`); returns how many. Idempotent and safe to run concurrently.
+
+    Everything after the highest seq already indexed is copied, in one transaction:
+    entries commit in seq order (appends are serialized until their transaction ends),
+    so what one transaction sees of the log is always a prefix of it, and the index
+    stays one too. Raises `LedgerUnavailable` if the index cannot be written (a filtered
+    listing then fails rather than leave entries out).
+    """
+    attempt = 0
+    while True:
+        try:
+            with transaction.atomic(), connections[DEFAULT_DB_ALIAS].cursor() as cur:
+                cur.execute(_CATCH_UP)
+                return max(int(cur.rowcount), 0)
+        except OperationalError as exc:
+            # Retried as the sequencer retries its commits (see LOCKED_RETRIES).
+            if not table_locked(exc) or attempt >= _GroupCommitter.LOCKED_RETRIES:
+                raise LedgerUnavailable() from exc
+            attempt += 1
+            time.sleep(0.002 * attempt)
+        except DatabaseError as exc:
+            raise LedgerUnavailable() from exc
