@@ -133,8 +133,7 @@ _PG_APPEND_LOCK = 0x6261_6F6D_695F_6C67  # "baomi_lg"
 _head_cache: dict[str, tuple[int, bytes, CompactRange]] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
+class _Prepared(NamedTuple):
     """An event clipped, validated and encoded before the append lock is taken.
 
     Under the lock only the position is filled in (seq, time, prev_hash): see
@@ -351,14 +350,18 @@ def _append_in_atomic(items: Sequence[_Prepared]) -> list[int]:
             cur.close()
 
 
-def _append_durably(items: Sequence[_Prepared]) -> list[int]:
+def _append_durably(
+    items: Sequence[_Prepared], db: BaseDatabaseWrapper | None = None
+) -> list[int]:
     """Append in a transaction of its own, committed (durably) before returning.
 
     Only outside a Django transaction (autocommit): BEGIN and COMMIT go straight to the
     driver, so the one-appender path pays no more than a plain insert does. On SQLite,
-    appenders of different processes take turns on `_process_turns` first.
+    appenders of different processes take turns on `_process_turns` first. `db` is
+    this thread's connection to the default database, if the caller has it at hand.
     """
-    db = connections[DEFAULT_DB_ALIAS]
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]
     if db.connection is None:
         db.ensure_connection()
     raw = db.connection
@@ -367,7 +370,8 @@ def _append_durably(items: Sequence[_Prepared]) -> list[int]:
         with db.wrap_database_errors:
             cur = raw.cursor()
             try:
-                return _append_locked(db, cur, items, timezone.now(), own=True)
+                # (`timezone.now()` less its settings lookup: the ledger needs USE_TZ.)
+                return _append_locked(db, cur, items, datetime.now(UTC), own=True)
             except BaseException:
                 _rollback_quietly(db, raw)
                 raise
@@ -610,7 +614,8 @@ class _GroupCommitter:
         self._expect = 0
         self._last_batch = 0
 
-    def submit(self, prepared: _Prepared) -> int:
+    def submit(self, prepared: _Prepared, db: BaseDatabaseWrapper | None = None) -> int:
+        """Append durably; `db`: this thread's connection, if the caller has it."""
         with self._lock:
             # Alone (no leader, nobody else inside): commit at once, without queueing.
             alone = not self._leader_active and self._inflight == 0
@@ -627,7 +632,7 @@ class _GroupCommitter:
                 if lead:
                     self._leader_active = True
         if alone:
-            return self._commit_alone(prepared)
+            return self._commit_alone(prepared, db)
         try:
             while True:
                 if lead:
@@ -648,9 +653,9 @@ class _GroupCommitter:
         assert item.seq is not None  # noqa: S101  (set whenever error is None)
         return item.seq
 
-    def _commit_alone(self, prepared: _Prepared) -> int:
+    def _commit_alone(self, prepared: _Prepared, db: BaseDatabaseWrapper | None) -> int:
         try:
-            return self._append_retrying([prepared])[0]
+            return self._append_retrying([prepared], db)[0]
         except Exception as exc:
             raise LedgerUnavailable() from exc
         finally:
@@ -748,15 +753,17 @@ class _GroupCommitter:
     LOCKED_RETRIES = 40
 
     @classmethod
-    def _append_retrying(cls, items: list[_Prepared]) -> list[int]:
+    def _append_retrying(
+        cls, items: list[_Prepared], db: BaseDatabaseWrapper | None = None
+    ) -> list[int]:
         for attempt in range(cls.LOCKED_RETRIES):
             try:
-                return _append_durably(items)
+                return _append_durably(items, db)
             except OperationalError as exc:
                 if not table_locked(exc):
                     raise
                 time.sleep(0.002 * (attempt + 1))
-        return _append_durably(items)
+        return _append_durably(items, db)
 
     @classmethod
     def _commit(cls, batch: list[_Pending], own: _Pending) -> None:
@@ -796,9 +803,10 @@ def ledger_append(event: AuditEvent) -> int:
     """
     try:
         prepared = _prepare(event)
-        if connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        db = connections[DEFAULT_DB_ALIAS]
+        if db.in_atomic_block:
             return _append_in_atomic([prepared])[0]
-        return _committer.submit(prepared)
+        return _committer.submit(prepared, db)
     except LedgerUnavailable:
         raise
     except (DatabaseError, ValueError) as exc:

@@ -226,14 +226,14 @@ def test_one_leader_at_a_time_and_threads_share_commits(monkeypatch: pytest.Monk
     guard = threading.Lock()
     durably = services._append_durably
 
-    def counting(items):  # type: ignore[no-untyped-def]
+    def counting(items, db=None):  # type: ignore[no-untyped-def]
         nonlocal active, overlap
         with guard:
             active += 1
             overlap = max(overlap, active)
             batches.append(len(items))
         try:
-            return durably(items)
+            return durably(items, db)
         finally:
             with guard:
                 active -= 1
@@ -294,7 +294,7 @@ def _fake_committer(fail_batch: int = 0, error=_Stopped):  # type: ignore[no-unt
 
     class Fake(services._GroupCommitter):
         @classmethod
-        def _append_retrying(cls, items):  # type: ignore[no-untyped-def,override]
+        def _append_retrying(cls, items, db=None):  # type: ignore[no-untyped-def,override]
             state["gate"].wait(10)
             time.sleep(0.0002)  # an fsync's time, so that arrivals overlap commits
             state["tried"].append(len(items))

@@ -201,7 +201,7 @@ def test_an_append_is_retried_only_when_sqlite_refused_at_once(
     error = as_django(busy_error(tmp_path) if kind == "busy" else locked_error())
     seen: list[int] = []
 
-    def append(items: Any) -> list[int]:
+    def append(items: Any, db: Any = None) -> list[int]:
         seen.append(len(items))
         if len(seen) < 4:
             raise error
