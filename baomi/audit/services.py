@@ -199,6 +199,9 @@ class _Statements:
     # The `time` column's value is cut from the entry's own time text (`_sqlite_time`)
     # rather than made by Django's adapter: only where that gives the very same text.
     text_time: bool
+    # SQLite: one entry appended by a single statement in autocommit mode, on condition
+    # that the head is still the one cached (see `_append_one`); None elsewhere.
+    guarded: str | None
 
 
 _COLUMNS = (
@@ -257,6 +260,11 @@ def _sql(db: BaseDatabaseWrapper) -> _Statements:
             insert=f"INSERT INTO {table} ({_COLUMNS}) VALUES ",  # noqa: S608
             combined=pg and _client_side_binding(db),
             text_time=not pg and _sqlite_time_agrees(db),
+            guarded=None if pg else (
+                f"INSERT INTO {table} ({_COLUMNS}) SELECT {', '.join([mark] * 14)} "  # noqa: S608
+                f"WHERE (SELECT MAX(seq) FROM {table}) = ? AND EXISTS "
+                f"(SELECT 1 FROM {table} WHERE seq = ? AND leaf_hash = ?)"
+            ),
         )
         _statements[key] = sql
     return sql
@@ -335,6 +343,37 @@ def _append_locked(
     return list(range(first, state.size))
 
 
+def _append_one(db: BaseDatabaseWrapper, cur: Any, item: _Prepared, now: datetime) -> int | None:
+    """A lone entry's append as one statement, if this process knows the head (SQLite).
+
+    In autocommit mode a single INSERT is its own transaction: SQLite takes the write
+    lock when the statement starts and makes the commit durable before it returns, as
+    BEGIN IMMEDIATE … COMMIT would, and the statement inserts the row only if the stored
+    head is still the entry the cached state was computed for (same seq, same leaf hash;
+    checked under that lock). Returns the seq, or None if nothing was inserted (no
+    cached head, or another writer appended since): the caller then takes the general
+    path, which reads the head. Three statements fewer than that path, where one
+    durable append is otherwise little more than its own commit.
+    """
+    sql = _sql(db)
+    cached = _head_cache.get(db.alias)
+    if sql.guarded is None or cached is None:
+        return None
+    last_seq, prev, state = cached
+    time_text = format_time(now)
+    db_now = _sqlite_time(time_text) if sql.text_time else db.ops.adapt_datetimefield_value(now)
+    seq = state.size
+    data = item.template.render(seq, time_text, prev)
+    leaf = hasher(state.hash_name)(LEAF_PREFIX + data)
+    new_state, made = state.extend([leaf])
+    cur.execute(sql.guarded, (seq, db_now, *item.columns, data, leaf, made[0][0], made[0][1],
+                              last_seq, last_seq, prev))
+    if cur.rowcount != 1:
+        return None
+    _head_cache[db.alias] = (seq, leaf, new_state)
+    return seq
+
+
 def _append_in_atomic(items: Sequence[_Prepared]) -> list[int]:
     """Append inside the current Django transaction, in a savepoint.
 
@@ -371,7 +410,12 @@ def _append_durably(
             cur = raw.cursor()
             try:
                 # (`timezone.now()` less its settings lookup: the ledger needs USE_TZ.)
-                return _append_locked(db, cur, items, datetime.now(UTC), own=True)
+                now = datetime.now(UTC)
+                if len(items) == 1:
+                    seq = _append_one(db, cur, items[0], now)
+                    if seq is not None:
+                        return [seq]
+                return _append_locked(db, cur, items, now, own=True)
             except BaseException:
                 _rollback_quietly(db, raw)
                 raise

@@ -22,6 +22,7 @@ Measures in one run:
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -66,8 +67,8 @@ def _timed_loop(fn: Any, seconds: float, max_ops: int) -> tuple[int, float]:
 
 
 def _event(i: int) -> Any:
-    from baomi.audit.services import AuditEvent, RequestMeta
-
+    """The i-th event of the workload (built in the timed loop, as a caller would)."""
+    AuditEvent, RequestMeta = _event_types()  # noqa: N806
     return AuditEvent(
         actor=f"acct{i % 40}",
         action=("client.read", "document.read", "client.update")[i % 3],
@@ -82,6 +83,14 @@ def _event(i: int) -> Any:
             request_id=f"{i:032x}",
         ),
     )
+
+
+@functools.cache
+def _event_types() -> tuple[Any, Any]:
+    # Imported once, after django.setup(), not on every event.
+    from baomi.audit.services import AuditEvent, RequestMeta
+
+    return AuditEvent, RequestMeta
 
 
 _PAYLOAD = "x" * 520  # the size of a typical entry's canonical bytes

@@ -319,7 +319,7 @@ class EntryTemplate:
             raise EntryFormatError("client_id must be a string")
         if decision not in DECISIONS:
             raise EntryFormatError(f"decision must be one of {DECISIONS}")
-        if not isinstance(request, Mapping):
+        if type(request) is not dict and not isinstance(request, Mapping):
             raise EntryFormatError("request must be a mapping of strings")
         pairs = sorted(request.items())
         for key, value in pairs:

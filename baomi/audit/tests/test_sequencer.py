@@ -409,3 +409,52 @@ def test_an_event_the_database_refuses_fails_alone() -> None:
     outcomes = _queued_batch(committer, state)
     assert [outcomes[k] for k in range(5)] == ["ok"] * 5
     assert state["tried"] == [1, 4, 1, 1, 1, 1]
+
+
+def test_a_lone_append_is_one_statement_committed_before_it_returns() -> None:
+    """With the head known, a lone durable append is a single INSERT in autocommit mode
+    (SQLite): its own transaction, committed when the statement returns."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the single-statement append is SQLite's")
+    ledger_append(AuditEvent(actor="x", action="client.read"))  # the head is now known
+    raw = connection.connection
+    statements: list[str] = []
+    raw.set_trace_callback(statements.append)
+    try:
+        seq = ledger_append(AuditEvent(actor="y", action="client.read"))
+    finally:
+        raw.set_trace_callback(None)
+    assert seq == 1
+    assert len(statements) == 1 and statements[0].startswith("INSERT"), statements
+    assert not raw.in_transaction
+    seen: list[int] = []
+
+    def other_connection() -> None:  # another connection sees it: it is committed
+        try:
+            seen.append(LedgerEntry.objects.filter(seq=1, actor="y").count())
+        finally:
+            connection.close()
+
+    t = threading.Thread(target=other_connection)
+    t.start()
+    t.join(30)
+    assert seen == [1]
+
+
+def test_a_head_replaced_at_the_same_seq_is_read_back() -> None:
+    """The single-statement append checks the head's leaf hash, not only its seq."""
+    from baomi.audit import services
+
+    for i in range(3):
+        ledger_append(AuditEvent(actor="x", action="client.read", object_id=str(i)))
+    stale = services._head_cache["default"]
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM audit_ledgerentry WHERE seq = 2")
+    services._head_cache.clear()  # as another process, which never saw the old head
+    assert ledger_append(AuditEvent(actor="other", action="client.read")) == 2
+    services._head_cache["default"] = stale  # this process still believes the old one
+    assert ledger_append(AuditEvent(actor="x", action="client.read", object_id="n")) == 3
+    assert selectors.ledger_verify(record=False).ok
+    assert list(LedgerEntry.objects.order_by("seq").values_list("actor", flat=True)) == [
+        "x", "x", "other", "x"
+    ]
