@@ -259,6 +259,19 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             )
             print(f"LEDGER VERIFICATION FAILED [{result.code}]{where}: {result.message}")
         return 0 if result.ok else 1
+    if sub == "reindex":
+        from baomi.audit.events import record
+        from baomi.audit.services import lookup_rebuild
+        from baomi.errors import BaomiError
+
+        try:
+            record(_cli_actor(), "ledger.reindex", object_type="ledger")
+            count = lookup_rebuild()
+        except BaomiError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        print(f"filter index rebuilt: {count} entries")
+        return 0
     if sub == "show":
         qs = selectors.entry_list(client_id=args.client, actor=args.actor, action=args.action)
         rows = [selectors.entry_view(e) for e in qs[: args.last]][::-1]
@@ -480,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
         "consistency", help="prove the log extends an exported checkpoint, or report a fork"
     )
     cons.add_argument("file")
+    ledger_sub.add_parser(
+        "reindex", help="rebuild the filter index (client, actor) from the entries"
+    )
 
     manage = add("manage", cmd_manage, "Run a Django management command.")
     manage.add_argument("rest", nargs=argparse.REMAINDER)

@@ -261,9 +261,23 @@ def test_ledger_cli(tmp_path: Path):
     assert _cli(data, "token", "create", "acct2").returncode == 0
     cons = _cli(data, "ledger", "consistency", str(tmp_path / "cp.txt"))
     assert cons.returncode == 0 and "consistent" in cons.stdout, cons.stdout + cons.stderr
-    # Tamper with one entry directly in the database file: verify names it.
+    # A damaged filter index: verify says so, reindex rebuilds it (and is recorded).
     import sqlite3
 
+    with sqlite3.connect(data / "baomi.sqlite3") as db:
+        db.execute("INSERT OR IGNORE INTO audit_ledgerlookup "
+                   "SELECT seq, actor, client_id FROM audit_ledgerentry")
+        db.execute("UPDATE audit_ledgerlookup SET actor = 'mallory' WHERE seq = 1")
+    bad_index = _cli(data, "ledger", "verify")
+    assert bad_index.returncode == 1 and "index_mismatch" in bad_index.stdout, bad_index.stdout
+    reindex = _cli(data, "ledger", "reindex")
+    assert reindex.returncode == 0 and "filter index rebuilt" in reindex.stdout, reindex.stderr
+    assert _cli(data, "ledger", "verify").returncode == 0
+    shown = _cli(data, "ledger", "show", "--action", "ledger.reindex", "--json")
+    assert [json.loads(line)["action"] for line in shown.stdout.splitlines()] == [
+        "ledger.reindex"
+    ]
+    # Tamper with one entry directly in the database file: verify names it.
     with sqlite3.connect(data / "baomi.sqlite3") as db:
         blob = db.execute("SELECT data FROM audit_ledgerentry WHERE seq = 2").fetchone()[0]
         db.execute(

@@ -66,15 +66,16 @@ class LedgerLookup(models.Model):
     """The ledger's filter index: who acted and which client, per entry, indexed.
 
     Kept behind the append path, like PostgreSQL's GIN pending list: an append writes
-    only its own row (an index on the entry table would add two randomly placed index
+    only its own row (indexes on the entry table would add two randomly placed index
     pages to every durable commit), and `services.lookup_catch_up` copies the entries
-    appended since into this table in one transaction, before every filtered listing,
-    after every bulk append, and on the scheduler's turn. The copied rows are always the
-    prefix of the log up to some seq: entries commit in seq order and the copy takes all
-    of them after the highest seq already here, so it never leaves a gap.
+    appended since into this table in one transaction: after every bulk append and on
+    the scheduler's turn. The copied rows are always the prefix of the log up to some
+    seq (entries commit in seq order, and the copy takes all of them after the highest
+    seq already here), so a listing reads the index up to that seq and the few entries
+    after it from the entry table (`selectors.entry_list`); reads never write.
 
     Derived data: `baomi ledger verify` checks that it agrees with the hashed entries,
-    and it can be rebuilt from them at any time.
+    and `baomi ledger reindex` rebuilds it from them.
     """
 
     entry = models.OneToOneField(
@@ -85,8 +86,16 @@ class LedgerLookup(models.Model):
         db_constraint=False,
         related_name="lookup",
     )
-    actor = models.CharField(max_length=150, db_index=True)
-    client_id = models.CharField(max_length=64, null=True, db_index=True)  # noqa: DJ001
+    actor = models.CharField(max_length=150)
+    client_id = models.CharField(max_length=64, null=True)  # noqa: DJ001
+
+    class Meta:
+        # With seq in the index, a client's (or actor's) newest entries come out of it in
+        # order on PostgreSQL as on SQLite (where every index ends in the rowid anyway).
+        indexes = [
+            models.Index(fields=["client_id", "entry"], name="audit_lookup_client_seq"),
+            models.Index(fields=["actor", "entry"], name="audit_lookup_actor_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"lookup #{self.pk}"

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from baomi.audit import signing
-from baomi.audit.models import LedgerCheckpoint, LedgerEntry, VerificationRun
+from baomi.audit.models import LedgerCheckpoint, LedgerEntry, LedgerLookup, VerificationRun
 from baomi.crypto.digest import HashName
 from baomi.ledger.checkpoint import checkpoint_parse, checkpoint_sign, checkpoint_verify
 from baomi.ledger.compact import CompactRange
@@ -86,20 +86,14 @@ def entry_list(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[LedgerEntry]:
-    """Entries, newest first. Filtering by client or actor goes through the filter
-    index (`LedgerLookup`), which is brought up to date first."""
-    qs = LedgerEntry.objects.all().order_by("-seq")
-    if client_id or actor:
-        from baomi.audit.services import lookup_catch_up
+    """Entries, newest first; slice it or count it.
 
-        lookup_catch_up()
-        if client_id:
-            qs = qs.filter(lookup__client_id=client_id)
-        if actor:
-            qs = qs.filter(lookup__actor=actor)
-        # In the index's order: the database walks the client's (or actor's) index
-        # entries newest first and stops at the page's end, without sorting them all.
-        qs = qs.order_by("-lookup__entry_id")
+    Filtering by client or actor reads the filter index (`LedgerLookup`) up to its
+    highest seq, and the entries after that (not indexed yet: at most a scheduler
+    interval's worth) from the entry table itself, as one ordered UNION ALL. Nothing is
+    written: a listing works on a read-only database and never waits for a writer.
+    """
+    qs = LedgerEntry.objects.all()
     if action:
         qs = qs.filter(action__startswith=action)
     if decision in ("allowed", "refused"):
@@ -108,7 +102,27 @@ def entry_list(
         qs = qs.filter(time__gte=since)
     if until:
         qs = qs.filter(time__lt=until)
-    return qs
+    if not (client_id or actor):
+        return qs.order_by("-seq")
+    # The index holds exactly the entries 0..mark (a prefix; see LedgerLookup). A
+    # catch-up committed between this read and the listing's own adds rows above the
+    # mark; the indexed half stops at the mark, so they are listed once, from the tail.
+    mark = LedgerLookup.objects.aggregate(mark=Max("entry_id"))["mark"]
+    mark = -1 if mark is None else int(mark)
+    indexed = qs.filter(lookup__entry_id__lte=mark)
+    tail = qs.filter(seq__gt=mark)
+    if client_id:
+        indexed = indexed.filter(lookup__client_id=client_id)
+        tail = tail.filter(client_id=client_id)
+    if actor:
+        indexed = indexed.filter(lookup__actor=actor)
+        tail = tail.filter(actor=actor)
+    # Each half is ordered by a key its own index walks in order: the tail by the entry's
+    # seq (the primary key), the indexed half by the index row's seq. (Ordered by the
+    # entry's seq, SQLite would sort a client's whole history for every page.)
+    tail = tail.annotate(position=F("seq")).order_by()
+    indexed = indexed.annotate(position=F("lookup__entry_id")).order_by()
+    return tail.union(indexed, all=True).order_by("-position")
 
 
 def entry_view(entry: LedgerEntry) -> dict[str, Any]:
@@ -234,7 +248,7 @@ def _check_columns() -> LedgerVerificationError | None:
             from baomi.ledger.errors import VerifyCode
 
             return LedgerVerificationError(
-                VerifyCode.ENTRY_MALFORMED,
+                VerifyCode.INDEX_MISMATCH,
                 "an index column differs from the hashed entry",
                 seq=int(seq),
             )
@@ -267,8 +281,9 @@ def _check_lookup() -> LedgerVerificationError | None:
             row = cur.fetchone()
             if row is not None:
                 return LedgerVerificationError(
-                    VerifyCode.ENTRY_MALFORMED,
-                    "the filter index differs from the hashed entries",
+                    VerifyCode.INDEX_MISMATCH,
+                    "the filter index differs from the hashed entries "
+                    "(`baomi ledger reindex` rebuilds it)",
                     seq=int(row[0]),
                 )
     return None

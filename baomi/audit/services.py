@@ -106,7 +106,9 @@ def _clip(text: str, limit: int = MAX_TEXT) -> str:
     # Control characters would make the log hard to read and could spoof lines in
     # text exports; they are replaced, and long free text is cut.
     if type(text) is not str:
-        raise EntryFormatError("audit event fields must be strings")
+        if not isinstance(text, str):
+            raise EntryFormatError("audit event fields must be strings")
+        text = str.__str__(text)  # a str subclass: its plain text, as the fast path keeps
     if not text.isprintable():
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text[:limit]
@@ -861,7 +863,7 @@ def ledger_append_many(events: Sequence[AuditEvent]) -> list[int]:
     """Append several events in one transaction (bulk imports, benchmarks).
 
     The filter index is brought up to date in the same transaction (`lookup_catch_up`),
-    so a bulk append leaves no long unindexed tail for the next filtered listing.
+    so a bulk append leaves no long unindexed tail for filtered listings to read.
     """
     try:
         with transaction.atomic():
@@ -886,13 +888,13 @@ _CATCH_UP = (
 
 def lookup_catch_up() -> int:
     """Copy the entries appended since the last call into the filter index
-    (`LedgerLookup`); returns how many. Idempotent and safe to run concurrently.
+    (`LedgerLookup`); returns how many. Idempotent; concurrent calls merge (ON CONFLICT).
 
     Everything after the highest seq already indexed is copied, in one transaction:
     entries commit in seq order (appends are serialized until their transaction ends),
     so what one transaction sees of the log is always a prefix of it, and the index
-    stays one too. Raises `LedgerUnavailable` if the index cannot be written (a filtered
-    listing then fails rather than leave entries out).
+    stays one too. Run by the scheduler and by bulk appends; listings only read it.
+    Raises `LedgerUnavailable` if the index cannot be written.
     """
     attempt = 0
     while True:
@@ -908,3 +910,14 @@ def lookup_catch_up() -> int:
             time.sleep(0.002 * attempt)
         except DatabaseError as exc:
             raise LedgerUnavailable() from exc
+
+
+def lookup_rebuild() -> int:
+    """Rebuild the filter index from the entry table (`baomi ledger reindex`), in one
+    transaction; returns the number of entries indexed. For an index that verification
+    found damaged: the entries themselves are the record, the index only a copy."""
+    from baomi.audit.models import LedgerLookup
+
+    with transaction.atomic():
+        LedgerLookup.objects.all().delete()
+        return lookup_catch_up()

@@ -321,10 +321,10 @@ class EntryTemplate:
             raise EntryFormatError(f"decision must be one of {DECISIONS}")
         if type(request) is not dict and not isinstance(request, Mapping):
             raise EntryFormatError("request must be a mapping of strings")
-        pairs = sorted(request.items())
-        for key, value in pairs:
+        for key, value in request.items():
             if type(key) is not str or type(value) is not str:
                 raise EntryFormatError("request must be a mapping of strings")
+        pairs = sorted(request.items())
         # The same bytes `encode_entry` produces (json.dumps with sorted keys, compact
         # separators, ensure_ascii=False quotes each string with `encode_basestring`), put
         # together by hand: this runs once per append, and is several times as fast as

@@ -76,6 +76,9 @@ class VerifyCode(StrEnum):
     ORIGIN_MISMATCH = "origin_mismatch"
     FORK = "fork"
     ROLLBACK = "rollback"
+    # Storage only (`baomi ledger verify` on the database): a filterable copy of an
+    # entry's fields, or the filter index, disagrees with the hashed bytes.
+    INDEX_MISMATCH = "index_mismatch"
 
 
 class LedgerVerificationError(LedgerError):
