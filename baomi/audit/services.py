@@ -359,7 +359,7 @@ def _append_one(db: BaseDatabaseWrapper, cur: Any, item: _Prepared, now: datetim
     """
     sql = _sql(db)
     cached = _head_cache.get(db.alias)
-    if sql.guarded is None or cached is None:
+    if sql.guarded is None or cached is None or not db.autocommit:
         return None
     last_seq, prev, state = cached
     time_text = format_time(now)
@@ -896,20 +896,28 @@ def lookup_catch_up() -> int:
     stays one too. Run by the scheduler and by bulk appends; listings only read it.
     Raises `LedgerUnavailable` if the index cannot be written.
     """
-    attempt = 0
-    while True:
-        try:
-            with transaction.atomic(), connections[DEFAULT_DB_ALIAS].cursor() as cur:
-                cur.execute(_CATCH_UP)
-                return max(int(cur.rowcount), 0)
-        except OperationalError as exc:
-            # Retried as the sequencer retries its commits (see LOCKED_RETRIES).
-            if not table_locked(exc) or attempt >= _GroupCommitter.LOCKED_RETRIES:
+    db = connections[DEFAULT_DB_ALIAS]
+    # Outside a transaction it takes its turn with the appenders, as an append does
+    # (see `_process_turns`); inside one (a bulk append) it already holds the database.
+    turn = None if db.in_atomic_block else _turn_take(db)
+    try:
+        attempt = 0
+        while True:
+            try:
+                with transaction.atomic(), db.cursor() as cur:
+                    cur.execute(_CATCH_UP)
+                    return max(int(cur.rowcount), 0)
+            except OperationalError as exc:
+                # Retried as the sequencer retries its commits (see LOCKED_RETRIES).
+                if not table_locked(exc) or attempt >= _GroupCommitter.LOCKED_RETRIES:
+                    raise LedgerUnavailable() from exc
+                attempt += 1
+                time.sleep(0.002 * attempt)
+            except DatabaseError as exc:
                 raise LedgerUnavailable() from exc
-            attempt += 1
-            time.sleep(0.002 * attempt)
-        except DatabaseError as exc:
-            raise LedgerUnavailable() from exc
+    finally:
+        if turn is not None:
+            fcntl.flock(turn, fcntl.LOCK_UN)
 
 
 def lookup_rebuild() -> int:
