@@ -201,9 +201,9 @@ class _Statements:
     # The `time` column's value is cut from the entry's own time text (`_sqlite_time`)
     # rather than made by Django's adapter: only where that gives the very same text.
     text_time: bool
-    # SQLite: one entry appended by a single statement in autocommit mode, on condition
-    # that the head is still the one cached (see `_append_one`); None elsewhere.
-    guarded: str | None
+    # SQLite: entries appended by a single statement in autocommit mode, on condition
+    # that the head is still the one cached (see `_append_guarded`).
+    guarded: bool
 
 
 _COLUMNS = (
@@ -262,11 +262,7 @@ def _sql(db: BaseDatabaseWrapper) -> _Statements:
             insert=f"INSERT INTO {table} ({_COLUMNS}) VALUES ",  # noqa: S608
             combined=pg and _client_side_binding(db),
             text_time=not pg and _sqlite_time_agrees(db),
-            guarded=None if pg else (
-                f"INSERT INTO {table} ({_COLUMNS}) SELECT {', '.join([mark] * 14)} "  # noqa: S608
-                f"WHERE (SELECT MAX(seq) FROM {table}) = ? AND EXISTS "
-                f"(SELECT 1 FROM {table} WHERE seq = ? AND leaf_hash = ?)"
-            ),
+            guarded=not pg,
         )
         _statements[key] = sql
     return sql
@@ -345,35 +341,69 @@ def _append_locked(
     return list(range(first, state.size))
 
 
-def _append_one(db: BaseDatabaseWrapper, cur: Any, item: _Prepared, now: datetime) -> int | None:
-    """A lone entry's append as one statement, if this process knows the head (SQLite).
+# At most this many entries go into one single-statement append (see `_append_guarded`):
+# a group-commit batch is about as large as the number of appending threads.
+GUARDED_MAX = 64
+_guarded_statements: dict[tuple[str, int], str] = {}
+
+
+def _guarded_sql(db: BaseDatabaseWrapper, n: int) -> str:
+    """INSERT of `n` rows, on condition that the stored head is a given (seq, leaf)."""
+    key = (db.alias, n)
+    text = _guarded_statements.get(key)
+    if text is None:
+        table = db.ops.quote_name("audit_ledgerentry")
+        row = f"({', '.join(['?'] * 14)})"
+        text = (
+            f"INSERT INTO {table} ({_COLUMNS}) SELECT * FROM (VALUES "  # noqa: S608
+            f"{', '.join([row] * n)}) WHERE (SELECT MAX(seq) FROM {table}) = ? "
+            f"AND EXISTS (SELECT 1 FROM {table} WHERE seq = ? AND leaf_hash = ?)"
+        )
+        _guarded_statements[key] = text
+    return text
+
+
+def _append_guarded(
+    db: BaseDatabaseWrapper, cur: Any, items: Sequence[_Prepared], now: datetime
+) -> list[int] | None:
+    """Append `items` as one statement, if this process knows the head (SQLite).
 
     In autocommit mode a single INSERT is its own transaction: SQLite takes the write
     lock when the statement starts and makes the commit durable before it returns, as
-    BEGIN IMMEDIATE … COMMIT would, and the statement inserts the row only if the stored
+    BEGIN IMMEDIATE … COMMIT would, and the statement inserts the rows only if the stored
     head is still the entry the cached state was computed for (same seq, same leaf hash;
-    checked under that lock). Returns the seq, or None if nothing was inserted (no
-    cached head, or another writer appended since): the caller then takes the general
-    path, which reads the head. Three statements fewer than that path, where one
-    durable append is otherwise little more than its own commit.
+    checked under that lock, against the table as it was before the statement). Returns
+    the seqs, or None if nothing was inserted (no cached head, or another writer
+    appended since): the caller then takes the general path, which reads the head. One
+    statement instead of four, where a durable append is otherwise little more than its
+    own commit.
     """
     sql = _sql(db)
     cached = _head_cache.get(db.alias)
-    if sql.guarded is None or cached is None or not db.autocommit:
+    if not sql.guarded or cached is None or not db.autocommit or len(items) > GUARDED_MAX:
         return None
     last_seq, prev, state = cached
     time_text = format_time(now)
     db_now = _sqlite_time(time_text) if sql.text_time else db.ops.adapt_datetimefield_value(now)
-    seq = state.size
-    data = item.template.render(seq, time_text, prev)
-    leaf = hasher(state.hash_name)(LEAF_PREFIX + data)
-    new_state, made = state.extend([leaf])
-    cur.execute(sql.guarded, (seq, db_now, *item.columns, data, leaf, made[0][0], made[0][1],
-                              last_seq, last_seq, prev))
-    if cur.rowcount != 1:
+    hash_fn = hasher(state.hash_name)
+    first = state.size
+    datas: list[bytes] = []
+    leaves: list[bytes] = []
+    for seq, item in enumerate(items, first):
+        data = item.template.render(seq, time_text, prev)
+        prev = hash_fn(LEAF_PREFIX + data)
+        datas.append(data)
+        leaves.append(prev)
+    new_state, made = state.extend(leaves)
+    params: list[Any] = []
+    for i, item in enumerate(items):
+        params += (first + i, db_now, *item.columns, datas[i], leaves[i], made[i][0], made[i][1])
+    params += (last_seq, last_seq, cached[1])
+    cur.execute(_guarded_sql(db, len(items)), params)
+    if cur.rowcount != len(items):
         return None
-    _head_cache[db.alias] = (seq, leaf, new_state)
-    return seq
+    _head_cache[db.alias] = (new_state.size - 1, prev, new_state)
+    return list(range(first, new_state.size))
 
 
 def _append_in_atomic(items: Sequence[_Prepared]) -> list[int]:
@@ -413,10 +443,9 @@ def _append_durably(
             try:
                 # (`timezone.now()` less its settings lookup: the ledger needs USE_TZ.)
                 now = datetime.now(UTC)
-                if len(items) == 1:
-                    seq = _append_one(db, cur, items[0], now)
-                    if seq is not None:
-                        return [seq]
+                seqs = _append_guarded(db, cur, items, now)
+                if seqs is not None:
+                    return seqs
                 return _append_locked(db, cur, items, now, own=True)
             except BaseException:
                 _rollback_quietly(db, raw)

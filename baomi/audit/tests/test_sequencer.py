@@ -439,6 +439,19 @@ def test_a_lone_append_is_one_statement_committed_before_it_returns() -> None:
     t.start()
     t.join(30)
     assert seen == [1]
+    # A group commit's batch is one statement as well.
+    from baomi.audit import services
+
+    batch = [services._prepare(AuditEvent(actor=f"b{i}", action="client.read"))
+             for i in range(3)]
+    raw.set_trace_callback(statements.append)
+    try:
+        assert services._append_durably(batch) == [2, 3, 4]
+    finally:
+        raw.set_trace_callback(None)
+    assert len(statements) == 2 and statements[1].startswith("INSERT"), statements
+    assert not raw.in_transaction
+    assert selectors.ledger_verify(record=False).ok
 
 
 def test_a_head_replaced_at_the_same_seq_is_read_back() -> None:
