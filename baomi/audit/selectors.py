@@ -120,9 +120,24 @@ def entry_list(
     # Each half is ordered by a key its own index walks in order: the tail by the entry's
     # seq (the primary key), the indexed half by the index row's seq. (Ordered by the
     # entry's seq, SQLite would sort a client's whole history for every page.)
-    tail = tail.annotate(position=F("seq")).order_by()
-    indexed = indexed.annotate(position=F("lookup__entry_id")).order_by()
-    return tail.union(indexed, all=True).order_by("-position")
+    listing = (
+        tail.annotate(position=F("seq"))
+        .order_by()
+        .union(indexed.annotate(position=F("lookup__entry_id")).order_by(), all=True)
+        .order_by("-position")
+    )
+    # Counted by parts: through the UNION, every indexed hit's entry row would be read
+    # (130 ms for a client with 60,000 entries, against 3 ms from the index alone).
+    if action or decision in ("allowed", "refused") or since or until:
+        indexed_count: QuerySet[Any] = indexed
+    else:
+        indexed_count = LedgerLookup.objects.filter(entry_id__lte=mark)
+        if client_id:
+            indexed_count = indexed_count.filter(client_id=client_id)
+        if actor:
+            indexed_count = indexed_count.filter(actor=actor)
+    listing.count_parts = (tail, indexed_count)
+    return listing
 
 
 def entry_view(entry: LedgerEntry) -> dict[str, Any]:

@@ -4,6 +4,7 @@ before every filtered listing, a prefix of the log, verified against the hashed 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection, connections, transaction
@@ -222,3 +223,27 @@ def test_the_migration_indexes_the_entries_already_stored():
         executor.migrate(executor.loader.graph.leaf_nodes())
     assert indexed() == entries()
     assert selectors.ledger_verify().ok
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"client_id": "1"},
+        {"actor": "user2"},
+        {"client_id": "1", "actor": "user1"},
+        {"client_id": "1", "decision": "refused"},
+        {"actor": "user0", "action": "document."},
+        {"client_id": "2", "since": datetime(2000, 1, 1, tzinfo=UTC)},
+    ],
+)
+def test_a_listing_counts_what_it_lists(filters: dict[str, object]):
+    ledger_append_many([ev(i) for i in range(20)])  # indexed
+    for i in range(20, 33):  # the tail
+        ledger_append(ev(i))
+    ledger_append(AuditEvent(actor="user0", action="document.read", client_id="1",
+                             decision="refused", reason="not_assigned"))
+    qs = selectors.entry_list(**filters)  # type: ignore[arg-type]
+    listed = [e.seq for e in qs]
+    assert listed == sorted(listed, reverse=True) and len(set(listed)) == len(listed)
+    assert qs.count() == len(listed) > 0
+    assert [e.seq for e in qs[2:5]] == listed[2:5]
