@@ -30,18 +30,6 @@ class SeqField(models.BigIntegerField):  # type: ignore[type-arg]  # stubs: gene
         return self.db_type(connection)
 
 
-class LedgerEntryQuerySet(models.QuerySet["LedgerEntry"]):
-    """Entries; a filtered listing (`selectors.entry_list`) also knows how to count
-    itself by parts (`count_parts`) instead of through its UNION."""
-
-    count_parts: tuple[models.QuerySet[Any], ...] | None = None
-
-    def count(self) -> int:
-        if self.count_parts is not None and self._result_cache is None:
-            return sum(part.count() for part in self.count_parts)
-        return super().count()
-
-
 class LedgerEntry(models.Model):
     """One appended entry, with the tree state after it.
 
@@ -66,8 +54,6 @@ class LedgerEntry(models.Model):
     leaf_hash = models.BinaryField()
     state = models.BinaryField()
     nodes = models.BinaryField()
-
-    objects = LedgerEntryQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]

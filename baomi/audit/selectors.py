@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
+from django.db import connection
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
@@ -77,6 +78,77 @@ class DbNodeReader:
         return out
 
 
+class EntryListing:
+    """A filtered ledger listing, newest first: count it, slice it, iterate it (what
+    Django's Paginator and the API need).
+
+    Filtering by client or actor reads the filter index (`LedgerLookup`) up to its
+    highest seq (the mark) and the entries after that (not indexed yet: normally at most
+    a scheduler interval's worth) from the entry table itself, and merges the two, each
+    read in its own index's order. Nothing is written: a listing works on a read-only
+    database and never waits for a writer.
+    """
+
+    ordered = True  # (for the Paginator)
+
+    def __init__(
+        self,
+        tail: QuerySet[LedgerEntry],
+        indexed: QuerySet[LedgerEntry],
+        count_parts: tuple[QuerySet[Any], QuerySet[Any]],
+    ) -> None:
+        # Each half is ordered by a key its own index walks in order: the tail by the
+        # entry's seq (the primary key), the indexed half by the index row's seq.
+        # (Ordered by the entry's seq, the database would sort a client's whole history
+        # for every page.)
+        self._tail = tail.annotate(position=F("seq"))
+        self._indexed = indexed.annotate(position=F("lookup__entry_id"))
+        self._count_parts = count_parts
+
+    def count(self) -> int:
+        # By parts: through the merge, every indexed hit's entry row would be read (130
+        # ms for a client with 60,000 entries, against 3 ms from the index alone).
+        return sum(part.count() for part in self._count_parts)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def _merged(self, stop: int | None) -> QuerySet[LedgerEntry]:
+        tail, indexed = self._tail, self._indexed
+        if connection.features.supports_slicing_ordering_in_compound and stop is not None:
+            # PostgreSQL plans each half of a UNION on its own: without their own ORDER
+            # BY and LIMIT it would sort the whole history. SQLite merges ordered halves
+            # itself (MERGE UNION ALL), and allows no ORDER BY inside one.
+            tail = tail.order_by("-position")[:stop]
+            indexed = indexed.order_by("-position")[:stop]
+        else:
+            tail, indexed = tail.order_by(), indexed.order_by()
+        return tail.union(indexed, all=True).order_by("-position")
+
+    @overload
+    def __getitem__(self, key: int) -> LedgerEntry: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> list[LedgerEntry]: ...
+
+    def __getitem__(self, key: int | slice) -> LedgerEntry | list[LedgerEntry]:
+        if isinstance(key, int):
+            if key < 0:
+                raise IndexError("negative indexing is not supported")
+            found = self[key : key + 1]
+            if not found:
+                raise IndexError("entry listing index out of range")
+            return found[0]
+        if key.step not in (None, 1) or (key.start or 0) < 0 or (key.stop or 0) < 0:
+            raise ValueError("an entry listing takes forward slices [start:stop]")
+        start = key.start or 0
+        stop = None if key.stop is None else max(key.stop, start)
+        return list(self._merged(stop)[start:stop])
+
+    def __iter__(self) -> Iterator[LedgerEntry]:
+        return iter(self._merged(None))
+
+
 def entry_list(
     *,
     client_id: str | None = None,
@@ -85,14 +157,9 @@ def entry_list(
     decision: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> QuerySet[LedgerEntry]:
-    """Entries, newest first; slice it or count it.
-
-    Filtering by client or actor reads the filter index (`LedgerLookup`) up to its
-    highest seq, and the entries after that (not indexed yet: at most a scheduler
-    interval's worth) from the entry table itself, as one ordered UNION ALL. Nothing is
-    written: a listing works on a read-only database and never waits for a writer.
-    """
+) -> QuerySet[LedgerEntry] | EntryListing:
+    """Entries, newest first; slice it or count it. Filtered by client or actor, an
+    `EntryListing` (the filter index and its unindexed tail); otherwise a queryset."""
     qs = LedgerEntry.objects.all()
     if action:
         qs = qs.filter(action__startswith=action)
@@ -117,17 +184,6 @@ def entry_list(
     if actor:
         indexed = indexed.filter(lookup__actor=actor)
         tail = tail.filter(actor=actor)
-    # Each half is ordered by a key its own index walks in order: the tail by the entry's
-    # seq (the primary key), the indexed half by the index row's seq. (Ordered by the
-    # entry's seq, SQLite would sort a client's whole history for every page.)
-    listing = (
-        tail.annotate(position=F("seq"))
-        .order_by()
-        .union(indexed.annotate(position=F("lookup__entry_id")).order_by(), all=True)
-        .order_by("-position")
-    )
-    # Counted by parts: through the UNION, every indexed hit's entry row would be read
-    # (130 ms for a client with 60,000 entries, against 3 ms from the index alone).
     if action or decision in ("allowed", "refused") or since or until:
         indexed_count: QuerySet[Any] = indexed
     else:
@@ -136,8 +192,7 @@ def entry_list(
             indexed_count = indexed_count.filter(client_id=client_id)
         if actor:
             indexed_count = indexed_count.filter(actor=actor)
-    listing.count_parts = (tail, indexed_count)
-    return listing
+    return EntryListing(tail, indexed, (tail, indexed_count))
 
 
 def entry_view(entry: LedgerEntry) -> dict[str, Any]:

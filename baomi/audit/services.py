@@ -953,8 +953,17 @@ def lookup_rebuild() -> int:
     """Rebuild the filter index from the entry table (`baomi ledger reindex`), in one
     transaction; returns the number of entries indexed. For an index that verification
     found damaged: the entries themselves are the record, the index only a copy."""
-    from baomi.audit.models import LedgerLookup
-
-    with transaction.atomic():
-        LedgerLookup.objects.all().delete()
-        return lookup_catch_up()
+    try:
+        with transaction.atomic(), connections[DEFAULT_DB_ALIAS].cursor() as cur:
+            cur.execute("DELETE FROM audit_ledgerlookup")
+            # Every entry, not only those above the highest indexed seq: on PostgreSQL a
+            # scheduler's catch-up may commit rows the DELETE did not see.
+            cur.execute(
+                "INSERT INTO audit_ledgerlookup (seq, actor, client_id) "
+                "SELECT seq, actor, client_id FROM audit_ledgerentry ORDER BY seq "
+                "ON CONFLICT (seq) DO NOTHING"
+            )
+            cur.execute("SELECT COUNT(*) FROM audit_ledgerlookup")
+            return int(cur.fetchone()[0])
+    except DatabaseError as exc:
+        raise LedgerUnavailable() from exc

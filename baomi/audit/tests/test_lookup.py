@@ -113,7 +113,9 @@ def test_listing_filters_combine_with_the_other_filters_and_pages():
 def test_a_client_s_newest_entries_are_read_from_the_index_without_sorting_them_all():
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's EXPLAIN QUERY PLAN")
-    sql, params = selectors.entry_list(client_id="c1")[:20].query.sql_with_params()
+    listing = selectors.entry_list(client_id="c1")
+    assert isinstance(listing, selectors.EntryListing)
+    sql, params = listing._merged(20)[:20].query.sql_with_params()
     with connection.cursor() as cur:
         cur.execute("EXPLAIN QUERY PLAN " + sql, params)
         plan = " | ".join(str(row[-1]) for row in cur.fetchall())
@@ -247,3 +249,16 @@ def test_a_listing_counts_what_it_lists(filters: dict[str, object]):
     assert listed == sorted(listed, reverse=True) and len(set(listed)) == len(listed)
     assert qs.count() == len(listed) > 0
     assert [e.seq for e in qs[2:5]] == listed[2:5]
+
+
+def test_a_listing_is_indexed_like_a_sequence():
+    ledger_append_many([ev(i, client="c1") for i in range(6)])
+    ledger_append(ev(6, client="c1"))
+    listing = selectors.entry_list(client_id="c1")
+    assert listing[0].seq == 6 and listing[6].seq == 0
+    with pytest.raises(IndexError):
+        listing[7]
+    assert [e.seq for e in listing[5:]] == [1, 0]
+    assert listing[3:2] == []
+    with pytest.raises(ValueError):
+        listing[-2:]
