@@ -310,6 +310,34 @@ def _append_locked(
             state = CompactRange.from_bytes(_bytes(cur.fetchone()[0]))
         if state.size != last_seq + 1:
             raise LedgerUnavailable(detail={"reason": "ledger head is inconsistent"})
+    first = state.size
+    rows, state, prev = _chain(db, sql, items, state=state, prev=prev, now=now)
+    if combined:
+        # All rows and the COMMIT in one message; a failing INSERT skips the COMMIT.
+        values = ", ".join([sql.values] * len(rows))
+        cur.execute(f"{sql.insert}{values}; COMMIT", [v for r in rows for v in r])
+    else:
+        if len(rows) == 1:
+            cur.execute(sql.insert + sql.values, rows[0])
+        else:
+            cur.executemany(sql.insert + sql.values, rows)
+        if own:
+            cur.execute("COMMIT")
+    _head_cache[db.alias] = (state.size - 1, prev, state)
+    return list(range(first, state.size))
+
+
+def _chain(
+    db: BaseDatabaseWrapper,
+    sql: _Statements,
+    items: Sequence[_Prepared],
+    *,
+    state: CompactRange,
+    prev: bytes,
+    now: datetime,
+) -> tuple[list[tuple[Any, ...]], CompactRange, bytes]:
+    """The rows (in `_COLUMNS` order) of `items` appended after the entry whose leaf hash
+    is `prev` and tree state `state`, at `now`; with the state and leaf hash after them."""
     hash_fn = hasher(state.hash_name)
     time_text = format_time(now)
     db_now = _sqlite_time(time_text) if sql.text_time else db.ops.adapt_datetimefield_value(now)
@@ -326,19 +354,7 @@ def _append_locked(
         (first + i, db_now, *item.columns, datas[i], leaves[i], made[i][0], made[i][1])
         for i, item in enumerate(items)
     ]
-    if combined:
-        # All rows and the COMMIT in one message; a failing INSERT skips the COMMIT.
-        values = ", ".join([sql.values] * len(rows))
-        cur.execute(f"{sql.insert}{values}; COMMIT", [v for r in rows for v in r])
-    else:
-        if len(rows) == 1:
-            cur.execute(sql.insert + sql.values, rows[0])
-        else:
-            cur.executemany(sql.insert + sql.values, rows)
-        if own:
-            cur.execute("COMMIT")
-    _head_cache[db.alias] = (state.size - 1, prev, state)
-    return list(range(first, state.size))
+    return rows, state, prev
 
 
 # At most this many entries go into one single-statement append (see `_append_guarded`):
@@ -347,16 +363,15 @@ GUARDED_MAX = 64
 _guarded_statements: dict[tuple[str, int], str] = {}
 
 
-def _guarded_sql(db: BaseDatabaseWrapper, n: int) -> str:
+def _guarded_sql(db: BaseDatabaseWrapper, sql: _Statements, n: int) -> str:
     """INSERT of `n` rows, on condition that the stored head is a given (seq, leaf)."""
     key = (db.alias, n)
     text = _guarded_statements.get(key)
     if text is None:
         table = db.ops.quote_name("audit_ledgerentry")
-        row = f"({', '.join(['?'] * 14)})"
         text = (
             f"INSERT INTO {table} ({_COLUMNS}) SELECT * FROM (VALUES "  # noqa: S608
-            f"{', '.join([row] * n)}) WHERE (SELECT MAX(seq) FROM {table}) = ? "
+            f"{', '.join([sql.values] * n)}) WHERE (SELECT MAX(seq) FROM {table}) = ? "
             f"AND EXISTS (SELECT 1 FROM {table} WHERE seq = ? AND leaf_hash = ?)"
         )
         _guarded_statements[key] = text
@@ -382,27 +397,15 @@ def _append_guarded(
     cached = _head_cache.get(db.alias)
     if not sql.guarded or cached is None or not db.autocommit or len(items) > GUARDED_MAX:
         return None
-    last_seq, prev, state = cached
-    time_text = format_time(now)
-    db_now = _sqlite_time(time_text) if sql.text_time else db.ops.adapt_datetimefield_value(now)
-    hash_fn = hasher(state.hash_name)
+    last_seq, head_leaf, state = cached
     first = state.size
-    datas: list[bytes] = []
-    leaves: list[bytes] = []
-    for seq, item in enumerate(items, first):
-        data = item.template.render(seq, time_text, prev)
-        prev = hash_fn(LEAF_PREFIX + data)
-        datas.append(data)
-        leaves.append(prev)
-    new_state, made = state.extend(leaves)
-    params: list[Any] = []
-    for i, item in enumerate(items):
-        params += (first + i, db_now, *item.columns, datas[i], leaves[i], made[i][0], made[i][1])
-    params += (last_seq, last_seq, cached[1])
-    cur.execute(_guarded_sql(db, len(items)), params)
+    rows, new_state, leaf = _chain(db, sql, items, state=state, prev=head_leaf, now=now)
+    params = [v for row in rows for v in row]
+    params += (last_seq, last_seq, head_leaf)
+    cur.execute(_guarded_sql(db, sql, len(items)), params)
     if cur.rowcount != len(items):
         return None
-    _head_cache[db.alias] = (new_state.size - 1, prev, new_state)
+    _head_cache[db.alias] = (new_state.size - 1, leaf, new_state)
     return list(range(first, new_state.size))
 
 
@@ -907,12 +910,16 @@ def ledger_append_many(events: Sequence[AuditEvent]) -> list[int]:
 
 # --- the filter index -----------------------------------------------------------------
 
-_CATCH_UP = (
-    "INSERT INTO audit_ledgerlookup (seq, actor, client_id) "
-    "SELECT seq, actor, client_id FROM audit_ledgerentry "
-    "WHERE seq > COALESCE((SELECT MAX(seq) FROM audit_ledgerlookup), -1) "
-    "ORDER BY seq ON CONFLICT (seq) DO NOTHING"
-)
+def _lookup_copy(where: str = "") -> str:
+    """The filter index's copy of the entries `where` selects (all of them by default)."""
+    return (
+        "INSERT INTO audit_ledgerlookup (seq, actor, client_id) "  # noqa: S608
+        f"SELECT seq, actor, client_id FROM audit_ledgerentry {where} "
+        "ORDER BY seq ON CONFLICT (seq) DO NOTHING"
+    )
+
+
+_CATCH_UP = _lookup_copy("WHERE seq > COALESCE((SELECT MAX(seq) FROM audit_ledgerlookup), -1)")
 
 
 def lookup_catch_up() -> int:
@@ -928,8 +935,7 @@ def lookup_catch_up() -> int:
     db = connections[DEFAULT_DB_ALIAS]
     # Outside a transaction it takes its turn with the appenders, as an append does
     # (see `_process_turns`); inside one (a bulk append) it already holds the database.
-    turn = None if db.in_atomic_block else _turn_take(db)
-    try:
+    with contextlib.nullcontext() if db.in_atomic_block else _process_turns(db):
         attempt = 0
         while True:
             try:
@@ -944,9 +950,6 @@ def lookup_catch_up() -> int:
                 time.sleep(0.002 * attempt)
             except DatabaseError as exc:
                 raise LedgerUnavailable() from exc
-    finally:
-        if turn is not None:
-            fcntl.flock(turn, fcntl.LOCK_UN)
 
 
 def lookup_rebuild() -> int:
@@ -958,11 +961,7 @@ def lookup_rebuild() -> int:
             cur.execute("DELETE FROM audit_ledgerlookup")
             # Every entry, not only those above the highest indexed seq: on PostgreSQL a
             # scheduler's catch-up may commit rows the DELETE did not see.
-            cur.execute(
-                "INSERT INTO audit_ledgerlookup (seq, actor, client_id) "
-                "SELECT seq, actor, client_id FROM audit_ledgerentry ORDER BY seq "
-                "ON CONFLICT (seq) DO NOTHING"
-            )
+            cur.execute(_lookup_copy())
             cur.execute("SELECT COUNT(*) FROM audit_ledgerlookup")
             return int(cur.fetchone()[0])
     except DatabaseError as exc:
