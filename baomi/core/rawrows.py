@@ -15,9 +15,16 @@ are unpacked by `fetch`. Python's sqlite3 module releases the GIL around every c
 reads (`sqlite3_column_type`); in a server process whose other threads wait for the GIL,
 each release hands it over and back, two thread wake-ups, for a call that takes
 nanoseconds. A 30-column row cost 30 such hand-overs; packed it costs one. The values are
-those the ORM gets: integers and text exactly (JSON), blobs as hex, and the same Django
-converters applied afterwards. Models with float or decimal fields (whose text form could
-round) are read column by column.
+those the column-by-column read gets: integers and text exactly (JSON), blobs as hex, the
+declared-type converters sqlite3 applies (``bool``, ``datetime``…) applied the same way,
+then the same Django converters. Models with float or decimal fields (or relations to
+them), whose text form could round, or with more than 100 fields, are read column by
+column, as is every model where the connection lacks column-name converters or JSON.
+
+Only data written around the ORM can tell the two reads apart: a BLOB stored in a text
+column makes the packed read fail (json_array() refuses it) where the other returned
+bytes in a text field, and a value whose JSON form exceeds SQLite's length limit (1e9
+bytes: control characters take six) fails where the other still read it.
 """
 
 from __future__ import annotations
@@ -62,7 +69,18 @@ class _Packed(list[Any]):
     __slots__ = ()
 
 
-def _unpacker(blobs: tuple[int, ...]) -> Callable[[bytes], _Packed]:
+def _sqlite_bytes(value: Any) -> bytes:
+    # What sqlite3 hands a declared-type converter: the value's text, as bytes.
+    return value.encode() if isinstance(value, str) else str(value).encode()
+
+
+def _unpacker(
+    blobs: tuple[int, ...], decoders: tuple[tuple[int, Callable[[bytes], Any]], ...]
+) -> Callable[[bytes], _Packed]:
+    """The converter for one model's packed row: the JSON array back to the values the
+    column-by-column read gives, blobs from hex, and the columns whose declared type has a
+    sqlite3 converter (Django's ``bool``, ``date``, ``time``, ``datetime``) through it,
+    as sqlite3 itself would have done."""
     loads = json.loads
 
     def unpack(data: bytes) -> _Packed:
@@ -70,9 +88,20 @@ def _unpacker(blobs: tuple[int, ...]) -> Callable[[bytes], _Packed]:
         for i in blobs:
             if values[i] is not None:
                 values[i] = bytes.fromhex(values[i])
+        for i, decode in decoders:
+            if values[i] is not None:
+                values[i] = decode(_sqlite_bytes(values[i]))
         return values
 
     return unpack
+
+
+def _internal_type(field: Any) -> str:
+    """A field's internal type; for a relation, that of the field it points to."""
+    kind = str(field.get_internal_type())
+    if kind in {"ForeignKey", "OneToOneField"}:
+        return _internal_type(field.target_field)
+    return kind
 
 
 class Rows(Generic[M]):
@@ -97,13 +126,10 @@ class Rows(Generic[M]):
         self._plans: weakref.WeakKeyDictionary[
             BaseDatabaseWrapper, tuple[tuple[int, Any, tuple[Converter, ...]], ...]
         ] = weakref.WeakKeyDictionary()
-        types = [f.get_internal_type() for f in self.fields]
+        types = [_internal_type(f) for f in self.fields]
         self._blobs = tuple(i for i, t in enumerate(types) if t == "BinaryField")
-        self._converter = ""
-        if self.width <= _PACK_MAX and all(t in _PACKABLE_TYPES for t in types):
-            # A converter of its own per model, as only it knows which columns are blobs.
-            self._converter = f"baomi_rows_{next(_layouts)}"
-            sqlite3.register_converter(self._converter, _unpacker(self._blobs))
+        self._packable = self.width <= _PACK_MAX and all(t in _PACKABLE_TYPES for t in types)
+        self._converter = ""  # registered on first use on SQLite (`_packs`)
 
     def where_sql(self, column: str) -> Callable[[BaseDatabaseWrapper], str]:
         """A builder (for `cached_sql`) of SELECT every field (alias ``o``) WHERE
@@ -132,11 +158,26 @@ class Rows(Generic[M]):
 
     def _packs(self, db: BaseDatabaseWrapper) -> bool:
         # The converter is found by the column's name: only with PARSE_COLNAMES (which
-        # Django's SQLite backend sets, unless OPTIONS override it).
-        if db.vendor != "sqlite" or not self._converter:
+        # Django's SQLite backend sets, unless OPTIONS override it), and json_array()
+        # must exist (built in since SQLite 3.38, optional before).
+        if db.vendor != "sqlite" or not self._packable:
             return False
         detect = db.get_connection_params().get("detect_types", 0)
-        return bool(detect & sqlite3.PARSE_COLNAMES)
+        if not detect & sqlite3.PARSE_COLNAMES or not db.features.supports_json_field:
+            return False
+        if not self._converter:
+            # A converter of its own per model: only it knows which columns are blobs and
+            # which declared types sqlite3 converts (``bool``: only 1 is true, and so on).
+            decoders = []
+            for i, f in enumerate(self.fields):
+                declared = str(f.db_type(db) or "").split("(")[0].split(" ")[0].upper()
+                decode = sqlite3.converters.get(declared)
+                if decode is not None and detect & sqlite3.PARSE_DECLTYPES:
+                    decoders.append((i, decode))
+            name = f"baomi_rows_{next(_layouts)}"
+            sqlite3.register_converter(name, _unpacker(self._blobs, tuple(decoders)))
+            self._converter = name
+        return True
 
     def _plan(self, db: BaseDatabaseWrapper) -> tuple[tuple[int, Any, tuple[Converter, ...]], ...]:
         """(position, column expression, converters) for each field that has converters;
@@ -177,9 +218,10 @@ _sql_cache: dict[tuple[str, str], str] = {}
 
 def cached_sql(name: str, build: Callable[[BaseDatabaseWrapper], str], using: str = "default"
                ) -> str:
-    """`build(connection)` once per (name, vendor): quoting and column lists are fixed."""
+    """`build(connection)` once per (name, database alias): quoting and column lists are
+    fixed for a connection's settings."""
     db = connections[using]
-    key = (name, db.vendor)
+    key = (name, using)
     sql = _sql_cache.get(key)
     if sql is None:
         sql = _sql_cache[key] = build(db)
