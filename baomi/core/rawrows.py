@@ -24,7 +24,9 @@ column, as is every model where the connection lacks column-name converters or J
 Only data written around the ORM can tell the two reads apart: a BLOB stored in a text
 column makes the packed read fail (json_array() refuses it) where the other returned
 bytes in a text field, and a value whose JSON form exceeds SQLite's length limit (1e9
-bytes: control characters take six) fails where the other still read it.
+bytes: control characters take six) fails where the other still read it. Text that is
+not UTF-8 in a boolean column fails (UnicodeDecodeError) where the other read False, and
+a REAL in an integer column keeps 15 significant digits.
 """
 
 from __future__ import annotations
@@ -89,8 +91,9 @@ def _unpacker(
             if values[i] is not None:
                 values[i] = bytes.fromhex(values[i])
         for i, decode in decoders:
-            if values[i] is not None:
-                values[i] = decode(_sqlite_bytes(values[i]))
+            value = values[i]
+            # sqlite3 hands a converter no empty value: it reads as None (NULL) there.
+            values[i] = None if value is None or value == "" else decode(_sqlite_bytes(value))
         return values
 
     return unpack
@@ -129,7 +132,7 @@ class Rows(Generic[M]):
         types = [_internal_type(f) for f in self.fields]
         self._blobs = tuple(i for i, t in enumerate(types) if t == "BinaryField")
         self._packable = self.width <= _PACK_MAX and all(t in _PACKABLE_TYPES for t in types)
-        self._converter = ""  # registered on first use on SQLite (`_packs`)
+        self._converters: dict[bool, str] = {}  # registered on first use (`_packs`)
 
     def where_sql(self, column: str) -> Callable[[BaseDatabaseWrapper], str]:
         """A builder (for `cached_sql`) of SELECT every field (alias ``o``) WHERE
@@ -150,34 +153,42 @@ class Rows(Generic[M]):
         module's docstring)."""
         q = db.ops.quote_name
         names = [f"{alias}.{q(name)}" for name in self.column_names]
-        if not self._packs(db):
+        converter = self._packs(db)
+        if not converter:
             return ", ".join(names)
         for i in self._blobs:  # hex(NULL) is '', as is hex of an empty blob: keep NULL
             names[i] = f"CASE WHEN {names[i]} IS NULL THEN NULL ELSE hex({names[i]}) END"
-        return f'json_array({", ".join(names)}) AS "{alias} [{self._converter}]"'
+        return f'json_array({", ".join(names)}) AS "{alias} [{converter}]"'
 
-    def _packs(self, db: BaseDatabaseWrapper) -> bool:
-        # The converter is found by the column's name: only with PARSE_COLNAMES (which
-        # Django's SQLite backend sets, unless OPTIONS override it), and json_array()
-        # must exist (built in since SQLite 3.38, optional before).
+    def _packs(self, db: BaseDatabaseWrapper) -> str:
+        """The name of the converter that unpacks this model's rows on `db`, or "" where
+        they are read column by column.
+
+        The converter is found by the column's name: only with PARSE_COLNAMES (which
+        Django's SQLite backend sets, unless OPTIONS override it), and json_array()
+        must exist (built in since SQLite 3.38, optional before)."""
         if db.vendor != "sqlite" or not self._packable:
-            return False
+            return ""
         detect = db.get_connection_params().get("detect_types", 0)
         if not detect & sqlite3.PARSE_COLNAMES or not db.features.supports_json_field:
-            return False
-        if not self._converter:
-            # A converter of its own per model: only it knows which columns are blobs and
-            # which declared types sqlite3 converts (``bool``: only 1 is true, and so on).
+            return ""
+        # A converter of its own per model (only it knows which columns are blobs and
+        # which declared types sqlite3 converts: ``bool``, only 1 is true, and so on),
+        # and per setting of PARSE_DECLTYPES, which decides whether those convert at all.
+        declared_types = bool(detect & sqlite3.PARSE_DECLTYPES)
+        name = self._converters.get(declared_types)
+        if name is None:
             decoders = []
             for i, f in enumerate(self.fields):
                 declared = str(f.db_type(db) or "").split("(")[0].split(" ")[0].upper()
                 decode = sqlite3.converters.get(declared)
-                if decode is not None and detect & sqlite3.PARSE_DECLTYPES:
+                if decode is not None and declared_types:
                     decoders.append((i, decode))
             name = f"baomi_rows_{next(_layouts)}"
+            # Registered before it is published: SQL naming it never meets it missing.
             sqlite3.register_converter(name, _unpacker(self._blobs, tuple(decoders)))
-            self._converter = name
-        return True
+            self._converters[declared_types] = name
+        return name
 
     def _plan(self, db: BaseDatabaseWrapper) -> tuple[tuple[int, Any, tuple[Converter, ...]], ...]:
         """(position, column expression, converters) for each field that has converters;

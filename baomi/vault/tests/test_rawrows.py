@@ -6,6 +6,7 @@ microsecond datetimes, the 64-bit integer range, booleans."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from baomi.accounts import services as account_services
 from baomi.accounts.models import ApiToken, User
 from baomi.clients.models import Client
-from baomi.core.rawrows import Rows, cached_sql, fetch
+from baomi.core.rawrows import Rows, _internal_type, cached_sql, fetch
 from baomi.vault.models import ClientKey, Document, DocumentVersion
 
 pytestmark = pytest.mark.django_db
@@ -147,13 +148,16 @@ def test_odd_values_written_around_the_orm_read_as_sqlite3_reads_them(make_user)
     token = account_services.token_create(user=user)
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE accounts_user SET is_active = 2, is_staff = 'true', is_superuser = '1', "
+            "UPDATE accounts_user SET is_active = 2, is_staff = 'true', is_superuser = '', "
             "left_at = '' WHERE id = %s", [user.pk]
         )
     rows = Rows(User)
     raw = rows.load(fetch(rows.where_sql("id")(connection), [user.pk])[0])
     orm = User.objects.get(pk=user.pk)
-    assert (raw.is_active, raw.is_staff, raw.left_at) == (False, False, None)
+    # An empty value never reaches a sqlite3 converter: None, not False.
+    assert (raw.is_active, raw.is_staff, raw.is_superuser, raw.left_at) == (
+        False, False, None, None
+    )
     assert _fields(raw) == _fields(orm)
     assert account_services.token_check(raw=token.plaintext).refusal == "user_inactive"
 
@@ -170,3 +174,48 @@ def test_a_blob_in_a_text_column_fails_the_read_instead_of_passing_as_text(make_
     with pytest.raises(OperationalError):
         fetch(rows.where_sql("id")(connection), [user.pk])
 
+
+
+def test_the_declared_type_setting_of_each_connection_is_honoured(make_user) -> None:
+    # A converter per PARSE_DECLTYPES setting: SQL built first for a connection without
+    # declared-type converters must not leave `default` reading is_active=2 as 2.
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    user = make_user("rr_decl")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE accounts_user SET is_active = 2 WHERE id = %s", [user.pk])
+    rows = Rows(User)
+    params = connection.get_connection_params
+    try:
+        connection.get_connection_params = lambda: {  # type: ignore[method-assign]
+            **params(), "detect_types": sqlite3.PARSE_COLNAMES
+        }
+        without = rows.where_sql("id")(connection)
+    finally:
+        connection.get_connection_params = params  # type: ignore[method-assign]
+    with_types = rows.where_sql("id")(connection)
+    assert without != with_types
+    assert rows.load(fetch(with_types, [user.pk])[0]).is_active is False
+    assert rows.load(fetch(without, [user.pk])[0]).is_active == 2  # as sqlite3 gives it
+
+
+def test_without_json_rows_are_read_column_by_column() -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    features = connection.features
+    had = features.__dict__.get("supports_json_field")
+    features.supports_json_field = False
+    try:
+        assert "json_array" not in Rows(User).columns("o", connection)
+    finally:
+        if had is None:
+            del features.supports_json_field
+        else:
+            features.supports_json_field = had
+
+
+def test_a_relation_is_packed_as_the_field_it_points_to() -> None:
+    # An FK to a float or decimal key would round through JSON: a relation counts as
+    # its target's type.
+    field = ApiToken._meta.get_field("user")
+    assert _internal_type(field) == User._meta.pk.get_internal_type()
