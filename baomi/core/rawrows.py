@@ -179,10 +179,10 @@ class Rows(Generic[M]):
         name = self._converters.get(declared_types)
         if name is None:
             decoders = []
-            for i, f in enumerate(self.fields):
+            for i, f in enumerate(self.fields if declared_types else ()):
                 declared = str(f.db_type(db) or "").split("(")[0].split(" ")[0].upper()
                 decode = sqlite3.converters.get(declared)
-                if decode is not None and declared_types:
+                if decode is not None:
                     decoders.append((i, decode))
             name = f"baomi_rows_{next(_layouts)}"
             # Registered before it is published: SQL naming it never meets it missing.

@@ -7,6 +7,8 @@ microsecond datetimes, the 64-bit integer range, booleans."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,28 @@ whens = st.datetimes(
 def _storable(text: str) -> str:
     # PostgreSQL text cannot hold NUL; SQLite (the packed path) can, and is tested with it.
     return text if connection.vendor == "sqlite" else text.replace("\x00", "")
+
+
+def _sqlite_only(why: str = "SQLite only") -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip(why)
+
+
+@contextmanager
+def _detect_types(value: int) -> Iterator[None]:
+    """Build SQL as for a connection whose sqlite3 `detect_types` is `value`."""
+    params = connection.get_connection_params
+    connection.get_connection_params = lambda: {**params(), "detect_types": value}  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        connection.get_connection_params = params  # type: ignore[method-assign]
+
+
+def _store_around_the_orm(user: User, assignments: str) -> None:
+    """Write `assignments` (SQL) into the user's row as a raw write would."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE accounts_user SET {assignments} WHERE id = %s", [user.pk])  # noqa: S608
 
 
 def _fields(obj: Any) -> dict[str, Any]:
@@ -122,16 +146,11 @@ def test_on_sqlite_a_model_is_one_column(model: Any) -> None:
 
 
 def test_without_column_name_converters_rows_are_read_column_by_column(make_user) -> None:
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
+    _sqlite_only()
     user = make_user("rr_plain")
-    params = connection.get_connection_params
-    try:
-        connection.get_connection_params = lambda: {**params(), "detect_types": 0}  # type: ignore[method-assign]
+    with _detect_types(0):
         plain = Rows(User)
         sql = plain.where_sql("id")(connection)
-    finally:
-        connection.get_connection_params = params  # type: ignore[method-assign]
     assert "json_array" not in sql
     assert "json_array" in Rows(User).where_sql("id")(connection)
     # The column-by-column read, end to end, gives the same user.
@@ -142,15 +161,12 @@ def test_odd_values_written_around_the_orm_read_as_sqlite3_reads_them(make_user)
     # sqlite3's declared-type converters run on the packed values as on columns: a
     # boolean is true only for 1 (a stray 2 must not make a user active), and datetime
     # text that does not parse is None, as the ORM reads them.
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only: PostgreSQL's types refuse such values")
+    _sqlite_only("SQLite only: PostgreSQL's types refuse such values")
     user = make_user("rr_odd")
     token = account_services.token_create(user=user)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE accounts_user SET is_active = 2, is_staff = 'true', is_superuser = '', "
-            "left_at = '' WHERE id = %s", [user.pk]
-        )
+    _store_around_the_orm(
+        user, "is_active = 2, is_staff = 'true', is_superuser = '', left_at = ''"
+    )
     rows = Rows(User)
     raw = rows.load(fetch(rows.where_sql("id")(connection), [user.pk])[0])
     orm = User.objects.get(pk=user.pk)
@@ -165,34 +181,23 @@ def test_odd_values_written_around_the_orm_read_as_sqlite3_reads_them(make_user)
 def test_a_blob_in_a_text_column_fails_the_read_instead_of_passing_as_text(make_user) -> None:
     # Only a write around the ORM can store one; the packed read refuses it (fails
     # closed) rather than hand bytes to a text field.
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
+    _sqlite_only()
     user = make_user("rr_blob")
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE accounts_user SET last_name = x'00ff' WHERE id = %s", [user.pk])
+    _store_around_the_orm(user, "last_name = x'00ff'")
     rows = Rows(User)
     with pytest.raises(OperationalError):
         fetch(rows.where_sql("id")(connection), [user.pk])
 
 
-
 def test_the_declared_type_setting_of_each_connection_is_honoured(make_user) -> None:
     # A converter per PARSE_DECLTYPES setting: SQL built first for a connection without
     # declared-type converters must not leave `default` reading is_active=2 as 2.
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
+    _sqlite_only()
     user = make_user("rr_decl")
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE accounts_user SET is_active = 2 WHERE id = %s", [user.pk])
+    _store_around_the_orm(user, "is_active = 2")
     rows = Rows(User)
-    params = connection.get_connection_params
-    try:
-        connection.get_connection_params = lambda: {  # type: ignore[method-assign]
-            **params(), "detect_types": sqlite3.PARSE_COLNAMES
-        }
+    with _detect_types(sqlite3.PARSE_COLNAMES):
         without = rows.where_sql("id")(connection)
-    finally:
-        connection.get_connection_params = params  # type: ignore[method-assign]
     with_types = rows.where_sql("id")(connection)
     assert without != with_types
     assert rows.load(fetch(with_types, [user.pk])[0]).is_active is False
@@ -200,8 +205,7 @@ def test_the_declared_type_setting_of_each_connection_is_honoured(make_user) -> 
 
 
 def test_without_json_rows_are_read_column_by_column() -> None:
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
+    _sqlite_only()
     features = connection.features
     had = features.__dict__.get("supports_json_field")
     features.supports_json_field = False
