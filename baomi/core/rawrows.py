@@ -8,7 +8,8 @@ instances through the same converters the ORM applies (`from_db`, so instances a
 ordinary: saving, refreshing and lazy relations work as usual).
 
 Queries still run on Django's cursor wrapper, so they are counted and logged like any
-other (`CaptureQueriesContext`, debug toolbars, query wrappers).
+other (`CaptureQueriesContext`, debug toolbars, query wrappers). On SQLite the query text
+is converted to sqlite3's parameter style once, not on every execution (`_execute`).
 
 On SQLite a model's columns come back packed into one JSON array (`Rows.columns`) and
 are unpacked by `fetch`. Python's sqlite3 module releases the GIL around every column it
@@ -35,11 +36,12 @@ import itertools
 import json
 import sqlite3
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -255,11 +257,50 @@ def fetch_by_id(sql: str, key: int, using: str = "default") -> list[tuple[Any, .
     return fetch(sql, [key], using) if fits_int64(key) else []
 
 
+# SQL text in ``%s`` style → the same in sqlite3's ``?`` style (see `_execute`). The
+# texts are the few fixed queries of the hot paths; the bound keeps a caller that builds
+# its SQL per call from growing it without end.
+_qmark: dict[str, str] = {}
+_QMARK_MAX = 256
+
+
+def _sqlite_execute(sql: str, params: Sequence[Any], many: bool, context: dict[str, Any]) -> Any:
+    """Django's own execute step for SQLite (`CursorWrapper._execute`), less the
+    conversion of the query to sqlite3's parameter style, which is done once per query
+    text: Django rewrites it with a regular expression over the whole text on every
+    execution, and for a packed select list that cost as much as running the query."""
+    cursor, db = context["cursor"], context["connection"]
+    qmark = _qmark.get(sql)
+    if qmark is None:
+        qmark = cursor.cursor.convert_query(sql)
+        if len(_qmark) < _QMARK_MAX:
+            _qmark[sql] = qmark
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors:
+        return sqlite3.Cursor.execute(cursor.cursor, qmark, params)
+
+
+def _execute(cursor: Any, db: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> None:
+    """`cursor.execute(sql, params)`; on SQLite without the per-execution conversion
+    (`_sqlite_execute`). Query wrappers and the debug cursor's log see the query exactly
+    as they would (in ``%s`` style)."""
+    if db.vendor != "sqlite" or isinstance(params, Mapping):  # (named style: Django's way)
+        cursor.execute(sql, params)
+        return
+    params = list(params)
+    if isinstance(cursor, CursorDebugWrapper):
+        with cursor.debug_sql(sql, params, use_last_executed_query=True):
+            cursor._execute_with_wrappers(sql, params, many=False, executor=_sqlite_execute)
+    else:
+        cursor._execute_with_wrappers(sql, params, many=False, executor=_sqlite_execute)
+
+
 def fetch(sql: str, params: Sequence[Any], using: str = "default") -> list[tuple[Any, ...]]:
     """The rows of `sql`, with models packed by `Rows.columns` spread out again: a row is
     always one value per field, whichever way it was read."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
+    db = connections[using]
+    with db.cursor() as cursor:
+        _execute(cursor, db, sql, params)
         rows = cursor.fetchall()
     if rows and any(type(v) is _Packed for v in rows[0]):
         return [

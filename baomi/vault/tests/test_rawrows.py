@@ -223,3 +223,45 @@ def test_a_relation_is_packed_as_the_field_it_points_to() -> None:
     # its target's type.
     field = ApiToken._meta.get_field("user")
     assert _internal_type(field) == User._meta.pk.get_internal_type()
+
+
+# --- the execute step (SQLite: the query converted to sqlite3's style once per text) ---
+
+
+def test_a_raw_read_is_logged_and_wrapped_as_any_other_query(make_user) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    user = make_user("rawlog")
+    seen: list[tuple[str, Any]] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append((sql, params))
+        return execute(sql, params, many, context)
+
+    sql = cached_sql("test.user_by_name", Rows(User).where_sql("username"))
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(wrapper):
+        for _ in range(2):  # the second run takes the converted text from the cache
+            rows = fetch(sql, ["rawlog"])
+            assert Rows(User).load(rows[0]).pk == user.pk
+    # Wrappers see the query as Django's cursor would pass it (``%s`` style), and the
+    # debug log has it with the parameter filled in.
+    assert seen == [(sql, ["rawlog"])] * 2
+    assert len(captured.captured_queries) == 2
+    assert "'rawlog'" in captured.captured_queries[0]["sql"]
+
+
+def test_a_raw_read_keeps_django_s_error_and_percent_handling() -> None:
+    from django.db import DatabaseError
+    from django.db.transaction import TransactionManagementError
+
+    # "%%" is a literal percent sign, as through Django's cursor.
+    assert fetch("SELECT '100%%', %s", ["x"]) == [("100%", "x")]
+    with pytest.raises(DatabaseError) as failed, transaction.atomic():  # Django's, not the driver's
+        fetch("SELECT * FROM no_such_table WHERE id = %s", [1])
+    assert type(failed.value).__module__ == "django.db.utils"
+    # A transaction that already failed refuses further queries, as Django's cursor does.
+    with transaction.atomic():
+        transaction.set_rollback(True)
+        connection.needs_rollback = True
+        with pytest.raises(TransactionManagementError):
+            fetch("SELECT %s", [1])
