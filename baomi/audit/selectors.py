@@ -17,8 +17,14 @@ from baomi.audit.models import LedgerCheckpoint, LedgerEntry, LedgerLookup, Veri
 from baomi.crypto.digest import HashName
 from baomi.ledger.checkpoint import checkpoint_parse, checkpoint_sign, checkpoint_verify
 from baomi.ledger.compact import CompactRange
-from baomi.ledger.entry import decode_entry
-from baomi.ledger.errors import LedgerError, LedgerVerificationError, MissingNode
+from baomi.ledger.entry import decode_entry, parse_time
+from baomi.ledger.errors import (
+    EntryFormatError,
+    LedgerError,
+    LedgerVerificationError,
+    MissingNode,
+    VerifyCode,
+)
 from baomi.ledger.hashing import hasher
 from baomi.ledger.proof import consistency_proof, inclusion_proof
 from baomi.ledger.storage import NodeID
@@ -196,9 +202,32 @@ def entry_list(
 
 
 def entry_view(entry: LedgerEntry) -> dict[str, Any]:
-    """The entry as recorded (decoded from the hashed bytes, not from the index columns)."""
-    decoded = decode_entry(bytes(entry.data))
+    """The entry as recorded (decoded from the hashed bytes, not from the index columns).
+
+    Bytes that do not decode (an entry altered in the database) do not take the listing
+    down with them: the row is shown as `unreadable`, with its seq, the time column and
+    the stored leaf hash only, and `baomi ledger verify` names it.
+    """
+    try:
+        decoded = decode_entry(bytes(entry.data))
+    except (EntryFormatError, ValueError, TypeError):
+        return {
+            "seq": entry.seq,
+            "time": entry.time,
+            "actor": "",
+            "action": "",
+            "object_type": "",
+            "object_id": "",
+            "client_id": None,
+            "purpose": "",
+            "decision": "",
+            "reason": "",
+            "request": {},
+            "leaf_hash": bytes(entry.leaf_hash).hex(),
+            "unreadable": True,
+        }
     return {
+        "unreadable": False,
         "seq": decoded.seq,
         "time": decoded.time,
         "actor": decoded.actor,
@@ -270,14 +299,15 @@ def checkpoint_create(*, now: datetime | None = None) -> LedgerCheckpoint:
     )
 
 
-def _rows(batch: int = 20000) -> Iterator[tuple[int, bytes]]:
-    last = -1
+def _rows(limit: int, batch: int = 20000) -> Iterator[tuple[int, bytes]]:
+    """(seq, bytes) of every stored entry below `limit`, in seq order from the lowest
+    stored seq, whatever it is: a row stored at a negative seq is read first (and fails
+    the sequence check) rather than skipped."""
+    qs = LedgerEntry.objects.filter(seq__lt=limit).order_by("seq")
+    last: int | None = None
     while True:
-        chunk = list(
-            LedgerEntry.objects.filter(seq__gt=last)
-            .order_by("seq")
-            .values_list("seq", "data")[:batch]
-        )
+        page = qs if last is None else qs.filter(seq__gt=last)
+        chunk = list(page.values_list("seq", "data")[:batch])
         if not chunk:
             return
         for seq, data in chunk:
@@ -295,59 +325,96 @@ class Verification:
     message: str = ""
 
 
-def _check_columns() -> LedgerVerificationError | None:
-    """Index columns must agree with the hashed bytes (they drive filters and pages)."""
-    fields = (
-        "actor",
-        "action",
-        "object_type",
-        "object_id",
-        "client_id",
-        "purpose",
-        "decision",
-        "reason",
-    )
-    for row in (
-        LedgerEntry.objects.order_by("seq")
-        .values_list("seq", "data", *fields)
+_FIELD_COLUMNS = (
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "client_id",
+    "purpose",
+    "decision",
+    "reason",
+)
+
+
+def _check_columns(limit: int, hash_name: HashName) -> LedgerVerificationError | None:
+    """Every stored copy of an entry's content must agree with its hashed bytes, for the
+    entries below `limit` (the size verified): the filterable columns and the time
+    column (they drive filters, pages and a client's access history), and the tree's
+    copies (the leaf hash, the state after the entry, the inner nodes its append
+    completed: inclusion and consistency proofs are read from them, and the next append
+    starts from the last state). Then the filter index (`_check_lookup`)."""
+    hash_fn = hasher(hash_name)
+    tree = CompactRange.empty(hash_name)
+    rows = (
+        LedgerEntry.objects.filter(seq__lt=limit)
+        .order_by("seq")
+        .values_list("seq", "data", "time", "leaf_hash", "state", "nodes", *_FIELD_COLUMNS)
         .iterator(chunk_size=5000)
-    ):
-        seq, data, *cols = row
-        obj = json.loads(bytes(data))
-        if [obj[f] for f in fields] != list(cols):
-            from baomi.ledger.errors import VerifyCode
+    )
+    for batch in _batches(rows, 5000):
+        leaves = [hash_fn(b"\x00" + bytes(row[1])) for row in batch]
+        tree, made = tree.extend(leaves)
+        for row, leaf, (state, nodes) in zip(batch, leaves, made, strict=True):
+            seq, data, when, stored_leaf, stored_state, stored_nodes, *cols = row
+            if (bytes(stored_leaf), bytes(stored_state), bytes(stored_nodes)) != (
+                leaf, state, nodes
+            ):
+                return LedgerVerificationError(
+                    VerifyCode.STATE_MISMATCH,
+                    "a stored leaf hash, tree state or inner node differs from the tree "
+                    "recomputed from the hashed entries",
+                    seq=int(seq),
+                )
+            try:
+                obj = json.loads(bytes(data))
+                recorded = [obj[f] for f in _FIELD_COLUMNS]
+                same_time = when == parse_time(obj["time"])
+            except (ValueError, KeyError, TypeError):
+                return LedgerVerificationError(
+                    VerifyCode.ENTRY_MALFORMED, "the hashed bytes do not decode", seq=int(seq)
+                )
+            if recorded != list(cols) or not same_time:
+                return LedgerVerificationError(
+                    VerifyCode.INDEX_MISMATCH,
+                    "an index column differs from the hashed entry",
+                    seq=int(seq),
+                )
+    return _check_lookup(limit)
 
-            return LedgerVerificationError(
-                VerifyCode.INDEX_MISMATCH,
-                "an index column differs from the hashed entry",
-                seq=int(seq),
-            )
-    return _check_lookup()
+
+def _batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def _check_lookup() -> LedgerVerificationError | None:
+def _check_lookup(limit: int) -> LedgerVerificationError | None:
     """The filter index (`LedgerLookup`) must hold exactly the entries 0..k for some k,
     each with the entry's actor and client (checked against the columns, which
     `_check_columns` has just held to the hashed bytes): a row missing, extra or
-    changed there would hide an entry from, or add one to, a client's access history."""
-    from django.db import connection
-
-    from baomi.ledger.errors import VerifyCode
-
+    changed there would hide an entry from, or add one to, a client's access history.
+    Rows at or above `limit` (appended while verification ran) are left for the next."""
     differs = "IS NOT" if connection.vendor == "sqlite" else "IS DISTINCT FROM"
     queries = (
-        # A row that is not its entry's (or has no entry).
+        # A row that is not its entry's, or has no entry (at any seq: entries are never
+        # removed, and the index copies only entries that exist).
         "SELECT l.seq FROM audit_ledgerlookup l LEFT JOIN audit_ledgerentry e "  # noqa: S608
-        f"ON e.seq = l.seq WHERE e.seq IS NULL OR e.actor {differs} l.actor "
-        f"OR e.client_id {differs} l.client_id ORDER BY l.seq LIMIT 1",
+        f"ON e.seq = l.seq WHERE e.seq IS NULL OR (l.seq < %s AND (e.actor {differs} "
+        f"l.actor OR e.client_id {differs} l.client_id)) ORDER BY l.seq LIMIT 1",
         # An entry left out below the highest indexed seq.
         "SELECT e.seq FROM audit_ledgerentry e LEFT JOIN audit_ledgerlookup l "
-        "ON l.seq = e.seq WHERE l.seq IS NULL AND e.seq < (SELECT MAX(seq) FROM "
-        "audit_ledgerlookup) ORDER BY e.seq LIMIT 1",
+        "ON l.seq = e.seq WHERE l.seq IS NULL AND e.seq < %s AND e.seq < (SELECT MAX(seq) "
+        "FROM audit_ledgerlookup) ORDER BY e.seq LIMIT 1",
     )
     with connection.cursor() as cur:
         for sql in queries:
-            cur.execute(sql)
+            cur.execute(sql, [limit])
             row = cur.fetchone()
             if row is not None:
                 return LedgerVerificationError(
@@ -359,33 +426,67 @@ def _check_lookup() -> LedgerVerificationError | None:
     return None
 
 
+def _check_checkpoint_rows(
+    rows: Sequence[tuple[int, bytes, str]],
+) -> LedgerVerificationError | None:
+    """Each checkpoint row's size and root columns must be those its signed text states
+    (the signatures themselves are verified by `verify_encoded`): proofs are served
+    against the row found by its size column."""
+    for size, root, text in rows:
+        try:
+            signed = checkpoint_parse(text).checkpoint
+        except LedgerError:
+            continue  # not a checkpoint at all: the signature check reports it
+        if (signed.size, signed.root) != (int(size), bytes(root)):
+            return LedgerVerificationError(
+                VerifyCode.CHECKPOINT_MISMATCH,
+                f"a checkpoint row says size {size}, its signed text size {signed.size}",
+                checkpoint_size=int(size),
+            )
+    return None
+
+
 def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
     """Recompute the whole ledger from stored entries and checkpoints.
 
     Checks signatures of every checkpoint, sequence continuity, hash chain, Merkle roots
-    at every checkpoint, the head state and the index columns. Never raises for a bad
-    log: the result names the first bad entry.
+    at every checkpoint, the head state, the checkpoint rows and (`columns`) every
+    stored copy of an entry's content. Never raises for a bad log: the result names the
+    first bad entry.
+
+    The log verified is the one up to the head read at the start (checkpoints are read
+    before it, so none is larger): entries appended while verification runs are the
+    next run's, and are not mistaken for an inconsistency.
     """
     started = timezone.now()
-    cps = [c.text for c in LedgerCheckpoint.objects.order_by("size", "id")]
-    state = ledger_state()
+    checkpoint_rows = [
+        (int(size), bytes(root), text)
+        for size, root, text in LedgerCheckpoint.objects.order_by("size", "id").values_list(
+            "size", "root", "text"
+        )
+    ]
+    head = _head_state()
     keys = {signing.KEY_NAME: signing.signing_public_key()}
     result: Verification
     try:
         report: VerifyReport = verify_encoded(
-            _rows(), cps, keys, state.hash_name, origin=signing.origin()
+            _rows(head.size),
+            [text for _size, _root, text in checkpoint_rows],
+            keys,
+            head.hash_name,
+            origin=signing.origin(),
         )
         error = None
-        if report.size != state.size or report.root != state.root:
-            from baomi.ledger.errors import VerifyCode
-
+        if report.size != head.size or report.root != head.root():
             error = LedgerVerificationError(
-                VerifyCode.TRUNCATED if report.size < state.size else VerifyCode.ROOT_MISMATCH,
-                f"stored entries give size {report.size}; the last entry's state says {state.size}",
-                seq=min(report.size, state.size),
+                VerifyCode.TRUNCATED if report.size < head.size else VerifyCode.ROOT_MISMATCH,
+                f"stored entries give size {report.size}; the last entry's state says {head.size}",
+                seq=min(report.size, head.size),
             )
+        if error is None:
+            error = _check_checkpoint_rows(checkpoint_rows)
         if error is None and columns:
-            error = _check_columns()
+            error = _check_columns(head.size, head.hash_name)
         if error is None:
             result = Verification(True, report.size, report.checkpoints_verified)
         else:
@@ -398,9 +499,9 @@ def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
                 str(error),
             )
     except LedgerVerificationError as exc:
-        result = Verification(False, state.size, 0, str(exc.code), exc.seq, str(exc))
+        result = Verification(False, head.size, 0, str(exc.code), exc.seq, str(exc))
     except LedgerError as exc:
-        result = Verification(False, state.size, 0, str(exc.code or "error"), None, str(exc))
+        result = Verification(False, head.size, 0, str(exc.code or "error"), None, str(exc))
     if record:
         VerificationRun.objects.create(
             started_at=started,
@@ -417,18 +518,20 @@ def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
 def consistency_with(exported_text: str) -> dict[str, Any]:
     """Prove the current log extends an exported checkpoint, or report a fork.
 
-    Raises `LedgerError` (incl. `ForkDetected`, `CheckpointError`).
+    The head is read once: the proof and the check are for the same size, however many
+    entries are appended meanwhile. Raises `LedgerError` (incl. `ForkDetected`,
+    `CheckpointError`).
     """
     keys = {signing.KEY_NAME: signing.signing_public_key()}
     exported = checkpoint_verify(keys, exported_text)
-    state = ledger_state()
-    if state.size < exported.size:
+    head = _head_state()
+    if head.size < exported.size:
         proof: list[bytes] = []
     else:
         proof = consistency_proof(
-            DbNodeReader(), exported.size, state.size, hash_fn=hasher(state.hash_name)
+            DbNodeReader(), exported.size, head.size, hash_fn=hasher(head.hash_name)
         )
-    result = fork_check(exported, _head_state(), proof)
+    result = fork_check(exported, head, proof)
     return {
         "old_size": result.old_size,
         "new_size": result.new_size,

@@ -79,6 +79,12 @@ class VerifyCode(StrEnum):
     # Storage only (`baomi ledger verify` on the database): a filterable copy of an
     # entry's fields, or the filter index, disagrees with the hashed bytes.
     INDEX_MISMATCH = "index_mismatch"
+    # Storage only: a stored copy of the tree (an entry's leaf hash, the tree state after
+    # it, or the inner nodes its append completed) differs from the one recomputed from
+    # the hashed bytes; proofs and the next append are built from these copies.
+    STATE_MISMATCH = "state_mismatch"
+    # Storage only: a checkpoint row's size or root column differs from its signed text.
+    CHECKPOINT_MISMATCH = "checkpoint_mismatch"
 
 
 class LedgerVerificationError(LedgerError):

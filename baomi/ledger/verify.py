@@ -197,10 +197,11 @@ def _verify_rows(
                     VerifyCode.ENTRY_MALFORMED, str(exc), seq=column_seq
                 ) from exc
         if seq != column_seq:
+            # Named by the row it is stored at: that row is the one out of place.
             raise LedgerVerificationError(
                 VerifyCode.ENTRY_MALFORMED,
                 f"stored seq column {column_seq} disagrees with the encoded seq {seq}",
-                seq=seq,
+                seq=column_seq,
             )
         if seq != count:
             if seq > count:

@@ -167,7 +167,9 @@ def test_malformed_rows() -> None:
     rows[42] = (43, rows[42][1])
     with pytest.raises(LedgerVerificationError) as info:
         verify_encoded(rows, LOG.checkpoints, LOG.public)
-    assert (info.value.reason, info.value.seq) == (VerifyCode.ENTRY_MALFORMED, 42)
+    # Named by the row's stored seq: that is where the misplaced bytes are found (a row
+    # planted at seq -1 with entry 3's bytes is named -1, not the intact entry 3).
+    assert (info.value.reason, info.value.seq) == (VerifyCode.ENTRY_MALFORMED, 43)
 
 
 def test_strict_mode_refuses_non_canonical_bytes_the_layout_scan_accepts() -> None:
