@@ -17,7 +17,7 @@ from baomi.audit.models import LedgerCheckpoint, LedgerEntry, LedgerLookup, Veri
 from baomi.crypto.digest import HashName
 from baomi.ledger.checkpoint import checkpoint_parse, checkpoint_sign, checkpoint_verify
 from baomi.ledger.compact import CompactRange
-from baomi.ledger.entry import decode_entry, parse_time
+from baomi.ledger.entry import decode_entry, format_time
 from baomi.ledger.errors import (
     EntryFormatError,
     LedgerError,
@@ -369,7 +369,7 @@ def _check_columns(limit: int, hash_name: HashName) -> LedgerVerificationError |
             try:
                 obj = json.loads(bytes(data))
                 recorded = [obj[f] for f in _FIELD_COLUMNS]
-                same_time = when == parse_time(obj["time"])
+                same_time = when is not None and format_time(when) == obj["time"]
             except (ValueError, KeyError, TypeError):
                 return LedgerVerificationError(
                     VerifyCode.ENTRY_MALFORMED, "the hashed bytes do not decode", seq=int(seq)

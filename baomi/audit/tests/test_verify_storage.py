@@ -124,9 +124,15 @@ def test_an_altered_copy_of_the_tree_is_named(column: str) -> None:
     assert _verdict() == (False, "state_mismatch", seq)
 
 
-def test_an_altered_time_column_is_named() -> None:
+@pytest.mark.parametrize("value", ["1999-01-01 00:00:00", None])
+def test_an_altered_time_column_is_named(value: str | None) -> None:
     _fill(10)
-    _raw("UPDATE audit_ledgerentry SET time = %s WHERE seq = %s", ["1999-01-01 00:00:00", 3])
+    if value is None:  # a time that reads as none at all
+        if connection.vendor == "postgresql":
+            _raw("ALTER TABLE audit_ledgerentry ALTER COLUMN time DROP NOT NULL", [])
+        else:
+            value = "not a time"  # (NOT NULL holds on SQLite; this text reads as None)
+    _raw("UPDATE audit_ledgerentry SET time = %s WHERE seq = %s", [value, 3])
     assert _verdict() == (False, "index_mismatch", 3)
 
 
