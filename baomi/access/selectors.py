@@ -8,6 +8,7 @@ only refuse, never allow.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -178,6 +179,13 @@ def _facts_sql(user_id: int, client_id: int | None, need: frozenset[str]
 
 def _datetime_reader() -> Callable[[Any], datetime]:
     """Convert a raw `DateTimeField` value as the ORM would (aware, in UTC)."""
+    return _datetime_reader_for(connection.vendor)
+
+
+@functools.cache
+def _datetime_reader_for(vendor: str) -> Callable[[Any], datetime]:
+    # Worked out once per database vendor (the converters are the backend's; each runs
+    # against the calling thread's connection): every door-checked read uses it.
     col = ConfidentialityAgreement._meta.get_field("valid_from").get_col(
         ConfidentialityAgreement._meta.db_table
     )
