@@ -235,13 +235,84 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 2
 
 
+# `baomi ledger consistency FILE`: a signed checkpoint is a few hundred bytes; anything
+# much larger is not one, and is not read whole (the file may be /dev/zero).
+CHECKPOINT_FILE_MAX = 64 * 1024
+SHOW_LAST_MAX = 1_000_000
+
+
+def _show_count(value: str) -> int:
+    """`--last N`: a whole number from 1 to SHOW_LAST_MAX."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= SHOW_LAST_MAX:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {SHOW_LAST_MAX:,}")
+    return n
+
+
+def _filter_text(value: str) -> str:
+    """A filter value the database can take: text, not bytes that are not UTF-8 (which
+    Python hands over as lone surrogates, e.g. from `--client $'\\xff'`)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("not valid UTF-8 text") from None
+    if "\x00" in value:
+        raise argparse.ArgumentTypeError("must not contain NUL characters")
+    return value
+
+
+def _database_ready() -> bool:
+    """Whether every migration is applied (the ledger's tables exist and are current)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    return not executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+def _ledger_error(code: str, reason: str) -> None:
+    """Print a ledger failure: its stable code, the localized message, the core's text."""
+    from baomi.audit.messages import ledger_message
+
+    label = "FORK" if code in {"fork", "rollback"} else "error"
+    print(f"{label} [{code}]: {ledger_message(code)}", file=sys.stderr)
+    print(f"  {reason}", file=sys.stderr)
+
+
+def _show_line(row: dict[str, Any]) -> str:
+    if row.get("unreadable"):
+        from django.utils.translation import gettext as _
+
+        return (
+            f"{row['seq']:>8} {row['time']:%Y-%m-%d %H:%M:%S} "
+            f"{_('Unreadable entry (altered? run verification)')}"
+        )
+    return (
+        f"{row['seq']:>8} {row['time']:%Y-%m-%d %H:%M:%S} {row['decision']:<8} "
+        f"{row['actor']:<16} {row['action']:<22} {row['object_type']}:"
+        f"{row['object_id']} client={row['client_id'] or '-'} "
+        f"{row['purpose']} {row['reason']}".rstrip()
+    )
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
+    """`baomi ledger …`. Reads are not recorded (the operator running it holds the
+    database itself, as the API's and web pages' readers do not); `reindex`, a write, is."""
     _setup(args.data_dir)
     import json
+
+    from django.utils.translation import gettext as _
 
     from baomi.audit import selectors
     from baomi.ledger.errors import LedgerError
 
+    if not _database_ready():
+        print("error: " + _("The database is not up to date: run `baomi migrate` first."),
+              file=sys.stderr)
+        return 1
     sub = args.ledger_cmd
     if sub == "verify":
         result = selectors.ledger_verify()
@@ -252,12 +323,16 @@ def cmd_ledger(args: argparse.Namespace) -> int:
                 f"ledger intact: {result.size} entries, {result.checkpoints} checkpoint(s) verified"
             )
         else:
+            from baomi.audit.messages import ledger_message
+
             where = (
                 f" (first bad entry: seq {result.first_bad_seq})"
                 if (result.first_bad_seq is not None)
                 else ""
             )
-            print(f"LEDGER VERIFICATION FAILED [{result.code}]{where}: {result.message}")
+            print(f"LEDGER VERIFICATION FAILED [{result.code}]{where}: "
+                  f"{ledger_message(result.code)}")
+            print(f"  {result.message}")
         return 0 if result.ok else 1
     if sub == "reindex":
         from baomi.audit.events import record
@@ -275,22 +350,23 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     if sub == "show":
         qs = selectors.entry_list(client_id=args.client, actor=args.actor, action=args.action)
         rows = [selectors.entry_view(e) for e in qs[: args.last]][::-1]
-        if args.json:
-            for row in rows:
-                row["time"] = row["time"].isoformat()
-                print(json.dumps(row, ensure_ascii=False))
-        else:
-            for row in rows:
-                print(
-                    f"{row['seq']:>8} {row['time']:%Y-%m-%d %H:%M:%S} {row['decision']:<8} "
-                    f"{row['actor']:<16} {row['action']:<22} {row['object_type']}:"
-                    f"{row['object_id']} client={row['client_id'] or '-'} "
-                    f"{row['purpose']} {row['reason']}".rstrip()
-                )
+        for row in rows:
+            if args.json:
+                print(json.dumps({**row, "time": row["time"].isoformat()}, ensure_ascii=False))
+            else:
+                print(_show_line(row))
         return 0
     try:
         if sub == "prove":
-            print(json.dumps(selectors.inclusion(args.seq), ensure_ascii=False, indent=2))
+            try:
+                proof = selectors.inclusion(args.seq)
+            except LedgerError as exc:
+                _ledger_error("proof_unavailable", str(exc))
+                return 1
+            except UnicodeDecodeError:
+                _ledger_error("entry_malformed", f"entry {args.seq} is not UTF-8")
+                return 1
+            print(json.dumps(proof, ensure_ascii=False, indent=2))
             return 0
         if sub == "checkpoint":
             cp = selectors.checkpoint_create()
@@ -301,7 +377,15 @@ def cmd_ledger(args: argparse.Namespace) -> int:
                 print(cp.text, end="")
             return 0
         if sub == "consistency":
-            text = Path(args.file).read_text(encoding="utf-8")
+            with Path(args.file).open("rb") as fh:
+                data = fh.read(CHECKPOINT_FILE_MAX + 1)
+            if len(data) > CHECKPOINT_FILE_MAX:
+                print("error: " + _("This file is too large to be a checkpoint "
+                                    "(%(limit)s bytes at most).")
+                      % {"limit": f"{CHECKPOINT_FILE_MAX:,}"}, file=sys.stderr)
+                return 1
+            # The parser reports bytes that are not UTF-8 as a malformed checkpoint.
+            text = selectors.checkpoint_parse(data).text
             extension = selectors.consistency_with(text)
             print(
                 f"consistent: the log at size {extension['new_size']} extends the exported "
@@ -309,8 +393,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             )
             return 0
     except LedgerError as exc:
-        label = "FORK" if getattr(exc, "code", "") in {"fork", "rollback"} else "error"
-        print(f"{label}: {exc}", file=sys.stderr)
+        _ledger_error(exc.code or "ledger_error", str(exc))
         return 1
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -478,10 +561,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--json", action="store_true")
     show = ledger_sub.add_parser("show", help="list entries (newest last)")
-    show.add_argument("--client", help="client id")
-    show.add_argument("--actor", help="username")
-    show.add_argument("--action", help="action prefix, e.g. client. or auth.login")
-    show.add_argument("--last", type=int, default=50, help="how many (default 50)")
+    show.add_argument("--client", type=_filter_text, help="client id")
+    show.add_argument("--actor", type=_filter_text, help="username")
+    show.add_argument(
+        "--action", type=_filter_text, help="action prefix, e.g. client. or auth.login"
+    )
+    show.add_argument(
+        "--last",
+        type=_show_count,
+        default=50,
+        metavar="N",
+        help=f"how many, 1 to {SHOW_LAST_MAX:,} (default 50)",
+    )
     show.add_argument("--json", action="store_true", help="one JSON object per line")
     prove = ledger_sub.add_parser(
         "prove", help="inclusion proof of entry SEQ as JSON, against the latest checkpoint"

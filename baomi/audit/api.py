@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Query, Schema
 from ninja.responses import Status
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from baomi.accounts.models import User
 from baomi.api.base import ERRORS, api
 from baomi.audit import selectors
 from baomi.audit.access import require_ledger_view
 from baomi.audit.events import record
+from baomi.audit.messages import ledger_message
 from baomi.clients.selectors import client_get
-from baomi.errors import InvalidInput, NotFound
+from baomi.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from baomi.ledger.errors import LedgerError
+
+# Far beyond any real log, and within every database's integer range (a larger offset
+# reached the database as a number it cannot hold).
+MAX_OFFSET = 10**9
+OFFSET_DESCRIPTION = f"Entries to skip, 0 to {MAX_OFFSET:,}."
+
+# Codes of an exported checkpoint that is genuine but that this log does not extend
+# (409); any other failure is the checkpoint's own (400).
+_CONFLICT_CODES = frozenset({"fork", "rollback", "hash_mismatch", "origin_mismatch"})
+_NO_NUL = r"^[^\x00]*$"
 
 
 class EntryOut(Schema):
+    unreadable: bool = Field(
+        default=False,
+        description="The stored bytes do not decode (the entry was altered in the "
+        "database); only `seq`, `time` and `leaf_hash` are given, and "
+        "`baomi ledger verify` names the entry.",
+    )
     seq: int
     time: datetime
     actor: str
@@ -44,14 +63,38 @@ class EntryPage(Schema):
 
 
 class EntryQuery(Schema):
-    client: str | None = Field(default=None, max_length=64)
-    actor: str | None = Field(default=None, max_length=150)
-    action: str | None = Field(default=None, max_length=60)
+    # No NUL: no stored value holds one, and PostgreSQL refuses it in a query.
+    client: str | None = Field(default=None, max_length=64, pattern=_NO_NUL)
+    actor: str | None = Field(default=None, max_length=150, pattern=_NO_NUL)
+    action: str | None = Field(default=None, max_length=60, pattern=_NO_NUL)
     decision: str | None = Field(default=None, pattern="^(allowed|refused)$")
-    since: datetime | None = None
-    until: datetime | None = None
+    since: datetime | None = Field(
+        default=None, description="From this instant on (no offset: the server's time zone)."
+    )
+    until: datetime | None = Field(default=None, description="Before this instant.")
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _storable(cls, value: datetime | None) -> datetime | None:
+        """An instant the database can compare with: aware, and still a datetime in UTC
+        (`0001-01-01T00:00:00+14:00` is not)."""
+        if value is None:
+            return None
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)  # as Django itself would read it
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise PydanticCustomError(
+                "datetime_out_of_range", str(_("This date is out of range."))
+            ) from None
+
+
+class HistoryQuery(Schema):
+    limit: int = Field(default=50, description="Entries per page, 1 to 500 (others are capped).")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description=OFFSET_DESCRIPTION)
 
 
 class CheckpointOut(Schema):
@@ -75,9 +118,13 @@ class VerifyOut(Schema):
     ok: bool
     size: int
     checkpoints: int
-    code: str
+    code: str = Field(description="Stable code of the failure; empty when `ok`.")
     first_bad_seq: int | None
-    message: str
+    message: str = Field(description="Human-readable, localized; empty when `ok`.")
+    reason: str = Field(
+        description="The ledger core's own account of the failure (English: which entry "
+        "and why); empty when `ok`."
+    )
 
 
 class ProofOut(Schema):
@@ -104,10 +151,10 @@ class ConsistencyOut(Schema):
     proof: list[str]
 
 
-def _viewer(request: HttpRequest) -> User:
+def _viewer(request: HttpRequest, ledger_action: str = "ledger.view") -> User:
     user = request.user
     assert isinstance(user, User)  # noqa: S101  (auth classes return User)
-    require_ledger_view(user)
+    require_ledger_view(user, ledger_action)
     return user
 
 
@@ -146,7 +193,8 @@ def ledger_entries(request: HttpRequest, query: Query[EntryQuery]) -> dict[str, 
 @api.get("/ledger/state", response={200: StateOut, **ERRORS}, tags=["ledger"])
 def ledger_state(request: HttpRequest) -> dict[str, Any]:
     """Current size and root, the latest signed checkpoint and the last verification."""
-    _viewer(request)
+    actor = _viewer(request)
+    record(actor, "ledger.view", object_type="ledger", object_id="state")
     state = selectors.ledger_state()
     run = selectors.last_verification()
     return {
@@ -171,7 +219,12 @@ def ledger_verify(request: HttpRequest) -> dict[str, Any]:
     """Recompute the whole ledger now (may take a while on a large log)."""
     actor = _viewer(request)
     record(actor, "ledger.verify", object_type="ledger")
-    return dict(selectors.ledger_verify().__dict__)
+    result = selectors.ledger_verify()
+    return {
+        **result.__dict__,
+        "message": "" if result.ok else ledger_message(result.code),
+        "reason": result.message,
+    }
 
 
 @api.post("/ledger/checkpoints", response={201: CheckpointOut, **ERRORS}, tags=["ledger"])
@@ -184,7 +237,9 @@ def ledger_checkpoint(request: HttpRequest) -> Status[dict[str, Any] | None]:
 
 @api.get("/ledger/checkpoints/latest", response={200: CheckpointOut, **ERRORS}, tags=["ledger"])
 def ledger_checkpoint_latest(request: HttpRequest) -> dict[str, Any]:
-    _viewer(request)
+    """The latest signed checkpoint; 404 `no_checkpoint` before the first."""
+    actor = _viewer(request)
+    record(actor, "ledger.view", object_type="ledger", object_id="checkpoint")
     out = _checkpoint_out(selectors.latest_checkpoint())
     if out is None:
         raise NotFound(_("No checkpoint has been made yet."), code="no_checkpoint")
@@ -193,34 +248,45 @@ def ledger_checkpoint_latest(request: HttpRequest) -> dict[str, Any]:
 
 @api.get("/ledger/proof/{seq}", response={200: ProofOut, **ERRORS}, tags=["ledger"])
 def ledger_proof(request: HttpRequest, seq: int) -> dict[str, Any]:
-    """Inclusion proof of entry `seq` against the latest checkpoint."""
-    _viewer(request)
+    """Inclusion proof of entry `seq` against the latest checkpoint (its whole entry)."""
+    actor = _viewer(request, "ledger.prove")
+    record(actor, "ledger.prove", object_type="ledger_entry", object_id=str(seq))
     try:
         return selectors.inclusion(seq)
     except LedgerError as exc:
-        raise NotFound(str(exc), code="proof_unavailable") from exc
+        raise NotFound(
+            ledger_message("proof_unavailable"), code="proof_unavailable",
+            detail={"reason": str(exc)},
+        ) from exc
+    except UnicodeDecodeError as exc:
+        # The stored bytes were altered into something that is not even text.
+        raise IntegrityFailure(
+            ledger_message("entry_malformed"), code="entry_malformed",
+            detail={"reason": f"entry {seq} is not UTF-8"},
+        ) from exc
 
 
 @api.post("/ledger/consistency", response={200: ConsistencyOut, **ERRORS}, tags=["ledger"])
 def ledger_consistency(request: HttpRequest, payload: ConsistencyIn) -> dict[str, Any]:
-    """Prove the current log extends an exported checkpoint; 409 `fork` if it does not."""
-    _viewer(request)
+    """Prove the current log extends an exported checkpoint; 409 `fork` if it does not.
+
+    Errors keep the ledger's stable code; `message` is localized and `detail.reason` is
+    the ledger core's own (English) account."""
+    actor = _viewer(request, "ledger.consistency")
+    record(actor, "ledger.consistency", object_type="ledger")
     try:
         return selectors.consistency_with(payload.checkpoint)
     except LedgerError as exc:
-        code = getattr(exc, "code", None) or "ledger_error"
-        if code in ("fork", "rollback", "hash_mismatch", "origin_mismatch"):
-            from baomi.errors import Conflict
-
-            raise Conflict(str(exc), code=code) from exc
-        raise InvalidInput(str(exc), code=code) from exc
+        code = exc.code or "ledger_error"
+        error = Conflict if code in _CONFLICT_CODES else InvalidInput
+        raise error(ledger_message(code), code=code, detail={"reason": str(exc)}) from exc
 
 
 @api.get(
     "/clients/{client_id}/access-history", response={200: EntryPage, **ERRORS}, tags=["ledger"]
 )
 def client_access_history(
-    request: HttpRequest, client_id: int, limit: int = 50, offset: int = 0
+    request: HttpRequest, client_id: int, query: Query[HistoryQuery]
 ) -> dict[str, Any]:
     """Who accessed this client's data, when and why (`ledger.view_client` in the access
     matrix: the client itself, its managers, compliance, auditors, administrators)."""
@@ -234,7 +300,7 @@ def client_access_history(
     require_allowed(user, policy.Action.LEDGER_VIEW_CLIENT, access.client_resource(client),
                     ledger_action="ledger.view_client", object_type="client",
                     object_id=client.pk)
-    limit = max(1, min(limit, 500))
+    limit, offset = max(1, min(query.limit, 500)), query.offset
     qs = selectors.entry_list(client_id=str(client_id))
-    items = [selectors.entry_view(e) for e in qs[max(offset, 0) : max(offset, 0) + limit]]
+    items = [selectors.entry_view(e) for e in qs[offset : offset + limit]]
     return {"items": items, "count": qs.count(), "limit": limit, "offset": offset}

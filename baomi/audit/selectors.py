@@ -149,6 +149,8 @@ class EntryListing:
             raise ValueError("an entry listing takes forward slices [start:stop]")
         start = key.start or 0
         stop = None if key.stop is None else max(key.stop, start)
+        if stop == start:
+            return []  # (PostgreSQL's merge of two sliced halves cannot take an empty one)
         return list(self._merged(stop)[start:stop])
 
     def __iter__(self) -> Iterator[LedgerEntry]:

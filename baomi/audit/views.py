@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -11,31 +11,75 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from baomi.audit import selectors
 from baomi.audit.access import require_ledger_view
 from baomi.audit.events import record
+from baomi.audit.messages import ledger_message
 from baomi.core.http import actor_of
 from baomi.core.views import error_403
 from baomi.errors import AccessDenied
 
+# The filter fields, by the labels the form shows them with.
+_FILTER_LABELS = {
+    "client": gettext_lazy("Client ID"),
+    "actor": gettext_lazy("User"),
+    "action": gettext_lazy("Action"),
+    "since": gettext_lazy("From"),
+    "until": gettext_lazy("To"),
+}
 
-def _day_start(value: str) -> datetime | None:
-    day = parse_date(value) if value else None
-    return timezone.make_aware(datetime.combine(day, time.min)) if day else None
+
+def _day_start(value: str, *, days_after: int = 0) -> datetime:
+    """Midnight in the current time zone at the start of day `value` (YYYY-MM-DD) plus
+    `days_after` days. Raises ValueError for anything else: not a date, a day that does
+    not exist (2024-02-30), or an instant the database cannot hold (the first and last
+    days of the calendar, once in UTC)."""
+    day = parse_date(value)  # None for another format, ValueError for a day that is not
+    if day is None:
+        raise ValueError(value)
+    try:
+        start = timezone.make_aware(datetime.combine(day, time.min)) + timedelta(days=days_after)
+        start.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(value) from exc
+    return start
 
 
-def _filters(request: HttpRequest) -> dict[str, Any]:
+def _filter_valid(name: str, value: str) -> bool:
+    if name in ("since", "until"):
+        try:
+            _day_start(value, days_after=1 if name == "until" else 0)
+        except ValueError:
+            return False
+        return True
+    return "\x00" not in value  # no stored value holds one (PostgreSQL text cannot)
+
+
+def _filters(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
+    """The listing's filters as the form shows them, and a message for each that is not
+    valid; an invalid filter is left out of the query (and blank in the form), the rest
+    still apply."""
     g = request.GET
-    return {
+    f = {
         "client": g.get("client", "").strip()[:64],
         "actor": g.get("actor", "").strip()[:150],
         "action": g.get("action", "").strip()[:60],
         "decision": g.get("decision", "") if g.get("decision") in ("allowed", "refused") else "",
-        "since": g.get("since", "")[:10],
-        "until": g.get("until", "")[:10],
+        "since": g.get("since", "").strip()[:10],
+        "until": g.get("until", "").strip()[:10],
     }
+    errors: list[str] = []
+    for name, label in _FILTER_LABELS.items():
+        if f[name] and not _filter_valid(name, f[name]):
+            errors.append(
+                _("The “%(field)s” filter is not valid and was ignored.") % {"field": label}
+            )
+            f[name] = ""
+    return f, errors
 
 
 def _without_page(request: HttpRequest) -> str:
@@ -51,17 +95,14 @@ def ledger_view(request: HttpRequest) -> HttpResponse:
         require_ledger_view(actor)
     except AccessDenied as exc:
         return error_403(request, exc)
-    f = _filters(request)
-    until = _day_start(f["until"])
-    if until is not None:
-        until = until + timedelta(days=1)
+    f, filter_errors = _filters(request)
     qs = selectors.entry_list(
         client_id=f["client"] or None,
         actor=f["actor"] or None,
         action=f["action"] or None,
         decision=f["decision"] or None,
-        since=_day_start(f["since"]),
-        until=until,
+        since=_day_start(f["since"]) if f["since"] else None,
+        until=_day_start(f["until"], days_after=1) if f["until"] else None,
     )
     record(actor, "ledger.view", object_type="ledger")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
@@ -70,10 +111,9 @@ def ledger_view(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": rows,
         "f": f,
+        "filter_errors": filter_errors,
         "query": _without_page(request),
-        "state": selectors.ledger_state(),
-        "checkpoint": selectors.latest_checkpoint(),
-        "verification": selectors.last_verification(),
+        **_status_context(),
         "nav": "audit",
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "ledger-rows":
@@ -91,12 +131,19 @@ def ledger_verify_view(request: HttpRequest) -> HttpResponse:
         return error_403(request, exc)
     record(actor, "ledger.verify", object_type="ledger")
     selectors.ledger_verify()
-    return render(
-        request,
-        "audit/_status.html",
-        {
-            "state": selectors.ledger_state(),
-            "checkpoint": selectors.latest_checkpoint(),
-            "verification": selectors.last_verification(),
-        },
-    )
+    return render(request, "audit/_status.html", _status_context())
+
+
+def _status_context() -> dict[str, Any]:
+    """The status card: size, latest checkpoint, last verification and, if it failed,
+    what its code means."""
+    verification = selectors.last_verification()
+    message = ""
+    if verification is not None and not verification.ok:
+        message = ledger_message(verification.code)
+    return {
+        "state": selectors.ledger_state(),
+        "checkpoint": selectors.latest_checkpoint(),
+        "verification": verification,
+        "verification_message": message,
+    }

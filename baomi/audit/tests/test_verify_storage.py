@@ -166,3 +166,10 @@ def test_an_undecodable_newest_entry_is_named_not_raised() -> None:
     # …and the listing shows the entry as unreadable instead of failing.
     views = [selectors.entry_view(e) for e in selectors.entry_list()[:10]]
     assert [v["unreadable"] for v in views] == [True, False, False, False]
+
+
+@pytest.mark.parametrize("filters", [{}, {"client_id": "1"}, {"actor": "nobody"}])
+def test_an_empty_page_of_a_listing_is_empty(filters: dict[str, str]) -> None:
+    _fill(3)
+    listing = selectors.entry_list(**filters)
+    assert [list(listing[a:b]) for a, b in ((0, 0), (5, 3), (100, 150))] == [[], [], []]
