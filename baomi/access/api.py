@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -53,10 +53,15 @@ def _b64(value: str, field_name: str) -> bytes | None:
                            detail={"fields": {field_name: [_("Not valid base64.")]}}) from exc
 
 
+# A database id in a request body: 1…2**63-1, the range of a 64-bit id column, so a
+# larger number is refused as invalid input (422) and the schema says so.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
 class ScopeIn(_Strict):
     levels: list[policy.Level] = Field(default_factory=list, max_length=4)
     categories: list[policy.Category] = Field(default_factory=list, max_length=7)
-    document_ids: list[int] = Field(default_factory=list, max_length=500)
+    document_ids: list[Id] = Field(default_factory=list, max_length=500)
 
     def to_input(self) -> services.ScopeInput:
         return services.ScopeInput([str(v) for v in self.levels],
@@ -160,8 +165,8 @@ def query_requests_cancel(request: HttpRequest, request_id: int) -> QueryRequest
 
 
 class AuthorizationIn(_Strict):
-    grantee_user_id: int | None = None
-    grantee_org_id: int | None = None
+    grantee_user_id: Id | None = None
+    grantee_org_id: Id | None = None
     scope: ScopeIn
     valid_from: datetime
     valid_to: datetime
@@ -220,8 +225,8 @@ def authorizations_create(request: HttpRequest, client_id: int,
 
 
 class FormIn(_Strict):
-    grantee_user_id: int | None = None
-    grantee_org_id: int | None = None
+    grantee_user_id: Id | None = None
+    grantee_org_id: Id | None = None
     scope: ScopeIn
     valid_from: datetime
     valid_to: datetime
@@ -256,7 +261,7 @@ def authorizations_revoke(request: HttpRequest, authorization_id: int,
 
 
 class AssignIn(_Strict):
-    user_id: int
+    user_id: Id
 
 
 class OkOut(Schema):
@@ -294,7 +299,7 @@ class TransferIn(_Strict):
 
 
 class HandoverIn(_Strict):
-    to_user_id: int
+    to_user_id: Id
 
 
 @api.post("/staff/{user_id}/leave", response={200: OkOut, **ERRORS}, tags=["access"])
@@ -306,11 +311,15 @@ def staff_leave(request: HttpRequest, user_id: int) -> dict[str, object]:
 @api.post("/staff/{user_id}/transfer", response={200: OkOut, **ERRORS}, tags=["access"])
 def staff_transfer(request: HttpRequest, user_id: int, payload: TransferIn) -> dict[str, object]:
     """调岗: grants, tokens and sessions end; the department changes."""
+    actor, user = _actor(request), _user(user_id)
+    # The department is looked up (or created) only once the caller may transfer the
+    # person: a refused caller must not leave a new department behind.
+    services.staff_manage_check(actor=actor, user=user, ledger_action="staff.transfer")
     name = payload.department.strip()
     # A blank department takes the person out of theirs (as on the staff page).
     dept = Department.objects.get_or_create(name=name[:100])[0] if name else None
     return {"ok": True, "detail": services.staff_transfer(
-        actor=_actor(request), user=_user(user_id), department=dept, post=payload.post)}
+        actor=actor, user=user, department=dept, post=payload.post)}
 
 
 @api.post("/staff/{user_id}/handover", response={200: OkOut, **ERRORS}, tags=["access"])

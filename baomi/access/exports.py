@@ -4,6 +4,7 @@ authorization form (PDF carrying its tamper-evident code in the document metadat
 from __future__ import annotations
 
 import io
+import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,19 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 FONT = "Noto Sans CJK SC"
+# Characters XML 1.0 does not allow (C0 controls but tab, newline and carriage return;
+# lone surrogates; U+FFFE, U+FFFF): openpyxl refuses them (IllegalCharacterError) and a
+# PDF has no use for them. Typed text (a purpose, a holder's or client's name) may carry
+# them; they are dropped from every exported cell.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV
+# injection"): `=HYPERLINK(...)` in a purpose would be a live link in the reviewer's file.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """`value` without the characters XML 1.0 forbids."""
+    return _NOT_XML.sub("", value)
 
 
 def _rows(campaign: ReviewCampaign) -> list[list[str]]:
@@ -27,13 +41,13 @@ def _rows(campaign: ReviewCampaign) -> list[list[str]]:
     for item in campaign.items.select_related("reviewer", "decided_by").order_by("id"):
         out.append(  # noqa: PERF401  (one row built per item reads better as a loop)
             [
-                str(item.reviewer or ""),
+                _text(str(item.reviewer or "")),
                 item.get_grant_kind_display(),
-                item.holder,
-                item.client_name,
-                item.description,
+                _text(item.holder),
+                _text(item.client_name),
+                _text(item.description),
                 item.get_decision_display(),
-                str(item.decided_by or ""),
+                _text(str(item.decided_by or "")),
                 timezone.localtime(item.decided_at).strftime("%Y-%m-%d %H:%M")
                 if item.decided_at
                 else "",
@@ -65,10 +79,17 @@ def review_xlsx(campaign: ReviewCampaign) -> bytes:
     ws = wb.active
     assert ws is not None  # noqa: S101  (a new workbook has one sheet)
     ws.title = _("Access review")[:31]
-    ws.append([campaign.name, timezone.localtime(campaign.deadline).strftime("%Y-%m-%d %H:%M")])
-    ws.append(_headers())
-    for row in _rows(campaign):
+    deadline = timezone.localtime(campaign.deadline).strftime("%Y-%m-%d %H:%M")
+    for row in [[_text(campaign.name), deadline], _headers(), *_rows(campaign)]:
         ws.append(row)
+        for cell in ws[ws.max_row]:
+            # Every cell is text, never a formula: openpyxl makes a string starting with
+            # "=" a formula, so the type is set back to string; the quote prefix keeps
+            # it text when someone edits the cell in Excel or LibreOffice. The value
+            # itself is unchanged, so the reviewer reads exactly what was typed.
+            if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+                cell.data_type = "s"
+                cell.quotePrefix = True
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -101,7 +122,7 @@ def review_pdf(campaign: ReviewCampaign) -> bytes:
         f"<p>{escape(_('Deadline'))}: {deadline}</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
     )
-    return _pdf(_page(f"{_('Access review')}: {campaign.name}", body))
+    return _pdf(_page(f"{_('Access review')}: {_text(campaign.name)}", body))
 
 
 def authorization_form(
@@ -113,8 +134,8 @@ def authorization_form(
 
     scope = terms.scope.clean()
     lines = [
-        (_("Client"), client_name),
-        (_("Authorized"), grantee),
+        (_("Client"), _text(client_name)),
+        (_("Authorized"), _text(grantee)),
         (_("Levels"), ", ".join(scope.levels) or "—"),
         (_("Categories"), ", ".join(scope.categories) or "—"),
         (_("Documents"), ", ".join(str(i) for i in scope.document_ids) or "—"),

@@ -15,7 +15,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -49,7 +49,8 @@ from baomi.accounts.models import Department, Role, StaffStatus, User
 from baomi.accounts.services import sessions_end_for_user, user_deactivate, user_update
 from baomi.audit.events import record
 from baomi.clients.models import Assignment, Client
-from baomi.errors import AccessDenied, InvalidInput, ValidationFailed
+from baomi.errors import AccessDenied, Conflict, InvalidInput, ValidationFailed
+from baomi.policy.text import stated
 
 MAX_REQUEST_DAYS = 90
 MAX_SCAN_BYTES = 10 * 1024 * 1024
@@ -63,6 +64,12 @@ _SCAN_MAGIC = (
     (b"MM\x00*", "image/tiff"),
 )
 FORM_SALT = "baomi.access.authorization-form.v1"
+# The span a period, a request window or a deadline may lie in. Agreements and training
+# of long-serving staff start decades back and an agreement may run for many years, but
+# no record of a firm's lifetime lies outside these; a value that does is a typing error
+# or a probe (year 1 or 9999 with an offset cannot even be converted to UTC).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 # --- Helpers ---------------------------------------------------------------------------
@@ -140,11 +147,26 @@ def _period(actor: Any, action: str, valid_from: datetime | None, valid_to: date
         raise _refuse_input(actor, action, "period_naive",
                             _("Dates need a time zone."), field_name="valid_from",
                             object_type=object_type, client_id=client_id)
+    for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
+        if not in_span(value):
+            raise _refuse_input(actor, action, "period_out_of_range",
+                                _("Dates must lie between the years 1900 and 2199."),
+                                field_name=name, object_type=object_type, client_id=client_id)
     if valid_to <= valid_from:
         raise _refuse_input(actor, action, "period_inverted",
                             _("The period ends before it starts."), field_name="valid_to",
                             object_type=object_type, client_id=client_id)
     return valid_from, valid_to
+
+
+def in_span(value: datetime) -> bool:
+    """Whether the aware `value` lies in [EARLIEST, LATEST). False too when it cannot be
+    converted to UTC at all (0001-01-01T00:00+14:00, 9999-12-31T23:59-14:00), which
+    Django would otherwise raise as OverflowError when storing or comparing it."""
+    try:
+        return EARLIEST <= value.astimezone(UTC) < LATEST
+    except OverflowError:
+        return False
 
 
 _R = TypeVar("_R")
@@ -450,7 +472,9 @@ def partner_org_reactivate(*, actor: User, org: PartnerOrganisation) -> PartnerO
 
 def _purpose_text(actor: User, act: str, text: str, *, exclude: int | None = None,
                   object_id: Any = "") -> str:
-    clean = " ".join(text.split())
+    # As a stated purpose is read (`stated`): invisible and control characters say
+    # nothing, so a list entry of them alone is no purpose.
+    clean = stated(text)
     if not clean:
         raise _refuse_input(actor, act, "purpose_required", _("Enter the purpose."),
                             field_name="text", object_type="purpose", object_id=object_id)
@@ -904,7 +928,9 @@ def request_create(
     act = "query_request.create"
     require_allowed(actor, policy.Action.QUERY_REQUEST_CREATE, selectors.client_resource(client),
                     ledger_action=act, object_type="client", object_id=client.pk)
-    text = " ".join(purpose.split())[:500]
+    # Control and invisible format characters are removed (`stated`): a purpose of
+    # nothing else (a zero-width space, a BOM, an escape sequence) states nothing.
+    text = stated(purpose)[:500]
     if not text:
         raise _refuse_input(actor, act, "purpose_required",
                             _("State the purpose of this query (查询目的)."),
@@ -1051,7 +1077,7 @@ def break_glass_opened(*, actor: User, client_id: int, document_id: int | None,
     `alert_compliance` and `post_review` obligations): compliance is notified at once and
     a post-review item opened, in the door's transaction. Ledger: ``break_glass.read``."""
     row = BreakGlassRead.objects.create(actor=actor, client_id=client_id,
-                                        document_id=document_id, reason=reason.strip()[:500])
+                                        document_id=document_id, reason=stated(reason)[:500])
     record(actor, "break_glass.read", object_type="break_glass", object_id=row.pk,
            client_id=client_id, reason="alert_compliance post_review")
     notify(_compliance(), "break_glass", {"id": row.pk, "by": str(actor)},
@@ -1217,19 +1243,43 @@ def staff_handover(*, actor: User, from_user: User, to_user: User) -> int:
 # --- Access review campaigns (权限定期审查) ------------------------------------------------
 
 
-def _reviewer_for(client: Client | None) -> User | None:
+def _reviewers_for(client: Client | None) -> list[User]:
+    """Who may review a grant on `client`, in order: the managers of its department,
+    then the compliance officers."""
+    managers: list[User] = []
     if client is not None and client.department_id is not None:
-        manager = User.objects.filter(role=Role.MANAGER, is_active=True,
-                                      department_id=client.department_id).order_by("pk").first()
-        if manager is not None:
-            return manager
-    return User.objects.filter(role=Role.COMPLIANCE, is_active=True).order_by("pk").first()
+        managers = list(User.objects.filter(role=Role.MANAGER, is_active=True,
+                                            department_id=client.department_id).order_by("pk"))
+    return [*managers, *User.objects.filter(role=Role.COMPLIANCE, is_active=True).order_by("pk")]
+
+
+def _reviewer_for(candidates: Sequence[User], holder_id: int | None) -> User | None:
+    """The first candidate who does not hold the grant: nobody reviews their own access,
+    so a manager's own assignment goes to the next manager of the department, or to
+    compliance. None when nobody else is left; the item then stays unreviewed and is
+    flagged to compliance at the deadline."""
+    return next((u for u in candidates if u.pk != holder_id), None)
+
+
+def _holder_id(item: ReviewItem) -> int | None:
+    """The user who holds the grant `item` reviews (None for a partner organisation, or
+    when the grant is gone)."""
+    if item.grant_kind == GrantKind.ASSIGNMENT:
+        return Assignment.objects.filter(pk=item.grant_id).values_list(
+            "user_id", flat=True).first()
+    if item.grant_kind == GrantKind.AUTHORIZATION:
+        return ClientAuthorization.objects.filter(pk=item.grant_id).values_list(
+            "grantee_user_id", flat=True).first()
+    return QueryRequest.objects.filter(pk=item.grant_id).values_list(
+        "requester_id", flat=True).first()
 
 
 def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> ReviewCampaign:
     """List every live grant (assignments, client authorizations, approved query
     requests) for its reviewer: the manager of the client's department (compliance when
-    there is none). Reviewers are notified. Ledger: ``access_review.create``."""
+    there is none), never the holder of the grant (`_reviewer_for`). Reviewers are
+    notified. Refused (and recorded): a blank name, a deadline without a time zone,
+    past, or outside `EARLIEST`…`LATEST`. Ledger: ``access_review.create``."""
     require_allowed(actor, policy.Action.ACCESS_REVIEW_MANAGE, None,
                     ledger_action="access_review.create", object_type="access_review")
     clean = name.strip()[:200]
@@ -1238,6 +1288,14 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
                             _("This field is required."), field_name="name",
                             object_type="access_review")
     now = timezone.now()
+    if timezone.is_naive(deadline):
+        raise _refuse_input(actor, "access_review.create", "period_naive",
+                            _("Dates need a time zone."), field_name="deadline",
+                            object_type="access_review")
+    if not in_span(deadline):
+        raise _refuse_input(actor, "access_review.create", "period_out_of_range",
+                            _("Dates must lie between the years 1900 and 2199."),
+                            field_name="deadline", object_type="access_review")
     if deadline <= now:
         raise _refuse_input(actor, "access_review.create", "period_inverted",
                             _("The deadline must be in the future."), field_name="deadline",
@@ -1245,16 +1303,16 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
     with transaction.atomic():
         campaign = ReviewCampaign.objects.create(name=clean, deadline=deadline, created_by=actor)
         items: list[ReviewItem] = []
-        reviewers: dict[int | None, User | None] = {}
+        candidates: dict[int | None, list[User]] = {}
 
-        def reviewer(client: Client) -> User | None:
-            if client.department_id not in reviewers:
-                reviewers[client.department_id] = _reviewer_for(client)
-            return reviewers[client.department_id]
+        def reviewer(client: Client, holder_id: int | None) -> User | None:
+            if client.department_id not in candidates:
+                candidates[client.department_id] = _reviewers_for(client)
+            return _reviewer_for(candidates[client.department_id], holder_id)
 
         for a in Assignment.objects.select_related("client", "user"):
             items.append(  # noqa: PERF401  (three sources, one list: loops read better)
-                ReviewItem(campaign=campaign, reviewer=reviewer(a.client),
+                ReviewItem(campaign=campaign, reviewer=reviewer(a.client, a.user_id),
                            grant_kind=GrantKind.ASSIGNMENT, grant_id=a.pk,
                            holder=str(a.user), client=a.client, client_name=a.client.name)
             )
@@ -1263,7 +1321,7 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
         ).select_related("client", "grantee_user", "grantee_org"):
             holder = str(auth.grantee_user or auth.grantee_org)
             items.append(ReviewItem(
-                campaign=campaign, reviewer=reviewer(auth.client),
+                campaign=campaign, reviewer=reviewer(auth.client, auth.grantee_user_id),
                 grant_kind=GrantKind.AUTHORIZATION, grant_id=auth.pk, holder=holder,
                 client=auth.client, client_name=auth.client.name,
                 description=f"{auth.valid_from.date()}–{auth.valid_to.date()}",
@@ -1271,14 +1329,15 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
         for q in QueryRequest.objects.filter(status=RequestStatus.APPROVED, valid_to__gt=now
                                              ).select_related("client", "requester"):
             items.append(ReviewItem(  # noqa: PERF401
-                campaign=campaign, reviewer=reviewer(q.client), grant_kind=GrantKind.QUERY_REQUEST,
+                campaign=campaign, reviewer=reviewer(q.client, q.requester_id),
+                grant_kind=GrantKind.QUERY_REQUEST,
                 grant_id=q.pk, holder=str(q.requester), client=q.client,
                 client_name=q.client.name, description=q.purpose[:300],
             ))
         ReviewItem.objects.bulk_create(items)
         record(actor, "access_review.create", object_type="access_review",
                object_id=campaign.pk, reason=f"items={len(items)}")
-        notify([u for u in {r.pk: r for r in reviewers.values() if r}.values()],
+        notify(list({i.reviewer.pk: i.reviewer for i in items if i.reviewer}.values()),
                "review_assigned", {"name": campaign.name}, url=f"/access/reviews/{campaign.pk}/")
     return campaign
 
@@ -1307,22 +1366,41 @@ def review_export(*, actor: User, campaign: ReviewCampaign, fmt: str) -> bytes:
 
 
 def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem:
-    """The reviewer confirms or revokes one grant; revoking ends it at once.
+    """The reviewer confirms or revokes one pending grant; revoking ends it at once.
+
+    Refused (and recorded): anyone but the item's reviewer (`not_reviewer`), the holder of
+    the grant (`self_review`: items listed before reviewers were chosen apart from
+    holders may still name one), and an item already decided (`review_not_pending`, 409:
+    a revoked grant confirmed afterwards would read as confirmed while it is gone).
     Ledger: ``access_review.confirm`` / ``access_review.revoke``."""
     act = "access_review.confirm" if confirm else "access_review.revoke"
     if item.reviewer_id != actor.pk or not actor.is_active:
         record(actor, act, object_type="review_item", object_id=item.pk,
                client_id=item.client_id, decision="refused", reason="not_reviewer")
         raise AccessDenied(_("This item is for another reviewer."), code="not_reviewer")
-    with transaction.atomic():
-        if not confirm:
-            _revoke_grant(actor, item)
-        item.decision = ReviewDecision.CONFIRMED if confirm else ReviewDecision.REVOKED
-        item.decided_by = actor
-        item.decided_at = timezone.now()
-        item.save(update_fields=["decision", "decided_by", "decided_at"])
+    if _holder_id(item) == actor.pk:
         record(actor, act, object_type="review_item", object_id=item.pk,
-               client_id=item.client_id, reason=f"{item.grant_kind}={item.grant_id}")
+               client_id=item.client_id, decision="refused", reason="self_review")
+        raise AccessDenied(_("You cannot review your own access."), code="self_review")
+    with transaction.atomic():
+        locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
+        decided = locked.decision != ReviewDecision.PENDING
+        if not decided:
+            if not confirm:
+                _revoke_grant(actor, locked)
+            locked.decision = ReviewDecision.CONFIRMED if confirm else ReviewDecision.REVOKED
+            locked.decided_by = actor
+            locked.decided_at = timezone.now()
+            locked.save(update_fields=["decision", "decided_by", "decided_at"])
+            record(actor, act, object_type="review_item", object_id=locked.pk,
+                   client_id=locked.client_id, reason=f"{locked.grant_kind}={locked.grant_id}")
+    for name in ("decision", "decided_by_id", "decided_at"):
+        setattr(item, name, getattr(locked, name))
+    if decided:
+        # Recorded outside the transaction above, so the refusal's entry stays.
+        record(actor, act, object_type="review_item", object_id=item.pk,
+               client_id=item.client_id, decision="refused", reason="review_not_pending")
+        raise Conflict(_("This item has already been decided."), code="review_not_pending")
     return item
 
 
@@ -1363,6 +1441,29 @@ def reviews_flag_overdue(*, now: datetime | None = None) -> int:
     return flagged
 
 
+# Stands in for the reason and the purpose when deciding whether the break-glass form
+# may be shown at all: both are asked for on the form itself.
+_FORM_STATEMENT = "break_glass.form"
+
+
+def break_glass_refusal(*, actor: User, document: Any) -> policy.Rule | None:
+    """Whether `actor` could make an emergency read of `document` once they state a
+    reason and a purpose: None if so, else the rule that refuses. Decided as the door
+    would decide the read, with the break-glass fact set: `break_glass.read` (role,
+    status, clearance, two-factor session, agreement, training), then
+    `document.download` (a cell the matrix closes to managers stays closed). Records
+    nothing; the caller records the refusal."""
+    obj = selectors.document_resource(document)
+    facts = selectors.facts_for(actor, client_id=document.client_id,
+                                break_glass_reason=_FORM_STATEMENT)
+    for action in (policy.Action.BREAK_GLASS_READ, policy.Action.DOCUMENT_DOWNLOAD):
+        decision = selectors.decide_for(actor, action, obj, purpose=_FORM_STATEMENT,
+                                        facts=facts)
+        if not decision.allowed:
+            return decision.rule
+    return None
+
+
 def break_glass_download(*, actor: User, document: Any, reason: str, purpose: str) -> Any:
     """An emergency read (紧急访问) of one document by a manager, with a mandatory reason:
     the vault door decides with the break-glass fact set, and on an allowed break-glass
@@ -1371,7 +1472,8 @@ def break_glass_download(*, actor: User, document: Any, reason: str, purpose: st
     from baomi.access.context import session_facts
     from baomi.vault import services as vault_services
 
-    text = " ".join(reason.split())[:500]
+    # A reason of control or invisible characters alone states nothing (`stated`).
+    text = stated(reason)[:500]
     if not text:
         record(actor, "break_glass.read", object_type="document", object_id=document.pk,
                client_id=document.client_id, decision="refused",

@@ -46,7 +46,7 @@ from baomi.accounts.models import Department, Role, User
 from baomi.audit.events import record
 from baomi.clients.models import Client
 from baomi.clients.selectors import client_get
-from baomi.core.http import actor_of
+from baomi.core.http import actor_of, positive_id
 from baomi.errors import AccessDenied, BaomiError, InvalidInput, NotFound, ValidationFailed
 from baomi.vault import selectors as vault_selectors
 
@@ -76,7 +76,7 @@ def _client(request: HttpRequest, client_id: int) -> Client:
 
 
 def _scope(request: HttpRequest) -> services.ScopeInput:
-    ids = [int(v) for v in request.POST.getlist("document_ids") if v.strip().isdigit()]
+    ids = [i for i in map(positive_id, request.POST.getlist("document_ids")) if i is not None]
     return services.ScopeInput(request.POST.getlist("levels"),
                                request.POST.getlist("categories"), ids)
 
@@ -222,9 +222,10 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
 
 def _terms_from(request: HttpRequest, client: Client) -> tuple[User | None,
                                                               PartnerOrganisation | None]:
-    user_id, org_id = request.POST.get("grantee_user", ""), request.POST.get("grantee_org", "")
-    user = User.objects.filter(pk=int(user_id)).first() if user_id.isdigit() else None
-    org = PartnerOrganisation.objects.filter(pk=int(org_id)).first() if org_id.isdigit() else None
+    user_id = positive_id(request.POST.get("grantee_user"))
+    org_id = positive_id(request.POST.get("grantee_org"))
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    org = PartnerOrganisation.objects.filter(pk=org_id).first() if org_id else None
     return user, org
 
 
@@ -251,9 +252,9 @@ def authorization_grant(request: HttpRequest, client_id: int) -> HttpResponseBas
     # seals it as it arrives), then pick it here; the service verifies it.
     from baomi.vault.models import Document
 
-    raw = request.POST.get("form_document", "")
-    form_document = (Document.objects.filter(pk=int(raw), client=client).first()
-                     if raw.isdigit() else None)
+    form_document_id = positive_id(request.POST.get("form_document"))
+    form_document = (Document.objects.filter(pk=form_document_id, client=client).first()
+                     if form_document_id else None)
     try:
         services.authorization_grant(actor=actor, client=client, grantee_user=user,
                                      grantee_org=org, scope=_scope(request), valid_from=start,
@@ -288,8 +289,8 @@ def authorization_revoke(request: HttpRequest, authorization_id: int) -> HttpRes
 def assignment_change(request: HttpRequest, client_id: int) -> HttpResponse:
     actor = actor_of(request)
     client = _client(request, client_id)
-    raw = request.POST.get("user", "")
-    user = User.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+    user_id = positive_id(request.POST.get("user"))
+    user = User.objects.filter(pk=user_id).first() if user_id else None
     if user is None:
         messages.error(request, _("Choose a person."))
         return redirect("access:client", client_id=client.pk)
@@ -357,13 +358,13 @@ def _staff_action(actor: User, person: User, what: str, request: HttpRequest) ->
     elif what == "leave":
         services.staff_leave(actor=actor, user=person)
     elif what == "transfer":
-        raw = request.POST.get("department", "")
-        dept = Department.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        dept_id = positive_id(request.POST.get("department"))
+        dept = Department.objects.filter(pk=dept_id).first() if dept_id else None
         services.staff_transfer(actor=actor, user=person, department=dept,
                                 post=request.POST.get("post", ""))
     elif what == "handover":
-        raw = request.POST.get("to_user", "")
-        to = User.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        to_id = positive_id(request.POST.get("to_user"))
+        to = User.objects.filter(pk=to_id).first() if to_id else None
         if to is None:
             raise NotFound(_("Choose a colleague."), code="user_not_found")
         services.staff_handover(actor=actor, from_user=person, to_user=to)
@@ -381,6 +382,16 @@ def break_glass(request: HttpRequest, document_id: int) -> HttpResponseBase:
         raise Http404
     document = Document.objects.select_related("client").filter(pk=document_id).first()
     if document is None:
+        raise Http404
+    # The page names the document and its client, which may be outside the manager's
+    # reach; so nothing of it is shown (on a GET, or again after a refused POST) unless
+    # the manager could make the emergency read at all. A refusal looks like a missing
+    # document, so walking ids tells nothing, and it is recorded.
+    refusal = services.break_glass_refusal(actor=actor, document=document)
+    if refusal is not None:
+        record(actor, "break_glass.read" if request.method == "POST" else "break_glass.form",
+               object_type="document", object_id=document.pk, client_id=document.client_id,
+               decision="refused", reason=refusal.value)
         raise Http404
     if request.method == "POST":
         try:
@@ -407,8 +418,8 @@ def break_glass_reviews(request: HttpRequest) -> HttpResponse:
     if actor.role != Role.COMPLIANCE:
         raise Http404
     if request.method == "POST":
-        raw = request.POST.get("item", "")
-        item = BreakGlassRead.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+        item_id = positive_id(request.POST.get("item"))
+        item = BreakGlassRead.objects.filter(pk=item_id).first() if item_id else None
         if item is None:
             raise Http404
         try:
@@ -457,9 +468,9 @@ def review(request: HttpRequest, campaign_id: int) -> HttpResponse:
     actor = actor_of(request)
     campaign, manage = _campaign(actor, campaign_id)
     if request.method == "POST":
-        raw = request.POST.get("item", "")
-        item = ReviewItem.objects.filter(pk=int(raw) if raw.isdigit() else 0,
-                                         campaign=campaign).first()
+        item_id = positive_id(request.POST.get("item"))
+        item = (ReviewItem.objects.filter(pk=item_id, campaign=campaign).first()
+                if item_id else None)
         if item is None:
             raise Http404
         try:
@@ -930,8 +941,8 @@ def purposes(request: HttpRequest) -> HttpResponse:
                     return redirect("access:purposes")
             status = 422
         else:
-            raw = request.POST.get("purpose", "")
-            row = Purpose.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+            purpose_id = positive_id(request.POST.get("purpose"))
+            row = Purpose.objects.filter(pk=purpose_id).first() if purpose_id else None
             if row is None:
                 raise Http404
             if what == "rename":

@@ -22,7 +22,7 @@ from baomi.audit import selectors as audit_selectors
 from baomi.clients import selectors, services
 from baomi.clients.forms import ClientForm, ContactForm
 from baomi.clients.models import Client, ClientStatus, Contact
-from baomi.core.http import actor_of
+from baomi.core.http import actor_of, positive_id
 from baomi.core.views import error_403
 from baomi.errors import AccessDenied, BaomiError, Conflict, NotFound, ValidationFailed
 
@@ -108,6 +108,20 @@ def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
     )
     company, refused_company = _sealed_rows(actor, [client], services.SEALED_CLIENT_FIELDS, purpose)
     can_edit = selectors.client_can_edit(actor, client)
+    # Who read what and why is itself confidential: shown only to those the matrix gives
+    # `ledger.view_client` (as `GET /api/v1/clients/{id}/access-history`); for anyone
+    # else it is not even read.
+    can_view_history = access_selectors.permitted_for(
+        actor, policy.Action.LEDGER_VIEW_CLIENT, access_selectors.client_resource(client)
+    )
+    history = (
+        [
+            audit_selectors.entry_view(e)
+            for e in audit_selectors.entry_list(client_id=str(client.pk))[:20]
+        ]
+        if can_view_history
+        else None
+    )
     return render(
         request,
         "clients/detail.html",
@@ -122,10 +136,8 @@ def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
             "engagements": client.engagements.select_related("service_type"),
             "assignees": [a.user for a in client.assignments.select_related("user")],
             "can_edit": can_edit,
-            "history": [
-                audit_selectors.entry_view(e)
-                for e in audit_selectors.entry_list(client_id=str(client.pk))[:20]
-            ],
+            "history": history,
+            "can_view_history": can_view_history,
             "nav": "clients",
         },
     )
@@ -297,7 +309,8 @@ def contacts_view(request: HttpRequest, client_id: int) -> HttpResponse:
         )
     contact: Contact | None = None
     if raw_id != "new":
-        contact = client.contacts.filter(pk=int(raw_id) if raw_id.isdigit() else 0).first()
+        contact_id = positive_id(raw_id)
+        contact = client.contacts.filter(pk=contact_id).first() if contact_id else None
         if contact is None:
             raise Http404
     initial = (

@@ -21,7 +21,7 @@ from baomi.accounts.models import Level
 from baomi.clients import selectors as client_selectors
 from baomi.clients import services as client_services
 from baomi.clients.models import Client
-from baomi.core.http import actor_of
+from baomi.core.http import actor_of, positive_id
 from baomi.errors import BaomiError, NotFound
 from baomi.vault import selectors, services, uploads
 from baomi.vault.models import Category, Document
@@ -217,11 +217,16 @@ def download(request: HttpRequest, document_id: int) -> HttpResponseBase:
     try:
         document = _document(request, document_id)
         raw_version = request.GET.get("version", "")
+        version_number = positive_id(raw_version)
+        if raw_version and version_number is None:
+            # "²", a 5,000-digit string or "abc" names no version (before, anything but
+            # ASCII-looking digits fell back to the current one).
+            raise NotFound(code="version_not_found")
         prepared = services.document_download(
             actor=actor_of(request),
             document=document,
             purpose=request.GET.get("purpose", "")[:500],
-            version_number=int(raw_version) if raw_version.isdigit() else None,
+            version_number=version_number,
         )
     except BaomiError as exc:
         return _error(request, exc)
