@@ -32,9 +32,9 @@ from baomi.classification.models import (
 )
 from baomi.classification.reasons import stored as stored_reasons
 from baomi.classification.tap import ScanTap, StreamedScan
-from baomi.clients.selectors import client_can_edit
 from baomi.detect import FileScan
 from baomi.errors import AccessDenied, Conflict, ValidationFailed
+from baomi.vault import door
 from baomi.vault.models import Category, Document, DocumentVersion
 
 REVIEWER_ROLES = frozenset({Role.COMPLIANCE, Role.ADMIN})
@@ -147,26 +147,36 @@ def document_classify(
 ) -> DocumentLabel:
     """A person confirms the suggestion or overrides it with `level`/`category`.
 
-    Allowed to those who may edit the client (the uploader's colleagues on the client)
-    and administrators. The document's label is set; `DocumentLabel.overridden` tells
-    whether the choice differs from the suggestion. Ledger ``document.classify`` with
-    ``suggested=L/C chosen=L/C override|confirm`` in the same transaction; refusals are
-    recorded too. Raises AccessDenied, ValidationFailed.
+    Decided by the access matrix's ``document.classify`` through the vault door
+    (`door.document_classify_authorize`), at the higher of the document's current level
+    and the new one: nobody lowers a label they could not set, and nobody raises one
+    above what they may touch (an accountant never labels 绝密; an administrator only
+    for clients assigned to them from 机密 up). The document's label is set;
+    `DocumentLabel.overridden` tells whether the choice differs from the suggestion.
+    Ledger: the door's ``document.classify`` decision (allowed or refused, with its rule
+    and level) before anything changes, then ``document.classify`` with
+    ``suggested=L/C chosen=L/C previous=L/C override|confirm`` in the transaction that
+    changes the label. Raises ValidationFailed (nothing decided), AccessDenied with the
+    decision's reason (nothing changed).
     """
-    if actor.role != Role.ADMIN and not client_can_edit(actor, document.client):
-        record(
-            actor,
-            "document.classify",
-            object_type="document",
-            object_id=document.pk,
-            client_id=document.client_id,
-            decision="refused",
-            reason="not_permitted",
-        )
-        raise AccessDenied(_("You may not change the classification of this document."))
     _check_label(level, category)
+    # Decided on the label as stored now, outside the transaction so that a refusal's
+    # entry is not rolled back with it.
+    stored = Document.objects.filter(pk=document.pk).values_list("level", "category").first()
+    if stored is not None:
+        document.level, document.category = stored
+    door.document_classify_authorize(
+        actor=actor, document=document, level=level, category=category
+    )
     now = now or timezone.now()
     with transaction.atomic():
+        current = Document.objects.select_for_update().get(pk=document.pk)
+        if (current.level, current.category) != (document.level, document.category):
+            # Relabelled by someone else since: decide again on the label really replaced.
+            door.document_classify_authorize(
+                actor=actor, document=current, level=level, category=category
+            )
+            document.level, document.category = current.level, current.category
         label, _created = DocumentLabel.objects.select_for_update().get_or_create(
             document=document, defaults={"labelled_at": now}
         )
@@ -276,9 +286,14 @@ def review_resolve(
 ) -> ReviewItem:
     """The compliance officer confirms the label (same level/category) or relabels.
 
-    Ledger ``document.classify`` (reason ``review=<id> from=L/C to=L/C confirmed|
-    relabelled``). Raises AccessDenied (not a compliance officer or administrator),
-    Conflict (already resolved), ValidationFailed.
+    Reviewing classifications is the compliance officer's duty (F05). An administrator
+    may resolve reviews too, but relabels only as the access matrix's
+    ``document.classify`` lets them anywhere else (decided through the vault door at the
+    higher of the two levels, `door.document_classify_authorize`): the queue is no way
+    round it. Ledger ``document.classify`` (reason ``review=<id> from=L/C to=L/C
+    confirmed|relabelled``). Raises AccessDenied (not a compliance officer or
+    administrator, or a relabel the matrix refuses), Conflict (already resolved),
+    ValidationFailed.
     """
     if not review_can(actor):
         record(
@@ -291,6 +306,14 @@ def review_resolve(
         )
         raise AccessDenied(_("Only compliance officers review classifications."))
     _check_label(level, category)
+    decided: tuple[str, str] | None = None
+    if actor.role != Role.COMPLIANCE:
+        stored = Document.objects.filter(pk=item.document_id).first()
+        if stored is not None and (stored.level, stored.category) != (level, category):
+            door.document_classify_authorize(
+                actor=actor, document=stored, level=level, category=category
+            )
+            decided = (stored.level, stored.category)
     now = now or timezone.now()
     with transaction.atomic():
         locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
@@ -299,6 +322,14 @@ def review_resolve(
         document = Document.objects.select_for_update().get(pk=locked.document_id)
         before = f"{document.level}/{document.category}"
         changed = (document.level, document.category) != (level, category)
+        if actor.role != Role.COMPLIANCE and changed and decided != (
+            document.level,
+            document.category,
+        ):
+            # Not decided yet, or relabelled by someone else since: decide on this label.
+            door.document_classify_authorize(
+                actor=actor, document=document, level=level, category=category
+            )
         Document.objects.filter(pk=document.pk).update(level=level, category=category)
         label, _created = DocumentLabel.objects.get_or_create(
             document=document, defaults={"labelled_at": now}

@@ -25,6 +25,7 @@ from datetime import datetime
 from baomi.policy.facts import DEFAULT_CONFIG, Actor, Facts, PolicyConfig, Resource, Window
 from baomi.policy.matrix import _DENIED, _MATRIX, Req
 from baomi.policy.reasons import Reason, reason
+from baomi.policy.text import stated
 from baomi.policy.vocab import (
     CONTENT_READS,
     LEVEL_RANK,
@@ -265,6 +266,25 @@ def decide(  # noqa: PLR0917 - the positional signature is the published contrac
     return _decide(actor, action, obj, purpose, now, facts, config, check_purpose=True)
 
 
+def decide_unasked(
+    actor: Actor,
+    action: Action,
+    obj: Resource | None,
+    now: datetime,
+    facts: Facts,
+    *,
+    config: PolicyConfig = DEFAULT_CONFIG,
+) -> Decision:
+    """`decide` for a caller that asks for no purpose: every condition except the purpose
+    is checked, and a refusal carries its reasons (where `permitted` only says yes or no).
+
+    For checks whose caller has no purpose to give yet (the vault door's blind-index
+    search when its caller states none). A purpose that *is* given, even a blank one, must
+    go through `decide`, which refuses it when it states nothing.
+    """
+    return _decide(actor, action, obj, None, now, facts, config, check_purpose=False)
+
+
 def permitted(
     actor: Actor,
     action: Action,
@@ -371,10 +391,11 @@ def _decide(  # noqa: PLR0917 - mirrors decide(); the hot path avoids keyword pa
     purpose_ok = True
     purpose_listed = True
     if purpose_needed:
-        stated = (purpose or "").strip()
-        purpose_ok = bool(stated)
-        purpose_listed = config.free_text_purpose or stated in config.purposes
-    reason_ok = not emergency or bool(facts.break_glass_reason.strip())
+        # A purpose of invisible or control characters alone states nothing (`stated`).
+        said = stated(purpose)
+        purpose_ok = bool(said)
+        purpose_listed = config.free_text_purpose or said in config.purposes
+    reason_ok = not emergency or bool(stated(facts.break_glass_reason))
 
     if (
         allow_rule is not None

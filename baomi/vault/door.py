@@ -73,6 +73,7 @@ from baomi.crypto import (
 )
 from baomi.crypto.suites import get_suite
 from baomi.errors import AccessDenied, BaomiError
+from baomi.policy.text import stated
 from baomi.vault import normalize
 from baomi.vault.blobstore import BlobMissing, BlobWriter, blob_store
 from baomi.vault.errors import (
@@ -121,6 +122,7 @@ class Action(StrEnum):
     DOCUMENT_READ = "document.read"
     DOCUMENT_DOWNLOAD = "document.download"  # a watermarked copy leaves the system
     DOCUMENT_METADATA = "document.metadata"  # title, level, sizes: no decryption
+    DOCUMENT_CLASSIFY = "document.classify"  # a document's label changes (no decryption)
     SEALED_FILE_WRITE = "sealed_file.write"  # governance scans under the firm key
     SEALED_FILE_READ = "sealed_file.read"
     KEY_ROTATE = "key.rotate"
@@ -136,6 +138,7 @@ WRITE_ACTIONS: Final = frozenset(
         Action.RECORD_WRITE,
         Action.DOCUMENT_UPLOAD,
         Action.DOCUMENT_VERSION,
+        Action.DOCUMENT_CLASSIFY,
     }
 )
 KEY_ACTIONS: Final = frozenset({Action.KEY_ROTATE, Action.KEY_REWRAP, Action.KEY_DESTROY})
@@ -195,6 +198,7 @@ _POLICY_ACTIONS: Final[dict[str, str]] = {
     Action.DOCUMENT_READ: "document.read",
     Action.DOCUMENT_DOWNLOAD: "document.download",
     Action.DOCUMENT_METADATA: "document.metadata",
+    Action.DOCUMENT_CLASSIFY: "document.classify",
 }
 # Record field groups carry a category so client authorizations can scope them.
 _RECORD_CATEGORIES: Final[dict[str, str]] = {"contact": "contact"}
@@ -210,8 +214,13 @@ def _policy_decide(
     level: str,
     purpose: str,
     category: str,
+    kind: str = "",
 ) -> Decision:
-    """Client data: `baomi.policy.decide` on facts gathered for (actor, client)."""
+    """Client data: `baomi.policy.decide` on facts gathered for (actor, client).
+
+    `kind` names the policy object kind where the door's object type does not say it:
+    a document being filed (``document``, no id yet) rather than the client it goes to.
+    """
     from baomi import policy
     from baomi.access import selectors as access
     from baomi.access.errors import error_code, reason_text
@@ -223,20 +232,26 @@ def _policy_decide(
         department = (
             Client.objects.filter(pk=client_id).values_list("department_id", flat=True).first()
         )
-    if object_type == "document":
-        kind = policy.ObjectKind.DOCUMENT if object_id.isdigit() else policy.ObjectKind.CLIENT
+    if kind:
+        obj_kind = policy.ObjectKind(kind)
+    elif object_type == "document":
+        obj_kind = (
+            policy.ObjectKind.DOCUMENT if object_id.isdigit() else policy.ObjectKind.CLIENT
+        )
     elif action == Action.DOCUMENT_UPLOAD:
-        kind = policy.ObjectKind.CLIENT
+        obj_kind = policy.ObjectKind.CLIENT
     else:
-        kind = policy.ObjectKind.RECORD
+        obj_kind = policy.ObjectKind.RECORD
         category = category or _RECORD_CATEGORIES.get(object_type, "")
-    known_level = level if level in policy.Level._value2member_map_ else ""
+    if level and level not in policy.Level._value2member_map_:
+        # A label the policy does not know must not be decided as the client's (lower).
+        return _deny("bad_request", _("This object has no valid classification level."))
     obj = policy.Resource(
-        kind=kind,
+        kind=obj_kind,
         id=int(object_id) if object_id.isdigit() else None,
         client_id=client_id,
         client_department=department,
-        level=policy.Level(known_level or access.CLIENT_PROFILE_LEVEL),
+        level=policy.Level(level or access.CLIENT_PROFILE_LEVEL),
         category=policy.Category(category) if category in policy.Category._value2member_map_
         else None,
     )
@@ -248,6 +263,57 @@ def _policy_decide(
     return Decision(False, decided.rule.value, reason_text(decided), error_code(decided))
 
 
+def _search_decide(
+    *, actor: User, object_type: str, level: str, category: str, purpose: str | None
+) -> Decision:
+    """A blind-index search, decided by the policy at the searched field's level.
+
+    A match confirms a protected value, so a search is decided as a read of that field
+    (`client.sensitive.read` of a record at the field's level): clearance at least the
+    level, a second factor from 机密 up, an agreement and training in force, and a
+    stated purpose when the caller gives one (None: the caller asks for none; see
+    `search_token`). The search runs across clients and its results are then restricted
+    to the clients the actor may see, so the probe is a record of a client the actor
+    reaches by construction (as `access.selectors.gate_problems` probes): only the
+    conditions on the actor and the field decide. The role part stays the door's rule:
+    administrators, managers and accountants; staff records only administrators.
+    """
+    from baomi import policy
+    from baomi.access import selectors as access
+    from baomi.access.errors import error_code, reason_text
+    from baomi.policy.decide import decide_unasked
+
+    if actor.role not in _STAFF_EDITORS or (object_type == "user" and actor.role != Role.ADMIN):
+        return _deny("search", _("Your role may not search protected fields."))
+    if level not in policy.Level._value2member_map_:
+        return _deny("bad_request", _("This field cannot be searched."))
+    gathered = access.facts_for(actor, need=frozenset({"gates"}))
+    facts = policy.Facts(
+        assigned_client_ids=frozenset({0}),
+        agreements=gathered.agreements,
+        trainings=gathered.trainings,
+    )
+    probe = policy.Resource(
+        kind=policy.ObjectKind.RECORD,
+        client_id=0,
+        level=policy.Level(level),
+        category=policy.Category(category)
+        if category in policy.Category._value2member_map_
+        else None,
+    )
+    who, now, config = access.policy_actor(actor), timezone.now(), access.policy_config()
+    read = policy.Action.CLIENT_SENSITIVE_READ
+    if purpose is None:
+        decided = decide_unasked(who, read, probe, now, facts, config=config)
+    else:
+        decided = policy.decide(who, read, probe, purpose, now, facts, config)
+    if decided.allowed:
+        # The probe's reach is made up, so its allow rule says nothing: the entry keeps
+        # the door's rule and the level.
+        return _allow("search")
+    return Decision(False, decided.rule.value, reason_text(decided), error_code(decided))
+
+
 def decide(
     *,
     actor: Actor,
@@ -256,8 +322,9 @@ def decide(
     object_id: str,
     client_id: int | None,
     level: str,
-    purpose: str,
+    purpose: str | None,
     category: str = "",
+    kind: str = "",
 ) -> Decision:
     """The access decision for one door action.
 
@@ -271,9 +338,14 @@ def decide(
     - inactive or departed people are refused everything;
     - staff records: administrators, and each person their own;
     - sealed governance files (agreement scans): administrators and compliance;
-    - searches by blind index: administrators, managers and accountants (results are
-      filtered to visible clients afterwards);
+    - searches by blind index: administrators, managers and accountants, and then the
+      policy's conditions for reading the searched field (clearance, MFA, agreement,
+      training, purpose when given: `_search_decide`); results are filtered to visible
+      clients afterwards;
     - key operations: administrators and system actors.
+
+    `purpose` is the stated purpose (`baomi.policy.text.stated`); None only for a
+    search whose caller asks for none. `kind`: see `_policy_decide`.
     """
     if isinstance(actor, SystemActor):
         if action in KEY_ACTIONS or (action == Action.RECORD_MIGRATE and actor.name == "migration"):
@@ -292,17 +364,18 @@ def decide(
             object_id=object_id,
             client_id=client_id,
             level=level,
-            purpose=purpose,
+            purpose=purpose or "",
             category=category,
+            kind=kind,
         )
     if action in KEY_ACTIONS:
         if actor.role == Role.ADMIN:
             return _allow("admin")
         return _deny("key_admin", _("Only an administrator may manage encryption keys."))
     if action == Action.RECORD_SEARCH:
-        if actor.role in _STAFF_EDITORS:
-            return _allow("search")
-        return _deny("search", _("Your role may not search protected fields."))
+        return _search_decide(
+            actor=actor, object_type=object_type, level=level, category=category, purpose=purpose
+        )
     if action in {Action.SEALED_FILE_WRITE, Action.SEALED_FILE_READ}:
         if actor.role in {Role.ADMIN, Role.COMPLIANCE}:
             return _allow("governance")
@@ -310,7 +383,7 @@ def decide(
     if action in {Action.STAFF_RECORD_READ, Action.STAFF_RECORD_WRITE}:
         if actor.role != Role.ADMIN and str(actor.pk) != object_id:
             return _deny("staff_self", _("Only administrators may see other staff's data."))
-        if action == Action.STAFF_RECORD_READ and not purpose.strip():
+        if action == Action.STAFF_RECORD_READ and not stated(purpose):
             return _deny(
                 "purpose_required",
                 _("State the purpose of this query (查询目的) to read data classified %(level)s.")
@@ -405,14 +478,19 @@ def authorize(
     object_id: str,
     client_id: int | None,
     level: str = "",
-    purpose: str = "",
+    purpose: str | None = "",
     category: str = "",
     fields: Sequence[str] = (),
+    kind: str = "",
 ) -> Decision:
     """decide → record → raise on refusal. Every door operation starts here.
 
     `fields`: the protected fields a record read or write touches; their names (never
     their values) go into the ledger entry, so it shows what was opened.
+    `purpose` is decided and recorded as stated (`baomi.policy.text.stated`: control and
+    invisible format characters removed, whitespace collapsed), so a purpose of such
+    characters alone is no purpose; None only for a search whose caller asks for none.
+    `kind`: the policy object kind where the object type does not say it (filing).
 
     An allowed break-glass decision carries the `alert_compliance` and `post_review`
     obligations: the door opens the post-review item and alerts compliance before it
@@ -420,7 +498,7 @@ def authorize(
     Raises `AccessDenied` (with the decision's code and reason, `detail.rule`) when
     refused, `AuditUnavailable` when the record cannot be written.
     """
-    purpose = (purpose or "").strip()
+    said = None if purpose is None else stated(purpose)
     decision = decide(
         actor=actor,
         action=action,
@@ -428,8 +506,9 @@ def authorize(
         object_id=object_id,
         client_id=client_id,
         level=level,
-        purpose=purpose,
+        purpose=said,
         category=category,
+        kind=kind,
     )
     event = DoorEvent(
         actor=actor,
@@ -437,7 +516,7 @@ def authorize(
         object_type=object_type,
         object_id=object_id,
         client_id=client_id,
-        purpose=purpose,
+        purpose=said or "",
         decision="allow" if decision.allowed else "deny",
         reason=decision.reason,
         rule=decision.rule,
@@ -870,24 +949,39 @@ def record_read(
     return out
 
 
-def search_token(*, actor: Actor, model: type[models.Model], field_name: str, value: str) -> str:
+def search_token(
+    *,
+    actor: Actor,
+    model: type[models.Model],
+    field_name: str,
+    value: str,
+    purpose: str | None = None,
+) -> str:
     """Blind-index token for an exact-match search of `model.field_name` = `value`.
 
+    A match confirms the value, so the search is decided as a read of the field at its
+    level (`spec.level`): clearance, a second factor from 机密 up, agreement and
+    training, and `purpose` when the caller gives one: a given purpose that states
+    nothing is refused (`purpose_required`); None means the caller asks for none.
     Filter with ``<field>_bidx=token`` and then restrict to what `actor` may see.
     Returns "" for a value that normalizes to nothing. Ledger event: ``record.search``
-    (the value itself is never recorded). Raises `AccessDenied`.
+    with the level and the purpose (the value itself is never recorded), allowed or
+    refused. Raises `AccessDenied` with the policy's reason.
     """
     label = model._meta.label_lower
     spec = _specs(label, [field_name])[field_name]
     if spec.index is None:
         raise ValueError(f"{label}.{field_name} has no blind index")
+    object_type = label.split(".")[1]
     authorize(
         actor=actor,
         action=Action.RECORD_SEARCH,
-        object_type=label.split(".")[1],
+        object_type=object_type,
         object_id=field_name,
         client_id=None,
         level=str(spec.level),
+        purpose=purpose,
+        category=_RECORD_CATEGORIES.get(object_type, ""),
     )
     return _token(label, field_name, value, spec)
 
@@ -912,9 +1006,11 @@ class UploadSession:
     """One file being sealed into the blob store as it arrives.
 
     Created by `upload_begin` (after the decision); `write` plaintext pieces, then
-    `finish`; `document_upload` / `document_version_add` then attach it to a new
-    `DocumentVersion` (`upload_attach`), or `abort` discards it. Holds one data key in
-    memory, never on disk.
+    `finish`; `document_upload` / `document_version_add` then decide the label it is
+    filed under (`upload_file`) and attach it to a new `DocumentVersion`
+    (`upload_attach`), or `abort` discards it. Holds one data key in memory, never on
+    disk. `document_id`, `level` and `category` say what `upload_begin` decided: a new
+    version of that document at its label, or ("" label) only the client.
     """
 
     client_id: int
@@ -932,6 +1028,9 @@ class UploadSession:
     _sha: Any = field(default_factory=hashlib.sha256)
     size: int = 0
     state: str = "open"
+    document_id: int | None = None
+    level: str = ""
+    category: str = ""
 
     def write(self, data: bytes | memoryview) -> None:
         """Seal and store one piece of plaintext. Raises `UploadTooLarge` (and aborts)."""
@@ -984,6 +1083,11 @@ def upload_begin(
     """Decide and record an upload to `client_id` (a new document, or a new version of
     `document`), then open a sealed blob for it. Ledger event: ``document.upload`` /
     ``document.version``. Raises `AccessDenied`, `KeyDestroyed`, `MasterKeyUnavailable`.
+
+    A new document's label is not known yet when its first byte arrives (a form may send
+    the file before its level), so this decides only whether `actor` may upload to the
+    client at all; the label it is filed under is decided by `upload_file` before the
+    document is stored. A new version is decided here at the document's label.
     """
     authorize(
         actor=actor,
@@ -1018,6 +1122,9 @@ def upload_begin(
         _generation=row.generation,
         _writer=writer,
         _sealer=sealer,
+        document_id=document.pk if document is not None else None,
+        level=document.level if document is not None else "",
+        category=document.category if document is not None else "",
     )
     try:
         writer.write(sealer.header())
@@ -1025,6 +1132,112 @@ def upload_begin(
         session.abort()
         raise
     return session
+
+
+def _higher(a: str, b: str) -> str:
+    """The higher of two level codes (an unknown code counts as the highest, and the door
+    then refuses it: fail closed)."""
+
+    def rank(code: str) -> int:
+        return LEVEL_ORDER[Level(code)] if code in Level.values else len(LEVEL_ORDER)
+
+    return a if rank(a) >= rank(b) else b
+
+
+def upload_file(
+    *,
+    actor: Actor,
+    session: UploadSession,
+    level: str,
+    category: str,
+    document: Document | None = None,
+) -> None:
+    """Decide and record filing `session` under `level`/`category`: as a new document of
+    its client (`document` None; ledger ``document.upload``, object ``new``) or as a new
+    version of `document` at that document's label (``document.version``). Call before
+    anything is stored, with the label the document is stored under.
+
+    A version already decided by `upload_begin` at this very label is not decided again;
+    a document relabelled since (or a session begun for something else) is. A new
+    document is decided as a document (scopes of client authorizations apply), at its
+    own level and category, never at the client's. On refusal the session is aborted
+    (its blob deleted) and `AccessDenied` raised; `AuditUnavailable` when the entry
+    cannot be written (the session is aborted too).
+    """
+    if level not in Level.values:
+        # Never decided at the client's level instead: the caller validates the label.
+        session.abort()
+        raise ValueError(f"a document is filed at a level, not {level!r}")
+    if (
+        document is not None
+        and session.document_id == document.pk
+        and (session.level, session.category) == (level, category)
+    ):
+        return
+    try:
+        authorize(
+            actor=actor,
+            action=Action.DOCUMENT_VERSION if document is not None else Action.DOCUMENT_UPLOAD,
+            object_type="document",
+            object_id=str(document.pk) if document is not None else "new",
+            client_id=session.client_id,
+            level=level,
+            category=category,
+            kind="document",
+        )
+    except BaseException:
+        session.abort()
+        raise
+    session.document_id = document.pk if document is not None else None
+    session.level, session.category = level, category
+
+
+def document_classify_authorize(
+    *, actor: Actor, document: Document, level: str, category: str
+) -> Decision:
+    """Decide and record relabelling `document` to `level`/`category` (no decryption);
+    call before the label changes. Ledger event: ``document.classify`` (allowed or
+    refused, with the rule and the level decided at).
+
+    Decided at the higher of the current and the new level, so a relabel can neither
+    take a document out from under its level's conditions (an unassigned administrator
+    lowering 绝密 to 公开, then reading it) nor put one above what the actor may touch.
+    The category is the current one; the new one is decided as well where the actor's
+    matrix row for the action could depend on a category (query-request or
+    client-authorization scopes name categories). Raises `AccessDenied` with the
+    decision's reason, `AuditUnavailable`.
+    """
+    from baomi import policy
+
+    at = _higher(document.level, level)
+    decision = authorize(
+        actor=actor,
+        action=Action.DOCUMENT_CLASSIFY,
+        object_type="document",
+        object_id=str(document.pk),
+        client_id=document.client_id,
+        level=at,
+        category=document.category,
+    )
+    if category != document.category and isinstance(actor, User):
+        role = policy.Role(actor.role) if actor.role in policy.Role._value2member_map_ else None
+        scoped = {
+            policy.Req.REQUEST,
+            policy.Req.ASSIGNED_REQUEST,
+            policy.Req.ASSIGNED_OR_REQUEST,
+            policy.Req.AUTHORIZED,
+        }
+        if role is None or scoped & set(policy.cells(role, policy.Action.DOCUMENT_CLASSIFY)):
+            decision = authorize(
+                actor=actor,
+                action=Action.DOCUMENT_CLASSIFY,
+                object_type="document",
+                object_id=str(document.pk),
+                client_id=document.client_id,
+                level=at,
+                category=category,
+            )
+    return decision
 
 
 def upload_attach(session: UploadSession, version: DocumentVersion) -> None:

@@ -24,6 +24,7 @@ from baomi import config
 from baomi.accounts.models import Level, User
 from baomi.clients.models import Client
 from baomi.errors import ValidationFailed
+from baomi.policy.text import stated
 from baomi.vault import door, watermark
 from baomi.vault.errors import (
     MasterKeyUnavailable,
@@ -75,8 +76,11 @@ def document_upload(
     """Create a document with its first version from a sealed upload.
 
     Invariants: the content was sealed under a fresh data key while it arrived (the door
-    decided and recorded ``document.upload`` before the first byte); the blob becomes
-    visible only together with the document row; on any failure neither is left.
+    decided and recorded ``document.upload`` to the client before the first byte); the
+    label it is filed under is decided and recorded (``document.upload`` at `level` and
+    `category`) before anything is stored, so nobody files a document at a level they
+    may not upload at; the blob becomes visible only together with the document row; on
+    any failure (a refusal included) neither is left.
     Raises `UploadRejected` (`file_missing`, `upload_incomplete`), `ValidationFailed`,
     `AccessDenied`, `KeyDestroyed`.
     """
@@ -87,6 +91,9 @@ def document_upload(
     try:
         clean_title, clean_level, clean_category = _clean_meta(
             title=title, level=level, category=category, default_title=sealed.name
+        )
+        door.upload_file(
+            actor=actor, session=sealed.session, level=clean_level, category=clean_category
         )
         now = now or timezone.now()
         with transaction.atomic():
@@ -116,16 +123,37 @@ def document_version_add(
 ) -> DocumentVersion:
     """Add a new version (the next number) to `document` and make it current.
 
-    Same invariants as `document_upload`; ledger event ``document.version``.
+    Same invariants as `document_upload`; ledger event ``document.version``, decided at
+    the document's label when the upload began and again, before anything is stored, if
+    the document was relabelled meanwhile.
     """
     sealed = _require_upload(upload)
     if sealed.session.client_id != document.client_id:
         sealed.session.abort()
         raise UploadRejected(_("The upload was sealed for another client."), code="wrong_client")
     try:
+        # Decided outside the transaction, so that a refusal's entry is not rolled back
+        # with it; checked again on the locked row below.
+        fresh = Document.objects.filter(pk=document.pk).values_list("level", "category").first()
+        if fresh is not None:
+            door.upload_file(
+                actor=actor,
+                session=sealed.session,
+                level=fresh[0],
+                category=fresh[1],
+                document=document,
+            )
         now = now or timezone.now()
         with transaction.atomic():
             locked = Document.objects.select_for_update().get(pk=document.pk)
+            # A relabel that committed since the decision above is decided again here.
+            door.upload_file(
+                actor=actor,
+                session=sealed.session,
+                level=locked.level,
+                category=locked.category,
+                document=locked,
+            )
             last = locked.versions.order_by("-number").values_list("number", flat=True).first()
             version = DocumentVersion(
                 document=locked,
@@ -198,6 +226,8 @@ def document_download(
     `WatermarkTooLarge`, `WatermarkFailed`, `NotFound` (no such version).
     """
     version = version_get(document=document, number=version_number)
+    # The watermark carries the purpose as the door decided and recorded it.
+    said = stated(purpose)
     opened = door.document_open(
         actor=actor, version=version, purpose=purpose, action=door.Action.DOCUMENT_DOWNLOAD
     )
@@ -216,7 +246,7 @@ def document_download(
             version=version,
             user=actor,
             created_at=now,
-            purpose=purpose.strip(),
+            purpose=said,
             kind="none",
         )
         return Download(
@@ -242,7 +272,7 @@ def document_download(
             version=version,
             user=actor,
             created_at=now,
-            purpose=purpose.strip(),
+            purpose=said,
             kind=wm_kind,
         )
         if wm_kind == "none":
@@ -260,7 +290,7 @@ def document_download(
             id=wm.id,
             who=_who(actor),
             at=timezone.localtime(now),
-            purpose=purpose.strip(),
+            purpose=said,
         )
         try:
             watermark.apply(kind, plain, marked, mark)
