@@ -158,10 +158,23 @@ def protected_search(*, actor: User, term: str) -> ProtectedSearch:
             out.searched.append(name)
             if not token:
                 continue
+            # A match is shown only where the actor may read the field it confirms
+            # (`door.search_reach`: an administrator reads 机密 only where assigned).
             if model is Client:
-                client_q |= Q(**{f"{name}_bidx": token})
+                found = visible.filter(**{f"{name}_bidx": token}).values_list("pk", flat=True)
+                client_q |= Q(pk__in=door.search_reach(
+                    actor=actor, model=model, field_name=name, client_ids=found[:50]
+                ))
             else:
-                contact_q |= Q(**{f"{name}_bidx": token})
+                pairs = list(
+                    Contact.objects.filter(client__in=visible, **{f"{name}_bidx": token})
+                    .values_list("pk", "client_id")[:50]
+                )
+                reach = door.search_reach(
+                    actor=actor, model=model, field_name=name,
+                    client_ids=[client_id for _pk, client_id in pairs],
+                )
+                contact_q |= Q(pk__in=[pk for pk, client_id in pairs if client_id in reach])
     except AccessDenied as exc:
         out.refused = str(exc.message)
         return out

@@ -986,6 +986,49 @@ def search_token(
     return _token(label, field_name, value, spec)
 
 
+def search_reach(
+    *, actor: User, model: type[models.Model], field_name: str, client_ids: Iterable[int]
+) -> set[int]:
+    """Of `client_ids` (clients with a match for a search of `model.field_name`), those
+    whose field `actor` may read at its level: a match confirms the value, so it is
+    shown only where reading it would be allowed (reach included: an administrator
+    reads 机密 only of clients assigned to them). `search_token` decided the conditions
+    on the actor; this decides, per client, everything else but the purpose (which a
+    search does not state). Records nothing: the search is recorded already."""
+    from baomi import policy
+    from baomi.access import selectors as access
+    from baomi.clients.models import Client
+
+    ids = set(client_ids)
+    if not ids:
+        return set()
+    label = model._meta.label_lower
+    spec = _specs(label, [field_name])[field_name]
+    object_type = label.split(".")[1]
+    category = _RECORD_CATEGORIES.get(object_type, "")
+    departments = dict(Client.objects.filter(pk__in=ids).values_list("pk", "department_id"))
+    facts = access.facts_for(actor)
+    who, now, config = access.policy_actor(actor), timezone.now(), access.policy_config()
+    return {
+        client_id
+        for client_id, department in departments.items()
+        if policy.permitted(
+            who,
+            policy.Action.CLIENT_SENSITIVE_READ,
+            policy.Resource(
+                kind=policy.ObjectKind.RECORD,
+                client_id=client_id,
+                client_department=department,
+                level=policy.Level(str(spec.level)),
+                category=policy.Category(category) if category else None,
+            ),
+            facts,
+            now,
+            config=config,
+        )
+    }
+
+
 # ----------------------------------------------------------------------------------------
 # Documents
 # ----------------------------------------------------------------------------------------

@@ -169,20 +169,37 @@ def contact_find(
     """Contacts whose mobile / ID number / e-mail equals the value given, across every
     client the actor may see, through the blind index (nothing is decrypted)."""
     qs = Contact.objects.filter(client__in=clients_visible_to(actor))
+    searched = []
     for field_name, value in (("mobile", mobile), ("id_number", id_number), ("email", email)):
         if value.strip():
             token = door.search_token(
                 actor=actor, model=Contact, field_name=field_name, value=value
             )
             qs = qs.filter(**{f"{field_name}_bidx": token or "-"})
-    return qs.select_related("client")
+            searched.append(field_name)
+    # Only matches whose every searched field the actor may read there (`search_reach`).
+    reach = set(qs.values_list("client_id", flat=True))
+    for field_name in searched:
+        reach = door.search_reach(
+            actor=actor, model=Contact, field_name=field_name, client_ids=reach
+        )
+    return qs.filter(client_id__in=reach).select_related("client")
 
 
 def client_find_by_legal_rep_id(*, actor: User, id_number: str) -> QuerySet[Client]:
+    """Clients whose legal representative's ID number equals `id_number`, among those
+    whose ID number the actor may read (`door.search_reach`)."""
     token = door.search_token(
         actor=actor, model=Client, field_name="legal_rep_id_number", value=id_number
     )
-    return clients_visible_to(actor).filter(legal_rep_id_number_bidx=token or "-")
+    matches = clients_visible_to(actor).filter(legal_rep_id_number_bidx=token or "-")
+    reach = door.search_reach(
+        actor=actor,
+        model=Client,
+        field_name="legal_rep_id_number",
+        client_ids=matches.values_list("pk", flat=True),
+    )
+    return matches.filter(pk__in=reach)
 
 
 _CLIENT_ROWS = Rows(Client)

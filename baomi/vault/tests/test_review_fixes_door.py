@@ -347,3 +347,29 @@ def test_the_policy_refuses_a_silent_purpose_and_break_glass_reason(purpose):
     stated = policy.Facts(agreements=(window,), trainings=(window,), break_glass=True,
                           break_glass_reason="\u200b系统故障\u200b")
     assert policy.decide(actor, policy.Action.DOCUMENT_READ, doc, "记账", now, stated).allowed
+
+
+def test_a_search_shows_a_match_only_where_its_field_may_be_read(firm, contact):
+    """An administrator reads 机密 only of the clients assigned to them: a search across
+    every client they can see confirms a 机密 value nowhere else, while the 内部 mobile,
+    which they may read firm-wide, is still found."""
+    from baomi.clients.selectors import protected_search
+
+    admin, client = firm["admin"], firm["client"]
+    web = verified_client(admin)
+    assert not Assignment.objects.filter(user=admin, client=client).exists()
+    r = web.get("/api/v1/contacts/search", {"id_number": ID})
+    assert r.status_code == 200 and r.json() == []
+    r = web.get("/api/v1/contacts/search", {"mobile": "13800138000"})
+    assert [x["id"] for x in r.json()] == [contact.pk]
+    assert protected_search(actor=admin, term=ID).contacts == []
+    client.legal_rep_id_number = ID
+    door.record_write(actor=firm["acct"], obj=client, values={"legal_rep_id_number": ID})
+    assert list(selectors.client_find_by_legal_rep_id(actor=admin, id_number=ID)) == []
+    # Assigned, the same administrator finds both.
+    Assignment.objects.create(client=client, user=admin)
+    assert [x["id"] for x in web.get("/api/v1/contacts/search", {"id_number": ID}).json()] == [
+        contact.pk
+    ]
+    assert list(selectors.client_find_by_legal_rep_id(actor=admin, id_number=ID)) == [client]
+    assert protected_search(actor=admin, term=ID).contacts == [contact]
