@@ -476,7 +476,11 @@ class BreakGlassQuery(Schema):
 def documents_break_glass(request: HttpRequest, document_id: int,
                           reason: str = "", purpose: str = "") -> object:
     """Emergency read by a manager with a mandatory reason; compliance is alerted at once
-    and a post-review is opened. Anyone else: 404 unless the document is visible."""
+    and a post-review is opened. A manager the gates refuse (agreement, training, second
+    factor, clearance, a document closed to managers) gets 404, as for a missing id, so
+    ids reveal nothing; the refusal is recorded. Anyone else: 404 unless the document is
+    visible."""
+    from baomi.audit.events import record
     from baomi.vault.models import Document
     from baomi.vault.selectors import document_get
     from baomi.vault.views import download_response
@@ -487,6 +491,12 @@ def documents_break_glass(request: HttpRequest, document_id: int,
     document = Document.objects.select_related("client").filter(pk=document_id).first()
     if document is None:
         raise NotFound(code="document_not_found")
+    if actor.role == Role.MANAGER:
+        refusal = services.break_glass_refusal(actor=actor, document=document)
+        if refusal is not None:
+            record(actor, "break_glass.read", object_type="document", object_id=document.pk,
+                   client_id=document.client_id, decision="refused", reason=refusal.value)
+            raise NotFound(code="document_not_found")
     prepared = services.break_glass_download(actor=actor, document=document, reason=reason,
                                              purpose=purpose)
     return download_response(prepared)
