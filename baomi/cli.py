@@ -286,10 +286,8 @@ def _show_line(row: dict[str, Any]) -> str:
     if row.get("unreadable"):
         from django.utils.translation import gettext as _
 
-        return (
-            f"{row['seq']:>8} {row['time']:%Y-%m-%d %H:%M:%S} "
-            f"{_('Unreadable entry (altered? run verification)')}"
-        )
+        when = f"{row['time']:%Y-%m-%d %H:%M:%S}" if row["time"] is not None else "—"
+        return f"{row['seq']:>8} {when:<19} {_('Unreadable entry (altered? run verification)')}"
     return (
         f"{row['seq']:>8} {row['time']:%Y-%m-%d %H:%M:%S} {row['decision']:<8} "
         f"{row['actor']:<16} {row['action']:<22} {row['object_type']}:"
@@ -352,7 +350,8 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         rows = [selectors.entry_view(e) for e in qs[: args.last]][::-1]
         for row in rows:
             if args.json:
-                print(json.dumps({**row, "time": row["time"].isoformat()}, ensure_ascii=False))
+                when = row["time"].isoformat() if row["time"] is not None else None
+                print(json.dumps({**row, "time": when}, ensure_ascii=False))
             else:
                 print(_show_line(row))
         return 0

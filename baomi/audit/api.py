@@ -42,7 +42,10 @@ class EntryOut(Schema):
         "`baomi ledger verify` names the entry.",
     )
     seq: int
-    time: datetime
+    time: datetime | None = Field(
+        description="When it was recorded; null only for an `unreadable` entry whose time "
+        "column is unreadable too."
+    )
     actor: str
     action: str
     object_type: str

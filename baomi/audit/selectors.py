@@ -38,13 +38,19 @@ class LedgerState:
     hash_name: HashName
 
 
-def _head_state() -> CompactRange:
-    last = LedgerEntry.objects.order_by("-seq").values_list("state", flat=True).first()
+def _head_row() -> tuple[int | None, CompactRange]:
+    """The highest stored seq and the tree state its row holds (None and the empty tree
+    for an empty log)."""
+    last = LedgerEntry.objects.order_by("-seq").values_list("seq", "state").first()
     if last is None:
         from baomi.audit.services import configured_hash
 
-        return CompactRange.empty(configured_hash())
-    return CompactRange.from_bytes(bytes(last))
+        return None, CompactRange.empty(configured_hash())
+    return int(last[0]), CompactRange.from_bytes(bytes(last[1]))
+
+
+def _head_state() -> CompactRange:
+    return _head_row()[1]
 
 
 def ledger_state() -> LedgerState:
@@ -215,7 +221,7 @@ def entry_view(entry: LedgerEntry) -> dict[str, Any]:
     except (EntryFormatError, ValueError, TypeError):
         return {
             "seq": entry.seq,
-            "time": entry.time,
+            "time": entry.time,  # (the column: None if it was altered past reading too)
             "actor": "",
             "action": "",
             "object_type": "",
@@ -467,10 +473,20 @@ def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
             "size", "root", "text"
         )
     ]
-    head = _head_state()
+    head_seq, head = _head_row()
     keys = {signing.KEY_NAME: signing.signing_public_key()}
     result: Verification
     try:
+        if head_seq is not None and head_seq != head.size - 1:
+            # The last row must hold the state after itself (the appender refuses to go on
+            # otherwise): a row planted far above the log, carrying a copy of the real
+            # head's state, would else sit outside every check below.
+            raise LedgerVerificationError(
+                VerifyCode.STATE_MISMATCH,
+                f"the last stored row is seq {head_seq}, but its tree state is that of "
+                f"{head.size} entries",
+                seq=head_seq,
+            )
         report: VerifyReport = verify_encoded(
             _rows(head.size),
             [text for _size, _root, text in checkpoint_rows],

@@ -19,6 +19,7 @@ from baomi import cli
 from baomi.accounts import services as accounts
 from baomi.accounts.models import Role
 from baomi.audit import selectors
+from baomi.audit.events import record
 from baomi.audit.messages import LEDGER_MESSAGE_DEFAULT, LEDGER_MESSAGES, ledger_message
 from baomi.audit.models import LedgerEntry
 from baomi.audit.services import AuditEvent, ledger_append_many
@@ -347,3 +348,28 @@ def test_an_unreadable_entry_is_listed_as_such_everywhere(
         assert rows[seq]["unreadable"] is True
         assert cli.main(["ledger", "prove", str(seq)]) == 1
         assert "[entry_malformed]" in capsys.readouterr().err
+
+
+def test_an_entry_whose_time_column_is_unreadable_too_is_still_listed(
+    admin: Any, capsys: Any, monkeypatch: Any
+) -> None:
+    record(admin, "client.read", object_type="client", object_id="1", client_id="1")
+    seq = LedgerEntry.objects.order_by("-seq").values_list("seq", flat=True).first()
+    if connection.vendor == "postgresql":
+        _raw("ALTER TABLE audit_ledgerentry ALTER COLUMN time DROP NOT NULL", [])
+        when = None
+    else:
+        when = "not a time"  # (reads as None on SQLite)
+    _raw("UPDATE audit_ledgerentry SET data = %s, time = %s WHERE seq = %s",
+         [b'{"not json', when, seq])
+    r = bearer(admin).get("/api/v1/ledger/entries?limit=500")
+    assert r.status_code == 200, r.content
+    item = next(i for i in r.json()["items"] if i["seq"] == seq)
+    assert item["unreadable"] is True and item["time"] is None
+    assert web(admin).get("/audit/").status_code == 200
+    monkeypatch.setattr(cli, "_setup", lambda data_dir: None)
+    capsys.readouterr()
+    with translation.override("en"):
+        assert cli.main(["ledger", "show", "--json"]) == 0
+        rows = {row["seq"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+        assert rows[seq]["time"] is None

@@ -173,3 +173,36 @@ def test_an_empty_page_of_a_listing_is_empty(filters: dict[str, str]) -> None:
     _fill(3)
     listing = selectors.entry_list(**filters)
     assert [list(listing[a:b]) for a, b in ((0, 0), (5, 3), (100, 150))] == [[], [], []]
+
+
+def test_a_row_planted_far_above_the_log_is_named() -> None:
+    # A made-up entry at a high seq carrying a copy of the real head's state: the state
+    # says 10 entries, so everything below 10 verifies; the head row itself must not.
+    _fill(10)
+    lookup_catch_up()
+    selectors.checkpoint_create()
+    _raw(
+        "INSERT INTO audit_ledgerentry (seq, time, actor, action, object_type, object_id, "
+        "client_id, purpose, decision, reason, data, leaf_hash, state, nodes) "
+        "SELECT 1000000, time, 'mallory', action, object_type, object_id, client_id, "
+        "purpose, decision, reason, data, leaf_hash, state, nodes FROM audit_ledgerentry "
+        "WHERE seq = 9",
+        [],
+    )
+    assert _verdict() == (False, "state_mismatch", 1000000)
+
+
+def test_an_entry_unreadable_in_every_column_is_still_listed() -> None:
+    from baomi import cli
+
+    _fill(3)
+    if connection.vendor == "postgresql":
+        _raw("ALTER TABLE audit_ledgerentry ALTER COLUMN time DROP NOT NULL", [])
+        time_value = None
+    else:
+        time_value = "not a time"  # (reads as None on SQLite)
+    _raw("UPDATE audit_ledgerentry SET data = %s, time = %s WHERE seq = 2",
+         [b'{"not json', time_value])
+    view = selectors.entry_view(LedgerEntry.objects.get(seq=2))
+    assert view["unreadable"] and view["time"] is None
+    assert "—" in cli._show_line(view)
