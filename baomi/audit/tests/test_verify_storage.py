@@ -176,8 +176,8 @@ def test_an_empty_page_of_a_listing_is_empty(filters: dict[str, str]) -> None:
 
 
 def test_a_row_planted_far_above_the_log_is_named() -> None:
-    # A made-up entry at a high seq carrying a copy of the real head's state: the state
-    # says 10 entries, so everything below 10 verifies; the head row itself must not.
+    # A made-up entry at a high seq carrying a copy of the real head's state (which says
+    # 10 entries): it is read like every other row, and named (its bytes say seq 9).
     _fill(10)
     lookup_catch_up()
     selectors.checkpoint_create()
@@ -189,7 +189,15 @@ def test_a_row_planted_far_above_the_log_is_named() -> None:
         "WHERE seq = 9",
         [],
     )
-    assert _verdict() == (False, "state_mismatch", 1000000)
+    assert _verdict() == (False, "entry_malformed", 1000000)
+
+
+def test_a_last_row_holding_an_earlier_state_is_named() -> None:
+    _fill(10)
+    earlier = bytes(LedgerEntry.objects.get(seq=8).state)
+    _raw("UPDATE audit_ledgerentry SET state = %s WHERE seq = 9", [earlier])
+    ok, code, _seq = _verdict()
+    assert not ok and code in {"root_mismatch", "truncated", "state_mismatch"}
 
 
 def test_an_entry_unreadable_in_every_column_is_still_listed() -> None:
