@@ -266,11 +266,9 @@ def _filter_text(value: str) -> str:
 
 def _database_ready() -> bool:
     """Whether every migration is applied (the ledger's tables exist and are current)."""
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
+    from baomi.core.checks import pending_migrations
 
-    executor = MigrationExecutor(connection)
-    return not executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return not pending_migrations()
 
 
 def _ledger_error(code: str, reason: str) -> None:

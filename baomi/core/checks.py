@@ -71,19 +71,24 @@ def baomi_problems() -> list[Problem]:
     if base.exists() and base.stat().st_mode & 0o007:
         out.append(("WARNING", "baomi.W006", f"data directory {base} is accessible to others"))
     try:
-        executor = MigrationExecutor(connection)
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        pending = pending_migrations()
         if pending:
             out.append(
                 (
                     "ERROR",
                     "baomi.E007",
-                    f"{len(pending)} database migration(s) not applied; run 'baomi migrate'.",
+                    f"{pending} database migration(s) not applied; run 'baomi migrate'.",
                 )
             )
     except Exception as exc:  # report any database failure as a problem
         out.append(("ERROR", "baomi.E008", f"database unavailable: {type(exc).__name__}"))
     return out
+
+
+def pending_migrations() -> int:
+    """How many migrations the default database still lacks (raises if it cannot be read)."""
+    executor = MigrationExecutor(connection)
+    return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
 def run_all() -> list[Problem]:
