@@ -163,7 +163,7 @@ def protected_search(*, actor: User, term: str) -> ProtectedSearch:
             if model is Client:
                 found = visible.filter(**{f"{name}_bidx": token}).values_list("pk", flat=True)
                 client_q |= Q(pk__in=door.search_reach(
-                    actor=actor, model=model, field_name=name, client_ids=found[:50]
+                    actor=actor, model=model, field_names=[name], client_ids=found[:50]
                 ))
             else:
                 pairs = list(
@@ -171,7 +171,7 @@ def protected_search(*, actor: User, term: str) -> ProtectedSearch:
                     .values_list("pk", "client_id")[:50]
                 )
                 reach = door.search_reach(
-                    actor=actor, model=model, field_name=name,
+                    actor=actor, model=model, field_names=[name],
                     client_ids=[client_id for _pk, client_id in pairs],
                 )
                 contact_q |= Q(pk__in=[pk for pk, client_id in pairs if client_id in reach])

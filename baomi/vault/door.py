@@ -987,10 +987,15 @@ def search_token(
 
 
 def search_reach(
-    *, actor: User, model: type[models.Model], field_name: str, client_ids: Iterable[int]
+    *,
+    actor: User,
+    model: type[models.Model],
+    field_names: Sequence[str],
+    client_ids: Iterable[int],
 ) -> set[int]:
-    """Of `client_ids` (clients with a match for a search of `model.field_name`), those
-    whose field `actor` may read at its level: a match confirms the value, so it is
+    """Of `client_ids` (clients with a match for a search of `model`'s `field_names`),
+    those whose every such field `actor` may read at its level: a match confirms the
+    values, so it is
     shown only where reading it would be allowed (reach included: an administrator
     reads 机密 only of clients assigned to them). `search_token` decided the conditions
     on the actor; this decides, per client, everything else but the purpose (which a
@@ -1003,7 +1008,7 @@ def search_reach(
     if not ids:
         return set()
     label = model._meta.label_lower
-    spec = _specs(label, [field_name])[field_name]
+    levels = {policy.Level(str(spec.level)) for spec in _specs(label, field_names).values()}
     object_type = label.split(".")[1]
     category = _RECORD_CATEGORIES.get(object_type, "")
     departments = dict(Client.objects.filter(pk__in=ids).values_list("pk", "department_id"))
@@ -1012,19 +1017,22 @@ def search_reach(
     return {
         client_id
         for client_id, department in departments.items()
-        if policy.permitted(
-            who,
-            policy.Action.CLIENT_SENSITIVE_READ,
-            policy.Resource(
-                kind=policy.ObjectKind.RECORD,
-                client_id=client_id,
-                client_department=department,
-                level=policy.Level(str(spec.level)),
-                category=policy.Category(category) if category else None,
-            ),
-            facts,
-            now,
-            config=config,
+        if all(
+            policy.permitted(
+                who,
+                policy.Action.CLIENT_SENSITIVE_READ,
+                policy.Resource(
+                    kind=policy.ObjectKind.RECORD,
+                    client_id=client_id,
+                    client_department=department,
+                    level=level,
+                    category=policy.Category(category) if category else None,
+                ),
+                facts,
+                now,
+                config=config,
+            )
+            for level in levels
         )
     }
 
@@ -1252,16 +1260,7 @@ def document_classify_authorize(
     """
     from baomi import policy
 
-    at = _higher(document.level, level)
-    decision = authorize(
-        actor=actor,
-        action=Action.DOCUMENT_CLASSIFY,
-        object_type="document",
-        object_id=str(document.pk),
-        client_id=document.client_id,
-        level=at,
-        category=document.category,
-    )
+    categories = [document.category]
     if category != document.category and isinstance(actor, User):
         role = policy.Role(actor.role) if actor.role in policy.Role._value2member_map_ else None
         scoped = {
@@ -1271,15 +1270,18 @@ def document_classify_authorize(
             policy.Req.AUTHORIZED,
         }
         if role is None or scoped & set(policy.cells(role, policy.Action.DOCUMENT_CLASSIFY)):
-            decision = authorize(
-                actor=actor,
-                action=Action.DOCUMENT_CLASSIFY,
-                object_type="document",
-                object_id=str(document.pk),
-                client_id=document.client_id,
-                level=at,
-                category=category,
-            )
+            categories.append(category)
+    at = _higher(document.level, level)
+    for decided_category in categories:
+        decision = authorize(
+            actor=actor,
+            action=Action.DOCUMENT_CLASSIFY,
+            object_type="document",
+            object_id=str(document.pk),
+            client_id=document.client_id,
+            level=at,
+            category=decided_category,
+        )
     return decision
 
 

@@ -178,11 +178,12 @@ def contact_find(
             qs = qs.filter(**{f"{field_name}_bidx": token or "-"})
             searched.append(field_name)
     # Only matches whose every searched field the actor may read there (`search_reach`).
-    reach = set(qs.values_list("client_id", flat=True))
-    for field_name in searched:
-        reach = door.search_reach(
-            actor=actor, model=Contact, field_name=field_name, client_ids=reach
-        )
+    reach = door.search_reach(
+        actor=actor,
+        model=Contact,
+        field_names=searched,
+        client_ids=qs.values_list("client_id", flat=True),
+    )
     return qs.filter(client_id__in=reach).select_related("client")
 
 
@@ -196,7 +197,7 @@ def client_find_by_legal_rep_id(*, actor: User, id_number: str) -> QuerySet[Clie
     reach = door.search_reach(
         actor=actor,
         model=Client,
-        field_name="legal_rep_id_number",
+        field_names=["legal_rep_id_number"],
         client_ids=matches.values_list("pk", flat=True),
     )
     return matches.filter(pk__in=reach)
