@@ -49,20 +49,17 @@ def _day_start(value: str, *, days_after: int = 0) -> datetime:
     return start
 
 
-def _filter_valid(name: str, value: str) -> bool:
-    if name in ("since", "until"):
-        try:
-            _day_start(value, days_after=1 if name == "until" else 0)
-        except ValueError:
-            return False
-        return True
-    return "\x00" not in value  # no stored value holds one (PostgreSQL text cannot)
+# Days added to a date filter's day for the instant it stands for: "until" includes
+# its whole day.
+_DAYS_AFTER = {"since": 0, "until": 1}
 
 
-def _filters(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
-    """The listing's filters as the form shows them, and a message for each that is not
-    valid; an invalid filter is left out of the query (and blank in the form), the rest
-    still apply."""
+def _filters(
+    request: HttpRequest,
+) -> tuple[dict[str, Any], dict[str, datetime | None], list[str]]:
+    """The listing's filters as the form shows them, the instants the date filters stand
+    for, and a message for each filter that is not valid; an invalid filter is left out
+    of the query (and blank in the form), the rest still apply."""
     g = request.GET
     f = {
         "client": g.get("client", "").strip()[:64],
@@ -72,14 +69,22 @@ def _filters(request: HttpRequest) -> tuple[dict[str, Any], list[str]]:
         "since": g.get("since", "").strip()[:10],
         "until": g.get("until", "").strip()[:10],
     }
+    instants: dict[str, datetime | None] = dict.fromkeys(_DAYS_AFTER)
     errors: list[str] = []
     for name, label in _FILTER_LABELS.items():
-        if f[name] and not _filter_valid(name, f[name]):
+        if not f[name]:
+            continue
+        try:
+            if name in _DAYS_AFTER:
+                instants[name] = _day_start(f[name], days_after=_DAYS_AFTER[name])
+            elif "\x00" in f[name]:  # no stored value holds one (PostgreSQL text cannot)
+                raise ValueError(name)
+        except ValueError:
             errors.append(
                 _("The “%(field)s” filter is not valid and was ignored.") % {"field": label}
             )
             f[name] = ""
-    return f, errors
+    return f, instants, errors
 
 
 def _without_page(request: HttpRequest) -> str:
@@ -95,14 +100,14 @@ def ledger_view(request: HttpRequest) -> HttpResponse:
         require_ledger_view(actor)
     except AccessDenied as exc:
         return error_403(request, exc)
-    f, filter_errors = _filters(request)
+    f, instants, filter_errors = _filters(request)
     qs = selectors.entry_list(
         client_id=f["client"] or None,
         actor=f["actor"] or None,
         action=f["action"] or None,
         decision=f["decision"] or None,
-        since=_day_start(f["since"]) if f["since"] else None,
-        until=_day_start(f["until"], days_after=1) if f["until"] else None,
+        since=instants["since"],
+        until=instants["until"],
     )
     record(actor, "ledger.view", object_type="ledger")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
