@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
@@ -28,7 +28,7 @@ from baomi.ledger.errors import (
 from baomi.ledger.hashing import hasher
 from baomi.ledger.proof import consistency_proof, inclusion_proof
 from baomi.ledger.storage import NodeID
-from baomi.ledger.verify import VerifyReport, fork_check, verify_encoded
+from baomi.ledger.verify import VerifyReport, fork_check, verify_encoded, verify_stored
 
 
 @dataclass(frozen=True)
@@ -307,20 +307,38 @@ def checkpoint_create(*, now: datetime | None = None) -> LedgerCheckpoint:
     )
 
 
-def _rows(limit: int, batch: int = 20000) -> Iterator[tuple[int, bytes]]:
+def _rows(limit: int, batch: int = 20000, *, copies: bool = False) -> Iterator[tuple[Any, ...]]:
     """(seq, bytes) of every stored entry below `limit`, in seq order from the lowest
     stored seq, whatever it is: a row stored at a negative seq is read first (and fails
-    the sequence check) rather than skipped."""
-    qs = LedgerEntry.objects.filter(seq__lt=limit).order_by("seq")
+    the sequence check) rather than skipped. With `copies`, each row also carries the
+    tree's stored copies: (seq, bytes, leaf hash, state, nodes), as `verify_stored` takes.
+
+    Hand-written SQL in keyset pages: the ORM's per-row work cost more than hashing the
+    row does.
+    """
+    table = LedgerEntry._meta.db_table
+    columns = "seq, data, leaf_hash, state, nodes" if copies else "seq, data"
+    first = f"SELECT {columns} FROM {table} WHERE seq < %s ORDER BY seq LIMIT %s"  # noqa: S608
+    after = f"SELECT {columns} FROM {table} WHERE seq < %s AND seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
     last: int | None = None
-    while True:
-        page = qs if last is None else qs.filter(seq__gt=last)
-        chunk = list(page.values_list("seq", "data")[:batch])
-        if not chunk:
-            return
-        for seq, data in chunk:
-            yield int(seq), bytes(data)
-        last = int(chunk[-1][0])
+    with connection.cursor() as cur:
+        while True:
+            cur.execute(first if last is None else after,
+                        [limit, batch] if last is None else [limit, last, batch])
+            chunk = cur.fetchall()
+            if not chunk:
+                return
+            if not all(type(row[1]) is bytes for row in chunk):
+                chunk = [(row[0], _as_bytes(row[1]), *row[2:]) for row in chunk]
+            yield from chunk
+            last = int(chunk[-1][0])
+
+
+def _as_bytes(value: Any) -> bytes:
+    """An entry's stored bytes as bytes, whatever the driver or a hand-edited row gave."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return b"" if value is None else bytes(value)
 
 
 @dataclass(frozen=True)
@@ -345,61 +363,106 @@ _FIELD_COLUMNS = (
 )
 
 
-def _check_columns(limit: int, hash_name: HashName) -> LedgerVerificationError | None:
-    """Every stored copy of an entry's content must agree with its hashed bytes, for the
-    entries below `limit` (the size verified): the filterable columns and the time
-    column (they drive filters, pages and a client's access history), and the tree's
-    copies (the leaf hash, the state after the entry, the inner nodes its append
-    completed: inclusion and consistency proofs are read from them, and the next append
-    starts from the last state). Then the filter index (`_check_lookup`)."""
-    hash_fn = hasher(hash_name)
-    tree = CompactRange.empty(hash_name)
-    rows = (
-        LedgerEntry.objects.filter(seq__lt=limit)
-        .order_by("seq")
-        .values_list("seq", "data", "time", "leaf_hash", "state", "nodes", *_FIELD_COLUMNS)
-        .iterator(chunk_size=5000)
-    )
-    for batch in _batches(rows, 5000):
-        leaves = [hash_fn(b"\x00" + bytes(row[1])) for row in batch]
-        tree, made = tree.extend(leaves)
-        for row, leaf, (state, nodes) in zip(batch, leaves, made, strict=True):
-            seq, data, when, stored_leaf, stored_state, stored_nodes, *cols = row
-            if (bytes(stored_leaf), bytes(stored_state), bytes(stored_nodes)) != (
-                leaf, state, nodes
-            ):
-                return LedgerVerificationError(
-                    VerifyCode.STATE_MISMATCH,
-                    "a stored leaf hash, tree state or inner node differs from the tree "
-                    "recomputed from the hashed entries",
-                    seq=int(seq),
-                )
-            try:
-                obj = json.loads(bytes(data))
-                recorded = [obj[f] for f in _FIELD_COLUMNS]
-                same_time = when is not None and format_time(when) == obj["time"]
-            except (ValueError, KeyError, TypeError):
-                return LedgerVerificationError(
-                    VerifyCode.ENTRY_MALFORMED, "the hashed bytes do not decode", seq=int(seq)
-                )
-            if recorded != list(cols) or not same_time:
-                return LedgerVerificationError(
-                    VerifyCode.INDEX_MISMATCH,
-                    "an index column differs from the hashed entry",
-                    seq=int(seq),
-                )
+def _check_columns(limit: int) -> LedgerVerificationError | None:
+    """The filterable columns and the time column (they drive filters, pages and a
+    client's access history) must say what the hashed bytes of their entry say, for the
+    entries below `limit` (the size verified); then the filter index (`_check_lookup`).
+
+    The database compares them (`_columns_agree`: its JSON functions, no row through
+    Python); only where it finds a difference, or cannot read an entry, are the rows
+    decoded here one by one (`_first_column_mismatch`), which names the first entry
+    that differs.
+    """
+    if not _columns_agree(limit):
+        error = _first_column_mismatch(limit)
+        if error is not None:
+            return error
     return _check_lookup(limit)
 
 
-def _batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+# Per vendor: a row below the limit whose columns are not exactly its entry's. Strict on
+# purpose: a difference of spelling only (a text escaped otherwise, a time column Django
+# would not have written so) sends verification to the row-by-row decode, which decides.
+# On SQLite the entry's values, read by one multi-path json_extract() (a JSON array, each
+# value in its JSON spelling, so "5" and 5 differ), are compared with json_array() of
+# the columns; on PostgreSQL each value and its JSON type.
+_TIME_TEXT_SQLITE = (
+    # Django writes a time as str() of the UTC datetime: no fraction when it is 0.
+    "replace(CASE WHEN length(time) = 19 THEN time || '.000000' ELSE time END, ' ', 'T') || 'Z'"
+)
+_TEXT_FIELDS = ("actor", "action", "object_type", "object_id", "purpose", "decision", "reason")
+_COLUMNS_DIFFER_SQL = {
+    "sqlite": (
+        "SELECT 1 FROM (SELECT CAST(data AS TEXT) AS d, time, "  # noqa: S608
+        + ", ".join(_FIELD_COLUMNS)
+        + " FROM {table} WHERE seq < %s) WHERE NOT json_valid(d)"
+        " OR json_type(d, '$.client_id') IS NULL OR json_extract(d, "
+        + ", ".join(f"'$.{f}'" for f in _FIELD_COLUMNS)
+        + ", '$.time') IS NOT json_array("
+        + ", ".join(_FIELD_COLUMNS)
+        + f", {_TIME_TEXT_SQLITE}) LIMIT 1"
+    ),
+    "postgresql": (
+        # OFFSET 0 keeps the decode in the subquery: once per row, not once per use.
+        "SELECT 1 FROM (SELECT convert_from(data, 'UTF8')::jsonb AS j, time, client_id, "  # noqa: S608
+        + ", ".join(_TEXT_FIELDS)
+        + " FROM {table} WHERE seq < %s OFFSET 0) e WHERE "
+        + " OR ".join(
+            f"jsonb_typeof(j -> '{f}') IS DISTINCT FROM 'string' OR "
+            f"j ->> '{f}' IS DISTINCT FROM {f}"
+            for f in _TEXT_FIELDS
+        )
+        + " OR coalesce(jsonb_typeof(j -> 'client_id'), '') NOT IN ('string', 'null')"
+        " OR j ->> 'client_id' IS DISTINCT FROM client_id"
+        " OR jsonb_typeof(j -> 'time') IS DISTINCT FROM 'string'"
+        " OR j ->> 'time' IS DISTINCT FROM "
+        "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') LIMIT 1"
+    ),
+}
+
+
+def _columns_agree(limit: int) -> bool:
+    """True when the database finds every entry below `limit` readable as JSON with the
+    index and time columns its entry states; False on any difference, or when it cannot
+    tell (another vendor, an entry it cannot decode)."""
+    sql = _COLUMNS_DIFFER_SQL.get(connection.vendor)
+    if sql is None:
+        return False
+    try:
+        # A savepoint: on PostgreSQL a failed statement would end the caller's
+        # transaction.
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(sql.format(table=LedgerEntry._meta.db_table), [limit])
+            return cur.fetchone() is None
+    except DatabaseError:
+        return False
+
+
+def _first_column_mismatch(limit: int) -> LedgerVerificationError | None:
+    """Decode the entries below `limit` one by one; the first whose index or time column
+    differs from its hashed bytes (or whose bytes do not decode) is named."""
+    rows = (
+        LedgerEntry.objects.filter(seq__lt=limit)
+        .order_by("seq")
+        .values_list("seq", "data", "time", *_FIELD_COLUMNS)
+        .iterator(chunk_size=5000)
+    )
+    for seq, data, when, *cols in rows:
+        try:
+            obj = json.loads(bytes(data))
+            recorded = [obj[f] for f in _FIELD_COLUMNS]
+            same_time = when is not None and format_time(when) == obj["time"]
+        except (ValueError, KeyError, TypeError):
+            return LedgerVerificationError(
+                VerifyCode.ENTRY_MALFORMED, "the hashed bytes do not decode", seq=int(seq)
+            )
+        if recorded != list(cols) or not same_time:
+            return LedgerVerificationError(
+                VerifyCode.INDEX_MISMATCH,
+                "an index column differs from the hashed entry",
+                seq=int(seq),
+            )
+    return None
 
 
 def _check_lookup(limit: int) -> LedgerVerificationError | None:
@@ -482,12 +545,13 @@ def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
     keys = {signing.KEY_NAME: signing.signing_public_key()}
     result: Verification
     try:
-        report: VerifyReport = verify_encoded(
-            _rows(limit),
-            [text for _size, _root, text in checkpoint_rows],
-            keys,
-            head.hash_name,
-            origin=signing.origin(),
+        texts = [text for _size, _root, text in checkpoint_rows]
+        report: VerifyReport = (
+            verify_stored(_rows(limit, copies=True), texts, keys, head.hash_name,
+                          origin=signing.origin())
+            if columns
+            else verify_encoded(_rows(limit), texts, keys, head.hash_name,
+                                origin=signing.origin())
         )
         error = None
         if report.size != head.size or report.root != head.root():
@@ -498,8 +562,15 @@ def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
             )
         if error is None:
             error = _check_checkpoint_rows(checkpoint_rows)
+        if error is None and report.first_copy_mismatch is not None:
+            error = LedgerVerificationError(
+                VerifyCode.STATE_MISMATCH,
+                "a stored leaf hash, tree state or inner node differs from the tree "
+                "recomputed from the hashed entries",
+                seq=report.first_copy_mismatch,
+            )
         if error is None and columns:
-            error = _check_columns(limit, head.hash_name)
+            error = _check_columns(limit)
         if error is None:
             result = Verification(True, report.size, report.checkpoints_verified)
         else:

@@ -24,6 +24,13 @@ _STATE_VERSION = 1
 _HASH_CODES: dict[HashName, int] = {"sha256": 0, "sm3": 1}
 
 
+def state_header(hash_name: HashName) -> bytes:
+    """What the binary form of every `hash_name` state starts with, before its size (u64
+    big-endian) and its hashes: the serialized state after n leaves is this, n, and the
+    subtree roots, however they were computed (`to_bytes`, `extend`, verification)."""
+    return _STATE_MAGIC + bytes((_STATE_VERSION, _HASH_CODES[hash_name]))
+
+
 @dataclass(frozen=True, slots=True)
 class CompactRange:
     """Immutable tree state: `size` leaves summarised by `hashes` (one per set bit of size).
@@ -100,7 +107,7 @@ class CompactRange:
         hash_fn = self._hash_fn
         size = self.size
         stack = list(self.hashes)
-        header = _STATE_MAGIC + bytes((_STATE_VERSION, _HASH_CODES[self.hash_name]))
+        header = state_header(self.hash_name)
         out: list[tuple[bytes, bytes]] = []
         for leaf in leaf_hashes:
             if len(leaf) != HASH_SIZE:
@@ -138,12 +145,7 @@ class CompactRange:
 
     def to_bytes(self) -> bytes:
         """Binary form: b"BMCR", version, hash code, size as u64 big-endian, the hashes."""
-        return (
-            _STATE_MAGIC
-            + bytes((_STATE_VERSION, _HASH_CODES[self.hash_name]))
-            + self.size.to_bytes(8, "big")
-            + b"".join(self.hashes)
-        )
+        return state_header(self.hash_name) + self.size.to_bytes(8, "big") + b"".join(self.hashes)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CompactRange:

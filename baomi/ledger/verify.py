@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from baomi.crypto.digest import HASH_NAMES, HashName
 from baomi.ledger.checkpoint import (
@@ -20,7 +21,7 @@ from baomi.ledger.checkpoint import (
     checkpoint_parse,
     checkpoint_verify,
 )
-from baomi.ledger.compact import CompactRange
+from baomi.ledger.compact import CompactRange, state_header
 from baomi.ledger.entry import (
     GENESIS_PREV_HASH,
     Entry,
@@ -54,6 +55,11 @@ class VerifyReport:
     last_leaf_hash: bytes
     checkpoints_verified: int
     checkpoint_sizes: tuple[int, ...]
+    # `verify_stored` only: the first seq whose stored leaf hash, state or inner nodes
+    # differ from the recomputed ones (None: all agree, or not checked).
+    first_copy_mismatch: int | None = None
+    # The tree state after the last entry verified (its `root()` is `root`).
+    state: CompactRange | None = None
 
 
 def _hash_fn(hash_name: HashName) -> HashFn:
@@ -113,6 +119,9 @@ def verify_encoded(
     *,
     origin: str | None = None,
     strict: bool = False,
+    start: CompactRange | None = None,
+    start_leaf: bytes = GENESIS_PREV_HASH,
+    complete: bool = True,
 ) -> VerifyReport:
     """Verify a whole log from its stored rows `(seq column, canonical entry bytes)`.
 
@@ -125,6 +134,14 @@ def verify_encoded(
     each checkpoint's size equals that checkpoint's root; finally that the log is not
     shorter than any checkpoint.
 
+    A part of a log can be verified on its own (several parts at once, in parallel):
+    `start`, the tree state before the first row (its size the first row's seq), and
+    `start_leaf`, the leaf hash of the entry before it (the first row's expected
+    `prev_hash`), both as the caller has them stored; checkpoints up to `start.size`
+    are then left to the part before, and with `complete=False` those past the last row
+    to the part after. The parts verify the whole log only if each part's resulting
+    `state` and `last_leaf_hash` are exactly what the next part started from.
+
     Raises `LedgerVerificationError` for the first failure, with `reason` one of
     `VerifyCode` and `seq` naming the first implicated entry: `entry_malformed`,
     `sequence_gap` (seq = the missing number), `sequence_duplicate` (seq repeated or
@@ -135,7 +152,42 @@ def verify_encoded(
     """
     hash_fn = _hash_fn(hash_name)
     cps = _verified_checkpoints(checkpoints, public_keys, hash_name, origin)
-    return _verify_rows(rows, cps, hash_name, hash_fn, strict)
+    return _verify_rows(
+        rows, cps, hash_name, hash_fn, strict, start=start, start_leaf=start_leaf,
+        complete=complete,
+    )
+
+
+def verify_stored(
+    rows: Iterable[tuple[int, bytes, bytes, bytes, bytes]],
+    checkpoints: Iterable[SignedCheckpoint | str],
+    public_keys: bytes | Mapping[str, bytes],
+    hash_name: HashName = "sha256",
+    *,
+    origin: str | None = None,
+    start: CompactRange | None = None,
+    start_leaf: bytes = GENESIS_PREV_HASH,
+    complete: bool = True,
+) -> VerifyReport:
+    """`verify_encoded` over rows that also carry the tree's stored copies:
+    `(seq, entry bytes, leaf hash, state after the entry, inner nodes it completed)`.
+
+    The same checks, in one pass; besides, each row's leaf hash, serialized state
+    (`CompactRange.to_bytes` after the entry) and inner nodes (levels 1, 2, …
+    concatenated, as `CompactRange.extend` gives them) are compared with the recomputed
+    ones. Proofs are served from these copies and the next append starts from the last
+    state, so a copy that differs misleads without breaking the entries' hashes. A
+    differing copy does not stop the pass: the log's own failures (which `verify_encoded`
+    raises) take precedence, and the first such seq is returned as
+    `VerifyReport.first_copy_mismatch` for the caller to report after its other checks.
+    `start`, `start_leaf`, `complete`: a part of the log, as for `verify_encoded`.
+    """
+    hash_fn = _hash_fn(hash_name)
+    cps = _verified_checkpoints(checkpoints, public_keys, hash_name, origin)
+    return _verify_rows(
+        rows, cps, hash_name, hash_fn, False, copies=True, start=start,
+        start_leaf=start_leaf, complete=complete,
+    )
 
 
 def verify_log(
@@ -158,21 +210,33 @@ def verify_log(
 
 
 def _verify_rows(
-    rows: Iterable[tuple[int, bytes]],
+    rows: Iterable[Sequence[Any]],
     cps: Sequence[Checkpoint],
     hash_name: HashName,
     hash_fn: HashFn,
     strict: bool,
+    *,
+    copies: bool = False,
+    start: CompactRange | None = None,
+    start_leaf: bytes = GENESIS_PREV_HASH,
+    complete: bool = True,
 ) -> VerifyReport:
-    """The verification loop: layout, sequence, chain, frontier and checkpoint roots."""
+    """The verification loop: layout, sequence, chain, frontier and checkpoint roots;
+    with `copies`, also each row's stored leaf hash, state and inner nodes (rows as
+    `verify_stored` takes them)."""
     # Locals and an inline frontier (perfect-subtree roots, largest first) keep the
     # per-entry cost at a leaf hash plus, amortised, one node hash.
     sha = hashlib.sha256 if hash_name == "sha256" else None
-    stack: list[bytes] = []
+    if start is not None and start.hash_name != hash_name:
+        raise ValueError(f"start state uses {start.hash_name}, the log {hash_name}")
+    stack: list[bytes] = list(start.hashes) if start is not None else []
     pop, push = stack.pop, stack.append
-    prev = GENESIS_PREV_HASH
-    count = 0
+    count = start.size if start is not None else 0
+    prev = start_leaf if count else GENESIS_PREV_HASH
     cp_index = 0
+    if count:  # checkpoints within the part before are that part's
+        while cp_index < len(cps) and cps[cp_index].size <= count:
+            cp_index += 1
     # A checkpoint of size 0 can only match the empty-tree hash.
     while cp_index < len(cps) and cps[cp_index].size == 0:
         _check_root(cps[cp_index], empty_root(hash_fn))
@@ -180,7 +244,13 @@ def _verify_rows(
     next_size = cps[cp_index].size if cp_index < len(cps) else -1
 
     prev_hex = prev.hex().encode("ascii")
-    for column_seq, data in rows:
+    header = state_header(hash_name)
+    join = b"".join
+    inner: list[bytes] = []
+    mismatch: int | None = None
+    for row in rows:
+        column_seq: int = row[0]
+        data: bytes = row[1]
         fields = scan_fields(data)
         if fields is None:
             raise LedgerVerificationError(
@@ -235,9 +305,19 @@ def _verify_rows(
         bits = count
         while bits & 1:
             node = sha(b"\x01" + pop() + node).digest() if sha else hash_fn(b"\x01" + pop() + node)
+            if copies:
+                inner.append(node)
             bits >>= 1
         push(node)
         count += 1
+        if copies:
+            if mismatch is None and (
+                row[2] != leaf
+                or row[4] != join(inner)
+                or row[3] != header + count.to_bytes(8, "big") + join(stack)
+            ):
+                mismatch = seq
+            inner.clear()
         if count == next_size:
             root = _fold(stack, hash_fn)
             while cp_index < len(cps) and cps[cp_index].size == count:
@@ -245,7 +325,7 @@ def _verify_rows(
                 cp_index += 1
             next_size = cps[cp_index].size if cp_index < len(cps) else -1
 
-    if cp_index < len(cps):
+    if complete and cp_index < len(cps):
         cp = cps[cp_index]
         raise LedgerVerificationError(
             VerifyCode.TRUNCATED,
@@ -260,6 +340,8 @@ def _verify_rows(
         last_leaf_hash=prev,
         checkpoints_verified=len(cps),
         checkpoint_sizes=tuple(c.size for c in cps),
+        first_copy_mismatch=mismatch,
+        state=CompactRange(hash_name, count, tuple(stack)),
     )
 
 

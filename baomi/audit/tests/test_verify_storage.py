@@ -63,8 +63,8 @@ def test_entries_appended_while_verification_runs_are_left_for_the_next_run(
     lookup_catch_up()
     real_rows = selectors._rows
 
-    def rows_meanwhile(limit: int, batch: int = 20000) -> Iterator[tuple[int, bytes]]:
-        for i, row in enumerate(real_rows(limit, batch)):
+    def rows_meanwhile(limit: int, batch: int = 20000, **kw: Any) -> Iterator[Any]:
+        for i, row in enumerate(real_rows(limit, batch, **kw)):
             yield row
             if i == 0:  # another request's entries arrive, and the index catches up
                 ledger_append(_event(99))
