@@ -294,6 +294,21 @@ def _show_line(row: dict[str, Any]) -> str:
     )
 
 
+def _default_jobs() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 64")
+    return value
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     """`baomi ledger …`. Reads are not recorded (the operator running it holds the
     database itself, as the API's and web pages' readers do not); `reindex`, a write, is."""
@@ -311,7 +326,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         return 1
     sub = args.ledger_cmd
     if sub == "verify":
-        result = selectors.ledger_verify()
+        result = selectors.ledger_verify(jobs=args.jobs)
         if args.json:
             print(json.dumps(result.__dict__, ensure_ascii=False))
         elif result.ok:
@@ -557,6 +572,14 @@ def build_parser() -> argparse.ArgumentParser:
         "first bad entry if the ledger was tampered with",
     )
     verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=_default_jobs(),
+        metavar="N",
+        help="verify a large ledger in N parts in parallel processes, 1 to 64 "
+        f"(default: the CPUs, at most 8: {_default_jobs()})",
+    )
     show = ledger_sub.add_parser("show", help="list entries (newest last)")
     show.add_argument("--client", type=_filter_text, help="client id")
     show.add_argument("--actor", type=_filter_text, help="username")

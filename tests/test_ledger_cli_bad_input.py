@@ -69,6 +69,22 @@ def test_show_refuses_a_count_out_of_range(baomi: Any, value: str) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "65", "two", "1.5"])
+def test_verify_refuses_a_job_count_out_of_range(baomi: Any, value: str) -> None:
+    status, _out, err = baomi("ledger", "verify", "--jobs", value)
+    assert status == 2
+    assert "--jobs" in err and "from 1 to 64" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.django_db
+def test_verify_with_jobs_in_a_transaction_verifies_in_one_pass(baomi: Any) -> None:
+    # (The test database is in memory, in a transaction: no part can be forked off.)
+    _fill(3)
+    status, out, _err = baomi("ledger", "verify", "--jobs", "4")
+    assert status == 0 and "ledger intact: 3 entries" in out
+
+
 @pytest.mark.django_db
 def test_show_takes_the_whole_range(baomi: Any) -> None:
     _fill(3)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, overload
+from typing import Any, NamedTuple, cast, overload
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
@@ -307,24 +309,29 @@ def checkpoint_create(*, now: datetime | None = None) -> LedgerCheckpoint:
     )
 
 
-def _rows(limit: int, batch: int = 20000, *, copies: bool = False) -> Iterator[tuple[Any, ...]]:
+def _rows(
+    limit: int, batch: int = 20000, *, copies: bool = False, low: int | None = None
+) -> Iterator[tuple[Any, ...]]:
     """(seq, bytes) of every stored entry below `limit`, in seq order from the lowest
     stored seq, whatever it is: a row stored at a negative seq is read first (and fails
     the sequence check) rather than skipped. With `copies`, each row also carries the
     tree's stored copies: (seq, bytes, leaf hash, state, nodes), as `verify_stored` takes.
+    `low`: from that seq on (a part of the log, verified on its own).
 
     Hand-written SQL in keyset pages: the ORM's per-row work cost more than hashing the
     row does.
     """
     table = LedgerEntry._meta.db_table
     columns = "seq, data, leaf_hash, state, nodes" if copies else "seq, data"
-    first = f"SELECT {columns} FROM {table} WHERE seq < %s ORDER BY seq LIMIT %s"  # noqa: S608
+    first = f"SELECT {columns} FROM {table} WHERE seq < %s AND seq >= %s ORDER BY seq LIMIT %s"  # noqa: S608
     after = f"SELECT {columns} FROM {table} WHERE seq < %s AND seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
     last: int | None = None
+    # (The lowest seq a row can have: the column is a 64-bit integer.)
+    floor = -(2**63) if low is None else low
     with connection.cursor() as cur:
         while True:
             cur.execute(first if last is None else after,
-                        [limit, batch] if last is None else [limit, last, batch])
+                        [limit, floor, batch] if last is None else [limit, last, batch])
             chunk = cur.fetchall()
             if not chunk:
                 return
@@ -517,13 +524,136 @@ def _check_checkpoint_rows(
     return None
 
 
-def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
+# Verification in parts, in parallel (`ledger_verify(jobs=N)`): below this many entries
+# starting the processes costs more than they save.
+PARALLEL_MIN = 50_000
+
+
+def _can_fork() -> bool:
+    """Whether this process may verify in forked processes: only a single-threaded one
+    (a fork copies the locks other threads hold, held), outside a transaction (the
+    children read through connections of their own, which see only committed rows), on a
+    database other processes can open (not SQLite in memory)."""
+    if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if connection.in_atomic_block:
+        return False
+    return not (connection.vendor == "sqlite" and cast(Any, connection).is_in_memory_db())
+
+
+# What a part verified in a child process reports: size, state bytes after it, last leaf
+# hash, first copy mismatch, checkpoints verified, their sizes. None: the part failed.
+_PartResult = tuple[int, bytes, bytes, int | None, int, tuple[int, ...]] | None
+
+
+class _Part(NamedTuple):
+    """One part of the log for `_verify_part`: the rows from `low` (None: the lowest
+    stored) below `high`, from the stored state `start` (None: the empty log)."""
+
+    low: int | None
+    high: int
+    start: bytes | None
+    start_leaf: bytes
+    texts: list[str]
+    keys: dict[str, bytes]
+    hash_name: HashName
+    origin: str
+    copies: bool
+    complete: bool
+
+
+def _verify_part(part: _Part) -> _PartResult:
+    """Verify one part, in a forked process with a connection of its own. Any failure is
+    reported as None: the parent then verifies the whole log in one pass, which names
+    the failure as it always does."""
+    try:
+        state = CompactRange.from_bytes(part.start) if part.start is not None else None
+        verify = verify_stored if part.copies else verify_encoded
+        report = verify(
+            _rows(part.high, copies=part.copies, low=part.low), part.texts, part.keys,
+            part.hash_name, origin=part.origin, start=state, start_leaf=part.start_leaf,
+            complete=part.complete,
+        )
+        assert report.state is not None  # noqa: S101  (set by every verification)
+        return (report.size, report.state.to_bytes(), report.last_leaf_hash,
+                report.first_copy_mismatch, report.checkpoints_verified,
+                report.checkpoint_sizes)
+    except Exception:  # whatever it was, the one-pass run reports it
+        return None
+    finally:
+        connections.close_all()
+
+
+def _verify_in_parts(
+    limit: int, texts: list[str], keys: dict[str, bytes], hash_name: HashName, *,
+    columns: bool, jobs: int,
+) -> tuple[VerifyReport | None, tuple[LedgerVerificationError | None] | None]:
+    """Verify the log below `limit` as `jobs` parts in forked processes, each from the
+    tree state stored in the row before it, and meanwhile (`columns`) compare the index
+    columns here.
+
+    Returns the report of the whole, and the column check's result as a 1-tuple (None
+    when it was not run). The report is None when a part failed or the parts do not join
+    up (a part must end with exactly the state and leaf hash the next one started from):
+    then the log is verified again in one pass, which names the first problem exactly as
+    it always does. A log that verifies in parts verifies in one pass, with the same
+    report.
+    """
+    cuts = sorted({limit * i // jobs for i in range(1, jobs)} - {0})
+    starts: list[tuple[bytes, bytes]] = []
+    for cut in cuts:
+        row = LedgerEntry.objects.filter(seq=cut - 1).values_list("state", "leaf_hash").first()
+        if row is None:
+            return None, None
+        starts.append((bytes(row[0]), bytes(row[1])))
+    origin = signing.origin()
+    lows: list[int | None] = [None, *cuts]
+    highs = [*cuts, limit]
+    args = [
+        _Part(low, high, starts[i - 1][0] if i else None, starts[i - 1][1] if i else b"",
+              texts, keys, hash_name, origin, columns, i == len(highs) - 1)
+        for i, (low, high) in enumerate(zip(lows, highs, strict=True))
+    ]
+    connections.close_all()  # the children open their own
+    with multiprocessing.get_context("fork").Pool(len(args)) as pool:
+        pending = pool.map_async(_verify_part, args)
+        checked = (_check_columns(limit),) if columns else None
+        results: list[_PartResult] = pending.get()
+    parts = [r for r in results if r is not None]
+    if len(parts) != len(results):
+        return None, checked
+    for part, (state, leaf), cut in zip(parts, starts, cuts, strict=False):
+        if (part[0], part[1], part[2]) != (cut, state, leaf):
+            return None, checked
+    size, state_bytes, last_leaf, _mismatch, verified, sizes = parts[-1]
+    final = CompactRange.from_bytes(state_bytes)
+    mismatches = [p[3] for p in parts if p[3] is not None]
+    report = VerifyReport(
+        hash_name=hash_name,
+        size=size,
+        root=final.root(),
+        last_leaf_hash=last_leaf,
+        checkpoints_verified=verified,
+        checkpoint_sizes=sizes,
+        first_copy_mismatch=min(mismatches) if mismatches else None,
+        state=final,
+    )
+    return report, checked
+
+
+def ledger_verify(
+    *, record: bool = True, columns: bool = True, jobs: int = 1
+) -> Verification:
     """Recompute the whole ledger from stored entries and checkpoints.
 
     Checks signatures of every checkpoint, sequence continuity, hash chain, Merkle roots
     at every checkpoint, the head state, the checkpoint rows and (`columns`) every
     stored copy of an entry's content. Never raises for a bad log: the result names the
     first bad entry.
+
+    `jobs` > 1: a large log is verified in that many parts in parallel, in forked
+    processes, where this process allows it (`_can_fork`: the CLI, not a server's
+    threads); the result is the same.
 
     The log verified is the one up to the head read at the start (checkpoints are read
     before it, so none is larger): entries appended while verification runs are the
@@ -546,13 +676,20 @@ def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
     result: Verification
     try:
         texts = [text for _size, _root, text in checkpoint_rows]
-        report: VerifyReport = (
-            verify_stored(_rows(limit, copies=True), texts, keys, head.hash_name,
-                          origin=signing.origin())
-            if columns
-            else verify_encoded(_rows(limit), texts, keys, head.hash_name,
-                                origin=signing.origin())
-        )
+        report: VerifyReport | None = None
+        checked: tuple[LedgerVerificationError | None] | None = None
+        if jobs > 1 and limit >= PARALLEL_MIN and _can_fork():
+            report, checked = _verify_in_parts(
+                limit, texts, keys, head.hash_name, columns=columns, jobs=jobs
+            )
+        if report is None:
+            report = (
+                verify_stored(_rows(limit, copies=True), texts, keys, head.hash_name,
+                              origin=signing.origin())
+                if columns
+                else verify_encoded(_rows(limit), texts, keys, head.hash_name,
+                                    origin=signing.origin())
+            )
         error = None
         if report.size != head.size or report.root != head.root():
             error = LedgerVerificationError(
@@ -570,7 +707,7 @@ def ledger_verify(*, record: bool = True, columns: bool = True) -> Verification:
                 seq=report.first_copy_mismatch,
             )
         if error is None and columns:
-            error = _check_columns(limit)
+            error = _check_columns(limit) if checked is None else checked[0]
         if error is None:
             result = Verification(True, report.size, report.checkpoints_verified)
         else:
