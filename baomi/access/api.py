@@ -27,7 +27,8 @@ from baomi.access.models import (
     ReviewCampaign,
     ReviewItem,
 )
-from baomi.accounts.models import Department, Role, User
+from baomi.accounts.models import Role, User
+from baomi.accounts.services import department_get_or_create
 from baomi.api.base import ERRORS, api
 from baomi.clients.selectors import client_get
 from baomi.errors import InvalidInput, NotFound
@@ -316,15 +317,17 @@ def staff_transfer(request: HttpRequest, user_id: int, payload: TransferIn) -> d
     # person: a refused caller must not leave a new department behind.
     services.staff_manage_check(actor=actor, user=user, ledger_action="staff.transfer")
     name = payload.department.strip()
-    # A blank department takes the person out of theirs (as on the staff page).
-    dept = Department.objects.get_or_create(name=name[:100])[0] if name else None
+    # A blank department takes the person out of theirs (as on the staff page); a new
+    # name creates the department (recorded, `department.create`).
+    dept = department_get_or_create(name=name[:100], actor=actor) if name else None
     return {"ok": True, "detail": services.staff_transfer(
         actor=actor, user=user, department=dept, post=payload.post)}
 
 
 @api.post("/staff/{user_id}/handover", response={200: OkOut, **ERRORS}, tags=["access"])
 def staff_handover(request: HttpRequest, user_id: int, payload: HandoverIn) -> dict[str, object]:
-    """工作交接: every client of the person moves to the colleague in one step."""
+    """工作交接: every client of the person moves to the colleague in one step, also
+    after they left: `detail.moved` is the number of clients moved."""
     moved = services.staff_handover(actor=_actor(request), from_user=_user(user_id),
                                     to_user=_user(payload.to_user_id))
     return {"ok": True, "detail": {"moved": moved}}
@@ -415,9 +418,11 @@ class ReviewIn(_Strict):
 
 @api.post("/access-review-items/{item_id}", response={200: ItemOut, **ERRORS}, tags=["access"])
 def access_review_decide(request: HttpRequest, item_id: int, payload: ReviewIn) -> ReviewItem:
+    """Confirm or revoke one grant: the item's reviewer, or a compliance officer for an
+    item whose reviewer has left (or that has none). 404 for anyone else."""
     actor = _actor(request)
-    item = ReviewItem.objects.filter(pk=item_id, reviewer=actor).first()
-    if item is None:
+    item = ReviewItem.objects.select_related("reviewer").filter(pk=item_id).first()
+    if item is None or not services.review_may_decide(actor, item):
         raise NotFound(code="review_item_not_found")
     return services.review_decide(actor=actor, item=item, confirm=payload.confirm)
 

@@ -348,3 +348,40 @@ class ReviewItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grant_kind} {self.grant_id}"
+
+
+class EndedAssignment(models.Model):
+    """An assignment that ended when its holder left (离职) or was transferred (调岗),
+    kept until a handover (工作交接) moves the client to a colleague.
+
+    The assignment itself is deleted at once, so it grants nothing from that moment on;
+    this row only remembers which clients the person served, so that the firm does not
+    lose track of them and the handover can move exactly those. It grants nothing and is
+    never read by the policy."""
+
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ended_assignments"
+    )
+    assigned_at = models.DateTimeField()
+    ended_at = models.DateTimeField(default=timezone.now)
+    # Why it ended: "left" or "transferred" (the reason of its `assignment.remove` entry).
+    reason = models.CharField(max_length=20)
+    handed_over_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-ended_at", "-id"]
+        constraints = [
+            # One open (not yet handed over) record per client and person.
+            models.UniqueConstraint(
+                fields=["client", "user"],
+                condition=models.Q(handed_over_at__isnull=True),
+                name="ended_assignment_open_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ended {self.user_id} → {self.client_id}"

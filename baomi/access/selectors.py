@@ -24,6 +24,7 @@ from baomi.access.models import (
     BreakGlassRead,
     ClientAuthorization,
     ConfidentialityAgreement,
+    EndedAssignment,
     Notification,
     Purpose,
     QueryRequest,
@@ -466,6 +467,16 @@ def agreements_of(user: User) -> QuerySet[ConfidentialityAgreement]:
 
 def trainings_of(user: User) -> QuerySet[TrainingRecord]:
     return TrainingRecord.objects.filter(person=user)
+
+
+def handover_clients(user: User) -> list[Client]:
+    """The clients a handover of `user` would move (`services.staff_handover`): those
+    they are assigned to, and those whose assignment ended when they left or were
+    transferred and that were not handed over yet. Ordered by name."""
+    ended = EndedAssignment.objects.filter(user=user, handed_over_at__isnull=True)
+    return list(Client.objects.filter(
+        Q(assignments__user=user) | Q(pk__in=ended.values("client_id"))
+    ).distinct().order_by("name", "pk"))
 
 
 def authorizations_for_client(client: Client) -> QuerySet[ClientAuthorization]:

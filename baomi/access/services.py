@@ -34,6 +34,7 @@ from baomi.access.models import (
     BreakGlassRead,
     ClientAuthorization,
     ConfidentialityAgreement,
+    EndedAssignment,
     GrantKind,
     Notification,
     PartnerOrganisation,
@@ -1149,7 +1150,13 @@ def _end_grants(actor: Any, user: User, why: str) -> dict[str, int]:
     """End every grant `user` holds, in the caller's transaction, each change recorded."""
     out = {"assignments": 0, "requests": 0, "authorizations": 0, "tokens": 0, "sessions": 0}
     for a in list(Assignment.objects.filter(user=user)):
+        # The assignment goes (it grants nothing from now on), but which clients were
+        # the person's is kept for the handover (`staff_handover`) that follows.
         a.delete()
+        EndedAssignment.objects.get_or_create(
+            client_id=a.client_id, user=user, handed_over_at__isnull=True,
+            defaults={"assigned_at": a.assigned_at, "reason": why},
+        )
         record(actor, "assignment.remove", object_type="user", object_id=user.pk,
                client_id=a.client_id, reason=why)
         out["assignments"] += 1
@@ -1191,8 +1198,10 @@ def _check_staff_manage(actor: User, user: User, ledger_action: str) -> None:
 
 def staff_leave(*, actor: User, user: User, now: datetime | None = None) -> dict[str, int]:
     """Mark `user` as having left (离职): every assignment, query request, authorization,
-    token and session ends at once, in one transaction. Ledger: ``staff.leave`` plus one
-    entry per grant ended."""
+    token and session ends at once, in one transaction. Which clients were theirs is kept
+    (`EndedAssignment`) for the handover, which may come later; the review items they
+    were to decide pass to compliance (`reviews_reviewer_gone`). Ledger: ``staff.leave``
+    plus one entry per grant ended."""
     _check_staff_manage(actor, user, "staff.leave")
     with transaction.atomic():
         record(actor, "staff.leave", object_type="user", object_id=user.pk)
@@ -1202,42 +1211,65 @@ def staff_leave(*, actor: User, user: User, now: datetime | None = None) -> dict
 
 
 def staff_transfer(*, actor: User, user: User, department: Department | None,
-                   post: str = "") -> dict[str, int]:
+                   post: str = "", role: str | None = None) -> dict[str, int]:
     """Transfer `user` to another post (调岗): their grants, tokens and sessions end at
-    once (new ones follow the new post). Ledger: ``staff.transfer``."""
+    once (new ones follow the new post) and their open query requests are cancelled. A
+    new department, leaving one, or a new `role` is a transfer wherever it is made (the
+    staff page and ``PATCH /api/v1/staff/{id}`` come here through
+    `accounts.services.staff_change`). Which clients were theirs is kept for a handover.
+    Ledger: ``staff.transfer`` (the new department, and the new role if any), one entry
+    per grant ended, and the ``permission.change`` of the edit."""
     _check_staff_manage(actor, user, "staff.transfer")
+    reason = f"department={department.pk if department else ''}"
+    if role is not None and role != user.role:
+        reason += f" role={role}"
     with transaction.atomic():
-        record(actor, "staff.transfer", object_type="user", object_id=user.pk,
-               reason=f"department={department.pk if department else ''}")
+        record(actor, "staff.transfer", object_type="user", object_id=user.pk, reason=reason)
         ended = _end_grants(actor, user, "transferred")
         user_update(user=user, department=department, clear_department=department is None,
-                    post=post or None, actor=actor)
+                    post=post or None, role=role, actor=actor)
     return ended
 
 
 def staff_handover(*, actor: User, from_user: User, to_user: User) -> int:
-    """Handover (工作交接): move every client of `from_user` to `to_user` in one step.
-    Ledger: ``staff.handover`` and one ``assignment.add`` / ``.remove`` per client."""
+    """Handover (工作交接): move every client of `from_user` to `to_user` in one step, in
+    one transaction: the clients they are assigned to, and those whose assignment ended
+    when they left or were transferred (`EndedAssignment`), which is how a departed
+    person's clients are handed over after the departure ended their access. The
+    colleague must be assignable (`_assignable`). Returns the number of clients moved.
+
+    Ledger: ``staff.handover`` (the colleague and the number of clients), one
+    ``assignment.add`` per client the colleague did not have yet, and one
+    ``assignment.remove`` per live assignment of `from_user` (an ended one was recorded
+    as removed when it ended)."""
     _check_staff_manage(actor, from_user, "staff.handover")
     if to_user.pk == from_user.pk or not _assignable(to_user):
         raise _refuse_input(actor, "staff.handover", "handover_target_invalid",
                             _("Choose an active colleague other than the person handing over."),
                             field_name="to_user", object_type="user", object_id=from_user.pk)
-    moved = 0
+    now = timezone.now()
     with transaction.atomic():
+        live = list(Assignment.objects.select_for_update().filter(user=from_user))
+        ended = list(EndedAssignment.objects.select_for_update().filter(
+            user=from_user, handed_over_at__isnull=True))
+        client_ids = sorted({a.client_id for a in live} | {e.client_id for e in ended})
         record(actor, "staff.handover", object_type="user", object_id=from_user.pk,
-               reason=f"to={to_user.pk}")
-        for a in list(Assignment.objects.filter(user=from_user)):
-            Assignment.objects.get_or_create(client_id=a.client_id, user=to_user,
-                                             defaults={"assigned_by": actor})
-            record(actor, "assignment.add", object_type="user", object_id=to_user.pk,
-                   client_id=a.client_id, reason="handover")
+               reason=f"to={to_user.pk} clients={len(client_ids)}")
+        for client_id in client_ids:
+            _row, created = Assignment.objects.get_or_create(
+                client_id=client_id, user=to_user, defaults={"assigned_by": actor})
+            if created:
+                record(actor, "assignment.add", object_type="user", object_id=to_user.pk,
+                       client_id=client_id, reason="handover")
+        for a in live:
             a.delete()
             record(actor, "assignment.remove", object_type="user", object_id=from_user.pk,
                    client_id=a.client_id, reason="handover")
-            moved += 1
-        notify([to_user], "handover", {"from": str(from_user), "count": moved}, url="/clients/")
-    return moved
+        EndedAssignment.objects.filter(pk__in=[e.pk for e in ended]).update(
+            handed_over_to=to_user, handed_over_at=now)
+        notify([to_user], "handover", {"from": str(from_user), "count": len(client_ids)},
+               url="/clients/")
+    return len(client_ids)
 
 
 # --- Access review campaigns (权限定期审查) ------------------------------------------------
@@ -1256,8 +1288,9 @@ def _reviewers_for(client: Client | None) -> list[User]:
 def _reviewer_for(candidates: Sequence[User], holder_id: int | None) -> User | None:
     """The first candidate who does not hold the grant: nobody reviews their own access,
     so a manager's own assignment goes to the next manager of the department, or to
-    compliance. None when nobody else is left; the item then stays unreviewed and is
-    flagged to compliance at the deadline."""
+    compliance. None when nobody else is left; the item is then flagged to compliance at
+    once, and a compliance officer who does not hold the grant decides it
+    (`review_may_decide`)."""
     return next((u for u in candidates if u.pk != holder_id), None)
 
 
@@ -1334,11 +1367,24 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
                 grant_id=q.pk, holder=str(q.requester), client=q.client,
                 client_name=q.client.name, description=q.purpose[:300],
             ))
+        # An item nobody could be chosen for is flagged to compliance now, not at the
+        # deadline: only a compliance officer may decide it (`review_may_decide`).
+        unassigned = 0
+        for item in items:
+            if item.reviewer is None:
+                item.flagged = True
+                unassigned += 1
         ReviewItem.objects.bulk_create(items)
         record(actor, "access_review.create", object_type="access_review",
                object_id=campaign.pk, reason=f"items={len(items)}")
         notify(list({i.reviewer.pk: i.reviewer for i in items if i.reviewer}.values()),
                "review_assigned", {"name": campaign.name}, url=f"/access/reviews/{campaign.pk}/")
+        if unassigned:
+            record(actor, "access_review.flag", object_type="access_review",
+                   object_id=campaign.pk, reason=f"no_reviewer={unassigned}")
+            notify(_compliance(), "review_no_reviewer",
+                   {"name": campaign.name, "count": unassigned},
+                   url=f"/access/reviews/{campaign.pk}/")
     return campaign
 
 
@@ -1365,16 +1411,42 @@ def review_export(*, actor: User, campaign: ReviewCampaign, fmt: str) -> bytes:
     return exports.review_pdf(campaign) if fmt == "pdf" else exports.review_xlsx(campaign)
 
 
-def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem:
-    """The reviewer confirms or revokes one pending grant; revoking ends it at once.
+def review_orphaned(item: ReviewItem) -> bool:
+    """Whether `item` has nobody to decide it as its reviewer: none could be chosen, or
+    the reviewer has left or was deactivated. Such items pass to compliance."""
+    reviewer = item.reviewer
+    return reviewer is None or not reviewer.is_active or reviewer.status == StaffStatus.LEFT
 
-    Refused (and recorded): anyone but the item's reviewer (`not_reviewer`), the holder of
-    the grant (`self_review`: items listed before reviewers were chosen apart from
-    holders may still name one), and an item already decided (`review_not_pending`, 409:
-    a revoked grant confirmed afterwards would read as confirmed while it is gone).
-    Ledger: ``access_review.confirm`` / ``access_review.revoke``."""
+
+def _in_office(user: User) -> bool:
+    return user.is_active and user.status != StaffStatus.LEFT
+
+
+def review_may_decide(actor: User, item: ReviewItem) -> bool:
+    """Whether `actor` may decide `item` (the holder check aside, `review_decide`): its
+    reviewer, or, when the item has none left (`review_orphaned`), a compliance officer,
+    so that no grant stays beyond review because its reviewer has gone."""
+    if not _in_office(actor):
+        return False
+    if item.reviewer_id == actor.pk:
+        return True
+    return actor.role == Role.COMPLIANCE and review_orphaned(item)
+
+
+def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem:
+    """The reviewer confirms or revokes one pending grant; revoking ends it at once. An
+    item whose reviewer has left (or that has none) is decided by a compliance officer
+    in their place (`review_may_decide`).
+
+    Refused (and recorded): anyone else (`not_reviewer`), the holder of the grant
+    (`self_review`: items listed before reviewers were chosen apart from holders may
+    still name one, and a compliance officer may hold an orphaned item's grant), and an
+    item already decided (`review_not_pending`, 409: a revoked grant confirmed afterwards
+    would read as confirmed while it is gone). Ledger: ``access_review.confirm`` /
+    ``access_review.revoke`` (``in_place_of=<reviewer id>`` in the reason when compliance
+    decided for a reviewer who has gone)."""
     act = "access_review.confirm" if confirm else "access_review.revoke"
-    if item.reviewer_id != actor.pk or not actor.is_active:
+    if not review_may_decide(actor, item):
         record(actor, act, object_type="review_item", object_id=item.pk,
                client_id=item.client_id, decision="refused", reason="not_reviewer")
         raise AccessDenied(_("This item is for another reviewer."), code="not_reviewer")
@@ -1382,6 +1454,7 @@ def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem
         record(actor, act, object_type="review_item", object_id=item.pk,
                client_id=item.client_id, decision="refused", reason="self_review")
         raise AccessDenied(_("You cannot review your own access."), code="self_review")
+    in_place = "" if item.reviewer_id == actor.pk else f" in_place_of={item.reviewer_id or ''}"
     with transaction.atomic():
         locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
         decided = locked.decision != ReviewDecision.PENDING
@@ -1393,7 +1466,8 @@ def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem
             locked.decided_at = timezone.now()
             locked.save(update_fields=["decision", "decided_by", "decided_at"])
             record(actor, act, object_type="review_item", object_id=locked.pk,
-                   client_id=locked.client_id, reason=f"{locked.grant_kind}={locked.grant_id}")
+                   client_id=locked.client_id,
+                   reason=f"{locked.grant_kind}={locked.grant_id}{in_place}")
     for name in ("decision", "decided_by_id", "decided_at"):
         setattr(item, name, getattr(locked, name))
     if decided:
@@ -1420,16 +1494,42 @@ def _revoke_grant(actor: User, item: ReviewItem) -> None:
                object_id=item.grant_id, client_id=item.client_id, reason="access_review")
 
 
+def reviews_reviewer_gone(*, actor: User | str, user: User) -> int:
+    """`user` has left or was deactivated: the review items still waiting for them are
+    flagged and compliance is notified once per campaign, since from now on only a
+    compliance officer can decide them (`review_may_decide`). Runs in the caller's
+    transaction. Ledger: ``access_review.flag`` (``reviewer_gone=<user id>``) per
+    campaign. Returns the number of items."""
+    waiting = ReviewItem.objects.filter(reviewer=user, decision=ReviewDecision.PENDING)
+    counts: dict[int, int] = {}
+    for campaign_id in waiting.values_list("campaign_id", flat=True):
+        counts[campaign_id] = counts.get(campaign_id, 0) + 1
+    if not counts:
+        return 0
+    waiting.update(flagged=True)
+    officers = [u for u in _compliance() if u.pk != user.pk]
+    for campaign in ReviewCampaign.objects.filter(pk__in=counts).order_by("pk"):
+        n = counts[campaign.pk]
+        record(actor, "access_review.flag", object_type="access_review", object_id=campaign.pk,
+               reason=f"reviewer_gone={user.pk} items={n}")
+        notify(officers, "review_reviewer_gone",
+               {"name": campaign.name, "count": n, "who": str(user)},
+               url=f"/access/reviews/{campaign.pk}/")
+    return sum(counts.values())
+
+
 def reviews_flag_overdue(*, now: datetime | None = None) -> int:
     """Scheduler job: items still unreviewed after their campaign's deadline are flagged
-    and compliance is notified once per campaign. Ledger: ``access_review.flag``."""
+    and compliance is notified once per campaign (the count includes items flagged
+    earlier because their reviewer had gone and that are still waiting). Ledger:
+    ``access_review.flag``."""
     now = now or timezone.now()
     flagged = 0
     for campaign in ReviewCampaign.objects.filter(deadline__lte=now, flagged_at__isnull=True):
         with transaction.atomic():
-            n = campaign.items.filter(decision=ReviewDecision.PENDING, flagged=False).update(
-                flagged=True
-            )
+            pending = campaign.items.filter(decision=ReviewDecision.PENDING)
+            n = pending.count()
+            pending.filter(flagged=False).update(flagged=True)
             campaign.flagged_at = now
             campaign.save(update_fields=["flagged_at"])
             if n:

@@ -39,10 +39,11 @@ from baomi.access.models import (
     Purpose,
     QueryRequest,
     ReviewCampaign,
+    ReviewDecision,
     ReviewItem,
     TrainingRecord,
 )
-from baomi.accounts.models import Department, Role, User
+from baomi.accounts.models import Department, Role, StaffStatus, User
 from baomi.audit.events import record
 from baomi.clients.models import Client
 from baomi.clients.selectors import client_get
@@ -335,11 +336,16 @@ def staff_access(request: HttpRequest, user_id: int) -> HttpResponse:
         "trainings": _rows(list(selectors.trainings_of(person)), lambda t: (t.course,),
                            timezone.now()),
         "kinds": AgreementKind.choices,
-        "colleagues": User.objects.filter(is_active=True).exclude(pk=person.pk).exclude(
-            role__in=[Role.CLIENT, Role.PARTNER]).order_by("username"),
+        # Only those a handover may name (`services._assignable`).
+        "colleagues": User.objects.filter(
+            is_active=True, role__in=services.ASSIGNABLE_ROLES).exclude(
+            status=StaffStatus.LEFT).exclude(pk=person.pk).order_by("username"),
         "departments": Department.objects.all(),
         "can_manage": actor.role == Role.ADMIN,
-        "clients": Client.objects.filter(assignments__user=person).order_by("name"),
+        "left": person.status == StaffStatus.LEFT,
+        # After 离职 / 调岗 these include the clients whose assignment ended then: their
+        # access has ended, but the handover still moves them to a colleague.
+        "clients": selectors.handover_clients(person),
         "start": now.strftime("%Y-%m-%dT%H:%M"),
         "end": (now + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M"),
     })
@@ -479,9 +485,14 @@ def review(request: HttpRequest, campaign_id: int) -> HttpResponse:
         except BaomiError as exc:
             _fail(request, exc)
         return redirect("access:review", campaign_id=campaign.pk)
-    items = selectors.campaign_items(campaign, None if manage else actor)
+    items = list(selectors.campaign_items(campaign, None if manage else actor))
+    # Items whose reviewer has gone pass to compliance (`services.review_may_decide`).
+    orphaned = {i.pk for i in items if services.review_orphaned(i)}
+    decidable = {i.pk for i in items
+                 if i.decision == ReviewDecision.PENDING and services.review_may_decide(actor, i)}
     return render(request, "access/review.html",
-                  {"nav": "access", "campaign": campaign, "items": items, "manage": manage})
+                  {"nav": "access", "campaign": campaign, "items": items, "manage": manage,
+                   "orphaned": orphaned, "decidable": decidable})
 
 
 @login_required

@@ -125,9 +125,10 @@ def user_update(
     takes the person out of their department). Raises ValidationFailed.
 
     Ledger: `staff.update`; a role, clearance or department change is a permission
-    change and names old and new values in the reason. Moving someone out of a
-    department they had is a transfer (调岗): callers go through
-    `baomi.access.services.staff_transfer`, which ends their grants first.
+    change and names old and new values in the reason. A new role, or moving someone
+    out of a department they had, is a transfer (调岗): callers go through
+    `staff_change` (or `baomi.access.services.staff_transfer`), which ends their grants
+    first.
     """
     before = (user.role, user.clearance, user.department_id)
     if role is not None:
@@ -235,9 +236,13 @@ def user_deactivate(
 ) -> User:
     """Deactivate a user: sessions ended and tokens revoked in the same transaction.
 
-    With `left=True` the person is also marked as having left the firm (离职).
+    With `left=True` the person is also marked as having left the firm (离职). Access
+    review items waiting for them pass to compliance
+    (`baomi.access.services.reviews_reviewer_gone`): nobody else could decide them.
     Ledger: `staff.deactivate` (reason `left` or `deactivated`).
     """
+    from baomi.access.services import reviews_reviewer_gone
+
     now = now or timezone.now()
     with transaction.atomic():
         record(actor, "staff.deactivate", object_type="user", object_id=user.pk,
@@ -249,6 +254,7 @@ def user_deactivate(
         user.save(update_fields=["is_active", "status", "left_at"])
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
         sessions_end_for_user(user=user, reason="left" if left else "deactivated")
+        reviews_reviewer_gone(actor=actor, user=user)
     return user
 
 
@@ -482,11 +488,25 @@ def recovery_code_use(*, user: User, code: str) -> bool:
     return updated == 1
 
 
-def department_get_or_create(*, name: str) -> Department:
+def department_get_or_create(*, name: str, actor: User | str = "system") -> Department:
+    """The department called `name`, created if there is none. Departments bound
+    managers' reach (a manager manages their department's clients), so a new one is a
+    permission change: ``department.create`` is recorded in the same transaction, and
+    nothing is created if the entry cannot be written. Raises ValidationFailed for a
+    blank name."""
     clean = name.strip()
     if not clean:
         raise _field_error("department", _("This field is required."))
-    dept, _created = Department.objects.get_or_create(name=clean)
+    existing = Department.objects.filter(name=clean).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            dept = Department.objects.create(name=clean)
+            record(actor, "department.create", object_type="department", object_id=dept.pk)
+    except IntegrityError:
+        # Created meanwhile by another request, which recorded it.
+        return Department.objects.get(name=clean)
     return dept
 
 
@@ -544,7 +564,8 @@ def staff_create(*, actor: User, username: str, password: str, data: StaffInput)
     """
     personal = _staff_personal_values(data)
     with transaction.atomic():
-        dept = department_get_or_create(name=data.department) if data.department.strip() else None
+        dept = (department_get_or_create(name=data.department, actor=actor)
+                if data.department.strip() else None)
         user = user_create(
             username=username,
             password=password,
@@ -561,54 +582,93 @@ def staff_create(*, actor: User, username: str, password: str, data: StaffInput)
 
 
 def staff_update(*, actor: User, user: User, data: StaffInput) -> User:
-    """Update a staff account's profile and sealed personal data, in one transaction.
-
-    Nobody changes their own role (an administrator cannot demote the last one by
-    accident); a blank department removes the person from theirs. Ledger:
-    `staff.update` or `permission.change`, plus `staff.manage` for the sealed fields
-    written. Raises ValidationFailed, AccessDenied.
+    """Update a staff account's profile and sealed personal data from the staff page, in
+    one transaction (`staff_change`; a blank department removes the person from theirs).
+    Raises ValidationFailed, AccessDenied.
     """
-    if user.pk == actor.pk and data.role != user.role:
-        raise _field_error("role", _("You cannot change your own role."))
     personal = _staff_personal_values(data)
-    dept = department_get_or_create(name=data.department) if data.department.strip() else None
-    if is_transfer(user, dept):
+    return staff_change(
+        actor=actor,
+        user=user,
+        display_name=data.display_name,
+        email=data.email,
+        role=data.role,
+        department=data.department,
+        post=data.post,
+        clearance=data.clearance,
+        personal=personal,
+    )
+
+
+def staff_change(
+    *,
+    actor: User,
+    user: User,
+    display_name: str | None = None,
+    email: str | None = None,
+    role: str | None = None,
+    department: str | None = None,
+    post: str | None = None,
+    clearance: str | None = None,
+    personal: dict[str, str | None] | None = None,
+) -> User:
+    """Change a staff account, for the staff page (`staff_update`) and
+    ``PATCH /api/v1/staff/{id}`` alike. None leaves a field unchanged; `department` is
+    a name ("" takes the person out of theirs; a new name creates the department).
+
+    A change of post is a transfer (调岗) wherever it is made: a new role, or leaving a
+    department the person had (`is_transfer`), goes through
+    `baomi.access.services.staff_transfer`, which ends their assignments, query requests,
+    authorizations, tokens and sessions at once. Otherwise a role or grant could be
+    changed while the access given for the old post carried on. Nobody changes their own
+    role (an administrator cannot demote the last one by accident) or transfers
+    themselves; the transfer is decided before the transaction, so that a refusal's
+    entry stays and no department is created for it. Ledger: `staff.update` or
+    `permission.change`, ``staff.transfer`` and its entries, ``department.create``, and
+    `staff.manage` for the sealed fields written (`personal`). Raises ValidationFailed,
+    AccessDenied.
+    """
+    if role is not None and role != user.role and user.pk == actor.pk:
+        raise _field_error("role", _("You cannot change your own role."))
+    if role is not None and role not in Role.values:
+        raise _field_error("role", _("Unknown role."))
+    name = None if department is None else department.strip()[:100]
+    transfer = is_transfer(user, department=name, role=role)
+    if transfer:
         from baomi.access.services import staff_manage_check
 
         # Decided before the transaction below, so that a refusal's entry stays.
         staff_manage_check(actor=actor, user=user, ledger_action="staff.transfer")
     with transaction.atomic():
-        department_change(actor=actor, user=user, department=dept, post=data.post)
+        if name is None:
+            dept = user.department
+        else:
+            dept = department_get_or_create(name=name, actor=actor) if name else None
+        if transfer:
+            from baomi.access.services import staff_transfer
+
+            staff_transfer(actor=actor, user=user, department=dept, post=post or "", role=role)
         user_update(
             user=user,
-            display_name=data.display_name,
-            email=data.email,
+            display_name=display_name,
+            email=email,
             department=dept,
             clear_department=dept is None,
-            post=data.post,
-            role=data.role,
-            clearance=data.clearance,
+            post=post,
+            role=role,
+            clearance=clearance,
             actor=actor,
         )
-        _staff_personal_write(actor, user, personal)
+        _staff_personal_write(actor, user, personal or {})
     return user
 
 
-def is_transfer(user: User, department: Department | None) -> bool:
-    """Whether moving `user` to `department` (None: out of theirs) is a transfer (调岗):
-    they leave a department they had."""
-    new = department.pk if department is not None else None
-    return user.department_id is not None and user.department_id != new
-
-
-def department_change(*, actor: User, user: User, department: Department | None,
-                      post: str = "") -> None:
-    """Carry out a transfer (`is_transfer`) through `staff_transfer`: the person's
-    assignments, requests, authorizations, tokens and sessions end at once and the
-    department changes. Anything else (the same department, or a first one for someone
-    without) is left to `user_update`, which records it with the rest of the edit."""
-    if not is_transfer(user, department):
-        return
-    from baomi.access.services import staff_transfer
-
-    staff_transfer(actor=actor, user=user, department=department, post=post)
+def is_transfer(user: User, *, department: str | None = None, role: str | None = None) -> bool:
+    """Whether changing `user` to the department named `department` ("" for none, None:
+    unchanged) and to `role` (None: unchanged) is a transfer (调岗): they leave a
+    department they had, or their role changes. Giving a first department to someone
+    without one only sets it."""
+    if role is not None and role != user.role:
+        return True
+    current = user.department.name if user.department is not None else None
+    return department is not None and current is not None and department.strip() != current

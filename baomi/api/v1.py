@@ -222,8 +222,8 @@ def staff_create(request: HttpRequest, payload: StaffCreateIn) -> Status[User]:
     actor = _actor(request)
     _require_staff_admin(actor, "staff.create")
     dept = (
-        account_services.department_get_or_create(name=payload.department)
-        if payload.department
+        account_services.department_get_or_create(name=payload.department, actor=actor)
+        if payload.department and payload.department.strip()
         else None
     )
     user = account_services.user_create(
@@ -256,29 +256,28 @@ def staff_get(request: HttpRequest, user_id: int) -> User:
 
 @api.patch("/staff/{int:user_id}", response={200: StaffOut, **ERRORS}, tags=["staff"])
 def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> User:
-    """Change a staff account; `is_active: false` ends its sessions and tokens at once."""
+    """Change a staff account; `is_active: false` ends its sessions and tokens at once.
+
+    A new `role`, or a `department` other than the person's (blank or null: out of
+    theirs), is a transfer (调岗), as on the staff page: their grants, tokens and
+    sessions end and their open query requests are cancelled. Nobody changes their own
+    role (422 `validation_error`) or transfers themselves (403 `self_action`)."""
     actor = _actor(request)
     _require_staff_admin(actor, "staff.update", user_id)
     user = account_selectors.staff_get(actor=actor, user_id=user_id)
     sent = payload.model_dump(exclude_unset=True)
-    dept = (
-        account_services.department_get_or_create(name=sent["department"])
-        if sent.get("department")
-        else None
-    )
-    if dept is not None:
-        # Leaving a department the person had is a transfer (调岗): grants end first.
-        account_services.department_change(actor=actor, user=user, department=dept,
-                                           post=sent.get("post") or "")
-    account_services.user_update(
+    department = sent.get("department")
+    if "department" in sent and department is None:
+        department = ""  # null, like a blank name, takes the person out of theirs
+    account_services.staff_change(
+        actor=actor,
         user=user,
         display_name=sent.get("display_name"),
         email=sent.get("email"),
         role=sent.get("role"),
-        clearance=sent.get("clearance"),
+        department=department,
         post=sent.get("post"),
-        department=dept,
-        actor=actor,
+        clearance=sent.get("clearance"),
     )
     if sent.get("is_active") is False and user.is_active:
         if user.pk == actor.pk:
