@@ -158,7 +158,7 @@ API: dict[tuple[str, str], Spec] = {
         "client", A.CLIENT_UPDATE, lambda w, t: {"name": "新联系人", "mobile": "13800138000"}),
     ("GET", "/api/v1/contacts/search"): Spec(
         "fixed", roles_ok=frozenset({"admin", "manager", "accountant"}),
-        query={"mobile": "13800138000"}),
+        query={"mobile": "13800138000", "purpose": "审计"}),
     ("GET", "/api/v1/clients/{client_id}/sensitive"): Spec(
         "client", A.CLIENT_SENSITIVE_READ, query={"purpose": "审计"},
         level=policy.Level.CONFIDENTIAL),  # reads every sealed field: up to 机密

@@ -83,6 +83,7 @@ def test_client_sealed_fields_masked_revealed_and_searched(page, live_server, ma
     # Live search by the contact's mobile, typed with a country code.
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/clients/")
+    page.fill("input[name=purpose]", "核对联系人")  # a search confirms values: F08
     page.fill("input[name=q]", "+86 13912345678")
     page.wait_for_selector("#contact-match-table")
     assert "孙九" in page.inner_text("#contact-match-table")

@@ -17,6 +17,7 @@ from baomi.classification.models import DocumentLabel, ReviewItem
 from baomi.errors import NotFound
 from baomi.vault import selectors as vault_selectors
 from baomi.vault.api import ERRORS
+from baomi.vault.models import Document
 
 
 def _actor(request: HttpRequest) -> User:
@@ -46,6 +47,14 @@ class ClassificationOut(Schema):
     source: str
     overridden: bool
     labelled_at: datetime | None
+    settable_levels: list[str] = Field(
+        default_factory=list,
+        description=(
+            "The levels the caller may set this document to, lowest first (the access "
+            "matrix's document.classify, decided at the higher of the current level and "
+            "the new one); empty when they may not relabel it. Any other level is refused."
+        ),
+    )
 
 
 class LabelIn(Schema):
@@ -66,11 +75,11 @@ class ReviewOut(Schema):
     status: str
 
 
-def _out(document_id: int, level: str, category: str, label: DocumentLabel | None) -> dict:  # type: ignore[type-arg]
+def _out(actor: User, document: Document, label: DocumentLabel | None) -> dict:  # type: ignore[type-arg]
     return {
-        "document_id": document_id,
-        "level": level,
-        "category": category,
+        "document_id": document.pk,
+        "level": document.level,
+        "category": document.category,
         "suggested_level": (label.suggested_level or None) if label else None,
         "suggested_category": (label.suggested_category or None) if label else None,
         "reasons": label.reason_texts() if label else [],
@@ -80,6 +89,7 @@ def _out(document_id: int, level: str, category: str, label: DocumentLabel | Non
         "source": label.source if label else "unconfirmed",
         "overridden": bool(label and label.overridden),
         "labelled_at": label.labelled_at if label else None,
+        "settable_levels": services.classify_levels(actor=actor, document=document),
     }
 
 
@@ -105,11 +115,11 @@ def _review_out(item: ReviewItem) -> dict:  # type: ignore[type-arg]
     tags=["classification"],
 )
 def classification_get(request: HttpRequest, document_id: int) -> dict:  # type: ignore[type-arg]
-    """The label, the scanner's suggestion with its reasons, and finding counts."""
-    document = vault_selectors.document_get(actor=_actor(request), document_id=document_id)
-    return _out(
-        document.pk, document.level, document.category, services.label_get(document=document)
-    )
+    """The label, the scanner's suggestion with its reasons, finding counts, and the levels
+    the caller may set it to."""
+    actor = _actor(request)
+    document = vault_selectors.document_get(actor=actor, document_id=document_id)
+    return _out(actor, document, services.label_get(document=document))
 
 
 @api.post(
@@ -118,13 +128,14 @@ def classification_get(request: HttpRequest, document_id: int) -> dict:  # type:
     tags=["classification"],
 )
 def classification_set(request: HttpRequest, document_id: int, body: LabelIn) -> dict:  # type: ignore[type-arg]
-    """Confirm the suggestion or override it; an override is recorded as such."""
+    """Confirm the suggestion or override it; an override is recorded as such. A level
+    the caller may not set (see `settable_levels`) is refused (403) and recorded."""
     actor = _actor(request)
     document = vault_selectors.document_get(actor=actor, document_id=document_id)
     label = services.document_classify(
         actor=actor, document=document, level=body.level, category=body.category
     )
-    return _out(document.pk, document.level, document.category, label)
+    return _out(actor, document, label)
 
 
 @api.get(

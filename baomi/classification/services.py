@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baomi import policy
 from baomi.accounts.models import LEVEL_ORDER, Level, Role, User
 from baomi.audit.events import record
 from baomi.classification.models import (
@@ -272,6 +273,67 @@ def review_fill(*, now: dt.datetime | None = None, actor: str = "system:schedule
     return created
 
 
+def classify_levels(
+    *, actor: User, document: Document, facts: policy.Facts | None = None
+) -> list[str]:
+    """The levels `actor` may set `document` to, lowest first
+    (`door.document_classify_levels`): what the confirmation page, the review queue and
+    the API offer. Decides and records nothing; the relabel itself is decided by the
+    door, so a level not offered is still refused if submitted."""
+    return door.document_classify_levels(actor=actor, document=document, facts=facts)
+
+
+def classify_levels_for(
+    *, actor: User, documents: list[Document]
+) -> dict[int, list[str]]:
+    """`classify_levels` for many documents (by id), the actor's facts gathered once
+    (for the one client when they all belong to it). Load the documents with
+    `select_related("client")`. Decides and records nothing."""
+    from baomi.access import selectors as access
+
+    if not documents:
+        return {}
+    clients = {d.client_id for d in documents}
+    facts = access.facts_for(actor, client_id=clients.pop() if len(clients) == 1 else None)
+    return {
+        d.pk: classify_levels(actor=actor, document=d, facts=facts) for d in documents
+    }
+
+
+@dataclass(frozen=True)
+class ReviewChoice:
+    """What a reviewer may choose for one review item: `levels` and `categories` (codes,
+    in their order). The document's own label is always among them (confirming it
+    changes nothing); the rest are the relabels the matrix allows them."""
+
+    levels: tuple[str, ...]
+    categories: tuple[str, ...]
+
+    @property
+    def relabel(self) -> bool:
+        return len(self.levels) > 1 or len(self.categories) > 1
+
+
+def review_choices(*, actor: User, items: list[ReviewItem]) -> dict[int, ReviewChoice]:
+    """Per review item (by id), what `actor` may choose: the levels `classify_levels`
+    allows, and every category where they may relabel at the document's own level (a
+    category change is decided there); the document's own level and category always.
+    So a reviewer the matrix does not let relabel a document may only confirm it. The
+    actor's facts are gathered once for the whole list. Decides and records nothing."""
+    levels = classify_levels_for(actor=actor, documents=[item.document for item in items])
+    out: dict[int, ReviewChoice] = {}
+    for item in items:
+        document = item.document
+        allowed = set(levels[document.pk])
+        out[item.pk] = ReviewChoice(
+            levels=tuple(v for v in Level.values if v in allowed or v == document.level),
+            categories=tuple(Category.values)
+            if document.level in allowed
+            else (document.category,),
+        )
+    return out
+
+
 def review_can(actor: User) -> bool:
     return actor.role in REVIEWER_ROLES and actor.is_active
 
@@ -286,14 +348,17 @@ def review_resolve(
 ) -> ReviewItem:
     """The compliance officer confirms the label (same level/category) or relabels.
 
-    Reviewing classifications is the compliance officer's duty (F05). An administrator
-    may resolve reviews too, but relabels only as the access matrix's
-    ``document.classify`` lets them anywhere else (decided through the vault door at the
-    higher of the two levels, `door.document_classify_authorize`): the queue is no way
-    round it. Ledger ``document.classify`` (reason ``review=<id> from=L/C to=L/C
-    confirmed|relabelled``). Raises AccessDenied (not a compliance officer or
-    administrator, or a relabel the matrix refuses), Conflict (already resolved),
-    ValidationFailed.
+    Reviewing classifications is the compliance officer's duty (F05); administrators may
+    resolve reviews too. Confirming changes nothing and needs no more. A relabel, by
+    anyone (the compliance officer included), is the access matrix's
+    ``document.classify`` as everywhere else: decided through the vault door at the
+    higher of the two levels (`door.document_classify_authorize`), before the label
+    changes and again on the locked row if it was relabelled meanwhile, refused with the
+    decision's reason and recorded: the queue is no way round it (`classify_levels`
+    says which levels a reviewer may choose). Ledger ``document.classify`` (reason
+    ``review=<id> from=L/C to=L/C confirmed|relabelled``). Raises AccessDenied (not a
+    compliance officer or administrator, or a relabel the matrix refuses), Conflict
+    (already resolved), ValidationFailed.
     """
     if not review_can(actor):
         record(
@@ -307,13 +372,14 @@ def review_resolve(
         raise AccessDenied(_("Only compliance officers review classifications."))
     _check_label(level, category)
     decided: tuple[str, str] | None = None
-    if actor.role != Role.COMPLIANCE:
-        stored = Document.objects.filter(pk=item.document_id).first()
-        if stored is not None and (stored.level, stored.category) != (level, category):
-            door.document_classify_authorize(
-                actor=actor, document=stored, level=level, category=category
-            )
-            decided = (stored.level, stored.category)
+    # Decided on the label as stored now, outside the transaction so that a refusal's
+    # entry is not rolled back with it.
+    stored = Document.objects.filter(pk=item.document_id).first()
+    if stored is not None and (stored.level, stored.category) != (level, category):
+        door.document_classify_authorize(
+            actor=actor, document=stored, level=level, category=category
+        )
+        decided = (stored.level, stored.category)
     now = now or timezone.now()
     with transaction.atomic():
         locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
@@ -322,10 +388,7 @@ def review_resolve(
         document = Document.objects.select_for_update().get(pk=locked.document_id)
         before = f"{document.level}/{document.category}"
         changed = (document.level, document.category) != (level, category)
-        if actor.role != Role.COMPLIANCE and changed and decided != (
-            document.level,
-            document.category,
-        ):
+        if changed and decided != (document.level, document.category):
             # Not decided yet, or relabelled by someone else since: decide on this label.
             door.document_classify_authorize(
                 actor=actor, document=document, level=level, category=category

@@ -56,7 +56,16 @@ def confirm(request: HttpRequest, document_id: int) -> HttpResponse:
     except BaomiError as exc:
         return _error(request, exc)
     label = services.label_get(document=document)
-    chosen_level = (label.suggested_level if label else "") or document.level
+    # Only the levels the matrix lets this person set here are offered (the door still
+    # decides what is submitted). A suggestion they may not set is not preselected: the
+    # current label is, or else the highest level they may set.
+    settable = services.classify_levels(actor=actor, document=document)
+    suggested_level = label.suggested_level if label else ""
+    chosen_level = suggested_level or document.level
+    if chosen_level not in settable:
+        chosen_level = document.level if document.level in settable else (
+            settable[-1] if settable else ""
+        )
     chosen_category = (label.suggested_category if label else "") or document.category
     summary = [
         (t, type_label(t), n)
@@ -74,8 +83,12 @@ def confirm(request: HttpRequest, document_id: int) -> HttpResponse:
             "reasons": label.reason_items() if label else [],
             "suggested_level_label": _level_label(label.suggested_level if label else ""),
             "suggested_category_label": _category_label(label.suggested_category if label else ""),
-            "levels": Level.choices,
+            "levels": [(v, text) for v, text in Level.choices if v in settable],
             "categories": Category.choices,
+            "can_classify": bool(settable),
+            "suggestion_not_settable": bool(
+                settable and suggested_level and suggested_level not in settable
+            ),
             "chosen_level": chosen_level,
             "chosen_category": chosen_category,
             "nav": "clients",
@@ -90,13 +103,25 @@ def review_queue(request: HttpRequest) -> HttpResponse:
         items = services.review_queue(actor=actor)
     except AccessDenied as exc:
         return _error(request, exc)
+    # Each item offers what this reviewer may choose for it: its own label (to confirm)
+    # and the relabels the matrix allows them (the door still decides what is submitted).
+    choices = services.review_choices(actor=actor, items=items)
+    level_names, category_names = dict(Level.choices), dict(Category.choices)
+    rows = [
+        {
+            "item": item,
+            "levels": [(v, level_names.get(v, v)) for v in choices[item.pk].levels],
+            "categories": [(c, category_names.get(c, c)) for c in choices[item.pk].categories],
+            "relabel": choices[item.pk].relabel,
+        }
+        for item in items
+    ]
     return render(
         request,
         "classification/review.html",
         {
             "items": items,
-            "levels": Level.choices,
-            "categories": Category.choices,
+            "rows": rows,
             "period_days": services.review_period_days(),
             "nav": "review",
         },

@@ -123,14 +123,16 @@ class ProtectedSearch:
     refused: str = ""
 
 
-def protected_search(*, actor: User, term: str) -> ProtectedSearch:
+def protected_search(*, actor: User, term: str, purpose: str) -> ProtectedSearch:
     """Exact-match search of sealed fields through their blind indexes, for a term that
     has the shape of a whole ID number (resident ID, passport, permit), a mainland mobile
     number or a bank account; any other term searches nothing and records nothing.
 
-    Each field looked up is decided and recorded by the vault door (ledger event
-    ``record.search`` with the field name, never the value). The results are restricted
-    to clients `actor` may see. A refusal is returned in `refused`, not raised.
+    A match confirms a protected value, so each field looked up is decided by the vault
+    door as a read of it for `purpose` (F08: a blank purpose is refused,
+    `purpose_required`) and recorded (ledger event ``record.search`` with the field name
+    and the purpose, never the value). The results are restricted to clients `actor` may
+    see. A refusal is returned in `refused`, not raised.
     """
     from baomi.errors import AccessDenied
     from baomi.vault import door, normalize
@@ -154,7 +156,9 @@ def protected_search(*, actor: User, term: str) -> ProtectedSearch:
     contact_q = Q(pk__in=[])
     try:
         for model, name in lookups:
-            token = door.search_token(actor=actor, model=model, field_name=name, value=text)
+            token = door.search_token(
+                actor=actor, model=model, field_name=name, value=text, purpose=purpose
+            )
             out.searched.append(name)
             if not token:
                 continue

@@ -34,12 +34,16 @@ def client_list_view(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in ClientStatus.values:
         status = ""
-    found = selectors.protected_search(actor=actor, term=q)
+    # Searching ID numbers, mobiles and bank accounts confirms protected values: a
+    # purpose is asked for, as for any other read of them (F08).
+    purpose = request.GET.get("purpose", "").strip()[:500]
+    found = selectors.protected_search(actor=actor, term=q, purpose=purpose)
     qs = selectors.client_list(actor=actor, search=q, status=status, also=found.clients)
     page = Paginator(qs, 20).get_page(request.GET.get("page"))
     context = {
         "page": page,
         "q": q,
+        "purpose": purpose,
         "found": found,
         "contact_matches": _sealed_rows(actor, found.contacts, ("mobile", "id_number"), "")[0],
         "status": status,
@@ -49,6 +53,7 @@ def client_list_view(request: HttpRequest) -> HttpResponse:
     }
     if request.headers.get("HX-Request"):
         return render(request, "clients/_rows.html", context)
+    context["purposes"] = access_selectors.purposes()
     return render(request, "clients/list.html", context)
 
 

@@ -1,8 +1,9 @@
 """Background jobs run by `baomi scheduler` (started by `baomi up`).
 
-A deliberately small loop: each job has an interval; a job that fails is logged and
-retried at its next turn, never taking the loop down. Jobs must be idempotent because a
-restart may run one again early.
+A deliberately small loop: each job has an interval; a job that fails is logged (its
+exception's type and place, never its message: `exception_brief`) and retried at its next
+turn, never taking the loop down. Jobs must be idempotent because a restart may run one
+again early.
 """
 
 from __future__ import annotations
@@ -15,6 +16,32 @@ from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger("baomi.scheduler")
+
+
+def exception_brief(exc: BaseException) -> str:
+    """What a log may say about `exc`: its type and the line of code that raised it.
+
+    Never its message, arguments or traceback text: those can quote client data (a
+    `ValueError` naming a spreadsheet cell, a database error with a row's values), and
+    nothing secret or client data may reach the logs. The type and the place (file,
+    line, function) are code, and tell a developer where to look.
+    """
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else (
+        f"{kind.__module__}.{kind.__qualname__}"
+    )
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return name
+    code = tb.tb_frame.f_code
+    path = code.co_filename.replace("\\", "/")
+    for marker in ("/site-packages/", "/baomi/"):
+        if marker in path:
+            path = ("baomi/" if marker == "/baomi/" else "") + path.rsplit(marker, 1)[1]
+            break
+    return f"{name} at {path}:{tb.tb_lineno} in {code.co_name}"
 
 
 @dataclass
@@ -133,8 +160,9 @@ def run_forever(*, once: bool = False, tick_s: float = 1.0) -> int:
             if job.next_at <= now:
                 try:
                     job.run()
-                except Exception:  # a failing job must not stop the others
-                    logger.exception("job %s failed", job.name)
+                except Exception as exc:  # a failing job must not stop the others
+                    # The type and place only: a message may quote client data.
+                    logger.error("job %s failed: %s", job.name, exception_brief(exc))
                 job.next_at = now + job.interval_s
         if once:
             break

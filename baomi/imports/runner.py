@@ -35,6 +35,7 @@ from baomi.access import context as access_context
 from baomi.accounts.models import User
 from baomi.audit.events import record
 from baomi.clients.models import Client
+from baomi.core.scheduler import exception_brief
 from baomi.errors import Conflict, InvalidInput
 from baomi.imports import services
 from baomi.imports.models import ImportJob, ImportKind, ImportStatus
@@ -178,7 +179,12 @@ def _run(
     *, job_id: int, stream: io.BytesIO, filename: str, language: str, mfa_verified: bool
 ) -> None:
     """The worker: run the job as its creator, then wipe the file and close the thread's
-    database connections. Never raises (a failure is written on the job)."""
+    database connections. Never raises (a failure is written on the job).
+
+    A failure is logged by its exception's type and place, the job's id and the row or
+    file it stopped at, never by its message or traceback text: those can quote the
+    file's values (`exception_brief`)."""
+    job: ImportJob | None = None
     try:
         access_context.replace(access_context.SessionFacts(mfa_verified=mfa_verified))
         with translation.override(language):
@@ -202,14 +208,18 @@ def _run(
                     job=job,
                 )
     except Exception as exc:
-        # Ledger or database trouble, or a bug: the job says so; the details go to the
-        # log (exception types and codes, never a row's values).
-        logger.exception("import %s failed", job_id)
+        # Ledger or database trouble, or a bug: the job says so; the log gets the
+        # exception's type and place and where the import stopped, never a row's values.
+        logger.error(
+            "import %s failed at %s: %s", job_id, _position(job), exception_brief(exc)
+        )
         try:
-            job = ImportJob.objects.get(pk=job_id)
-            services.job_fail(job, "internal_error", type(exc).__name__)
-        except Exception:
-            logger.exception("import %s: could not record the failure", job_id)
+            failed = ImportJob.objects.get(pk=job_id)
+            services.job_fail(failed, "internal_error", type(exc).__name__)
+        except Exception as again:
+            logger.error(
+                "import %s: could not record the failure: %s", job_id, exception_brief(again)
+            )
     finally:
         _wipe(stream)
         # Refusals the door wrote inside a row's rolled-back transaction are written
@@ -218,11 +228,23 @@ def _run(
             from baomi.vault.door import record_rolled_back_refusals
 
             record_rolled_back_refusals()
-        except Exception:
-            logger.exception("import %s: could not record its refusals", job_id)
+        except Exception as exc:
+            logger.error(
+                "import %s: could not record its refusals: %s", job_id, exception_brief(exc)
+            )
         with _lock:
             _threads.pop(job_id, None)
         connections.close_all()  # this thread's connections only
+
+
+def _position(job: ImportJob | None) -> str:
+    """Where a failed import stopped, for the log: the spreadsheet row (as the job's row
+    errors number it, the header being row 1) or the file in the archive."""
+    if job is None:
+        return "start"
+    if job.kind == ImportKind.CLIENTS:
+        return f"row {job.processed + 2}"
+    return f"file {job.processed + 1}"
 
 
 def _wipe(stream: io.BytesIO) -> None:

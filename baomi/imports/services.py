@@ -51,6 +51,7 @@ from baomi.clients import uscc as uscc_codes
 from baomi.clients.models import Client, Contact
 from baomi.clients.selectors import client_can_edit
 from baomi.clients.services import ClientInput, client_create, client_update, contact_add
+from baomi.core.scheduler import exception_brief
 from baomi.errors import AccessDenied, BaomiError
 from baomi.imports.models import (
     MAX_ERRORS,
@@ -122,8 +123,11 @@ def _keepalive(job: ImportJob, interval_s: float = HEARTBEAT_S) -> Iterator[None
             while not stop.wait(interval_s):
                 try:
                     ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
-                except DatabaseError:
-                    logger.warning("import %s: heartbeat not written", job.pk, exc_info=True)
+                except DatabaseError as exc:
+                    # The type and place only: a database error's text may quote values.
+                    logger.warning(
+                        "import %s: heartbeat not written: %s", job.pk, exception_brief(exc)
+                    )
         finally:
             connections.close_all()  # this thread's connections only
 

@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from baomi.accounts.models import Level
+from baomi.classification import services as classification_services
 from baomi.clients import selectors as client_selectors
 from baomi.clients.selectors import clients_visible_to
 from baomi.core.http import actor_of
@@ -281,17 +282,37 @@ def job_documents(request: HttpRequest, job_id: int) -> HttpResponse:
         if errors
         else {}
     )
-    rows = [
-        {
-            "row": r,
-            "level": chosen.get(str(r.document.pk), r.suggested_level or r.document.level),
-            "category": chosen_cat.get(
-                str(r.document.pk), r.suggested_category or r.document.category
-            ),
-            "types": sorted(r.findings.items()),
-        }
-        for r in found.rows
-    ]
+    # Each row offers only the levels the matrix lets this person set for that document
+    # (the door still decides each one submitted); a suggestion they may not set is not
+    # preselected: the current label is, or else the highest level they may set.
+    settable = (
+        classification_services.classify_levels_for(
+            actor=actor, documents=[r.document for r in found.rows if not r.confirmed]
+        )
+        if found.can_classify
+        else {}
+    )
+    level_names = dict(Level.choices)
+    rows = []
+    for r in found.rows:
+        offered = settable.get(r.document.pk, [])
+        level = chosen.get(str(r.document.pk), r.suggested_level or r.document.level)
+        if offered and level not in offered:
+            level = r.document.level if r.document.level in offered else offered[-1]
+        rows.append(
+            {
+                "row": r,
+                "level": level,
+                "levels": [(v, level_names[v]) for v in offered],
+                "suggestion_not_settable": bool(
+                    offered and r.suggested_level and r.suggested_level not in offered
+                ),
+                "category": chosen_cat.get(
+                    str(r.document.pk), r.suggested_category or r.document.category
+                ),
+                "types": sorted(r.findings.items()),
+            }
+        )
     return render(
         request,
         "imports/documents.html",
@@ -300,7 +321,6 @@ def job_documents(request: HttpRequest, job_id: int) -> HttpResponse:
             "found": found,
             "rows": rows,
             "errors": errors,
-            "levels": Level.choices,
             "categories": Category.choices,
             "nav": "imports",
         },

@@ -22,6 +22,7 @@ key per document version; each data key seals one `BMS` stream in the blob store
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import queue
@@ -89,6 +90,7 @@ from baomi.vault.models import ClientKey, Document, DocumentVersion
 
 if TYPE_CHECKING:
     from baomi.clients.models import Client
+    from baomi.policy import Facts
 
 # ----------------------------------------------------------------------------------------
 # Who asks, and what for
@@ -271,11 +273,11 @@ def _search_decide(
     A match confirms a protected value, so a search is decided as a read of that field
     (`client.sensitive.read` of a record at the field's level): clearance at least the
     level, a second factor from 机密 up, an agreement and training in force, and a
-    stated purpose when the caller gives one (None: the caller asks for none; see
-    `search_token`). The search runs across clients and its results are then restricted
-    to the clients the actor may see, so the probe is a record of a client the actor
-    reaches by construction (as `access.selectors.gate_problems` probes): only the
-    conditions on the actor and the field decide. The role part stays the door's rule:
+    stated purpose (None only where the caller asks for none; see `search_token`). The
+    search runs across clients and its results are then restricted to the clients the
+    actor may see, so the probe is a record of a client the actor reaches by
+    construction (as `access.selectors.gate_problems` probes): only the conditions on
+    the actor, the field and the purpose decide. The role part stays the door's rule:
     administrators, managers and accountants; staff records only administrators.
     """
     from baomi import policy
@@ -340,8 +342,8 @@ def decide(
     - sealed governance files (agreement scans): administrators and compliance;
     - searches by blind index: administrators, managers and accountants, and then the
       policy's conditions for reading the searched field (clearance, MFA, agreement,
-      training, purpose when given: `_search_decide`); results are filtered to visible
-      clients afterwards;
+      training, purpose: `_search_decide`); results are filtered to visible clients
+      afterwards;
     - key operations: administrators and system actors.
 
     `purpose` is the stated purpose (`baomi.policy.text.stated`); None only for a
@@ -961,8 +963,10 @@ def search_token(
 
     A match confirms the value, so the search is decided as a read of the field at its
     level (`spec.level`): clearance, a second factor from 机密 up, agreement and
-    training, and `purpose` when the caller gives one: a given purpose that states
-    nothing is refused (`purpose_required`); None means the caller asks for none.
+    training, and `purpose` (F08): a blank purpose, or one that states nothing, is refused
+    (`purpose_required`) for a field of 内部 and above. None means the caller asks for
+    none: only the import's duplicate check (a value the importer is writing, not a
+    query); every search a person makes (the API, the client list) passes theirs.
     Filter with ``<field>_bidx=token`` and then restrict to what `actor` may see.
     Returns "" for a value that normalizes to nothing. Ledger event: ``record.search``
     with the level and the purpose (the value itself is never recorded), allowed or
@@ -998,8 +1002,8 @@ def search_reach(
     values, so it is
     shown only where reading it would be allowed (reach included: an administrator
     reads 机密 only of clients assigned to them). `search_token` decided the conditions
-    on the actor; this decides, per client, everything else but the purpose (which a
-    search does not state). Records nothing: the search is recorded already."""
+    on the actor and the purpose; this decides, per client, everything else. Records
+    nothing: the search is recorded already."""
     from baomi import policy
     from baomi.access import selectors as access
     from baomi.clients.models import Client
@@ -1283,6 +1287,45 @@ def document_classify_authorize(
             category=decided_category,
         )
     return decision
+
+
+def document_classify_levels(
+    *, actor: Actor, document: Document, facts: Facts | None = None
+) -> list[str]:
+    """The levels `actor` may set `document` to (lowest first): those at which
+    `document_classify_authorize` would allow the relabel, decided as it decides, at the
+    higher of the current level and that one, on the current category.
+
+    For pages and API answers that offer only what is allowed; it decides and records
+    nothing, and the door still decides each relabel (a forged choice is refused and
+    recorded). Empty when the actor may not relabel the document at all. `facts`: the
+    actor's facts when the caller gathered them once for many documents (they must cover
+    the document's client); else gathered for its client. The document's client is read
+    for its department (`select_related("client")` spares a query per document).
+    """
+    from baomi import policy
+    from baomi.access import selectors as access
+
+    if not isinstance(actor, User) or document.level not in Level.values:
+        return []
+    if not actor.is_active or actor.status == StaffStatus.LEFT:
+        return []
+    if facts is None:
+        facts = access.facts_for(actor, client_id=document.client_id)
+    who, now, config = access.policy_actor(actor), timezone.now(), access.policy_config()
+    base = access.document_resource(document)
+    return [
+        level
+        for level in Level.values
+        if policy.permitted(
+            who,
+            policy.Action.DOCUMENT_CLASSIFY,
+            dataclasses.replace(base, level=policy.Level(_higher(document.level, level))),
+            facts,
+            now,
+            config=config,
+        )
+    ]
 
 
 def upload_attach(session: UploadSession, version: DocumentVersion) -> None:

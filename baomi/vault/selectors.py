@@ -164,16 +164,21 @@ def watermark_get(*, watermark_id: str) -> Watermark | None:
 
 
 def contact_find(
-    *, actor: User, mobile: str = "", id_number: str = "", email: str = ""
+    *, actor: User, purpose: str, mobile: str = "", id_number: str = "", email: str = ""
 ) -> QuerySet[Contact]:
     """Contacts whose mobile / ID number / e-mail equals the value given, across every
-    client the actor may see, through the blind index (nothing is decrypted)."""
+    client the actor may see, through the blind index (nothing is decrypted).
+
+    A match confirms a protected value, so each field searched is decided by the door as
+    a read of it for `purpose` (F08: 内部 and above need a stated purpose) and recorded
+    (``record.search`` with the purpose, never the value). Raises `AccessDenied` (code
+    `purpose_required` for a blank purpose) before anything is looked up."""
     qs = Contact.objects.filter(client__in=clients_visible_to(actor))
     searched = []
     for field_name, value in (("mobile", mobile), ("id_number", id_number), ("email", email)):
         if value.strip():
             token = door.search_token(
-                actor=actor, model=Contact, field_name=field_name, value=value
+                actor=actor, model=Contact, field_name=field_name, value=value, purpose=purpose
             )
             qs = qs.filter(**{f"{field_name}_bidx": token or "-"})
             searched.append(field_name)
@@ -187,11 +192,18 @@ def contact_find(
     return qs.filter(client_id__in=reach).select_related("client")
 
 
-def client_find_by_legal_rep_id(*, actor: User, id_number: str) -> QuerySet[Client]:
+def client_find_by_legal_rep_id(
+    *, actor: User, id_number: str, purpose: str
+) -> QuerySet[Client]:
     """Clients whose legal representative's ID number equals `id_number`, among those
-    whose ID number the actor may read (`door.search_reach`)."""
+    whose ID number the actor may read (`door.search_reach`). Decided and recorded as a
+    read of the ID number for `purpose` (`door.search_token`); raises `AccessDenied`."""
     token = door.search_token(
-        actor=actor, model=Client, field_name="legal_rep_id_number", value=id_number
+        actor=actor,
+        model=Client,
+        field_name="legal_rep_id_number",
+        value=id_number,
+        purpose=purpose,
     )
     matches = clients_visible_to(actor).filter(legal_rep_id_number_bidx=token or "-")
     reach = door.search_reach(

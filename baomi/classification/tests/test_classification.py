@@ -182,12 +182,23 @@ def test_review_queue_fills_idempotently_and_compliance_resolves(firm):
         services.review_resolve(
             actor=firm["acct"], item=items[under.pk], level="secret", category="personal"
         )
+    # The compliance officer reviews, but relabels only as the access matrix lets them
+    # (it gives them no `document.classify`): refused, with the reason, and recorded.
+    with pytest.raises(AccessDenied) as exc:
+        services.review_resolve(
+            actor=firm["compliance"], item=items[under.pk], level="secret", category="personal"
+        )
+    assert exc.value.detail["rule"] == "role_not_permitted"
+    # An administrator assigned to the client relabels it up to their clearance.
+    from baomi.clients.models import Assignment
+
+    Assignment.objects.create(client=firm["client"], user=firm["admin"])
     done = services.review_resolve(
-        actor=firm["compliance"], item=items[under.pk], level="secret", category="personal"
+        actor=firm["admin"], item=items[under.pk], level="confidential", category="personal"
     )
     assert done.status == "relabelled"
     under.refresh_from_db()
-    assert under.level == "secret"
+    assert under.level == "confidential"
     kept = services.review_resolve(
         actor=firm["compliance"], item=items[old.pk], level="internal", category="other"
     )
@@ -203,7 +214,8 @@ def test_review_pages_and_api(firm):
     page = c.get("/classification/review/")
     assert page.status_code == 200 and doc.title in page.content.decode()
     item = ReviewItem.objects.get(document=doc)
-    r = c.post(f"/classification/review/{item.pk}/", {"level": "secret", "category": "personal"})
+    # Compliance confirms the label (relabelling is the matrix's `document.classify`).
+    r = c.post(f"/classification/review/{item.pk}/", {"level": "internal", "category": "other"})
     assert r.status_code == 302
     assert verified_client(firm["acct"]).get("/classification/review/").status_code == 403
     token = account_services.token_create(user=firm["compliance"]).plaintext

@@ -173,20 +173,21 @@ def people(make_user, make_client, mgr, stored):
 def test_search_by_sealed_fields_through_blind_indexes(people, stored):
     c = verified_client(people["acct"], HTTP_ACCEPT_LANGUAGE="zh-hans")
     # The legal representative's ID number, typed with a lower-case x and spaces.
-    body = c.get("/clients/", {"q": "110105 19491231 002x"}).content.decode()
+    body = c.get("/clients/", {"q": "110105 19491231 002x", "purpose": "核对"}).content.decode()
     assert "密封测试有限公司" in body
     assert "钱七" in body  # the contact with the same ID number is listed too
     # A contact's mobile, full-width digits: its client is found, the value stays masked.
-    r = c.get("/clients/", {"q": "１３９１２３４５６７８"}, HTTP_HX_REQUEST="true")
+    r = c.get("/clients/", {"q": "１３９１２３４５６７８", "purpose": "核对"},
+              HTTP_HX_REQUEST="true")
     body = r.content.decode()
     assert "密封测试有限公司" in body and "钱七" in body
     assert "别家有限公司" not in body and "孙八" not in body  # not visible to this accountant
     assert "••••••" in body
     # The bank account.
-    body = c.get("/clients/", {"q": ACCOUNT}).content.decode()
+    body = c.get("/clients/", {"q": ACCOUNT, "purpose": "核对"}).content.decode()
     assert "密封测试有限公司" in body
     # A near miss finds nothing.
-    body = c.get("/clients/", {"q": "13912345679"}).content.decode()
+    body = c.get("/clients/", {"q": "13912345679", "purpose": "核对"}).content.decode()
     assert "密封测试有限公司" not in body
     searches = LedgerEntry.objects.filter(action="record.search")
     assert {s.object_id for s in searches} >= {"legal_rep_id_number", "id_number", "mobile",
@@ -217,7 +218,7 @@ def test_search_by_uscc_still_works_and_roles_without_search_are_told(make_user,
 def test_contact_rows_link_to_a_visible_client_only(people, stored):
     assert Contact.objects.filter(client=people["hidden"]).exists()
     c = verified_client(people["acct"], HTTP_ACCEPT_LANGUAGE="zh-hans")
-    body = c.get("/clients/", {"q": "13912345678"}).content.decode()
+    body = c.get("/clients/", {"q": "13912345678", "purpose": "核对"}).content.decode()
     assert f"/clients/{people['hidden'].pk}/" not in body
     assert f"/clients/{stored.pk}/#contacts" in body
 

@@ -141,7 +141,7 @@ def test_contacts_masked_then_revealed_with_purpose(firm):
     assert r.json()[0]["mobile"] == "••••••" and not r.json()[0]["revealed"]
     r = c.get(f"/api/v1/clients/{cid}/contacts", {"purpose": "电话核对"})
     assert r.json()[0]["mobile"] == "13912345678" and r.json()[0]["revealed"]
-    r = c.get("/api/v1/contacts/search", {"id_number": "11010519491231002X"})
+    r = c.get("/api/v1/contacts/search", {"id_number": "11010519491231002X", "purpose": "核对"})
     assert [x["name"] for x in r.json()] == ["钱七"]
     r = bearer(firm["other"]).get(f"/api/v1/clients/{cid}/contacts", {"purpose": "x"})
     assert r.status_code == 404
@@ -194,7 +194,7 @@ def test_contact_values_are_stored_normalized_and_found(firm):
     r = c.get(f"/api/v1/clients/{cid}/contacts", {"purpose": "电话核对"})
     assert r.json()[0]["mobile"] == "13912345678"
     assert r.json()[0]["id_number"] == "11010519491231002X"
-    r = c.get("/api/v1/contacts/search", {"mobile": "139 1234 5678"})
+    r = c.get("/api/v1/contacts/search", {"mobile": "139 1234 5678", "purpose": "核对"})
     assert [x["id"] for x in r.json()] == [contact_id]
     # Localized: the problem in Chinese for a Chinese caller.
     r = c.post(

@@ -118,12 +118,16 @@ def test_blind_index_search_across_visible_clients(firm):
         data={"name": "他人", "mobile": "13800138000"},
     )
     # Full-width digits and a country code normalize to the same token.
-    found = selectors.contact_find(actor=firm["acct"], mobile="１３８００１３８０００")
+    found = selectors.contact_find(actor=firm["acct"], mobile="１３８００１３８０００",
+                                   purpose="核对")
     assert [c.pk for c in found] == [contact.pk]  # the other client's contact is not visible
-    assert selectors.contact_find(actor=firm["admin"], mobile="13800138000").count() == 2
-    found = selectors.contact_find(actor=firm["acct"], id_number="11010519491231002x")
+    assert selectors.contact_find(actor=firm["admin"], mobile="13800138000",
+                                  purpose="核对").count() == 2
+    found = selectors.contact_find(actor=firm["acct"], id_number="11010519491231002x",
+                                   purpose="核对")
     assert [c.pk for c in found] == [contact.pk]
-    assert not selectors.contact_find(actor=firm["acct"], mobile="13900000000").exists()
+    assert not selectors.contact_find(actor=firm["acct"], mobile="13900000000",
+                                      purpose="核对").exists()
 
 
 def test_values_cannot_be_moved_between_rows_or_fields(firm):

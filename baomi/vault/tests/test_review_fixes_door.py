@@ -219,7 +219,7 @@ def test_a_search_does_not_confirm_what_a_read_refuses(firm, contact, make_user)
     c = _bearer(low)
     read = c.get(f"/api/v1/clients/{firm['client'].pk}/contacts", {"purpose": "记账"})
     assert read.status_code == 403  # id number: 机密, above clearance, and no second factor
-    r = c.get("/api/v1/contacts/search", {"id_number": ID})
+    r = c.get("/api/v1/contacts/search", {"id_number": ID, "purpose": "核对"})
     assert r.status_code == 403, r.content
     body = r.json()
     assert body["detail"]["rule"] == "clearance_insufficient"
@@ -228,14 +228,15 @@ def test_a_search_does_not_confirm_what_a_read_refuses(firm, contact, make_user)
     assert entry.reason == "clearance_insufficient level=confidential"
     assert ID not in entry.reason and entry.object_id == "id_number"
     # The internal-level mobile is theirs to read, so theirs to search.
-    r = c.get("/api/v1/contacts/search", {"mobile": "13800138000"})
+    r = c.get("/api/v1/contacts/search", {"mobile": "13800138000", "purpose": "核对"})
     assert r.status_code == 200 and [x["id"] for x in r.json()] == [contact.pk]
 
 
 def test_a_search_needs_the_second_factor_for_confidential_fields(firm, contact):
-    r = _bearer(firm["acct"]).get("/api/v1/contacts/search", {"id_number": ID})
+    r = _bearer(firm["acct"]).get("/api/v1/contacts/search", {"id_number": ID, "purpose": "核对"})
     assert r.status_code == 403 and r.json()["detail"]["rule"] == "mfa_required"
-    r = verified_client(firm["acct"]).get("/api/v1/contacts/search", {"id_number": ID})
+    r = verified_client(firm["acct"]).get("/api/v1/contacts/search",
+                                          {"id_number": ID, "purpose": "核对"})
     assert r.status_code == 200 and [x["id"] for x in r.json()] == [contact.pk]
     assert _last("record.search", decision="allowed").reason == "search level=confidential"
 
@@ -246,7 +247,7 @@ def test_a_search_needs_agreement_and_training(firm, contact):
     ConfidentialityAgreement.objects.filter(person=firm["acct"]).update(
         valid_to=timezone.now() - timedelta(days=1))
     with pytest.raises(AccessDenied) as exc:
-        selectors.contact_find(actor=firm["acct"], mobile="13800138000")
+        selectors.contact_find(actor=firm["acct"], mobile="13800138000", purpose="核对")
     assert exc.value.detail["rule"] == "agreement_missing"
 
 
@@ -255,9 +256,9 @@ def test_the_client_list_search_reports_the_refusal(firm, contact, make_user):
     from baomi.clients.selectors import protected_search
 
     with session_facts(mfa_verified=False):
-        found = protected_search(actor=firm["acct"], term=ID)
+        found = protected_search(actor=firm["acct"], term=ID, purpose="核对")
     assert found.contacts == [] and "双因素" in found.refused
-    assert protected_search(actor=firm["acct"], term=ID).contacts == [contact]
+    assert protected_search(actor=firm["acct"], term=ID, purpose="核对").contacts == [contact]
 
 
 @pytest.mark.parametrize("purpose", SILENT)
@@ -279,7 +280,7 @@ def test_a_stated_search_purpose_is_recorded_clean(firm, contact):
 
 def test_other_roles_still_may_not_search(firm, contact):
     with pytest.raises(AccessDenied) as exc:
-        selectors.contact_find(actor=firm["compliance"], mobile="13800138000")
+        selectors.contact_find(actor=firm["compliance"], mobile="13800138000", purpose="核对")
     assert exc.value.detail["rule"] == "search"
 
 
@@ -358,18 +359,19 @@ def test_a_search_shows_a_match_only_where_its_field_may_be_read(firm, contact):
     admin, client = firm["admin"], firm["client"]
     web = verified_client(admin)
     assert not Assignment.objects.filter(user=admin, client=client).exists()
-    r = web.get("/api/v1/contacts/search", {"id_number": ID})
+    r = web.get("/api/v1/contacts/search", {"id_number": ID, "purpose": "核对"})
     assert r.status_code == 200 and r.json() == []
-    r = web.get("/api/v1/contacts/search", {"mobile": "13800138000"})
+    r = web.get("/api/v1/contacts/search", {"mobile": "13800138000", "purpose": "核对"})
     assert [x["id"] for x in r.json()] == [contact.pk]
-    assert protected_search(actor=admin, term=ID).contacts == []
+    assert protected_search(actor=admin, term=ID, purpose="核对").contacts == []
     client.legal_rep_id_number = ID
     door.record_write(actor=firm["acct"], obj=client, values={"legal_rep_id_number": ID})
-    assert list(selectors.client_find_by_legal_rep_id(actor=admin, id_number=ID)) == []
+    assert list(selectors.client_find_by_legal_rep_id(actor=admin, id_number=ID,
+                                                      purpose="核对")) == []
     # Assigned, the same administrator finds both.
     Assignment.objects.create(client=client, user=admin)
-    assert [x["id"] for x in web.get("/api/v1/contacts/search", {"id_number": ID}).json()] == [
-        contact.pk
-    ]
-    assert list(selectors.client_find_by_legal_rep_id(actor=admin, id_number=ID)) == [client]
-    assert protected_search(actor=admin, term=ID).contacts == [contact]
+    r = web.get("/api/v1/contacts/search", {"id_number": ID, "purpose": "核对"})
+    assert [x["id"] for x in r.json()] == [contact.pk]
+    assert list(selectors.client_find_by_legal_rep_id(actor=admin, id_number=ID,
+                                                      purpose="核对")) == [client]
+    assert protected_search(actor=admin, term=ID, purpose="核对").contacts == [contact]
