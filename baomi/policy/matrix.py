@@ -128,6 +128,9 @@ _MATRIX: dict[Role, dict[Action, Cells]] = {
         Action.DOCUMENT_LIST: _all(_F),
         Action.DOCUMENT_METADATA: _all(_F),
         Action.DOCUMENT_READ: _all(_R),
+        # Labelling (定密) and lowering a label (解密) are the confidentiality officer's:
+        # the scheduled review of labels (F05) is theirs. Content stays request-only.
+        Action.DOCUMENT_CLASSIFY: _all(_F),
         Action.STAFF_VIEW: _all(_F),
         Action.AUTHORIZATION_REVOKE: _all(_F),
         Action.QUERY_REQUEST_CREATE: _all(_F),

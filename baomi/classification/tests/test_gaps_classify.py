@@ -86,30 +86,38 @@ def _options(html: str, name: str, index: int = 0) -> tuple[list[str], str | Non
     ("internal", "secret", "secret"),  # raising: decided at the new level
     ("secret", "public", "secret"),  # lowering: decided at the old one
 ])
-def test_a_compliance_relabel_is_refused_by_the_matrix_and_recorded(people, old, new, at):
+def test_a_compliance_relabel_is_decided_at_the_higher_level_and_recorded(
+    people, old, new, at, make_user
+):
     doc = _doc(people, old)
-    item = _item(doc)
+    # The matrix gives compliance `document.classify` firm-wide (定密/解密), but the
+    # decision's other gates still hold: clearance for the level it is decided at.
+    cleared_internal = make_user("comp2", Role.COMPLIANCE, clearance=Level.INTERNAL)
     with pytest.raises(AccessDenied) as exc:
-        services.review_resolve(actor=people["compliance"], item=item, level=new,
+        services.review_resolve(actor=cleared_internal, item=_item(doc), level=new,
                                 category="other")
-    assert exc.value.code == "access_denied"
-    assert exc.value.detail["rule"] == "role_not_permitted"
     assert exc.value.message  # the reason, for the person
     assert _label(doc) == (old, "other")
     entry = _last_classify()
-    assert (entry.decision, entry.reason, entry.actor) == (
-        "refused", f"role_not_permitted level={at}", "comp")
-    item.refresh_from_db()
+    assert (entry.decision, entry.actor) == ("refused", "comp2")
+    assert entry.reason.endswith(f"level={at}")
+    item = ReviewItem.objects.get(document=doc)
     assert item.status == "open"
+    done = services.review_resolve(actor=people["compliance"], item=item, level=new,
+                                   category="other")
+    assert done.status == "relabelled" and _label(doc) == (new, "other")
+    entry = _last_classify()
+    assert (entry.decision, entry.actor) == ("allowed", "comp")
 
 
-def test_a_compliance_category_change_is_a_relabel_too(people):
-    doc = _doc(people, "internal")
+def test_a_compliance_category_change_is_a_relabel_too(people, make_user):
+    doc = _doc(people, "confidential")
+    cleared_internal = make_user("comp2", Role.COMPLIANCE, clearance=Level.INTERNAL)
     with pytest.raises(AccessDenied):
-        services.review_resolve(actor=people["compliance"], item=_item(doc), level="internal",
-                                category="financial")
-    assert _label(doc) == ("internal", "other")
-    assert _last_classify().reason == "role_not_permitted level=internal"
+        services.review_resolve(actor=cleared_internal, item=_item(doc),
+                                level="confidential", category="financial")
+    assert _label(doc) == ("confidential", "other")
+    assert _last_classify().decision == "refused"
 
 
 def test_compliance_still_confirms_a_label(people):
@@ -122,14 +130,10 @@ def test_compliance_still_confirms_a_label(people):
     assert entry.decision == "allowed" and f"review={item.pk}" in entry.reason
 
 
-def test_the_review_page_and_api_refuse_a_compliance_relabel_with_the_reason(people):
+def test_the_review_page_and_api_decide_a_compliance_relabel(people):
     doc = _doc(people, "internal")
     item = _item(doc)
-    web = verified_client(people["compliance"], HTTP_ACCEPT_LANGUAGE="en")
-    r = web.post(f"/classification/review/{item.pk}/", {"level": "public", "category": "other"})
-    assert r.status_code == 403
-    assert "may not reclassify documents" in r.content.decode()
-    assert _last_classify().reason == "role_not_permitted level=internal"
+    # Over the API a bearer token is no second factor: 机密 is not theirs to set with it.
     token = account_services.token_create(user=people["compliance"]).plaintext
     api = HttpClient(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE="en")
     r = api.post(f"/api/v1/classification/review/{item.pk}",
@@ -137,10 +141,17 @@ def test_the_review_page_and_api_refuse_a_compliance_relabel_with_the_reason(peo
                  content_type="application/json")
     assert r.status_code == 403, r.content
     body = r.json()
-    assert (body["code"], body["detail"]["rule"]) == ("access_denied", "role_not_permitted")
-    assert "may not reclassify documents" in body["message"]
-    assert _last_classify().reason == "role_not_permitted level=confidential"
+    assert (body["code"], body["detail"]["rule"]) == ("access_denied", "mfa_required")
+    assert body["message"]
+    assert _last_classify().reason.endswith("level=confidential")
     assert _label(doc) == ("internal", "other")
+    # In a session verified with the second factor the same relabel is allowed.
+    web = verified_client(people["compliance"], HTTP_ACCEPT_LANGUAGE="en")
+    r = web.post(f"/classification/review/{item.pk}/",
+                 {"level": "confidential", "category": "other"})
+    assert r.status_code == 302
+    assert _label(doc) == ("confidential", "other")
+    assert _last_classify().decision == "allowed"
 
 
 def test_a_reviewer_the_matrix_allows_relabels_from_the_queue(people):
@@ -235,13 +246,21 @@ def test_the_api_says_which_levels_may_be_set(people):
 def test_the_review_queue_offers_each_reviewer_what_they_may_choose(people):
     doc = _doc(people, "internal")
     _item(doc)
-    page = verified_client(people["compliance"], HTTP_ACCEPT_LANGUAGE="en").get(
+    admin = people["admin"]
+    doc.level = "confidential"
+    doc.save(update_fields=["level"])
+    page = verified_client(admin, HTTP_ACCEPT_LANGUAGE="en").get(
         "/classification/review/").content.decode()
-    # The compliance officer may confirm it only.
-    assert _options(page, "level") == (["internal"], "internal")
+    # An unassigned administrator may not relabel 机密: they may confirm it only.
+    assert _options(page, "level") == (["confidential"], "confidential")
     assert _options(page, "category") == (["other"], "other")
     assert "data-confirm-only" in page
-    admin = people["admin"]
+    page = verified_client(people["compliance"], HTTP_ACCEPT_LANGUAGE="en").get(
+        "/classification/review/").content.decode()
+    assert _options(page, "level") == (ALL, "confidential")
+    assert "data-confirm-only" not in page
+    doc.level = "internal"
+    doc.save(update_fields=["level"])
     Assignment.objects.create(client=people["client"], user=admin)
     page = verified_client(admin, HTTP_ACCEPT_LANGUAGE="en").get(
         "/classification/review/").content.decode()

@@ -153,19 +153,12 @@ def test_the_review_queue_is_no_way_round_it(people):
     _refusal("not_assigned", "secret")
     item.refresh_from_db()
     assert item.status == "open"
-    # Reviewing labels stays the compliance officer's duty (F05), and so does confirming
-    # one; relabelling is the matrix's `document.classify` for them too, which it does not
-    # give them.
-    with pytest.raises(AccessDenied) as exc:
-        services.review_resolve(actor=people["compliance"], item=item, level="confidential",
-                                category="trade_secret")
-    assert exc.value.detail["rule"] == "role_not_permitted"
-    _unchanged(doc, "secret")
-    _refusal("role_not_permitted", "secret")
-    done = services.review_resolve(actor=people["compliance"], item=item, level="secret",
+    # Reviewing labels stays the compliance officer's duty (F05): the matrix lets them
+    # relabel any document (decided and recorded like every relabel).
+    done = services.review_resolve(actor=people["compliance"], item=item, level="confidential",
                                    category="trade_secret")
-    assert done.status == "confirmed"
-    _unchanged(doc, "secret")
+    assert done.status == "relabelled"
+    _unchanged(doc, "confidential")
 
 
 def test_those_the_matrix_allows_still_relabel(people):
