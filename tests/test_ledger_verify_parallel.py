@@ -83,6 +83,23 @@ for seq in (5, 999, 1000, 1500, 2222, 2999):
     results[f"data {seq}"] = one(
         "data", seq, lambda old: bytes(old).replace('"报税"'.encode(), '"审计"'.encode()))
 results["nodes 1999"] = one("nodes", 1999, flip)
+# A value stored as text where the parts meet (the row each next part starts from).
+if connection.vendor == "sqlite":  # (PostgreSQL keeps bytea bytea, and no time spelling)
+    results["text state 999"] = one("state", 999, lambda old: "x")
+    results["text leaf 1999"] = one("leaf_hash", 1999, lambda old: "abc")
+    results["spelled time 2500"] = one("time", 2500, lambda old: str(old).replace(" ", "T"))
+# A part's process that dies (killed for memory, say) hands over to the one pass.
+import baomi.audit.selectors as module
+def die(part):
+    os._exit(137)
+die.__module__, die.__qualname__ = module.__name__, "_verify_part"
+real_part = module._verify_part
+module._verify_part = die
+results["worker died"] = {"1": [0], "3": [0]}
+calls.clear()
+died = selectors.ledger_verify(record=False, jobs=3)
+module._verify_part = real_part
+results["worker died"]["3"] = [died.ok, died.size, died.code, list(calls)]
 run("DELETE FROM audit_ledgerentry WHERE seq = 1400", [])
 results["deleted 1400"] = verdicts()
 print(json.dumps(results, ensure_ascii=False, default=str))
@@ -120,6 +137,8 @@ def test_parts_give_the_one_pass_verdict_for_every_tamper(database: dict[str, st
     intact = results.pop("intact")
     assert intact["1"][:5] == [True, 3000, 2, "", None]
     assert intact["3"] == [*intact["1"][:6], [True]], "an intact ledger is verified in parts"
+    died = results.pop("worker died")["3"]
+    assert died == [True, 3000, "", [False]], "a dead part falls back to the one pass"
     for name, verdict in results.items():
         one_pass, parts = verdict["1"], verdict["3"]
         assert one_pass[0] is False, name
@@ -135,6 +154,10 @@ def test_parts_give_the_one_pass_verdict_for_every_tamper(database: dict[str, st
         assert results[f"data {seq}"]["1"][3:5] == (
             ["root_mismatch", 3000] if last else ["chain_broken", seq])
     assert results["nodes 1999"]["1"][3:5] == ["state_mismatch", 1999]
+    if "text state 999" in results:
+        assert results["text state 999"]["1"][3:5] == ["state_mismatch", 999]
+        assert results["text leaf 1999"]["1"][3:5] == ["state_mismatch", 1999]
+        assert results["spelled time 2500"]["1"][3:5] == ["index_mismatch", 2500]
     assert results["deleted 1400"]["1"][3:5] == ["sequence_gap", 1400]
     # Where the parts join up (a tamper inside a part, or in the index columns) the
     # verdict came from them; elsewhere from the one pass they handed over to.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, cast, overload
@@ -19,7 +22,7 @@ from baomi.audit.models import LedgerCheckpoint, LedgerEntry, LedgerLookup, Veri
 from baomi.crypto.digest import HashName
 from baomi.ledger.checkpoint import checkpoint_parse, checkpoint_sign, checkpoint_verify
 from baomi.ledger.compact import CompactRange
-from baomi.ledger.entry import decode_entry, format_time
+from baomi.ledger.entry import decode_entry, parse_time
 from baomi.ledger.errors import (
     EntryFormatError,
     LedgerError,
@@ -322,7 +325,8 @@ def _rows(
     row does.
     """
     table = LedgerEntry._meta.db_table
-    columns = "seq, data, leaf_hash, state, nodes" if copies else "seq, data"
+    names = ("data", "leaf_hash", "state", "nodes") if copies else ("data",)
+    columns = ", ".join(["seq", *(_blob(name) for name in names)])
     first = f"SELECT {columns} FROM {table} WHERE seq < %s AND seq >= %s ORDER BY seq LIMIT %s"  # noqa: S608
     after = f"SELECT {columns} FROM {table} WHERE seq < %s AND seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
     last: int | None = None
@@ -341,10 +345,18 @@ def _rows(
             last = int(chunk[-1][0])
 
 
+def _blob(column: str) -> str:
+    """`column` as selected for verification: on SQLite a value stored as anything but a
+    blob (hand-edited: text, which may not even be UTF-8, or a number) reads as NULL, so
+    it fails its check by name instead of reading as other bytes or failing the read."""
+    if connection.vendor == "sqlite":
+        return f"CASE WHEN typeof({column}) = 'blob' THEN {column} END"
+    return column
+
+
 def _as_bytes(value: Any) -> bytes:
-    """An entry's stored bytes as bytes, whatever the driver or a hand-edited row gave."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape")
+    """An entry's stored bytes as bytes (a driver's memoryview); None, which is what a
+    value not stored as bytes reads as (`_blob`), as no bytes: not an entry."""
     return b"" if value is None else bytes(value)
 
 
@@ -370,21 +382,22 @@ _FIELD_COLUMNS = (
 )
 
 
-def _check_columns(limit: int) -> LedgerVerificationError | None:
+def _check_columns(
+    limit: int,
+) -> tuple[LedgerVerificationError | None, LedgerVerificationError | None]:
     """The filterable columns and the time column (they drive filters, pages and a
-    client's access history) must say what the hashed bytes of their entry say, for the
-    entries below `limit` (the size verified); then the filter index (`_check_lookup`).
+    client's access history) must say what the hashed bytes of their entry say, in the
+    spelling Django writes, for the entries below `limit` (the size verified); and the
+    filter index (`_check_lookup`). Returns (the first entry that differs, the index's
+    first difference).
 
     The database compares them (`_columns_agree`: its JSON functions, no row through
     Python); only where it finds a difference, or cannot read an entry, are the rows
     decoded here one by one (`_first_column_mismatch`), which names the first entry
     that differs.
     """
-    if not _columns_agree(limit):
-        error = _first_column_mismatch(limit)
-        if error is not None:
-            return error
-    return _check_lookup(limit)
+    error = None if _columns_agree(limit) else _first_column_mismatch(limit)
+    return error, _check_lookup(limit)
 
 
 # Per vendor: a row below the limit whose columns are not exactly its entry's. Strict on
@@ -397,6 +410,14 @@ _TIME_TEXT_SQLITE = (
     # Django writes a time as str() of the UTC datetime: no fraction when it is 0.
     "replace(CASE WHEN length(time) = 19 THEN time || '.000000' ELSE time END, ' ', 'T') || 'Z'"
 )
+# …and the column must be spelled exactly as Django writes it (filters compare the text):
+# whole seconds without a fraction, any other time with six digits.
+_DIGITS = "[0-9][0-9]"
+_SECONDS_GLOB = f"{_DIGITS}{_DIGITS}-{_DIGITS}-{_DIGITS} {_DIGITS}:{_DIGITS}:{_DIGITS}"
+_TIME_SPELLED_SQLITE = (
+    f"typeof(time) = 'text' AND (time GLOB '{_SECONDS_GLOB}' OR (time GLOB "
+    f"'{_SECONDS_GLOB}.{_DIGITS}{_DIGITS}{_DIGITS}' AND substr(time, 20) <> '.000000'))"
+)
 _TEXT_FIELDS = ("actor", "action", "object_type", "object_id", "purpose", "decision", "reason")
 _COLUMNS_DIFFER_SQL = {
     "sqlite": (
@@ -407,7 +428,7 @@ _COLUMNS_DIFFER_SQL = {
         + ", ".join(f"'$.{f}'" for f in _FIELD_COLUMNS)
         + ", '$.time') IS NOT json_array("
         + ", ".join(_FIELD_COLUMNS)
-        + f", {_TIME_TEXT_SQLITE}) LIMIT 1"
+        + f", {_TIME_TEXT_SQLITE}) OR NOT ({_TIME_SPELLED_SQLITE}) LIMIT 1"
     ),
     "postgresql": (
         # OFFSET 0 keeps the decode in the subquery: once per row, not once per use.
@@ -435,40 +456,89 @@ def _columns_agree(limit: int) -> bool:
     sql = _COLUMNS_DIFFER_SQL.get(connection.vendor)
     if sql is None:
         return False
+    # Inside a transaction, in a savepoint (on PostgreSQL a failed statement would end
+    # the caller's transaction). Outside one, none at all: on SQLite atomic() would
+    # BEGIN IMMEDIATE and hold every appender off for the whole scan.
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        # A savepoint: on PostgreSQL a failed statement would end the caller's
-        # transaction.
-        with transaction.atomic(), connection.cursor() as cur:
+        with scope, connection.cursor() as cur:
             cur.execute(sql.format(table=LedgerEntry._meta.db_table), [limit])
             return cur.fetchone() is None
     except DatabaseError:
         return False
 
 
+_TIME_TEXT_PG = "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
 def _first_column_mismatch(limit: int) -> LedgerVerificationError | None:
     """Decode the entries below `limit` one by one; the first whose index or time column
-    differs from its hashed bytes (or whose bytes do not decode) is named."""
-    rows = (
-        LedgerEntry.objects.filter(seq__lt=limit)
-        .order_by("seq")
-        .values_list("seq", "data", "time", *_FIELD_COLUMNS)
-        .iterator(chunk_size=5000)
+    differs from its hashed bytes (or whose bytes do not decode) is named.
+
+    Columns are read as bytes (SQLite: a hand-edited value need not be UTF-8) and the
+    time column as text: on SQLite as stored, which must be what Django writes for the
+    entry's time; on PostgreSQL the stored instant, spelled as entries spell it.
+    """
+    sqlite = connection.vendor == "sqlite"
+    texts = [f"CAST({f} AS BLOB)" if sqlite else f for f in _FIELD_COLUMNS]
+    time_text = "CAST(time AS BLOB)" if sqlite else _TIME_TEXT_PG
+    sql = (
+        f"SELECT seq, {_blob('data')}, {time_text}, {', '.join(texts)} "  # noqa: S608
+        f"FROM {LedgerEntry._meta.db_table} WHERE seq < %s AND seq {{}} %s ORDER BY seq "
+        "LIMIT %s"
     )
-    for seq, data, when, *cols in rows:
-        try:
-            obj = json.loads(bytes(data))
-            recorded = [obj[f] for f in _FIELD_COLUMNS]
-            same_time = when is not None and format_time(when) == obj["time"]
-        except (ValueError, KeyError, TypeError):
-            return LedgerVerificationError(
-                VerifyCode.ENTRY_MALFORMED, "the hashed bytes do not decode", seq=int(seq)
-            )
-        if recorded != list(cols) or not same_time:
-            return LedgerVerificationError(
-                VerifyCode.INDEX_MISMATCH,
-                "an index column differs from the hashed entry",
-                seq=int(seq),
-            )
+    first, after = sql.format(">="), sql.format(">")
+    last: int | None = None
+    with connection.cursor() as cur:
+        while True:
+            if last is None:
+                cur.execute(first, [limit, -(2**63), 5000])
+            else:
+                cur.execute(after, [limit, last, 5000])
+            chunk = cur.fetchall()
+            if not chunk:
+                return None
+            for seq, data, when, *cols in chunk:
+                error = _row_mismatch(int(seq), data, when, cols, sqlite)
+                if error is not None:
+                    return error
+            last = int(chunk[-1][0])
+
+
+def _text(value: Any) -> str | None:
+    """A column read as bytes (SQLite) or text, as text; raises ValueError if not UTF-8."""
+    if value is None or isinstance(value, str):
+        return value
+    return bytes(value).decode("utf-8")
+
+
+def _row_mismatch(
+    seq: int, data: Any, when: Any, cols: list[Any], sqlite: bool
+) -> LedgerVerificationError | None:
+    try:
+        obj = json.loads(_as_bytes(data))
+        recorded = [obj[f] for f in _FIELD_COLUMNS]
+        stated = obj["time"]
+        if not isinstance(stated, str):
+            raise TypeError(stated)
+    except (ValueError, KeyError, TypeError):
+        return LedgerVerificationError(
+            VerifyCode.ENTRY_MALFORMED, "the hashed bytes do not decode", seq=seq
+        )
+    try:
+        columns = [_text(c) for c in cols]
+        stored = _text(when)
+        if sqlite:
+            # What Django writes for the entry's time (str() of the naive UTC datetime).
+            same_time = stored == str(parse_time(stated).replace(tzinfo=None))
+        else:
+            same_time = stored == stated
+    except (ValueError, LedgerError):  # not UTF-8, or a time that does not parse
+        same_time, columns = False, []
+    if recorded != columns or not same_time:
+        return LedgerVerificationError(
+            VerifyCode.INDEX_MISMATCH, "an index column differs from the hashed entry", seq=seq
+        )
     return None
 
 
@@ -523,6 +593,8 @@ def _check_checkpoint_rows(
             )
     return None
 
+
+_Checked = tuple[LedgerVerificationError | None, LedgerVerificationError | None]
 
 # Verification in parts, in parallel (`ledger_verify(jobs=N)`): below this many entries
 # starting the processes costs more than they save.
@@ -587,13 +659,13 @@ def _verify_part(part: _Part) -> _PartResult:
 def _verify_in_parts(
     limit: int, texts: list[str], keys: dict[str, bytes], hash_name: HashName, *,
     columns: bool, jobs: int,
-) -> tuple[VerifyReport | None, tuple[LedgerVerificationError | None] | None]:
+) -> tuple[VerifyReport | None, _Checked | None]:
     """Verify the log below `limit` as `jobs` parts in forked processes, each from the
     tree state stored in the row before it, and meanwhile (`columns`) compare the index
     columns here.
 
-    Returns the report of the whole, and the column check's result as a 1-tuple (None
-    when it was not run). The report is None when a part failed or the parts do not join
+    Returns the report of the whole, and the column check's results (None when it was
+    not run). The report is None when a part failed or the parts do not join
     up (a part must end with exactly the state and leaf hash the next one started from):
     then the log is verified again in one pass, which names the first problem exactly as
     it always does. A log that verifies in parts verifies in one pass, with the same
@@ -601,11 +673,17 @@ def _verify_in_parts(
     """
     cuts = sorted({limit * i // jobs for i in range(1, jobs)} - {0})
     starts: list[tuple[bytes, bytes]] = []
-    for cut in cuts:
-        row = LedgerEntry.objects.filter(seq=cut - 1).values_list("state", "leaf_hash").first()
-        if row is None:
-            return None, None
-        starts.append((bytes(row[0]), bytes(row[1])))
+    boundary = (
+        f"SELECT {_blob('state')}, {_blob('leaf_hash')} "  # noqa: S608
+        f"FROM {LedgerEntry._meta.db_table} WHERE seq = %s"
+    )
+    with connection.cursor() as cur:
+        for cut in cuts:
+            cur.execute(boundary, [cut - 1])
+            row = cur.fetchone()
+            if row is None or row[0] is None or row[1] is None:
+                return None, None  # (the one pass names what is wrong there)
+            starts.append((bytes(row[0]), bytes(row[1])))
     origin = signing.origin()
     lows: list[int | None] = [None, *cuts]
     highs = [*cuts, limit]
@@ -615,10 +693,18 @@ def _verify_in_parts(
         for i, (low, high) in enumerate(zip(lows, highs, strict=True))
     ]
     connections.close_all()  # the children open their own
-    with multiprocessing.get_context("fork").Pool(len(args)) as pool:
-        pending = pool.map_async(_verify_part, args)
-        checked = (_check_columns(limit),) if columns else None
-        results: list[_PartResult] = pending.get()
+    # (With "fork" the executor starts every process before its own thread; a process
+    # that dies, killed for memory say, fails the pool instead of hanging it.)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(len(args), mp_context=context) as pool:
+        pending = [pool.submit(_verify_part, part) for part in args]
+        checked = _check_columns(limit) if columns else None
+        results: list[_PartResult] = []
+        for future in pending:
+            try:
+                results.append(future.result())
+            except BrokenProcessPool:
+                results.append(None)
     parts = [r for r in results if r is not None]
     if len(parts) != len(results):
         return None, checked
@@ -641,6 +727,25 @@ def _verify_in_parts(
     return report, checked
 
 
+def _first_stored_mismatch(
+    copy_seq: int | None, checked: _Checked
+) -> LedgerVerificationError | None:
+    """The first stored copy that differs from the hashed entries: a tree copy (leaf
+    hash, state, inner nodes: `copy_seq`) or an index or time column, whichever entry
+    comes first (the tree copies first within one entry); then the filter index."""
+    column_error, lookup_error = checked
+    if copy_seq is not None and (
+        column_error is None or column_error.seq is None or copy_seq <= column_error.seq
+    ):
+        return LedgerVerificationError(
+            VerifyCode.STATE_MISMATCH,
+            "a stored leaf hash, tree state or inner node differs from the tree "
+            "recomputed from the hashed entries",
+            seq=copy_seq,
+        )
+    return column_error or lookup_error
+
+
 def ledger_verify(
     *, record: bool = True, columns: bool = True, jobs: int = 1
 ) -> Verification:
@@ -660,24 +765,27 @@ def ledger_verify(
     next run's, and are not mistaken for an inconsistency.
     """
     started = timezone.now()
-    checkpoint_rows = [
-        (int(size), bytes(root), text)
-        for size, root, text in LedgerCheckpoint.objects.order_by("size", "id").values_list(
-            "size", "root", "text"
-        )
-    ]
-    head_seq, head = _head_row()
-    # Every row up to the last one read now is verified, whatever its state says: a row
-    # planted far above the log with a copy of the real head's state is a gap in the
-    # sequence, not a row outside every check (and the last row must then hold the state
-    # after itself, as the appender requires: checked against the recomputed tree below).
-    limit = head.size if head_seq is None else max(head.size, head_seq + 1)
-    keys = {signing.KEY_NAME: signing.signing_public_key()}
+    size = 0
     result: Verification
     try:
+        checkpoint_rows = [
+            (int(cp_size), _as_bytes(root), text)
+            for cp_size, root, text in LedgerCheckpoint.objects.order_by(
+                "size", "id"
+            ).values_list("size", "root", "text")
+        ]
+        head_seq, head = _head_row()
+        size = head.size
+        # Every row up to the last one read now is verified, whatever its state says: a
+        # row planted far above the log with a copy of the real head's state is a gap in
+        # the sequence, not a row outside every check (and the last row must then hold
+        # the state after itself, as the appender requires: checked against the
+        # recomputed tree below).
+        limit = head.size if head_seq is None else max(head.size, head_seq + 1)
+        keys = {signing.KEY_NAME: signing.signing_public_key()}
         texts = [text for _size, _root, text in checkpoint_rows]
         report: VerifyReport | None = None
-        checked: tuple[LedgerVerificationError | None] | None = None
+        checked: _Checked | None = None
         if jobs > 1 and limit >= PARALLEL_MIN and _can_fork():
             report, checked = _verify_in_parts(
                 limit, texts, keys, head.hash_name, columns=columns, jobs=jobs
@@ -699,15 +807,10 @@ def ledger_verify(
             )
         if error is None:
             error = _check_checkpoint_rows(checkpoint_rows)
-        if error is None and report.first_copy_mismatch is not None:
-            error = LedgerVerificationError(
-                VerifyCode.STATE_MISMATCH,
-                "a stored leaf hash, tree state or inner node differs from the tree "
-                "recomputed from the hashed entries",
-                seq=report.first_copy_mismatch,
-            )
         if error is None and columns:
-            error = _check_columns(limit) if checked is None else checked[0]
+            error = _first_stored_mismatch(
+                report.first_copy_mismatch, checked or _check_columns(limit)
+            )
         if error is None:
             result = Verification(True, report.size, report.checkpoints_verified)
         else:
@@ -720,9 +823,15 @@ def ledger_verify(
                 str(error),
             )
     except LedgerVerificationError as exc:
-        result = Verification(False, head.size, 0, str(exc.code), exc.seq, str(exc))
+        result = Verification(False, size, 0, str(exc.code), exc.seq, str(exc))
     except LedgerError as exc:
-        result = Verification(False, head.size, 0, str(exc.code or "error"), None, str(exc))
+        result = Verification(False, size, 0, str(exc.code or "error"), None, str(exc))
+    except (DatabaseError, ValueError, TypeError) as exc:
+        # A stored value the database or its driver cannot even hand over (a time
+        # PostgreSQL reads as infinity, say): the ledger is not intact, and says so.
+        result = Verification(
+            False, size, 0, "error", None, f"a stored value cannot be read ({type(exc).__name__})"
+        )
     if record:
         VerificationRun.objects.create(
             started_at=started,

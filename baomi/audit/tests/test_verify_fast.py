@@ -95,11 +95,69 @@ def test_rows_above_the_limit_are_left_for_the_next_run() -> None:
 
 
 @pytest.mark.skipif("connection.vendor != 'sqlite'")
-def test_a_time_spelled_otherwise_is_left_to_the_decode_which_accepts_it() -> None:
-    # Django would store a whole second without a fraction; the same instant spelled
-    # with one is not what the appender writes (the fast check objects), but it is the
-    # entry's time (the decode, which decides, accepts it).
+@pytest.mark.parametrize("spelling", [
+    "2026-05-06 07:08:09+00:00", "2026-05-06T07:08:09", "2026-05-06 07:08:09.000000",
+    "2026-05-06 15:08:09+08:00",
+])
+def test_a_time_spelled_otherwise_is_named(spelling: str) -> None:
+    # The same instant, spelled as Django does not write it: time filters compare the
+    # text, so the entry would move in or out of a period. Named as a differing column.
     _append_at(datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC), _event(1, "c", "5"))
-    _raw("UPDATE audit_ledgerentry SET time = '2026-05-06 07:08:09+00:00' WHERE seq = 0", [])
-    assert not selectors._columns_agree(1)
-    assert selectors.ledger_verify(record=False).ok
+    _append_at(datetime(2026, 5, 6, 7, 8, 10, 5, tzinfo=UTC), _event(2, "d", "5"))
+    assert selectors._columns_agree(2)
+    _raw("UPDATE audit_ledgerentry SET time = %s WHERE seq = 0", [spelling])
+    assert not selectors._columns_agree(2)
+    result = selectors.ledger_verify(record=False)
+    assert (result.code, result.first_bad_seq) == ("index_mismatch", 0)
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+@pytest.mark.parametrize(("column", "sql"), [
+    ("data", "CAST(data AS TEXT)"),  # the same bytes, but no longer an entry's blob
+    ("leaf_hash", "X'00' || substr(leaf_hash, 2)"),  # || gives text, not UTF-8
+    ("state", "'not a state'"),
+    ("actor", "CAST(X'ff' AS TEXT)"),  # a column that is not UTF-8
+])
+def test_values_stored_as_the_wrong_type_are_named_not_raised(column: str, sql: str) -> None:
+    ledger_append_many([_event(i, "e", "5") for i in range(4)])
+    selectors.checkpoint_create()
+    _raw(f"UPDATE audit_ledgerentry SET {column} = {sql} WHERE seq = 1", [])  # noqa: S608
+    result = selectors.ledger_verify(record=False)
+    assert (result.ok, result.first_bad_seq) == (False, 1), result
+    assert result.code == {"data": "entry_malformed", "actor": "index_mismatch"}.get(
+        column, "state_mismatch")
+
+
+def test_the_first_entry_with_a_differing_copy_is_named_whichever_kind() -> None:
+    ledger_append_many([_event(i, "f", "5") for i in range(8)])
+    _raw("UPDATE audit_ledgerentry SET actor = 'mallory' WHERE seq = 5", [])
+    _raw("UPDATE audit_ledgerentry SET leaf_hash = %s WHERE seq = 2", [b"\0" * 32])
+    assert selectors.ledger_verify(record=False).first_bad_seq == 2
+    _raw("UPDATE audit_ledgerentry SET actor = 'mallory' WHERE seq = 1", [])
+    result = selectors.ledger_verify(record=False)
+    assert (result.code, result.first_bad_seq) == ("index_mismatch", 1)
+
+
+def test_a_head_state_that_does_not_parse_is_a_verdict_not_a_traceback() -> None:
+    ledger_append_many([_event(i, "g", "5") for i in range(3)])
+    _raw("UPDATE audit_ledgerentry SET state = %s WHERE seq = 2", [b"garbage"])
+    result = selectors.ledger_verify(record=False)
+    assert not result.ok and result.code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_check_takes_no_write_lock() -> None:
+    # On SQLite atomic() outside a transaction is BEGIN IMMEDIATE: the scan would hold
+    # every appender off. Inside one it is a savepoint; outside, nothing is opened.
+    ledger_append_many([_event(i, "h", "5") for i in range(3)])
+    seen: list[str] = []
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    assert not connection.in_atomic_block
+    with connection.execute_wrapper(spy):
+        assert selectors._columns_agree(3)
+    assert seen and not any(
+        word in sql.upper() for sql in seen for word in ("BEGIN", "SAVEPOINT"))
