@@ -423,7 +423,7 @@ _COLUMNS_DIFFER_SQL = {
     "sqlite": (
         "SELECT 1 FROM (SELECT CAST(data AS TEXT) AS d, time, "  # noqa: S608
         + ", ".join(_FIELD_COLUMNS)
-        + " FROM {table} WHERE seq < %s) WHERE NOT json_valid(d)"
+        + " FROM {table} WHERE seq < %s AND seq >= %s) WHERE NOT json_valid(d)"
         " OR json_type(d, '$.client_id') IS NULL OR json_extract(d, "
         + ", ".join(f"'$.{f}'" for f in _FIELD_COLUMNS)
         + ", '$.time') IS NOT json_array("
@@ -434,7 +434,7 @@ _COLUMNS_DIFFER_SQL = {
         # OFFSET 0 keeps the decode in the subquery: once per row, not once per use.
         "SELECT 1 FROM (SELECT convert_from(data, 'UTF8')::jsonb AS j, time, client_id, "  # noqa: S608
         + ", ".join(_TEXT_FIELDS)
-        + " FROM {table} WHERE seq < %s OFFSET 0) e WHERE "
+        + " FROM {table} WHERE seq < %s AND seq >= %s OFFSET 0) e WHERE "
         + " OR ".join(
             f"jsonb_typeof(j -> '{f}') IS DISTINCT FROM 'string' OR "
             f"j ->> '{f}' IS DISTINCT FROM {f}"
@@ -449,10 +449,10 @@ _COLUMNS_DIFFER_SQL = {
 }
 
 
-def _columns_agree(limit: int) -> bool:
-    """True when the database finds every entry below `limit` readable as JSON with the
-    index and time columns its entry states; False on any difference, or when it cannot
-    tell (another vendor, an entry it cannot decode)."""
+def _columns_agree(limit: int, low: int | None = None) -> bool:
+    """True when the database finds every entry below `limit` (from `low` on) readable
+    as JSON with the index and time columns its entry states; False on any difference,
+    or when it cannot tell (another vendor, an entry it cannot decode)."""
     sql = _COLUMNS_DIFFER_SQL.get(connection.vendor)
     if sql is None:
         return False
@@ -462,7 +462,8 @@ def _columns_agree(limit: int) -> bool:
     scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
         with scope, connection.cursor() as cur:
-            cur.execute(sql.format(table=LedgerEntry._meta.db_table), [limit])
+            cur.execute(sql.format(table=LedgerEntry._meta.db_table),
+                        [limit, -(2**63) if low is None else low])
             return cur.fetchone() is None
     except DatabaseError:
         return False
@@ -614,8 +615,9 @@ def _can_fork() -> bool:
 
 
 # What a part verified in a child process reports: size, state bytes after it, last leaf
-# hash, first copy mismatch, checkpoints verified, their sizes. None: the part failed.
-_PartResult = tuple[int, bytes, bytes, int | None, int, tuple[int, ...]] | None
+# hash, first copy mismatch, checkpoints verified, their sizes, and (with copies) whether
+# the database found its rows' index and time columns agree. None: the part failed.
+_PartResult = tuple[int, bytes, bytes, int | None, int, tuple[int, ...], bool] | None
 
 
 class _Part(NamedTuple):
@@ -647,9 +649,10 @@ def _verify_part(part: _Part) -> _PartResult:
             complete=part.complete,
         )
         assert report.state is not None  # noqa: S101  (set by every verification)
+        agree = not part.copies or _columns_agree(part.high, part.low)
         return (report.size, report.state.to_bytes(), report.last_leaf_hash,
                 report.first_copy_mismatch, report.checkpoints_verified,
-                report.checkpoint_sizes)
+                report.checkpoint_sizes, agree)
     except Exception:  # whatever it was, the one-pass run reports it
         return None
     finally:
@@ -661,8 +664,9 @@ def _verify_in_parts(
     columns: bool, jobs: int,
 ) -> tuple[VerifyReport | None, _Checked | None]:
     """Verify the log below `limit` as `jobs` parts in forked processes, each from the
-    tree state stored in the row before it, and meanwhile (`columns`) compare the index
-    columns here.
+    tree state stored in the row before it; with `columns` each part's process also has
+    the database compare its rows' index columns, while this one checks the filter
+    index.
 
     Returns the report of the whole, and the column check's results (None when it was
     not run). The report is None when a part failed or the parts do not join
@@ -698,7 +702,7 @@ def _verify_in_parts(
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(len(args), mp_context=context) as pool:
         pending = [pool.submit(_verify_part, part) for part in args]
-        checked = _check_columns(limit) if columns else None
+        lookup = _check_lookup(limit) if columns else None
         results: list[_PartResult] = []
         for future in pending:
             try:
@@ -707,11 +711,15 @@ def _verify_in_parts(
                 results.append(None)
     parts = [r for r in results if r is not None]
     if len(parts) != len(results):
-        return None, checked
+        return None, None
     for part, (state, leaf), cut in zip(parts, starts, cuts, strict=False):
         if (part[0], part[1], part[2]) != (cut, state, leaf):
-            return None, checked
-    size, state_bytes, last_leaf, _mismatch, verified, sizes = parts[-1]
+            return None, None
+    checked: _Checked | None = None
+    if columns:
+        agree = all(p[6] for p in parts)
+        checked = (None if agree else _first_column_mismatch(limit), lookup)
+    size, state_bytes, last_leaf, _mismatch, verified, sizes, _agree = parts[-1]
     final = CompactRange.from_bytes(state_bytes)
     mismatches = [p[3] for p in parts if p[3] is not None]
     report = VerifyReport(

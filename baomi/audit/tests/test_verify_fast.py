@@ -92,6 +92,8 @@ def test_rows_above_the_limit_are_left_for_the_next_run() -> None:
     ledger_append_many([_event(i, "b", "5") for i in range(4)])
     _raw("UPDATE audit_ledgerentry SET actor = 'mallory' WHERE seq = 3", [])
     assert selectors._columns_agree(3) and not selectors._columns_agree(4)
+    # …and a part of the log (`low`) is checked from its first row on.
+    assert not selectors._columns_agree(4, 3) and selectors._columns_agree(3, 1)
 
 
 @pytest.mark.skipif("connection.vendor != 'sqlite'")
