@@ -418,10 +418,11 @@ class ReviewIn(_Strict):
 
 @api.post("/access-review-items/{item_id}", response={200: ItemOut, **ERRORS}, tags=["access"])
 def access_review_decide(request: HttpRequest, item_id: int, payload: ReviewIn) -> ReviewItem:
-    """Confirm or revoke one grant: the item's reviewer, or a compliance officer for an
-    item whose reviewer has left (or that has none). 404 for anyone else."""
+    """Confirm or revoke one grant: the item's reviewer while they still review the
+    client's grants, or a compliance officer for an item whose reviewer has left, was
+    transferred (or that has none). 404 for anyone else."""
     actor = _actor(request)
-    item = ReviewItem.objects.select_related("reviewer").filter(pk=item_id).first()
+    item = ReviewItem.objects.select_related("reviewer", "client").filter(pk=item_id).first()
     if item is None or not services.review_may_decide(actor, item):
         raise NotFound(code="review_item_not_found")
     return services.review_decide(actor=actor, item=item, confirm=payload.confirm)

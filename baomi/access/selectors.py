@@ -529,7 +529,9 @@ def break_glass_open() -> QuerySet[BreakGlassRead]:
 
 
 def campaign_items(campaign: ReviewCampaign, reviewer: User | None = None) -> QuerySet[ReviewItem]:
-    items = campaign.items.select_related("reviewer", "decided_by")
+    # The client too: whether the reviewer may still decide reads its department
+    # (`services.review_eligible`).
+    items = campaign.items.select_related("reviewer", "decided_by", "client")
     if reviewer is not None:
         items = items.filter(reviewer=reviewer)
     return items

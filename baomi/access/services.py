@@ -47,7 +47,12 @@ from baomi.access.models import (
     TrainingRecord,
 )
 from baomi.accounts.models import Department, Role, StaffStatus, User
-from baomi.accounts.services import sessions_end_for_user, user_deactivate, user_update
+from baomi.accounts.services import (
+    check_staff_text,
+    sessions_end_for_user,
+    user_deactivate,
+    user_update,
+)
 from baomi.audit.events import record
 from baomi.clients.models import Assignment, Client
 from baomi.errors import AccessDenied, Conflict, InvalidInput, ValidationFailed
@@ -87,6 +92,16 @@ def _refuse_input(actor: Any, action: str, code: str, message: str, *, field_nam
         detail["fields"] = {field_name: [message]}
     err = ValidationFailed(message, code=code, detail=detail)
     return err
+
+
+def _refuse_self(actor: Any, action: str, message: str, *, field_name: str = "",
+                 object_id: Any = "", client_id: Any = None) -> AccessDenied:
+    """Record a refused grant to oneself (reason ``self``, as `_check_staff_manage`) and
+    build the error to raise: 403 ``self_action``, naming the field when there is one."""
+    record(actor, action, object_type="user", object_id=object_id, client_id=client_id,
+           decision="refused", reason="self")
+    detail: dict[str, Any] = {"fields": {field_name: [message]}} if field_name else {}
+    return AccessDenied(message, code="self_action", detail=detail)
 
 
 def require_allowed(
@@ -1119,6 +1134,9 @@ def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
     """Assign `user` to `client` (idempotent). Ledger: ``assignment.add``."""
     require_allowed(actor, policy.Action.ASSIGNMENT_MANAGE, selectors.client_resource(client),
                     ledger_action="assignment.add", object_type="user", object_id=user.pk)
+    if user.pk == actor.pk:
+        raise _refuse_self(actor, "assignment.add", _("You cannot assign yourself to a client."),
+                           field_name="user", object_id=user.pk, client_id=client.pk)
     if not _assignable(user):
         raise _refuse_input(actor, "assignment.add", "assignee_not_eligible",
                             _("Only active firm staff and external auditors can be assigned."),
@@ -1217,9 +1235,15 @@ def staff_transfer(*, actor: User, user: User, department: Department | None,
     new department, leaving one, or a new `role` is a transfer wherever it is made (the
     staff page and ``PATCH /api/v1/staff/{id}`` come here through
     `accounts.services.staff_change`). Which clients were theirs is kept for a handover.
+    The access review items waiting for them that the new post no longer lets them
+    decide (another department's clients, or every item once they are neither a manager
+    nor a compliance officer) pass to compliance (`reviews_reviewer_gone`).
+
     Ledger: ``staff.transfer`` (the new department, and the new role if any), one entry
-    per grant ended, and the ``permission.change`` of the edit."""
+    per grant ended, the ``permission.change`` of the edit, and ``access_review.flag``
+    per campaign with items passed on."""
     _check_staff_manage(actor, user, "staff.transfer")
+    check_staff_text(post=post)
     reason = f"department={department.pk if department else ''}"
     if role is not None and role != user.role:
         reason += f" role={role}"
@@ -1228,6 +1252,7 @@ def staff_transfer(*, actor: User, user: User, department: Department | None,
         ended = _end_grants(actor, user, "transferred")
         user_update(user=user, department=department, clear_department=department is None,
                     post=post or None, role=role, actor=actor)
+        reviews_reviewer_gone(actor=actor, user=user)
     return ended
 
 
@@ -1243,6 +1268,11 @@ def staff_handover(*, actor: User, from_user: User, to_user: User) -> int:
     ``assignment.remove`` per live assignment of `from_user` (an ended one was recorded
     as removed when it ended)."""
     _check_staff_manage(actor, from_user, "staff.handover")
+    if to_user.pk == actor.pk:
+        # Nobody hands clients to themselves: an administrator would gain the access
+        # (secret content of assigned clients) that only another administrator may give.
+        raise _refuse_self(actor, "staff.handover", _("You cannot hand clients over to yourself."),
+                           field_name="to_user", object_id=from_user.pk)
     if to_user.pk == from_user.pk or not _assignable(to_user):
         raise _refuse_input(actor, "staff.handover", "handover_target_invalid",
                             _("Choose an active colleague other than the person handing over."),
@@ -1411,25 +1441,43 @@ def review_export(*, actor: User, campaign: ReviewCampaign, fmt: str) -> bytes:
     return exports.review_pdf(campaign) if fmt == "pdf" else exports.review_xlsx(campaign)
 
 
-def review_orphaned(item: ReviewItem) -> bool:
-    """Whether `item` has nobody to decide it as its reviewer: none could be chosen, or
-    the reviewer has left or was deactivated. Such items pass to compliance."""
-    reviewer = item.reviewer
-    return reviewer is None or not reviewer.is_active or reviewer.status == StaffStatus.LEFT
-
-
 def _in_office(user: User) -> bool:
     return user.is_active and user.status != StaffStatus.LEFT
 
 
+def review_eligible(user: User, item: ReviewItem) -> bool:
+    """Whether `user` is still one a reviewer of `item` would be chosen from now
+    (`_reviewers_for`): in office, and a compliance officer or a manager of the
+    department the item's client is in. A reviewer who has left, was deactivated, or was
+    transferred (调岗: another role or department, by any path) is no longer."""
+    if not _in_office(user):
+        return False
+    if user.role == Role.COMPLIANCE:
+        return True
+    if user.role != Role.MANAGER or user.department_id is None:
+        return False
+    client = item.client
+    return client is not None and client.department_id == user.department_id
+
+
+def review_orphaned(item: ReviewItem) -> bool:
+    """Whether `item` has nobody to decide it as its reviewer: none could be chosen, or
+    the reviewer has left, was deactivated or no longer reviews the client's grants
+    (`review_eligible`, e.g. after a transfer). Such items pass to compliance."""
+    reviewer = item.reviewer
+    return reviewer is None or not review_eligible(reviewer, item)
+
+
 def review_may_decide(actor: User, item: ReviewItem) -> bool:
     """Whether `actor` may decide `item` (the holder check aside, `review_decide`): its
-    reviewer, or, when the item has none left (`review_orphaned`), a compliance officer,
-    so that no grant stays beyond review because its reviewer has gone."""
+    reviewer while still eligible (`review_eligible`), or, when the item has none left
+    (`review_orphaned`), a compliance officer, so that no grant stays beyond review
+    because its reviewer has gone, and nobody keeps deciding a department's grants
+    after being moved out of it."""
     if not _in_office(actor):
         return False
     if item.reviewer_id == actor.pk:
-        return True
+        return review_eligible(actor, item)
     return actor.role == Role.COMPLIANCE and review_orphaned(item)
 
 
@@ -1495,18 +1543,20 @@ def _revoke_grant(actor: User, item: ReviewItem) -> None:
 
 
 def reviews_reviewer_gone(*, actor: User | str, user: User) -> int:
-    """`user` has left or was deactivated: the review items still waiting for them are
-    flagged and compliance is notified once per campaign, since from now on only a
-    compliance officer can decide them (`review_may_decide`). Runs in the caller's
-    transaction. Ledger: ``access_review.flag`` (``reviewer_gone=<user id>``) per
-    campaign. Returns the number of items."""
-    waiting = ReviewItem.objects.filter(reviewer=user, decision=ReviewDecision.PENDING)
+    """`user` has left, was deactivated or was transferred (调岗): the review items still
+    waiting for them that they may no longer decide (`review_eligible`; after leaving,
+    all of them) are flagged and compliance is notified once per campaign, since from now
+    on only a compliance officer can decide them (`review_may_decide`). Call it after
+    the change, in the caller's transaction. Ledger: ``access_review.flag``
+    (``reviewer_gone=<user id> items=<n>``) per campaign. Returns the number of items."""
+    gone = [item for item in ReviewItem.objects.select_related("client").filter(
+        reviewer=user, decision=ReviewDecision.PENDING) if not review_eligible(user, item)]
     counts: dict[int, int] = {}
-    for campaign_id in waiting.values_list("campaign_id", flat=True):
-        counts[campaign_id] = counts.get(campaign_id, 0) + 1
+    for item in gone:
+        counts[item.campaign_id] = counts.get(item.campaign_id, 0) + 1
     if not counts:
         return 0
-    waiting.update(flagged=True)
+    ReviewItem.objects.filter(pk__in=[item.pk for item in gone]).update(flagged=True)
     officers = [u for u in _compliance() if u.pk != user.pk]
     for campaign in ReviewCampaign.objects.filter(pk__in=counts).order_by("pk"):
         n = counts[campaign.pk]

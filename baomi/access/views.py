@@ -336,10 +336,12 @@ def staff_access(request: HttpRequest, user_id: int) -> HttpResponse:
         "trainings": _rows(list(selectors.trainings_of(person)), lambda t: (t.course,),
                            timezone.now()),
         "kinds": AgreementKind.choices,
-        # Only those a handover may name (`services._assignable`).
+        # Only those a handover may name (`services._assignable`), never the acting
+        # administrator (nobody hands clients to themselves, `staff_handover`).
         "colleagues": User.objects.filter(
             is_active=True, role__in=services.ASSIGNABLE_ROLES).exclude(
-            status=StaffStatus.LEFT).exclude(pk=person.pk).order_by("username"),
+            status=StaffStatus.LEFT).exclude(pk__in=[person.pk, actor.pk]).order_by(
+            "username"),
         "departments": Department.objects.all(),
         "can_manage": actor.role == Role.ADMIN,
         "left": person.status == StaffStatus.LEFT,

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from baomi.accounts.models import Level, Role
+from baomi.accounts.models import NOT_STAFF_ROLES, Level, Role
 from baomi.clients.forms import (
     SealedFieldsMixin,
     checked,
@@ -83,6 +83,12 @@ class StaffForm(SealedFieldsMixin, forms.Form):
             # The username is the sign-in name and the password the person's own.
             del self.fields["username"]
             del self.fields["password"]
+            # Staff are not moved into the client or partner roles (`staff_change`):
+            # only a person already in one is shown it.
+            current = (kwargs.get("initial") or {}).get("role")
+            role = cast(forms.ChoiceField, self.fields["role"])
+            role.choices = [(value, label) for value, label in Role.choices
+                            if value not in NOT_STAFF_ROLES or value == current]
 
     def clean_mobile(self) -> str:
         return checked(validate.mobile_clean, self.cleaned_data["mobile"])

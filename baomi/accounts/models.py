@@ -26,6 +26,10 @@ class Role(models.TextChoices):
 STAFF_ROLES = frozenset(
     {Role.ADMIN, Role.MANAGER, Role.ACCOUNTANT, Role.COMPLIANCE, Role.INTERNAL_AUDITOR}
 )
+# Roles a staff account is never moved into by an edit (`services.staff_change`): a
+# client user belongs to a client company and a partner to a partner organisation, which
+# an edit does not give.
+NOT_STAFF_ROLES = frozenset({Role.CLIENT, Role.PARTNER})
 # Roles that must use two-factor authentication regardless of clearance (F04).
 MFA_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.COMPLIANCE})
 

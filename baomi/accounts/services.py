@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +27,7 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from baomi.accounts.models import (
+    NOT_STAFF_ROLES,
     ApiToken,
     Department,
     EndedSession,
@@ -39,7 +41,7 @@ from baomi.accounts.models import (
 from baomi.accounts.security import normalize_username
 from baomi.audit.events import record
 from baomi.core.rawrows import Rows, cached_sql, fetch
-from baomi.errors import Conflict, InvalidInput, NotFound, ValidationFailed
+from baomi.errors import AccessDenied, Conflict, InvalidInput, NotFound, ValidationFailed
 from baomi.vault.validate import checked_sealed
 
 TOKEN_PREFIX = "bm_"  # noqa: S105  (a public prefix, not a secret)
@@ -48,6 +50,32 @@ RECOVERY_CODE_COUNT = 10
 
 def _field_error(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(detail={"fields": {field: [message]}})
+
+
+# Characters no name, e-mail address, department or post holds: control characters (Cc:
+# NUL, which PostgreSQL cannot store in text, escapes, newlines), invisible format
+# characters (Cf: zero-width, bidirectional overrides), lone surrogates (Cs: no encoding
+# holds them) and line or paragraph separators.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _has_control(text: str) -> bool:
+    return not text.isprintable() and any(
+        unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in text
+    )
+
+
+def check_staff_text(**values: str | None) -> None:
+    """Refuse profile text (None: not given) holding control or invisible characters
+    (`_CONTROL_CATEGORIES`), before anything is looked up or written: ValidationFailed
+    naming each such field."""
+    errors = {
+        name: [_("Control characters are not allowed.")]
+        for name, value in values.items()
+        if value and _has_control(value)
+    }
+    if errors:
+        raise ValidationFailed(detail={"fields": errors})
 
 
 def user_create(
@@ -75,6 +103,7 @@ def user_create(
         raise _field_error("role", _("Unknown role."))
     if clearance not in Level.values:
         raise _field_error("clearance", _("Unknown classification level."))
+    check_staff_text(display_name=display_name, email=email, post=post)
     if role == Role.CLIENT and portal_client_id is None:
         raise _field_error("portal_client", _("A client user must belong to a client company."))
     user = User(
@@ -120,9 +149,11 @@ def user_update(
     clearance: str | None = None,
     clear_department: bool = False,
     actor: User | str = "system",
+    skip_unchanged: bool = False,
 ) -> User:
     """Update profile fields of a staff member (None: unchanged; `clear_department`
-    takes the person out of their department). Raises ValidationFailed.
+    takes the person out of their department; `skip_unchanged`: write and record nothing
+    when no field changes). Raises ValidationFailed.
 
     Ledger: `staff.update`; a role, clearance or department change is a permission
     change and names old and new values in the reason. A new role, or moving someone
@@ -130,7 +161,9 @@ def user_update(
     `staff_change` (or `baomi.access.services.staff_transfer`), which ends their grants
     first.
     """
+    check_staff_text(display_name=display_name, email=email, post=post)
     before = (user.role, user.clearance, user.department_id)
+    profile = (user.display_name, user.email, user.post)
     if role is not None:
         if role not in Role.values:
             raise _field_error("role", _("Unknown role."))
@@ -159,6 +192,9 @@ def user_update(
         )
         if old != new
     ]
+    if skip_unchanged and not changes and profile == (user.display_name, user.email,
+                                                      user.post):
+        return user
     with transaction.atomic():
         user.save()
         record(
@@ -497,6 +533,7 @@ def department_get_or_create(*, name: str, actor: User | str = "system") -> Depa
     clean = name.strip()
     if not clean:
         raise _field_error("department", _("This field is required."))
+    check_staff_text(department=clean)
     existing = Department.objects.filter(name=clean).first()
     if existing is not None:
         return existing
@@ -562,6 +599,8 @@ def staff_create(*, actor: User, username: str, password: str, data: StaffInput)
     refused) when a mobile or ID number is given. Raises ValidationFailed, Conflict,
     AccessDenied (the door refuses the sealed write: nothing is created).
     """
+    check_staff_text(display_name=data.display_name, email=data.email,
+                     department=data.department, post=data.post)
     personal = _staff_personal_values(data)
     with transaction.atomic():
         dept = (department_get_or_create(name=data.department, actor=actor)
@@ -621,9 +660,12 @@ def staff_change(
     `baomi.access.services.staff_transfer`, which ends their assignments, query requests,
     authorizations, tokens and sessions at once. Otherwise a role or grant could be
     changed while the access given for the old post carried on. Nobody changes their own
-    role (an administrator cannot demote the last one by accident) or transfers
-    themselves; the transfer is decided before the transaction, so that a refusal's
-    entry stays and no department is created for it. Ledger: `staff.update` or
+    role (an administrator cannot demote the last one by accident) or clearance (403
+    ``self_action``, recorded as ``permission.change`` refused) or transfers themselves;
+    the transfer is decided before the transaction, so that a refusal's entry stays and
+    no department is created for it. Staff are not moved into the client or partner
+    role (`NOT_STAFF_ROLES`), and text with control characters is refused
+    (`check_staff_text`) before anything is looked up. Ledger: `staff.update` or
     `permission.change`, ``staff.transfer`` and its entries, ``department.create``, and
     `staff.manage` for the sealed fields written (`personal`). Raises ValidationFailed,
     AccessDenied.
@@ -632,6 +674,16 @@ def staff_change(
         raise _field_error("role", _("You cannot change your own role."))
     if role is not None and role not in Role.values:
         raise _field_error("role", _("Unknown role."))
+    if role is not None and role != user.role and role in NOT_STAFF_ROLES:
+        raise _field_error("role", _("Staff cannot be moved into the client or partner role."))
+    if clearance is not None and clearance != user.clearance and user.pk == actor.pk:
+        # As with the role: nobody raises (or lowers) their own clearance.
+        message = _("You cannot change your own clearance.")
+        record(actor, "permission.change", object_type="user", object_id=user.pk,
+               decision="refused", reason="self")
+        raise AccessDenied(message, code="self_action",
+                           detail={"fields": {"clearance": [message]}})
+    check_staff_text(display_name=display_name, email=email, department=department, post=post)
     name = None if department is None else department.strip()[:100]
     transfer = is_transfer(user, department=name, role=role)
     if transfer:
@@ -658,6 +710,9 @@ def staff_change(
             role=role,
             clearance=clearance,
             actor=actor,
+            # After a transfer, whose `permission.change` recorded the move, an edit
+            # that changes nothing more writes no second, empty entry.
+            skip_unchanged=transfer,
         )
         _staff_personal_write(actor, user, personal or {})
     return user
