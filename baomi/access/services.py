@@ -707,14 +707,20 @@ def authorization_grant(
     client's signed form: `form` must be the PDF Baomi produced for these exact terms
     (its code is verified; an altered or foreign form is refused as `form_tampered`),
     and it is stored as a confidential document of the client through the vault door.
-    Refused (and recorded): no grantee, empty scope, inverted periods, overlap with a
-    live authorization for the same grantee. Ledger: ``authorization.grant``.
+    Refused (and recorded): the actor naming themselves (403 ``self_action``), no
+    grantee, empty scope, inverted periods, overlap with a live authorization for the
+    same grantee. Ledger: ``authorization.grant``.
     """
     obj = selectors.client_resource(client)
     require_allowed(actor, policy.Action.AUTHORIZATION_GRANT, obj,
                     ledger_action="authorization.grant", object_type="client",
                     object_id=client.pk)
     act = "authorization.grant"
+    if grantee_user is not None and grantee_user.pk == actor.pk:
+        # Recording a client's consent is a grant like any other: not to oneself.
+        raise _refuse_self(actor, act, _("You cannot record an authorization naming yourself."),
+                           field_name="grantee", object_id=grantee_user.pk,
+                           client_id=client.pk)
     if (grantee_user is None) == (grantee_org is None):
         raise _refuse_input(actor, act, "grantee_missing",
                             _("Name exactly one person or one partner organisation."),

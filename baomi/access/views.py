@@ -205,9 +205,11 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
         "can_assign": "assignment.manage" in visible,
         "can_request": "query_request.create" in visible,
         "is_portal": actor.role == Role.CLIENT,
+        # People to assign or to name in an authorization: never the actor (no grant
+        # to oneself; the services refuse it too).
         "staff": User.objects.filter(is_active=True, role__in=[
-            Role.ACCOUNTANT, Role.MANAGER, Role.EXTERNAL_AUDITOR, Role.PARTNER]).order_by(
-            "username"),
+            Role.ACCOUNTANT, Role.MANAGER, Role.EXTERNAL_AUDITOR, Role.PARTNER]).exclude(
+            pk=actor.pk).order_by("username"),
         "orgs": PartnerOrganisation.objects.filter(active=True),
         # For picking the client's signed form: only for those who record authorizations,
         # and only documents the policy lets them see.

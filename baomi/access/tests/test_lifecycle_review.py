@@ -331,3 +331,26 @@ def test_a_transfer_edit_writes_no_empty_staff_update(firm):
                                   clearance=Level.SECRET)
     changes = _entries("permission.change", object_id=str(acct.pk))
     assert changes[-1].reason == "clearance:confidential->secret"
+
+
+def test_nobody_records_an_authorization_naming_themselves(firm):
+    from baomi.access.tests.test_services import _terms
+
+    manager = firm["manager"]
+    terms = _terms(firm)
+    form = services.authorization_form_pdf(terms, client_name="恒信", grantee=manager.username)
+    with pytest.raises(AccessDenied) as info:
+        services.authorization_grant(
+            actor=manager, client=firm["client"], grantee_user=manager, scope=terms.scope,
+            valid_from=terms.valid_from, valid_to=terms.valid_to, form=form)
+    assert info.value.code == "self_action"
+    assert refused("authorization.grant", "self").actor == manager.username
+    # …and the client's access page does not offer the acting manager as a person.
+    page = verified_client(manager).get(f"/access/clients/{firm['client'].pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    people = re.findall(r'<select[^>]*name="(?:grantee_user|user)"[^>]*>(.*?)</select>', html,
+                        re.S)
+    assert len(people) == 2
+    offered = {int(v) for body in people for v in re.findall(r'<option value="(\d+)"', body)}
+    assert offered and manager.pk not in offered
