@@ -102,9 +102,12 @@ def test_users_and_clients_with_awkward_text_read_as_the_orm_reads(make_user, ma
     awkward = [
         _storable(t) for t in ["", "a\x00b", "引号'\"\\/\b\f\n\r\t", "𠀀😀\u2028\u2029", " "]
     ]
-    user = make_user("rr_user", display_name=awkward[1])
-    User.objects.filter(pk=user.pk).update(first_name="", last_name=awkward[2],
-                                           email=awkward[3], is_staff=True)
+    user = make_user("rr_user")
+    # (Written around the services, which refuse control characters in a profile: the
+    # read must still give back whatever is stored.)
+    User.objects.filter(pk=user.pk).update(display_name=awkward[1], first_name="",
+                                           last_name=awkward[2], email=awkward[3],
+                                           is_staff=True)
     client = make_client(user)
     Client.objects.filter(pk=client.pk).update(name=awkward[3], legal_representative=awkward[2])
     users = Rows(User)
