@@ -418,6 +418,8 @@ _TIME_SPELLED_SQLITE = (
     f"typeof(time) = 'text' AND (time GLOB '{_SECONDS_GLOB}' OR (time GLOB "
     f"'{_SECONDS_GLOB}.{_DIGITS}{_DIGITS}{_DIGITS}' AND substr(time, 20) <> '.000000'))"
 )
+# PostgreSQL: the stored instant spelled as entries spell times.
+_TIME_TEXT_PG = "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 _TEXT_FIELDS = ("actor", "action", "object_type", "object_id", "purpose", "decision", "reason")
 _COLUMNS_DIFFER_SQL = {
     "sqlite": (
@@ -443,8 +445,7 @@ _COLUMNS_DIFFER_SQL = {
         + " OR coalesce(jsonb_typeof(j -> 'client_id'), '') NOT IN ('string', 'null')"
         " OR j ->> 'client_id' IS DISTINCT FROM client_id"
         " OR jsonb_typeof(j -> 'time') IS DISTINCT FROM 'string'"
-        " OR j ->> 'time' IS DISTINCT FROM "
-        "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') LIMIT 1"
+        f" OR j ->> 'time' IS DISTINCT FROM {_TIME_TEXT_PG} LIMIT 1"
     ),
 }
 
@@ -467,9 +468,6 @@ def _columns_agree(limit: int, low: int | None = None) -> bool:
             return cur.fetchone() is None
     except DatabaseError:
         return False
-
-
-_TIME_TEXT_PG = "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 
 def _first_column_mismatch(limit: int) -> LedgerVerificationError | None:

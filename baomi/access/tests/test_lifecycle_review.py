@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client as HttpClient
 from django.utils import timezone
 
 from baomi.access import services
@@ -25,26 +24,16 @@ from baomi.access.models import (
     ReviewDecision,
     ReviewItem,
 )
+from baomi.access.tests.test_lifecycle_fixes import _api, _entries
 from baomi.access.tests.test_services import firm, refused
 from baomi.accounts import services as account_services
 from baomi.accounts.models import Department, Level, Role, User
-from baomi.audit.models import LedgerEntry
 from baomi.clients.models import Assignment
 from baomi.errors import AccessDenied, ValidationFailed
 from conftest import verified_client
 
 pytestmark = pytest.mark.django_db
 __all__ = ["firm"]  # the fixture, shared with test_services
-
-
-def _api(user: Any, **kw: Any) -> HttpClient:
-    token = account_services.token_create(user=user).plaintext
-    return HttpClient(HTTP_AUTHORIZATION=f"Bearer {token}", **kw)
-
-
-def _entries(action: str, **kw: Any) -> list[LedgerEntry]:
-    return list(LedgerEntry.objects.filter(action=action, decision="allowed", **kw)
-                .order_by("seq"))
 
 
 def _campaign(firm: dict[str, Any]) -> Any:

@@ -50,6 +50,15 @@ def _raw(sql: str, params: list[Any]) -> None:
         cur.execute(sql, params)
 
 
+def unreadable_time() -> str | None:
+    """A time column value that reads as none at all: NULL on PostgreSQL (after dropping
+    NOT NULL), text that does not parse on SQLite (where NOT NULL holds)."""
+    if connection.vendor == "postgresql":
+        _raw("ALTER TABLE audit_ledgerentry ALTER COLUMN time DROP NOT NULL", [])
+        return None
+    return "not a time"
+
+
 def _verdict() -> tuple[bool, str, int | None]:
     result = selectors.ledger_verify(record=False)
     return result.ok, result.code, result.first_bad_seq
@@ -128,10 +137,7 @@ def test_an_altered_copy_of_the_tree_is_named(column: str) -> None:
 def test_an_altered_time_column_is_named(value: str | None) -> None:
     _fill(10)
     if value is None:  # a time that reads as none at all
-        if connection.vendor == "postgresql":
-            _raw("ALTER TABLE audit_ledgerentry ALTER COLUMN time DROP NOT NULL", [])
-        else:
-            value = "not a time"  # (NOT NULL holds on SQLite; this text reads as None)
+        value = unreadable_time()
     _raw("UPDATE audit_ledgerentry SET time = %s WHERE seq = %s", [value, 3])
     assert _verdict() == (False, "index_mismatch", 3)
 
@@ -204,13 +210,8 @@ def test_an_entry_unreadable_in_every_column_is_still_listed() -> None:
     from baomi import cli
 
     _fill(3)
-    if connection.vendor == "postgresql":
-        _raw("ALTER TABLE audit_ledgerentry ALTER COLUMN time DROP NOT NULL", [])
-        time_value = None
-    else:
-        time_value = "not a time"  # (reads as None on SQLite)
     _raw("UPDATE audit_ledgerentry SET data = %s, time = %s WHERE seq = 2",
-         [b'{"not json', time_value])
+         [b'{"not json', unreadable_time()])
     view = selectors.entry_view(LedgerEntry.objects.get(seq=2))
     assert view["unreadable"] and view["time"] is None
     assert "—" in cli._show_line(view)

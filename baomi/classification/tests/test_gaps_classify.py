@@ -18,6 +18,7 @@ from baomi.accounts.models import Level, Role
 from baomi.audit.models import LedgerEntry
 from baomi.classification import services
 from baomi.classification.models import ReviewItem, ReviewReason
+from baomi.classification.tests.test_review_fixes import people
 from baomi.clients.models import Assignment
 from baomi.errors import AccessDenied
 from baomi.vault import services as vault_services
@@ -26,23 +27,12 @@ from baomi.vault.tests.conftest import sealed_upload
 from conftest import verified_client
 
 pytestmark = pytest.mark.django_db
+__all__ = ["people"]  # the fixture, shared with test_review_fixes
 
 ID = "11010519491231002X"
 CARD = "6222021234567890128"
 PAYROLL = f"工资表\n姓名 张三 身份证号 {ID} 工资卡号 {CARD}\n".encode()
 ALL = ["public", "internal", "confidential", "secret"]
-
-
-@pytest.fixture
-def people(make_user, make_client) -> dict[str, Any]:
-    acct = make_user("acc", clearance=Level.SECRET, department="一部")
-    client = make_client(acct)  # assigned to the accountant
-    return {
-        "acct": acct,
-        "client": client,
-        "admin": make_user("adm", Role.ADMIN, clearance=Level.SECRET),  # not assigned
-        "compliance": make_user("comp", Role.COMPLIANCE, clearance=Level.SECRET),
-    }
 
 
 def _doc(p: dict[str, Any], level: str, data: bytes = b"plain notes",
