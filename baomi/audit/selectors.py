@@ -420,7 +420,7 @@ _TIME_SPELLED_SQLITE = (
 )
 # PostgreSQL: the stored instant spelled as entries spell times.
 _TIME_TEXT_PG = "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-_TEXT_FIELDS = ("actor", "action", "object_type", "object_id", "purpose", "decision", "reason")
+_TEXT_FIELDS = tuple(f for f in _FIELD_COLUMNS if f != "client_id")  # (never NULL)
 _COLUMNS_DIFFER_SQL = {
     "sqlite": (
         "SELECT 1 FROM (SELECT CAST(data AS TEXT) AS d, time, "  # noqa: S608
