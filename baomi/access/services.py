@@ -1136,6 +1136,32 @@ def _assignable(user: User) -> bool:
     return user.is_active and user.status != StaffStatus.LEFT and user.role in ASSIGNABLE_ROLES
 
 
+def _assignee_refused(actor: User, client: Client) -> ValidationFailed:
+    return _refuse_input(actor, "assignment.add", "assignee_not_eligible",
+                         _("Only active firm staff and external auditors can be assigned."),
+                         field_name="user", object_type="user", client_id=client.pk)
+
+
+def _handover_target_refused(actor: User, from_user: User) -> ValidationFailed:
+    return _refuse_input(actor, "staff.handover", "handover_target_invalid",
+                         _("Choose an active colleague other than the person handing over."),
+                         field_name="to_user", object_type="user", object_id=from_user.pk)
+
+
+def _lock_users(*users: User) -> dict[int, User]:
+    """Lock the rows of `users` (in the caller's transaction, in primary-key order, so two
+    lifecycle steps never wait on each other crosswise) and return them as stored now.
+
+    A departure, transfer, assignment or handover decides on the person's current state
+    under this lock: a colleague who leaves while clients are being handed to them is
+    either gone before the handover looks (it is refused) or leaves after it (and the
+    clients it gave them end with the departure). On SQLite the transaction's write lock
+    (BEGIN IMMEDIATE, settings) already serializes them; this is for PostgreSQL.
+    """
+    pks = sorted({u.pk for u in users})
+    return {u.pk: u for u in User.objects.select_for_update().filter(pk__in=pks).order_by("pk")}
+
+
 def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
     """Assign `user` to `client` (idempotent). Ledger: ``assignment.add``."""
     require_allowed(actor, policy.Action.ASSIGNMENT_MANAGE, selectors.client_resource(client),
@@ -1144,17 +1170,22 @@ def assignment_add(*, actor: User, client: Client, user: User) -> Assignment:
         raise _refuse_self(actor, "assignment.add", _("You cannot assign yourself to a client."),
                            field_name="user", object_id=user.pk, client_id=client.pk)
     if not _assignable(user):
-        raise _refuse_input(actor, "assignment.add", "assignee_not_eligible",
-                            _("Only active firm staff and external auditors can be assigned."),
-                            field_name="user", object_type="user", client_id=client.pk)
+        raise _assignee_refused(actor, client)
     with transaction.atomic():
-        row, created = Assignment.objects.get_or_create(
-            client=client, user=user, defaults={"assigned_by": actor}
-        )
-        if created:
-            record(actor, "assignment.add", object_type="user", object_id=user.pk,
-                   client_id=client.pk)
-            notify([user], "assigned", {"client": client.name}, url=f"/clients/{client.pk}/")
+        # Decided again on the person's row as stored now, under its lock (`_lock_users`):
+        # they may have left or been deactivated since the check above.
+        fresh = _lock_users(user).get(user.pk)
+        row = None
+        if fresh is not None and _assignable(fresh):
+            row, created = Assignment.objects.get_or_create(
+                client=client, user=user, defaults={"assigned_by": actor}
+            )
+            if created:
+                record(actor, "assignment.add", object_type="user", object_id=user.pk,
+                       client_id=client.pk)
+                notify([user], "assigned", {"client": client.name}, url=f"/clients/{client.pk}/")
+    if row is None:
+        raise _assignee_refused(actor, client)
     return row
 
 
@@ -1228,6 +1259,7 @@ def staff_leave(*, actor: User, user: User, now: datetime | None = None) -> dict
     plus one entry per grant ended."""
     _check_staff_manage(actor, user, "staff.leave")
     with transaction.atomic():
+        _lock_users(user)
         record(actor, "staff.leave", object_type="user", object_id=user.pk)
         ended = _end_grants(actor, user, "left")
         user_deactivate(user=user, now=now, left=True, actor=actor)
@@ -1254,6 +1286,7 @@ def staff_transfer(*, actor: User, user: User, department: Department | None,
     if role is not None and role != user.role:
         reason += f" role={role}"
     with transaction.atomic():
+        _lock_users(user)
         record(actor, "staff.transfer", object_type="user", object_id=user.pk, reason=reason)
         ended = _end_grants(actor, user, "transferred")
         user_update(user=user, department=department, clear_department=department is None,
@@ -1280,11 +1313,22 @@ def staff_handover(*, actor: User, from_user: User, to_user: User) -> int:
         raise _refuse_self(actor, "staff.handover", _("You cannot hand clients over to yourself."),
                            field_name="to_user", object_id=from_user.pk)
     if to_user.pk == from_user.pk or not _assignable(to_user):
-        raise _refuse_input(actor, "staff.handover", "handover_target_invalid",
-                            _("Choose an active colleague other than the person handing over."),
-                            field_name="to_user", object_type="user", object_id=from_user.pk)
+        raise _handover_target_refused(actor, from_user)
     now = timezone.now()
+    moved = _handover_locked(actor, from_user, to_user, now)
+    if moved is None:
+        # The colleague left or was deactivated while this was being asked for.
+        raise _handover_target_refused(actor, from_user)
+    return moved
+
+
+def _handover_locked(actor: User, from_user: User, to_user: User, now: datetime) -> int | None:
+    """`staff_handover`'s transaction: None (nothing done) if `to_user`, as stored now
+    under its row lock, may no longer be assigned."""
     with transaction.atomic():
+        fresh = _lock_users(from_user, to_user).get(to_user.pk)
+        if fresh is None or not _assignable(fresh):
+            return None
         live = list(Assignment.objects.select_for_update().filter(user=from_user))
         ended = list(EndedAssignment.objects.select_for_update().filter(
             user=from_user, handed_over_at__isnull=True))
