@@ -69,10 +69,15 @@ class Window:
 class Scope:
     """Which objects of one client an authorization or a query request covers.
 
-    An object is covered when its id is listed in `object_ids`, or when the label clause
-    is used (at least one of `levels` / `categories` non-empty) and every non-empty one
-    contains the object's label. An empty scope covers nothing. An object with no category
-    is covered by a label clause only if `categories` is empty.
+    An object is covered when it is a document whose id is listed in `object_ids` (the
+    documents the grant names one by one), or when the label clause is used (at least one
+    of `levels` / `categories` non-empty) and every non-empty one contains the object's
+    label. An empty scope covers nothing. An object with no category is covered by a label
+    clause only if `categories` is empty.
+
+    Listed ids are document ids and nothing else: a client record, a contact or any other
+    kind of object with the same number is not covered by them (ids of different tables
+    run 1, 2, 3… each, so "#1" names a document, never client 1's sealed fields).
     """
 
     object_ids: frozenset[Id] = frozenset()
@@ -81,7 +86,7 @@ class Scope:
 
     def covers(self, obj: Resource) -> bool:
         """True when `obj` falls inside this scope (see the class docstring)."""
-        if obj.id is not None and obj.id in self.object_ids:
+        if obj.kind is ObjectKind.DOCUMENT and obj.id is not None and obj.id in self.object_ids:
             return True
         if not self.levels and not self.categories:
             return False

@@ -20,6 +20,7 @@ from baomi.policy import (
     Category,
     Facts,
     Level,
+    ObjectKind,
     Obligation,
     QueryRequest,
     QueryStatus,
@@ -251,3 +252,42 @@ def test_permitted_agrees_with_decide_given_a_purpose(
     assert permitted(who, action, obj, the_facts, NOW) == decide(
         who, action, obj, "报税", NOW, the_facts
     ).allowed
+
+
+# --- Listed ids are document ids (review finding: "#1" opened client 1's sealed fields) ---
+
+
+@given(scopes, st.sampled_from(ObjectKind), st.integers(100, 103), levels,
+       st.none() | st.sampled_from(Category))
+@settings(max_examples=400)
+def test_listed_ids_cover_documents_and_nothing_else(
+    scope: Scope, kind: ObjectKind, oid: int, level: Level, category: Category | None
+) -> None:
+    obj = Resource(kind=kind, id=oid, client_id=CLIENTS[0], level=level, category=category)
+    by_label = replace(scope, object_ids=frozenset()).covers(obj)
+    if kind is ObjectKind.DOCUMENT:
+        assert scope.covers(obj) == (oid in scope.object_ids or by_label)
+    else:
+        assert scope.covers(obj) == by_label
+
+
+def _without_listed_ids(parts: Parts) -> Parts:
+    out = dict(parts)
+    out["authorizations"] = [replace(a, scope=replace(a.scope, object_ids=frozenset()))
+                             for a in parts["authorizations"]]
+    out["query_requests"] = [replace(q, scope=replace(q.scope, object_ids=frozenset()))
+                             for q in parts["query_requests"]]
+    return out
+
+
+@given(actors, requests(), purposes, fact_parts)
+@settings(max_examples=600)
+def test_a_listed_document_id_decides_nothing_about_other_objects(
+    who: Actor, request: tuple[Action, Resource | None], purpose: str | None, parts: Parts
+) -> None:
+    action, obj = request
+    if obj is None or obj.kind is ObjectKind.DOCUMENT:
+        return
+    listed = decide(who, action, obj, purpose, NOW, Facts.build(**parts))
+    unlisted = decide(who, action, obj, purpose, NOW, Facts.build(**_without_listed_ids(parts)))
+    assert (listed.allowed, listed.rule) == (unlisted.allowed, unlisted.rule)
