@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baomi import policy
+from baomi.access.relabel import grants_end_for_raised_label
 from baomi.accounts.models import LEVEL_ORDER, Level, Role, User
 from baomi.audit.events import record
 from baomi.classification.models import (
@@ -186,8 +187,10 @@ def document_classify(
             label.suggested_level != level or label.suggested_category != category
         )
         previous = f"{document.level}/{document.category}"
+        previous_level = document.level
         Document.objects.filter(pk=document.pk).update(level=level, category=category)
         document.level, document.category = level, category
+        grants_end_for_raised_label(actor=actor, document=document, previous_level=previous_level)
         label.source = LabelSource.OVERRIDDEN if overridden else LabelSource.SUGGESTED
         if not label.suggested_level:
             label.source = LabelSource.OVERRIDDEN
@@ -393,7 +396,10 @@ def review_resolve(
             door.document_classify_authorize(
                 actor=actor, document=document, level=level, category=category
             )
+        previous_level = document.level
         Document.objects.filter(pk=document.pk).update(level=level, category=category)
+        document.level, document.category = level, category
+        grants_end_for_raised_label(actor=actor, document=document, previous_level=previous_level)
         label, _created = DocumentLabel.objects.get_or_create(
             document=document, defaults={"labelled_at": now}
         )
