@@ -118,8 +118,9 @@ API: dict[tuple[str, str], Spec] = {
         "fixed", roles_ok=frozenset({"admin", "compliance"}), hidden_when_refused=True),
     ("GET", "/api/v1/access/matrix"): Spec("any"),
     ("GET", "/api/v1/notifications"): Spec("any"),
-    ("GET", "/api/v1/documents/{document_id}/break-glass"): Spec(
-        "break_glass", A.BREAK_GLASS_READ, query={"reason": "系统故障紧急核对", "purpose": "审计"}),
+    ("POST", "/api/v1/documents/{document_id}/break-glass"): Spec(
+        "break_glass", A.BREAK_GLASS_READ,
+        lambda w, t: {"reason": "系统故障紧急核对", "purpose": "审计"}),
     ("GET", "/api/v1/clients"): Spec("any"),
     ("POST", "/api/v1/clients"): Spec(
         "firm", A.CLIENT_CREATE,

@@ -134,16 +134,18 @@ def test_the_break_glass_api_answers_a_manager_the_gates_refuse_as_for_a_missing
     low = make_user("mgr5", role=Role.MANAGER, department="二部", clearance=Level.INTERNAL)
     c = verified_client(low)
     query = {"reason": "系统故障紧急核对", "purpose": "审计"}
-    refused = c.get(f"/api/v1/documents/{doc.pk}/break-glass", query)
-    missing = c.get("/api/v1/documents/999999/break-glass", query)
+    refused = c.post(f"/api/v1/documents/{doc.pk}/break-glass", query,
+                     content_type="application/json")
+    missing = c.post("/api/v1/documents/999999/break-glass", query,
+                     content_type="application/json")
     assert refused.status_code == missing.status_code == 404
     assert refused.json()["code"] == missing.json()["code"] == "document_not_found"
     assert "secret" not in refused.content.decode() and "绝密" not in refused.content.decode()
     read = last("break_glass.read")
     assert (read.decision, read.reason) == ("refused", "clearance_insufficient")
     able = make_user("mgr6", role=Role.MANAGER, department="二部", clearance=Level.SECRET)
-    assert verified_client(able).get(
-        f"/api/v1/documents/{doc.pk}/break-glass", query
+    assert verified_client(able).post(
+        f"/api/v1/documents/{doc.pk}/break-glass", query, content_type="application/json"
     ).status_code != 404
 
 

@@ -197,10 +197,11 @@ class RevokeIn(_Strict):
 @api.get("/clients/{client_id}/authorizations", response={200: list[AuthorizationOut], **ERRORS},
          tags=["access"])
 def authorizations_list(request: HttpRequest, client_id: int) -> list[ClientAuthorization]:
-    """The client's authorizations (who may see what, F07/F25)."""
+    """The client's authorizations (who may see what, F07/F25). A partner gets only
+    those naming them or their organisation."""
     actor = _actor(request)
     client = client_get(actor=actor, client_id=client_id)
-    return list(selectors.authorizations_for_client(client))
+    return list(selectors.authorizations_visible(actor, client))
 
 
 @api.post("/clients/{client_id}/authorizations", response={201: AuthorizationOut, **ERRORS},
@@ -472,20 +473,21 @@ def notifications_list(request: HttpRequest) -> list[object]:
     return list(selectors.notifications_of(_actor(request)))
 
 
-class BreakGlassQuery(Schema):
+class BreakGlassIn(_Strict):
     reason: str = Field(default="", max_length=500, description="Why this emergency read.")
     purpose: str = Field(default="", max_length=500)
 
 
-@api.get("/documents/{document_id}/break-glass", response={200: None, **ERRORS},
-         tags=["access"])
+@api.post("/documents/{document_id}/break-glass", response={200: None, **ERRORS},
+          tags=["access"])
 def documents_break_glass(request: HttpRequest, document_id: int,
-                          reason: str = "", purpose: str = "") -> object:
+                          payload: BreakGlassIn) -> object:
     """Emergency read by a manager with a mandatory reason; compliance is alerted at once
-    and a post-review is opened. A manager the gates refuse (agreement, training, second
-    factor, clearance, a document closed to managers) gets 404, as for a missing id, so
-    ids reveal nothing; the refusal is recorded. Anyone else: 404 unless the document is
-    visible."""
+    and a post-review is opened. A POST (a browser session needs its CSRF token), so
+    a link or an embedded image cannot make an emergency read in a manager's name. A
+    manager the gates refuse (agreement, training, second factor, clearance, a document
+    closed to managers) gets 404, as for a missing id, so ids reveal nothing; the
+    refusal is recorded. Anyone else: 404 unless the document is visible."""
     from baomi.audit.events import record
     from baomi.vault.models import Document
     from baomi.vault.selectors import document_get
@@ -503,6 +505,6 @@ def documents_break_glass(request: HttpRequest, document_id: int,
             record(actor, "break_glass.read", object_type="document", object_id=document.pk,
                    client_id=document.client_id, decision="refused", reason=refusal.value)
             raise NotFound(code="document_not_found")
-    prepared = services.break_glass_download(actor=actor, document=document, reason=reason,
-                                             purpose=purpose)
+    prepared = services.break_glass_download(actor=actor, document=document,
+                                             reason=payload.reason, purpose=payload.purpose)
     return download_response(prepared)

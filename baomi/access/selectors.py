@@ -485,12 +485,30 @@ def authorizations_for_client(client: Client) -> QuerySet[ClientAuthorization]:
     )
 
 
+def authorizations_visible(user: User, client: Client) -> QuerySet[ClientAuthorization]:
+    """The client's authorizations `user` may see (the client is visible to them): a
+    partner sees only those naming them or their organisation (who else the client
+    authorized, and for what, is not theirs to know); everyone else who sees the client
+    sees them all."""
+    rows = authorizations_for_client(client)
+    if user.role == Role.PARTNER:
+        mine = Q(grantee_user=user)
+        if user.partner_org_id is not None:
+            mine |= Q(grantee_org_id=user.partner_org_id)
+        rows = rows.filter(mine)
+    return rows
+
+
 def requests_of(user: User) -> QuerySet[QueryRequest]:
     return QueryRequest.objects.filter(requester=user).select_related("client")
 
 
 def requests_to_decide(user: User) -> list[QueryRequest]:
-    """Pending requests `user` may decide (never their own)."""
+    """Pending requests `user` may decide (never their own): for staff, those the
+    approval itself would allow (`query_request.approve` on the request as
+    `services.request_approve` decides it: reach, clearance for the request's highest
+    level, two-factor session, gates); for a portal user, their company's requests of
+    the levels the client decides. What the page and the API list is what they accept."""
     pending = (
         QueryRequest.objects.filter(status=RequestStatus.PENDING)
         .exclude(requester=user)
@@ -504,13 +522,20 @@ def requests_to_decide(user: User) -> list[QueryRequest]:
         pending = pending.filter(client_id=user.portal_client_id or 0)
     elif user.role != Role.COMPLIANCE:
         return []
-    from baomi.access.services import client_may_approve, request_level
+    from baomi.access.services import client_may_approve, request_level, request_resource
 
     out = []
+    facts: dict[int, policy.Facts] = {}
     for row in pending:
-        if user.role == Role.CLIENT and not client_may_approve(request_level(row)):
+        if user.role == Role.CLIENT:
+            if client_may_approve(request_level(row)):
+                out.append(row)
             continue
-        out.append(row)
+        if row.client_id not in facts:
+            facts[row.client_id] = facts_for(user, client_id=row.client_id)
+        if permitted_for(user, policy.Action.QUERY_REQUEST_APPROVE, request_resource(row),
+                         facts[row.client_id]):
+            out.append(row)
     return out
 
 

@@ -154,6 +154,21 @@ def _check_roles(actor: User, roles: Iterable[str], *, ledger_action: str, objec
     raise AccessDenied(_("Your role may not change this register."), code="role_not_permitted")
 
 
+def _check_registrar(actor: User, person: User, ledger_action: str) -> None:
+    """`_check_roles` for the agreement and training registers, and nobody records their
+    own: an agreement or training in force is what opens reads above 公开 (F23, F24), so
+    a registrar recording their own would unlock their own reads (403 ``self_action``,
+    recorded with reason ``self``)."""
+    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=ledger_action,
+                 object_type="user", object_id=person.pk)
+    if person.pk == actor.pk:
+        message = (_("You cannot record your own confidentiality agreement.")
+                   if ledger_action == "agreement.record"
+                   else _("You cannot record your own training."))
+        raise _refuse_self(actor, ledger_action, message, field_name="person",
+                           object_id=person.pk)
+
+
 def _period(actor: Any, action: str, valid_from: datetime | None, valid_to: datetime | None,
             *, object_type: str, client_id: Any = None) -> tuple[datetime, datetime]:
     if valid_from is None or valid_to is None:
@@ -242,12 +257,12 @@ def agreement_record(
 ) -> ConfidentialityAgreement:
     """Register a signed confidentiality agreement; the scan is sealed through the door.
 
-    Refused (and recorded): inverted periods, an overlap with another agreement of the
-    same type for the same person, unknown types, scans over 10 MiB. Ledger:
+    Refused (and recorded): one's own agreement (403 ``self_action``), inverted periods,
+    an overlap with another agreement of the same type for the same person, unknown
+    types, scans over 10 MiB. Ledger:
     ``agreement.record``.
     """
-    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action="agreement.record",
-                 object_type="user", object_id=person.pk)
+    _check_registrar(actor, person, "agreement.record")
     if kind not in AgreementKind.values:
         raise _refuse_input(actor, "agreement.record", "unknown_kind", _("Unknown type."),
                             field_name="kind", object_type="user")
@@ -308,6 +323,7 @@ def agreement_renew(*, actor: User, agreement: ConfidentialityAgreement,
     `valid_to`. The old row is kept unchanged. Refused as `agreement_record` refuses,
     and `not_latest` when a later agreement of that type already exists.
     Ledger: ``agreement.record`` (reason names the agreement renewed)."""
+    _check_registrar(actor, agreement.person, "agreement.record")
     now = now or timezone.now()
     later = ConfidentialityAgreement.objects.filter(
         person_id=agreement.person_id, kind=agreement.kind, ended_at__isnull=True,
@@ -337,10 +353,9 @@ def training_record(
     *, actor: User, person: User, course: str, valid_from: datetime | None,
     valid_to: datetime | None,
 ) -> TrainingRecord:
-    """Register completed training. Refused: blank course, inverted or overlapping
-    periods for the same course. Ledger: ``training.record``."""
-    _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action="training.record",
-                 object_type="user", object_id=person.pk)
+    """Register completed training. Refused: one's own (403 ``self_action``), blank
+    course, inverted or overlapping periods for the same course. Ledger: ``training.record``."""
+    _check_registrar(actor, person, "training.record")
     name = course.strip()[:200]
     if not name:
         raise _refuse_input(actor, "training.record", "course_missing",
@@ -370,6 +385,7 @@ def training_renew(*, actor: User, training: TrainingRecord, valid_to: datetime 
     from now, if it has lapsed) to `valid_to`. Refused as `training_record` refuses,
     and `not_latest` when a later record of the course exists. Ledger:
     ``training.record``."""
+    _check_registrar(actor, training.person, "training.record")
     now = now or timezone.now()
     if TrainingRecord.objects.filter(person_id=training.person_id, course=training.course,
                                      valid_to__gt=training.valid_to).exists():
@@ -945,8 +961,10 @@ def request_create(
     valid_to: datetime | None,
 ) -> QueryRequest:
     """File a query request. Refused (and recorded): blank purpose, empty scope,
-    inverted windows or windows over 90 days, documents of another client.
-    Approvers are notified. Ledger: ``query_request.create``."""
+    inverted windows or windows over 90 days, documents that are not this client's
+    (another client's, or no document at all: `scope_unknown_document`, as
+    `authorization_grant` refuses them). Approvers are notified. Ledger:
+    ``query_request.create``."""
     act = "query_request.create"
     require_allowed(actor, policy.Action.QUERY_REQUEST_CREATE, selectors.client_resource(client),
                     ledger_action=act, object_type="client", object_id=client.pk)
@@ -965,7 +983,9 @@ def request_create(
     if clean.document_ids:
         from baomi.vault.models import Document
 
-        if Document.objects.filter(pk__in=clean.document_ids).exclude(client=client).exists():
+        known = set(Document.objects.filter(client=client, pk__in=clean.document_ids)
+                    .values_list("pk", flat=True))
+        if known != set(clean.document_ids):
             raise _refuse_input(actor, act, "scope_unknown_document",
                                 _("A listed document does not belong to this client."),
                                 field_name="scope", object_type="client", client_id=client.pk)
@@ -992,7 +1012,9 @@ def request_create(
     return row
 
 
-def _request_resource(row: QueryRequest) -> policy.Resource:
+def request_resource(row: QueryRequest) -> policy.Resource:
+    """A query request as the policy object its decision is made on (its level is the
+    highest it can reach, `request_level`)."""
     return policy.Resource(
         kind=policy.ObjectKind.QUERY_REQUEST, id=row.pk, client_id=row.client_id,
         client_department=row.client.department_id,
@@ -1002,7 +1024,7 @@ def _request_resource(row: QueryRequest) -> policy.Resource:
 
 def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> QueryRequest:
     act = "query_request.approve" if status == RequestStatus.APPROVED else "query_request.reject"
-    obj = _request_resource(row)
+    obj = request_resource(row)
     if actor.role == Role.CLIENT:
         # The client decides requests for its own company, for the levels configured so.
         if not (actor.portal_client_id == row.client_id and client_may_approve(str(obj.level))
@@ -1022,13 +1044,23 @@ def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> Q
     with transaction.atomic():
         locked = QueryRequest.objects.select_for_update().get(pk=row.pk)
         decided = locked.status != RequestStatus.PENDING
-        if not decided:
+        # An approval whose window has already ended would grant nothing and show as
+        # approved; it is refused, and the scheduler closes the request
+        # (`requests_expire`). A rejection is still taken.
+        ended = (not decided and status == RequestStatus.APPROVED
+                 and locked.valid_to <= timezone.now())
+        if not decided and not ended:
             _decide_locked(actor, locked, act, status, note)
+    # Refusals are recorded outside the transaction above, so their entries stay.
     if decided:
-        # Recorded outside the transaction above, so the refusal's entry stays.
         record(actor, act, object_type="query_request", object_id=row.pk,
                client_id=row.client_id, decision="refused", reason="not_pending")
         raise InvalidInput(_("This request has already been decided."), code="not_pending")
+    if ended:
+        record(actor, act, object_type="query_request", object_id=row.pk,
+               client_id=row.client_id, decision="refused", reason="request_expired")
+        raise Conflict(_("This request's period has already ended: it can no longer be "
+                         "approved."), code="request_expired")
     return locked
 
 
@@ -1048,7 +1080,8 @@ def _decide_locked(actor: User, locked: QueryRequest, act: str, status: str,
 
 def request_approve(*, actor: User, request: QueryRequest, note: str = "") -> QueryRequest:
     """Approve: a time-boxed grant from now on. Nobody approves their own request
-    (refused as `self_approval`). Ledger: ``query_request.approve``."""
+    (refused as `self_approval`), and a request whose window has already ended is not
+    approved (409 `request_expired`, recorded). Ledger: ``query_request.approve``."""
     return _decide_request(actor, request, RequestStatus.APPROVED, note)
 
 
@@ -1075,16 +1108,21 @@ def request_cancel(*, actor: User, request: QueryRequest) -> QueryRequest:
 
 def requests_expire(*, now: datetime | None = None) -> int:
     """Scheduler job: approved requests past their window become `expired` (they grant
-    nothing already; this makes the state visible). Ledger: ``query_request.expire``."""
+    nothing already; this makes the state visible), and so do pending ones whose window
+    ended before anyone decided them (they can no longer be approved, `request_approve`;
+    reason ``pending``). Ledger: ``query_request.expire``."""
     now = now or timezone.now()
     done = 0
-    for row in QueryRequest.objects.filter(status=RequestStatus.APPROVED, valid_to__lte=now):
+    for row in QueryRequest.objects.filter(
+        status__in=[RequestStatus.APPROVED, RequestStatus.PENDING], valid_to__lte=now
+    ):
         with transaction.atomic():
-            if QueryRequest.objects.filter(pk=row.pk, status=RequestStatus.APPROVED).update(
+            if QueryRequest.objects.filter(pk=row.pk, status=row.status).update(
                 status=RequestStatus.EXPIRED
             ):
                 record("scheduler", "query_request.expire", object_type="query_request",
-                       object_id=row.pk, client_id=row.client_id)
+                       object_id=row.pk, client_id=row.client_id,
+                       reason="pending" if row.status == RequestStatus.PENDING else "")
                 notify([row.requester], "request_expired", {"id": row.pk})
                 done += 1
     return done
@@ -1108,20 +1146,44 @@ def break_glass_opened(*, actor: User, client_id: int, document_id: int | None,
 
 
 def break_glass_review(*, actor: User, item: BreakGlassRead, note: str) -> BreakGlassRead:
-    """Compliance closes the post-review of an emergency read. Ledger: ``.review``."""
-    _check_roles(actor, {Role.COMPLIANCE}, ledger_action="break_glass.review",
+    """Compliance closes the post-review of an emergency read, once, with a note.
+
+    Refused (and recorded): anyone but compliance, the reader themselves
+    (`self_review`), a blank note (422 `note_required`: control and invisible
+    characters alone state nothing, `stated`), and an item already reviewed (409
+    `review_not_pending`: the first review stands, it is never overwritten).
+    Ledger: ``break_glass.review``."""
+    act = "break_glass.review"
+    _check_roles(actor, {Role.COMPLIANCE}, ledger_action=act,
                  object_type="break_glass", object_id=item.pk)
     if item.actor_id == actor.pk:
-        record(actor, "break_glass.review", object_type="break_glass", object_id=item.pk,
+        record(actor, act, object_type="break_glass", object_id=item.pk,
                client_id=item.client_id, decision="refused", reason="self_review")
         raise AccessDenied(_("You cannot review your own emergency access."), code="self_review")
+    text = stated(note)[:500]
+    if not text:
+        raise _refuse_input(actor, act, "note_required",
+                            _("Write what the review found."), field_name="note",
+                            object_type="break_glass", object_id=item.pk,
+                            client_id=item.client_id)
     with transaction.atomic():
-        item.reviewed_by = actor
-        item.reviewed_at = timezone.now()
-        item.review_note = note.strip()[:500]
-        item.save(update_fields=["reviewed_by", "reviewed_at", "review_note"])
-        record(actor, "break_glass.review", object_type="break_glass", object_id=item.pk,
-               client_id=item.client_id)
+        locked = BreakGlassRead.objects.select_for_update().get(pk=item.pk)
+        reviewed = locked.reviewed_at is not None
+        if not reviewed:
+            locked.reviewed_by = actor
+            locked.reviewed_at = timezone.now()
+            locked.review_note = text
+            locked.save(update_fields=["reviewed_by", "reviewed_at", "review_note"])
+            record(actor, act, object_type="break_glass", object_id=locked.pk,
+                   client_id=locked.client_id)
+    for name in ("reviewed_by_id", "reviewed_at", "review_note"):
+        setattr(item, name, getattr(locked, name))
+    if reviewed:
+        # Recorded outside the transaction above, so the refusal's entry stays.
+        record(actor, act, object_type="break_glass", object_id=item.pk,
+               client_id=item.client_id, decision="refused", reason="review_not_pending")
+        raise Conflict(_("This emergency read has already been reviewed."),
+                       code="review_not_pending")
     return item
 
 

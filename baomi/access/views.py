@@ -194,23 +194,34 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
     actor = actor_of(request)
     client = _client(request, client_id)
     visible = selectors.visible_actions_for(actor, selectors.client_resource(client))
+    can_grant = "authorization.grant" in visible
+    can_assign = "assignment.manage" in visible
+    is_portal = actor.role == Role.CLIENT
+    # The firm's people and partner organisations are listed only to those who pick
+    # from them (who grants or assigns); a portal user grants to partners, the only
+    # people an authorization gives anything to, so only partners are offered to them.
+    # Never the actor (no grant to oneself; the services refuse it too).
+    roles = ([Role.PARTNER] if is_portal else
+             [Role.ACCOUNTANT, Role.MANAGER, Role.EXTERNAL_AUDITOR, Role.PARTNER])
+    staff = (User.objects.filter(is_active=True, role__in=roles).exclude(pk=actor.pk)
+             .order_by("username") if can_grant or can_assign else User.objects.none())
     now = timezone.localtime()
     return render(request, "access/client.html", {
         "nav": "clients",
         "client": client,
-        "authorizations": selectors.authorizations_for_client(client),
-        "assignees": [a.user for a in client.assignments.select_related("user")],
-        "can_grant": "authorization.grant" in visible,
+        # A partner sees only the authorizations naming them or their organisation.
+        "authorizations": selectors.authorizations_visible(actor, client),
+        "assignees": ([a.user for a in client.assignments.select_related("user")]
+                      if can_grant or can_assign else []),
+        "show_assignees": can_grant or can_assign,
+        "can_grant": can_grant,
         "can_revoke": "authorization.revoke" in visible,
-        "can_assign": "assignment.manage" in visible,
+        "can_assign": can_assign,
         "can_request": "query_request.create" in visible,
-        "is_portal": actor.role == Role.CLIENT,
-        # People to assign or to name in an authorization: never the actor (no grant
-        # to oneself; the services refuse it too).
-        "staff": User.objects.filter(is_active=True, role__in=[
-            Role.ACCOUNTANT, Role.MANAGER, Role.EXTERNAL_AUDITOR, Role.PARTNER]).exclude(
-            pk=actor.pk).order_by("username"),
-        "orgs": PartnerOrganisation.objects.filter(active=True),
+        "is_portal": is_portal,
+        "staff": staff,
+        "orgs": (PartnerOrganisation.objects.filter(active=True) if can_grant
+                 else PartnerOrganisation.objects.none()),
         # For picking the client's signed form: only for those who record authorizations,
         # and only documents the policy lets them see.
         "documents": (vault_selectors.document_list(actor=actor, client=client)[:50]
@@ -346,6 +357,8 @@ def staff_access(request: HttpRequest, user_id: int) -> HttpResponse:
             "username"),
         "departments": Department.objects.all(),
         "can_manage": actor.role == Role.ADMIN,
+        # One's own agreements and training are recorded by someone else.
+        "can_register": person.pk != actor.pk,
         "left": person.status == StaffStatus.LEFT,
         # After 离职 / 调岗 these include the clients whose assignment ended then: their
         # access has ended, but the handover still moves them to a colleague.
@@ -669,6 +682,7 @@ def _agreements_checked(request: HttpRequest, scan: bytes | None, scan_name: str
     form = forms.AgreementForm(request.POST or None, initial={
         "person": request.GET.get("person"),
         "valid_from": timezone.localdate(), "valid_to": _plus_years(timezone.localdate(), 3)})
+    _not_oneself(form, actor)
     status = 200
     if request.method == "POST":
         if not scan:
@@ -695,6 +709,13 @@ def _agreements_checked(request: HttpRequest, scan: bytes | None, scan_name: str
         "without": _without(ConfidentialityAgreement, now),
         "can_manage": _can_manage(actor), "max_mib": services.MAX_SCAN_BYTES // 2**20,
     }, status=status)
+
+
+def _not_oneself(form: Any, actor: User) -> None:
+    """Nobody records their own agreement or training (the services refuse it, 403
+    `self_action`): the person picker does not offer the acting registrar."""
+    field = form.fields["person"]
+    field.queryset = field.queryset.exclude(pk=actor.pk)
 
 
 def _plus_years(day: date, years: int) -> date:
@@ -788,6 +809,7 @@ def trainings(request: HttpRequest) -> HttpResponse:
     form = forms.TrainingForm(request.POST or None, initial={
         "person": request.GET.get("person"),
         "valid_from": timezone.localdate(), "valid_to": _plus_years(timezone.localdate(), 1)})
+    _not_oneself(form, actor)
     status = 200
     if request.method == "POST":
         if form.is_valid():

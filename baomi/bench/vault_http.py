@@ -159,9 +159,12 @@ from datetime import timedelta
 from django.utils import timezone
 from baomi.access.services import agreement_record, training_record
 now = timezone.now()
-agreement_record(actor=admin, person=admin, kind="employee",
+# Recorded by a compliance officer: nobody records their own (self_action).
+registrar = user_create(username="bench-compliance", password=None, role="compliance",
+                        validate=False)
+agreement_record(actor=registrar, person=admin, kind="employee",
     valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=30))
-training_record(actor=admin, person=admin, course="bench",
+training_record(actor=registrar, person=admin, course="bench",
     valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=30))
 print(json.dumps({"token": token_create(user=admin).plaintext, "client": client.pk}))
 """

@@ -19,7 +19,9 @@ from baomi.clients.services import ClientInput, client_update
 from baomi.errors import AccessDenied
 from baomi.vault import door
 
-pytestmark = pytest.mark.django_db
+# Sequences start again at 1 for each test, so that a document and its client share an
+# id as they do in a young database (PostgreSQL does not reset them otherwise).
+pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
 __all__ = ["firm"]  # the fixture, shared with test_services
 
 ID_NUMBER = "110101199003074514"
