@@ -309,6 +309,31 @@ def _jobs(text: str) -> int:
     return value
 
 
+class _VerifyProgress:
+    """`baomi ledger verify`'s progress on stderr: on a terminal one line rewritten in
+    place (and cleared at the end), elsewhere (`--progress`) one line per step. Only
+    stdout carries the result, so `--json` stays one clean JSON object."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, checked: int, total: int) -> None:
+        percent = checked * 100 // total if total else 100
+        line = f"verifying: {checked:,} of {total:,} entries ({percent}%)"
+        if self.tty:
+            sys.stderr.write("\r\x1b[K" + line)
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        if self.tty and self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     """`baomi ledger …`. Reads are not recorded (the operator running it holds the
     database itself, as the API's and web pages' readers do not); `reindex`, a write, is."""
@@ -326,7 +351,12 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         return 1
     sub = args.ledger_cmd
     if sub == "verify":
-        result = selectors.ledger_verify(jobs=args.jobs)
+        show = _VerifyProgress() if args.progress or sys.stderr.isatty() else None
+        try:
+            result = selectors.ledger_verify(jobs=args.jobs, progress=show)
+        finally:
+            if show is not None:
+                show.end()
         if args.json:
             print(json.dumps(result.__dict__, ensure_ascii=False))
         elif result.ok:
@@ -572,6 +602,11 @@ def build_parser() -> argparse.ArgumentParser:
         "first bad entry if the ledger was tampered with",
     )
     verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--progress",
+        action="store_true",
+        help="report progress on stderr even when it is not a terminal (on one, always)",
+    )
     verify.add_argument(
         "--jobs",
         type=_jobs,

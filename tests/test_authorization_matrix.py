@@ -142,6 +142,7 @@ API: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/ledger/entries"): Spec("firm", A.LEDGER_VIEW),
     ("GET", "/api/v1/ledger/state"): Spec("firm", A.LEDGER_VIEW),
     ("POST", "/api/v1/ledger/verify"): Spec("firm", A.LEDGER_VIEW),
+    ("GET", "/api/v1/ledger/verify/{run_id}"): Spec("firm", A.LEDGER_VIEW),
     ("POST", "/api/v1/ledger/checkpoints"): Spec("firm", A.LEDGER_VIEW),
     ("GET", "/api/v1/ledger/checkpoints/latest"): Spec("firm", A.LEDGER_VIEW),
     ("GET", "/api/v1/ledger/proof/{seq}"): Spec("firm", A.LEDGER_VIEW),
@@ -232,6 +233,7 @@ WEB: dict[str, Spec] = {
     "imports:documents_confirm": Spec("skip"),
     "audit:ledger": Spec("firm", A.LEDGER_VIEW),
     "audit:verify": Spec("skip"),  # POST, ledger only
+    "audit:verify_progress": Spec("firm", A.LEDGER_VIEW),
 }
 
 
@@ -311,10 +313,13 @@ def world(make_user, make_client):
     from baomi.audit.selectors import checkpoint_create
 
     checkpoint_create()
+    from baomi.audit.models import VerificationRun
+
+    run = VerificationRun.objects.create(started_at=now, status="done", ok=True)
     first_seq = LedgerEntry.objects.order_by("seq").values_list("seq", flat=True).first()
     clients = {"assigned": a, "unassigned": b, "authorized_other": c}
     return {"users": users, "clients": clients, "docs": docs, "auths": auths, "reqs": reqs,
-            "campaign": campaign, "spare": spare, "seq": first_seq, "org": org,
+            "campaign": campaign, "spare": spare, "seq": first_seq, "org": org, "run": run,
             "agreement": scanned, "training": spare.trainings.first(),
             "http": {r: verified_client(u, HTTP_ACCEPT_LANGUAGE="en") for r, u in users.items()}}
 
@@ -402,6 +407,7 @@ def _fill(path: str, w: dict[str, Any], target: str) -> str:
         "campaign_id": w["campaign"].pk,
         "item_id": w["campaign"].items.first().pk,
         "seq": w["seq"],
+        "run_id": w["run"].pk,
     }
     for key, value in values.items():
         path = path.replace("{" + key + "}", str(value))

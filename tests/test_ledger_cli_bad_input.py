@@ -191,6 +191,22 @@ def test_a_failed_verification_names_the_code_in_words(baomi: Any) -> None:
     assert reason.startswith("  ") and "seq 1" in reason
 
 
+@pytest.mark.django_db
+def test_verify_reports_progress_on_stderr_only_when_asked(baomi: Any) -> None:
+    import json
+
+    _fill(5)
+    size = selectors.ledger_state().size
+    status, out, err = baomi("ledger", "verify", "--json", "--jobs", "1")
+    assert status == 0 and err == ""  # (stderr is not a terminal here)
+    plain = json.loads(out)
+    status, out, err = baomi("ledger", "verify", "--json", "--jobs", "1", "--progress")
+    assert status == 0 and json.loads(out).keys() == plain.keys()  # stdout: the JSON only
+    lines = err.splitlines()
+    assert lines[0] == f"verifying: 0 of {size:,} entries (0%)"
+    assert lines[-1] == f"verifying: {size:,} of {size:,} entries (100%)"
+
+
 # --- A data directory never migrated --------------------------------------------------------
 
 

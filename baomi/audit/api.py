@@ -15,10 +15,11 @@ from pydantic_core import PydanticCustomError
 
 from baomi.accounts.models import User
 from baomi.api.base import ERRORS, api
-from baomi.audit import selectors
+from baomi.audit import selectors, verify_jobs
 from baomi.audit.access import require_ledger_view
 from baomi.audit.events import record
 from baomi.audit.messages import ledger_message
+from baomi.audit.models import VerificationRun, VerificationStatus
 from baomi.clients.selectors import client_get
 from baomi.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from baomi.ledger.errors import LedgerError
@@ -117,16 +118,41 @@ class StateOut(Schema):
     last_verification: dict[str, Any] | None
 
 
-class VerifyOut(Schema):
-    ok: bool
+class VerificationOut(Schema):
+    """A full verification: its progress while it runs, then its verdict."""
+
+    id: int
+    status: str = Field(
+        description="`running`, `done` (the verdict is in `ok`) or `interrupted` (it "
+        "stopped without one: its process died, or it failed; start another)."
+    )
+    requested_by: str = Field(description="Who asked; empty for the scheduler and the CLI.")
+    started_at: datetime
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+    checked: int = Field(description="Entries verified so far.")
+    target: int = Field(description="Entries to verify: the log's size when it started.")
+    percent: int
+    ok: bool | None = Field(description="The verdict; null until `status` is `done`.")
     size: int
     checkpoints: int
-    code: str = Field(description="Stable code of the failure; empty when `ok`.")
+    code: str = Field(
+        description="Stable code of the failure (or, `interrupted`, of why it stopped: "
+        "`heartbeat_lost`, `internal_error`); empty when `ok` or running."
+    )
     first_bad_seq: int | None
-    message: str = Field(description="Human-readable, localized; empty when `ok`.")
+    message: str = Field(description="Human-readable, localized; empty when `ok` or running.")
     reason: str = Field(
         description="The ledger core's own account of the failure (English: which entry "
-        "and why); empty when `ok`."
+        "and why); empty when `ok` or running."
+    )
+
+
+class VerifyQuery(Schema):
+    wait: bool = Field(
+        default=False,
+        description="Verify before answering (200 with the verdict) instead of in the "
+        "background (202: poll `GET /ledger/verify/{id}`).",
     )
 
 
@@ -212,22 +238,71 @@ def ledger_state(request: HttpRequest) -> dict[str, Any]:
             "size": run.size,
             "code": run.code,
             "first_bad_seq": run.first_bad_seq,
-            "finished_at": run.finished_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         },
     }
 
 
-@api.post("/ledger/verify", response={200: VerifyOut, **ERRORS}, tags=["ledger"])
-def ledger_verify(request: HttpRequest) -> dict[str, Any]:
-    """Recompute the whole ledger now (may take a while on a large log)."""
-    actor = _viewer(request)
-    record(actor, "ledger.verify", object_type="ledger")
-    result = selectors.ledger_verify()
+def _verification_out(run: VerificationRun) -> dict[str, Any]:
+    status = selectors.verification_status(run)
+    if status == VerificationStatus.INTERRUPTED:
+        message = _("The verification stopped before it finished; start another.")
+    elif status == VerificationStatus.DONE and not run.ok:
+        message = ledger_message(run.code)
+    else:
+        message = ""
     return {
-        **result.__dict__,
-        "message": "" if result.ok else ledger_message(result.code),
-        "reason": result.message,
+        "id": run.pk,
+        "status": status,
+        "requested_by": run.requested_by,
+        "started_at": run.started_at,
+        "heartbeat_at": run.heartbeat_at,
+        "finished_at": run.finished_at,
+        "checked": run.checked,
+        "target": run.target,
+        "percent": run.percent,
+        "ok": run.ok if status == VerificationStatus.DONE else None,
+        "size": run.size,
+        "checkpoints": run.checkpoints,
+        "code": run.code,
+        "first_bad_seq": run.first_bad_seq,
+        "message": message,
+        "reason": run.message if status == VerificationStatus.DONE else "",
     }
+
+
+@api.post(
+    "/ledger/verify",
+    response={200: VerificationOut, 202: VerificationOut, **ERRORS},
+    tags=["ledger"],
+)
+def ledger_verify(request: HttpRequest, query: Query[VerifyQuery]) -> Status[dict[str, Any]]:
+    """Recompute the whole ledger, in the background: 202 with the run, whose progress
+    and verdict `GET /ledger/verify/{id}` gives. While one runs, a request joins it (the
+    same run, not a new one). `?wait=true`: 200 once the verdict is in (the run this
+    request started, or the one it joined)."""
+    actor = _viewer(request, "ledger.verify")
+    # Recorded before anything starts: if the ledger cannot be written, nothing does.
+    record(actor, "ledger.verify", object_type="ledger")
+    if not query.wait:
+        return Status(202, _verification_out(verify_jobs.start(requested_by=actor.username).run))
+    outcome = verify_jobs.run(requested_by=actor.username)
+    run = outcome.run if outcome.started else verify_jobs.wait_finished(outcome.run.pk)
+    return Status(200, _verification_out(run))
+
+
+@api.get(
+    "/ledger/verify/{run_id}", response={200: VerificationOut, **ERRORS}, tags=["ledger"]
+)
+def ledger_verification(request: HttpRequest, run_id: int) -> dict[str, Any]:
+    """A verification's progress and, once `done`, its verdict; 404
+    `verification_not_found` for an id that is none."""
+    actor = _viewer(request)
+    record(actor, "ledger.view", object_type="ledger", object_id=f"verification/{run_id}")
+    run = selectors.verification_get(run_id=run_id)
+    if run is None:
+        raise NotFound(_("No such verification."), code="verification_not_found")
+    return _verification_out(run)
 
 
 @api.post("/ledger/checkpoints", response={201: CheckpointOut, **ERRORS}, tags=["ledger"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class SeqField(models.BigIntegerField):  # type: ignore[type-arg]  # stubs: generic only in annotations
@@ -116,19 +117,59 @@ class LedgerCheckpoint(models.Model):
         return f"checkpoint at size {self.size}"
 
 
+class VerificationStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    # The process running it died, or it failed before it could give a verdict.
+    INTERRUPTED = "interrupted", _("Interrupted")
+
+
 class VerificationRun(models.Model):
-    """The outcome of each full verification, shown on the audit page."""
+    """One full verification of the log: its progress while it runs
+    (`baomi.audit.verify_jobs`), then its outcome, shown on the audit page.
+
+    At most one row is `running` at a time (a partial unique index: the claim that
+    keeps two workers, or two clicks, from both starting one). `ok` and `finished_at`
+    are NULL until the verdict is in; a run that stopped without one is `interrupted`
+    and keeps them NULL.
+    """
 
     started_at = models.DateTimeField()
-    finished_at = models.DateTimeField()
-    ok = models.BooleanField()
-    size = models.BigIntegerField()
+    finished_at = models.DateTimeField(null=True)
+    status = models.CharField(
+        max_length=12, choices=VerificationStatus.choices, default=VerificationStatus.DONE
+    )
+    # Who asked for it (web or API); blank for the scheduler and the command line.
+    requested_by = models.CharField(max_length=150, blank=True, default="")
+    checked = models.BigIntegerField(default=0)
+    # The entries to verify: the head's size read when the run started.
+    target = models.BigIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True)
+    ok = models.BooleanField(null=True)
+    size = models.BigIntegerField(default=0)
+    checkpoints = models.IntegerField(default=0)
     code = models.CharField(max_length=40, blank=True)
     first_bad_seq = models.BigIntegerField(null=True)
     message = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="running"),
+                name="audit_one_verification_running",
+            ),
+        ]
 
     def __str__(self) -> str:
+        if self.status != VerificationStatus.DONE:
+            return f"verification {self.status} at {self.checked}/{self.target}"
         return f"verification {'ok' if self.ok else self.code} at {self.size}"
+
+    @property
+    def percent(self) -> int:
+        """How far it got, 0 to 100 (for the progress bar)."""
+        if self.target <= 0:
+            return 100 if self.status == VerificationStatus.DONE else 0
+        return max(0, min(100, self.checked * 100 // self.target))

@@ -6,11 +6,12 @@ import contextlib
 import json
 import multiprocessing
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast, overload
 
 from django.db import DatabaseError, connection, connections, transaction
@@ -18,7 +19,13 @@ from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from baomi.audit import signing
-from baomi.audit.models import LedgerCheckpoint, LedgerEntry, LedgerLookup, VerificationRun
+from baomi.audit.models import (
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerLookup,
+    VerificationRun,
+    VerificationStatus,
+)
 from baomi.crypto.digest import HashName
 from baomi.ledger.checkpoint import checkpoint_parse, checkpoint_sign, checkpoint_verify
 from baomi.ledger.compact import CompactRange
@@ -313,13 +320,21 @@ def checkpoint_create(*, now: datetime | None = None) -> LedgerCheckpoint:
 
 
 def _rows(
-    limit: int, batch: int = 20000, *, copies: bool = False, low: int | None = None
+    limit: int,
+    batch: int = 20000,
+    *,
+    copies: bool = False,
+    low: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """(seq, bytes) of every stored entry below `limit`, in seq order from the lowest
     stored seq, whatever it is: a row stored at a negative seq is read first (and fails
     the sequence check) rather than skipped. With `copies`, each row also carries the
     tree's stored copies: (seq, bytes, leaf hash, state, nodes), as `verify_stored` takes.
     `low`: from that seq on (a part of the log, verified on its own).
+    `progress`: called with the number of rows the consumer has taken so far, once per
+    page (when it asks for the row after the page's last: the page's rows are checked),
+    so the hot loop over rows pays nothing for it.
 
     Hand-written SQL in keyset pages: the ORM's per-row work cost more than hashing the
     row does.
@@ -330,6 +345,7 @@ def _rows(
     first = f"SELECT {columns} FROM {table} WHERE seq < %s AND seq >= %s ORDER BY seq LIMIT %s"  # noqa: S608
     after = f"SELECT {columns} FROM {table} WHERE seq < %s AND seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
     last: int | None = None
+    taken = 0
     # (The lowest seq a row can have: the column is a 64-bit integer.)
     floor = -(2**63) if low is None else low
     with connection.cursor() as cur:
@@ -343,6 +359,9 @@ def _rows(
                 chunk = [(row[0], _as_bytes(row[1]), *row[2:]) for row in chunk]
             yield from chunk
             last = int(chunk[-1][0])
+            if progress is not None:
+                taken += len(chunk)
+                progress(taken)
 
 
 def _blob(column: str) -> str:
@@ -358,6 +377,34 @@ def _as_bytes(value: Any) -> bytes:
     """An entry's stored bytes as bytes (a driver's memoryview); None, which is what a
     value not stored as bytes reads as (`_blob`), as no bytes: not an entry."""
     return b"" if value is None else bytes(value)
+
+
+# `ledger_verify(progress=…)`: called with (entries checked so far, entries to check).
+Progress = Callable[[int, int], None]
+# How often progress is passed on at most: every this many entries or seconds, whichever
+# comes first (checked at the end of each page of `_rows`).
+PROGRESS_ROWS = 50_000
+PROGRESS_S = 0.5
+
+
+class _Reporter:
+    """Passes progress on to `progress`: at most every `PROGRESS_ROWS` entries or
+    `PROGRESS_S` seconds, never backwards (after the parts of a parallel run, the one
+    pass that names a failure starts from 0 again), and always the final count."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._last = -1
+        self._at = time.monotonic()
+
+    def __call__(self, checked: int, *, final: bool = False) -> None:
+        if self._progress is None or checked <= self._last:
+            return
+        now = time.monotonic()
+        if final or checked - self._last >= PROGRESS_ROWS or now - self._at >= PROGRESS_S:
+            self._last, self._at = checked, now
+            self._progress(checked, self._total)
 
 
 @dataclass(frozen=True)
@@ -659,7 +706,7 @@ def _verify_part(part: _Part) -> _PartResult:
 
 def _verify_in_parts(
     limit: int, texts: list[str], keys: dict[str, bytes], hash_name: HashName, *,
-    columns: bool, jobs: int,
+    columns: bool, jobs: int, progress: Callable[[int], None] | None = None,
 ) -> tuple[VerifyReport | None, _Checked | None]:
     """Verify the log below `limit` as `jobs` parts in forked processes, each from the
     tree state stored in the row before it; with `columns` each part's process also has
@@ -672,6 +719,9 @@ def _verify_in_parts(
     then the log is verified again in one pass, which names the first problem exactly as
     it always does. A log that verifies in parts verifies in one pass, with the same
     report.
+
+    `progress` is told only at part boundaries: the entries of the parts finished so
+    far (taken in order; the parts run at the same time, so they finish together).
     """
     cuts = sorted({limit * i // jobs for i in range(1, jobs)} - {0})
     starts: list[tuple[bytes, bytes]] = []
@@ -702,11 +752,13 @@ def _verify_in_parts(
         pending = [pool.submit(_verify_part, part) for part in args]
         lookup = _check_lookup(limit) if columns else None
         results: list[_PartResult] = []
-        for future in pending:
+        for future, high in zip(pending, highs, strict=True):
             try:
                 results.append(future.result())
             except BrokenProcessPool:
                 results.append(None)
+            if progress is not None:
+                progress(high)  # (the parts before it are done: everything below `high`)
     parts = [r for r in results if r is not None]
     if len(parts) != len(results):
         return None, None
@@ -753,7 +805,8 @@ def _first_stored_mismatch(
 
 
 def ledger_verify(
-    *, record: bool = True, columns: bool = True, jobs: int = 1
+    *, record: bool = True, columns: bool = True, jobs: int = 1,
+    progress: Progress | None = None,
 ) -> Verification:
     """Recompute the whole ledger from stored entries and checkpoints.
 
@@ -769,6 +822,16 @@ def ledger_verify(
     The log verified is the one up to the head read at the start (checkpoints are read
     before it, so none is larger): entries appended while verification runs are the
     next run's, and are not mistaken for an inconsistency.
+
+    `progress(checked, total)`: called once the head is read (0, total), then as entries
+    are checked, at most every `PROGRESS_ROWS` entries or `PROGRESS_S` seconds, never
+    backwards, and with (total, total) once every entry has been (the checks that
+    follow, of the stored copies, report nothing). In parts (`jobs`), only as each part
+    finishes. It runs in the verifying thread: it must be quick and should not raise
+    (a database error it raised would be reported as a log that cannot be read).
+
+    `record`: store the outcome as a finished `VerificationRun` (the background runner,
+    `baomi.audit.verify_jobs`, stores it on its own running row instead).
     """
     started = timezone.now()
     size = 0
@@ -788,22 +851,27 @@ def ledger_verify(
         # the state after itself, as the appender requires: checked against the
         # recomputed tree below).
         limit = head.size if head_seq is None else max(head.size, head_seq + 1)
+        report_progress = _Reporter(progress, limit)
+        report_progress(0, final=True)
         keys = {signing.KEY_NAME: signing.signing_public_key()}
         texts = [text for _size, _root, text in checkpoint_rows]
         report: VerifyReport | None = None
         checked: _Checked | None = None
         if jobs > 1 and limit >= PARALLEL_MIN and _can_fork():
             report, checked = _verify_in_parts(
-                limit, texts, keys, head.hash_name, columns=columns, jobs=jobs
+                limit, texts, keys, head.hash_name, columns=columns, jobs=jobs,
+                progress=report_progress if progress is not None else None,
             )
         if report is None:
+            taken = report_progress if progress is not None else None
             report = (
-                verify_stored(_rows(limit, copies=True), texts, keys, head.hash_name,
-                              origin=signing.origin())
+                verify_stored(_rows(limit, copies=True, progress=taken), texts, keys,
+                              head.hash_name, origin=signing.origin())
                 if columns
-                else verify_encoded(_rows(limit), texts, keys, head.hash_name,
-                                    origin=signing.origin())
+                else verify_encoded(_rows(limit, progress=taken), texts, keys,
+                                    head.hash_name, origin=signing.origin())
             )
+        report_progress(report.size, final=True)
         error = None
         if report.size != head.size or report.root != head.root():
             error = LedgerVerificationError(
@@ -842,8 +910,12 @@ def ledger_verify(
         VerificationRun.objects.create(
             started_at=started,
             finished_at=timezone.now(),
+            status=VerificationStatus.DONE,
+            checked=result.size,
+            target=size,
             ok=result.ok,
             size=result.size,
+            checkpoints=result.checkpoints,
             code=result.code,
             first_bad_seq=result.first_bad_seq,
             message=result.message[:2000],
@@ -877,7 +949,60 @@ def consistency_with(exported_text: str) -> dict[str, Any]:
 
 
 def last_verification() -> VerificationRun | None:
-    return VerificationRun.objects.order_by("-id").first()
+    """The last finished run: the verdict the status card and `/ledger/state` show (a
+    run still going, or interrupted, has none)."""
+    return (
+        VerificationRun.objects.filter(status=VerificationStatus.DONE).order_by("-id").first()
+    )
+
+
+# A running verification whose heartbeat is older than this is taken for dead (its
+# process died or restarted): it is shown as interrupted, the scheduler marks it so
+# (`verify_jobs.runs_mark_interrupted`), and a new request starts a new run. The runner
+# beats every `verify_jobs.HEARTBEAT_S` seconds, from a helper thread as well as at
+# every progress step, so only a dead process misses it for this long.
+VERIFY_STALE_AFTER_S = 60.0
+
+
+def verification_is_stale(run: VerificationRun, *, now: datetime | None = None) -> bool:
+    """Whether `run` says it is running but has stopped beating."""
+    if run.status != VerificationStatus.RUNNING:
+        return False
+    beat = run.heartbeat_at or run.started_at
+    return beat < (now or timezone.now()) - timedelta(seconds=VERIFY_STALE_AFTER_S)
+
+
+def verification_running(*, now: datetime | None = None) -> VerificationRun | None:
+    """The verification in progress (at most one: see `VerificationRun`), or None; one
+    that stopped beating is not in progress."""
+    run = VerificationRun.objects.filter(status=VerificationStatus.RUNNING).first()
+    if run is None or verification_is_stale(run, now=now):
+        return None
+    return run
+
+
+def verification_stopped(*, now: datetime | None = None) -> VerificationRun | None:
+    """The newest run, when it ended without a verdict (interrupted, or running but no
+    longer beating); None otherwise."""
+    latest = VerificationRun.objects.order_by("-id").first()
+    if latest is None or verification_status(latest, now=now) != VerificationStatus.INTERRUPTED:
+        return None
+    return latest
+
+
+def verification_get(*, run_id: int) -> VerificationRun | None:
+    """Run `run_id`, or None when there is none (an id no database could hold too)."""
+    if not 0 < run_id < 2**63:
+        return None
+    return VerificationRun.objects.filter(pk=run_id).first()
+
+
+def verification_status(run: VerificationRun, *, now: datetime | None = None) -> str:
+    """The run's status as shown: a running row that stopped beating is `interrupted`
+    (before the scheduler has marked it so)."""
+    if verification_is_stale(run, now=now):
+        return str(VerificationStatus.INTERRUPTED)
+    return str(run.status)
 
 
 __all__ = ["checkpoint_parse"]

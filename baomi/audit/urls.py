@@ -6,4 +6,5 @@ app_name = "audit"
 urlpatterns = [
     path("", views.ledger_view, name="ledger"),
     path("verify/", views.ledger_verify_view, name="verify"),
+    path("verify/progress/", views.ledger_verify_progress, name="verify_progress"),
 ]

@@ -8,14 +8,14 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from baomi.audit import selectors
+from baomi.audit import selectors, verify_jobs
 from baomi.audit.access import require_ledger_view
 from baomi.audit.events import record
 from baomi.audit.messages import ledger_message
@@ -129,26 +129,52 @@ def ledger_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def ledger_verify_view(request: HttpRequest) -> HttpResponse:
+    """Start a full verification in the background, or join the one running. htmx gets
+    the status card (which polls the run's progress); a plain form post goes back to
+    the ledger page, which shows the run."""
     actor = actor_of(request)
     try:
         require_ledger_view(actor, "ledger.verify")
     except AccessDenied as exc:
         return error_403(request, exc)
+    # Recorded before anything starts: if the ledger cannot be written, nothing does.
     record(actor, "ledger.verify", object_type="ledger")
-    selectors.ledger_verify()
+    verify_jobs.start(requested_by=actor.username)
+    if request.headers.get("HX-Request"):
+        return render(request, "audit/_status.html", _status_context())
+    return redirect("audit:ledger")
+
+
+@login_required
+@require_GET
+def ledger_verify_progress(request: HttpRequest) -> HttpResponse:
+    """The status card, which htmx polls while a verification runs.
+
+    Gated as the ledger page is; an allowed poll is not recorded (as an import's
+    progress polls are not): it comes every second while a run goes on, and shows no
+    entry, only how far the run got (its request was recorded as `ledger.verify`)."""
+    actor = actor_of(request)
+    try:
+        require_ledger_view(actor)
+    except AccessDenied as exc:
+        return error_403(request, exc)
     return render(request, "audit/_status.html", _status_context())
 
 
 def _status_context() -> dict[str, Any]:
-    """The status card: size, latest checkpoint, last verification and, if it failed,
-    what its code means."""
+    """The status card: size, latest checkpoint, the verification running (if any),
+    last finished verification and, if it failed, what its code means, and whether the
+    latest run stopped without a verdict."""
     verification = selectors.last_verification()
     message = ""
     if verification is not None and not verification.ok:
         message = ledger_message(verification.code)
+    running = selectors.verification_running()
     return {
         "state": selectors.ledger_state(),
         "checkpoint": selectors.latest_checkpoint(),
         "verification": verification,
         "verification_message": message,
+        "running": running,
+        "stopped": None if running is not None else selectors.verification_stopped(),
     }

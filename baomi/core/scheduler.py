@@ -79,11 +79,19 @@ def _ledger_lookup_catch_up() -> None:
 
 
 def _ledger_verify() -> None:
-    from baomi.audit.selectors import ledger_verify
+    # Claimed like a verification started from the page, so the two never run at once;
+    # one already running (started from the web) counts as this turn's.
+    from baomi.audit import verify_jobs
 
-    result = ledger_verify()
-    if not result.ok:
-        logger.error("ledger verification failed: %s (seq %s)", result.code, result.first_bad_seq)
+    outcome = verify_jobs.run()
+    if not outcome.started:
+        logger.info("ledger verification %s is already running", outcome.run.pk)
+        return
+    run = outcome.run
+    if run.status != "done":
+        logger.error("ledger verification %s did not finish: %s", run.pk, run.code)
+    elif not run.ok:
+        logger.error("ledger verification failed: %s (seq %s)", run.code, run.first_bad_seq)
 
 
 def _classification_review() -> None:
@@ -125,6 +133,16 @@ def _imports_mark_interrupted() -> None:
         logger.info("marked %d import(s) interrupted", marked)
 
 
+def _ledger_verifications_mark_interrupted() -> None:
+    # Verifications whose process died stop showing as running; the next request
+    # starts a new one (baomi.audit.verify_jobs).
+    from baomi.audit.verify_jobs import runs_mark_interrupted
+
+    marked = runs_mark_interrupted()
+    if marked:
+        logger.info("marked %d ledger verification(s) interrupted", marked)
+
+
 def jobs() -> list[Job]:
     import os
 
@@ -140,6 +158,7 @@ def jobs() -> list[Job]:
         Job("query_requests_expire", 300, _query_requests_expire),
         Job("access_reviews_flag_overdue", 3600, _access_reviews_flag_overdue),
         Job("imports_mark_interrupted", 60, _imports_mark_interrupted),
+        Job("ledger_verifications_mark_interrupted", 60, _ledger_verifications_mark_interrupted),
     ]
 
 
