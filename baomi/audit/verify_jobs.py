@@ -27,7 +27,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from django.db import (
@@ -43,6 +44,7 @@ from django.utils import timezone
 
 from baomi.audit import selectors
 from baomi.audit.models import VerificationRun, VerificationStatus
+from baomi.core.keepalive import keepalive
 from baomi.core.scheduler import exception_brief
 
 logger = logging.getLogger("baomi.audit")
@@ -280,32 +282,13 @@ def _progress(run_id: int, checked: int, total: int) -> None:
         )
 
 
-@contextlib.contextmanager
-def _keepalive(run_id: int, interval_s: float = HEARTBEAT_S) -> Iterator[None]:
+def _keepalive(run_id: int, interval_s: float = HEARTBEAT_S) -> AbstractContextManager[None]:
     """Touch the run's heartbeat from a helper thread while the block runs: the checks
     after the rows report no progress, and may take longer than the stale limit on a
-    large log. The helper dies with the process, which is the point."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(interval_s):
-                try:
-                    VerificationRun.objects.filter(
-                        pk=run_id, status=VerificationStatus.RUNNING
-                    ).update(heartbeat_at=timezone.now())
-                except DatabaseError as exc:
-                    logger.warning(
-                        "ledger verification %s: heartbeat not written: %s",
-                        run_id, exception_brief(exc),
-                    )
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    thread = threading.Thread(target=beat, name=f"baomi-verify-{run_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    large log (`baomi.core.keepalive`)."""
+    return keepalive(
+        lambda: VerificationRun.objects.filter(
+            pk=run_id, status=VerificationStatus.RUNNING
+        ).update(heartbeat_at=timezone.now()),
+        what=f"ledger verification {run_id}", interval_s=interval_s, logger=logger,
+    )

@@ -30,17 +30,16 @@ import io
 import logging
 import os
 import stat
-import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, OperationalError, connections, transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -51,7 +50,7 @@ from baomi.clients import uscc as uscc_codes
 from baomi.clients.models import Client, Contact
 from baomi.clients.selectors import client_can_edit
 from baomi.clients.services import ClientInput, client_create, client_update, contact_add
-from baomi.core.scheduler import exception_brief
+from baomi.core.keepalive import keepalive
 from baomi.errors import AccessDenied, BaomiError
 from baomi.imports.models import (
     MAX_ERRORS,
@@ -110,34 +109,14 @@ def _save(job: ImportJob) -> None:
     _retry_locked(job.save)
 
 
-@contextmanager
-def _keepalive(job: ImportJob, interval_s: float = HEARTBEAT_S) -> Iterator[None]:
+def _keepalive(job: ImportJob, interval_s: float = HEARTBEAT_S) -> AbstractContextManager[None]:
     """Touch the job's heartbeat from a helper thread while the block runs: one large
     file (OCR of a long scan) may take longer than the interval between save points,
-    and the job must not be taken for a dead one meanwhile. The thread dies with the
-    process, which is the point: then the heartbeat stops."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(interval_s):
-                try:
-                    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
-                except DatabaseError as exc:
-                    # The type and place only: a database error's text may quote values.
-                    logger.warning(
-                        "import %s: heartbeat not written: %s", job.pk, exception_brief(exc)
-                    )
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    thread = threading.Thread(target=beat, name=f"baomi-import-{job.pk}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    and the job must not be taken for a dead one meanwhile (`baomi.core.keepalive`)."""
+    return keepalive(
+        lambda: ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now()),
+        what=f"import {job.pk}", interval_s=interval_s, logger=logger,
+    )
 
 
 def _add_error(job: ImportJob, item: str, code: str, message: str) -> None:
