@@ -27,14 +27,12 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from django.db import (
     DatabaseError,
     IntegrityError,
-    OperationalError,
     connection,
     connections,
     transaction,
@@ -44,6 +42,7 @@ from django.utils import timezone
 
 from baomi.audit import selectors
 from baomi.audit.models import VerificationRun, VerificationStatus
+from baomi.core.dberrors import retry_locked
 from baomi.core.keepalive import keepalive
 from baomi.core.scheduler import exception_brief
 
@@ -222,7 +221,8 @@ def _execute(run_id: int, *, beat_helper: bool) -> None:
         if result.ok:
             fields["checked"] = result.size
         # (Also over a run marked interrupted meanwhile: the verdict is genuine.)
-        _retry_locked(lambda: VerificationRun.objects.filter(pk=run_id).update(**fields))
+        retry_locked(lambda: VerificationRun.objects.filter(pk=run_id).update(**fields),
+                     attempts=6)
         if not result.ok:
             logger.error(
                 "ledger verification %s failed: %s (seq %s)",
@@ -232,7 +232,7 @@ def _execute(run_id: int, *, beat_helper: bool) -> None:
         logger.error("ledger verification %s stopped: %s", run_id, exception_brief(exc))
         name = type(exc).__name__
         try:
-            _retry_locked(
+            retry_locked(
                 lambda: VerificationRun.objects.filter(
                     pk=run_id, status=VerificationStatus.RUNNING
                 ).update(
@@ -240,7 +240,8 @@ def _execute(run_id: int, *, beat_helper: bool) -> None:
                     heartbeat_at=timezone.now(),
                     code=CODE_INTERNAL_ERROR,
                     message=name,
-                )
+                ),
+                attempts=6,
             )
         except Exception as again:
             logger.error(
@@ -249,19 +250,6 @@ def _execute(run_id: int, *, beat_helper: bool) -> None:
             )
 
 
-def _retry_locked(write: Callable[[], int], *, attempts: int = 6) -> int:
-    """`write()`, again after a pause while SQLite says the database (or, with a shared
-    cache, a table) is locked: the verdict of a long run must not be lost to a moment's
-    contention. Outside a transaction only (inside one, the transaction is broken)."""
-    for attempt in range(attempts):
-        try:
-            return write()
-        except OperationalError as exc:
-            locked = "locked" in str(exc)  # (read for control only: never logged)
-            if not locked or attempt == attempts - 1 or connection.in_atomic_block:
-                raise
-            time.sleep(0.05 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def _progress(run_id: int, checked: int, total: int) -> None:

@@ -11,6 +11,13 @@ them apart; the result code can (Python 3.11's `sqlite3` errors carry it).
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import OperationalError, transaction
+
+T = TypeVar("T")
 
 _MAX_CHAIN = 8  # how far down __cause__ to look (Django wraps a driver error once)
 
@@ -37,3 +44,25 @@ def table_locked(exc: BaseException) -> bool:
 def busy(exc: BaseException) -> bool:
     """SQLITE_BUSY: the busy timeout has already been waited out."""
     return sqlite_code(exc) == sqlite3.SQLITE_BUSY
+
+
+def retry_locked(step: Callable[[], T], attempts: int = 5) -> T:
+    """Run `step` again, after a short pause, when the database was momentarily locked
+    by another writer: SQLite gives up after its busy timeout (or at once for an
+    in-memory database shared between threads), and background work (an import's rows,
+    a verification's verdict) writes beside the requests of its own process. `step`
+    must be its own transaction and safe to do again; other errors propagate, and so
+    does any error inside an outer transaction (which it has already broken)."""
+    for attempt in range(attempts):
+        try:
+            return step()
+        except OperationalError as exc:
+            locked = "locked" in str(exc) or "busy" in str(exc)
+            if (
+                not locked
+                or attempt == attempts - 1
+                or transaction.get_connection().in_atomic_block
+            ):
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")

@@ -30,16 +30,15 @@ import io
 import logging
 import os
 import stat
-import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, TypeVar
+from typing import IO
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,6 +49,7 @@ from baomi.clients import uscc as uscc_codes
 from baomi.clients.models import Client, Contact
 from baomi.clients.selectors import client_can_edit
 from baomi.clients.services import ClientInput, client_create, client_update, contact_add
+from baomi.core.dberrors import retry_locked as _retry_locked
 from baomi.core.keepalive import keepalive
 from baomi.errors import AccessDenied, BaomiError
 from baomi.imports.models import (
@@ -64,7 +64,6 @@ from baomi.imports.spreadsheet import FIELDS, TableError, guess_mapping, read_ta
 from baomi.vault import door
 
 Progress = Callable[[ImportJob], None]
-T = TypeVar("T")
 CLIENT_FIELDS = ("name", "uscc", "legal_representative")
 SEALED_FIELDS = ("legal_rep_id_number", "address", "bank_account", "notes")
 _SAVE_EVERY = 20
@@ -82,25 +81,6 @@ def sha256_of(stream: IO[bytes]) -> str:
     return h.hexdigest()
 
 
-def _retry_locked(step: Callable[[], T], attempts: int = 5) -> T:
-    """Run `step` (one row's or file's transaction, or a progress save) again when the
-    database was momentarily locked by another writer: SQLite gives up after its busy
-    timeout (or at once for an in-memory database shared between threads), and the web
-    runner writes beside the requests of its own process. Each step is its own
-    transaction and idempotent, so doing it again is safe; other errors propagate."""
-    for attempt in range(attempts):
-        try:
-            return step()
-        except OperationalError as exc:
-            locked = "locked" in str(exc) or "busy" in str(exc)
-            if (
-                not locked
-                or attempt == attempts - 1
-                or transaction.get_connection().in_atomic_block
-            ):
-                raise
-            time.sleep(0.05 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def _save(job: ImportJob) -> None:
