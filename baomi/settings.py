@@ -233,6 +233,11 @@ BAOMI_VAULT_TMP_DIR = DATA_DIR / "tmp"
 
 # --- Access governance (docs/access.md) ---------------------------------------------------
 # Levels whose query requests the client may approve itself (comma list, e.g. "internal").
+# PEM files (separated by ":") of the CAs whose certificates may sign a client's
+# authorization form (e.g. the 电子营业执照 or CFCA roots the firm accepts). Unset: any
+# valid signature is accepted and shown as "not checked against a trust list".
+BAOMI_FORM_TRUST_ROOTS = [p for p in os.environ.get("BAOMI_FORM_TRUST_ROOTS", "").split(":")
+                          if p.strip()]
 BAOMI_CLIENT_APPROVES_LEVELS = os.environ.get("BAOMI_CLIENT_APPROVES_LEVELS", "")
 
 # --- Internationalisation -------------------------------------------------------------
@@ -264,6 +269,11 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
+        # pyHanko logs each untrusted or broken signature of an uploaded form with a
+        # traceback; Baomi refuses or records the outcome itself (access.formsig).
+        "pyhanko": {"level": "CRITICAL"},
+        "pyhanko_certvalidator": {"level": "CRITICAL"},
+        "pypdf": {"level": "ERROR"},
     },
 }
 

@@ -143,8 +143,10 @@ def authorization_form(
         (_("Valid to"), timezone.localtime(terms.valid_to).strftime("%Y-%m-%d %H:%M")),
     ]
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in lines)
+    how = _("sign this PDF electronically with the company certificate (电子签名); a printed "
+            "and scanned copy cannot be accepted.")
     body = (
-        f"<table>{rows}</table><p>{escape(_('Signature and company seal'))}: ________</p>"
+        f"<table>{rows}</table><p>{escape(_('Signature and company seal'))}: {escape(how)}</p>"
         f"<p style='font-size:6pt;word-break:break-all'>{escape(code)}</p>"
     )
     raw = _pdf(_page(_("Client authorization (客户授权书)"), body))

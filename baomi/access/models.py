@@ -112,6 +112,27 @@ class AuthorizationVia(models.TextChoices):
     FORM = "form", _("Recorded by staff from the client's signed form")
 
 
+class AuthorizationForm(models.Model):
+    """An authorization form (客户授权书) as Baomi issued it. The client signs the PDF
+    electronically, which appends to it: the signed copy must begin with exactly these
+    bytes (`access.formsig`). `nonce` is the one in the form's code."""
+
+    nonce = models.CharField(max_length=32, unique=True)
+    client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="+")
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    issued_at = models.DateTimeField(default=timezone.now)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("issued authorization form")
+
+    def __str__(self) -> str:
+        return f"form {self.nonce} client {self.client_id}"
+
+
 class ClientAuthorization(models.Model):
     """A client's written authorization (客户授权, F07) for a named person or a partner
     organisation, over a scope, for a period; revocable."""
@@ -146,6 +167,10 @@ class ClientAuthorization(models.Model):
     # SHA-256 of the signed form's code: a form grants once, so a client's revocation
     # cannot be undone by uploading the old signed form again ("" for portal grants).
     form_code = models.CharField(max_length=64, blank=True, default="")
+    # The signed form's first signer: the certificate's SHA-256 (no names; the form is
+    # sealed in the vault), and whether it chains to a configured trust root.
+    form_signer_sha256 = models.CharField(max_length=64, blank=True, default="")
+    form_signer_trusted = models.BooleanField(default=False)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

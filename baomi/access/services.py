@@ -26,10 +26,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baomi import policy
-from baomi.access import selectors
+from baomi.access import formsig, selectors
 from baomi.access.errors import denied
 from baomi.access.models import (
     AgreementKind,
+    AuthorizationForm,
     AuthorizationVia,
     BreakGlassRead,
     ClientAuthorization,
@@ -643,16 +644,6 @@ class AuthorizationTerms:
         }
 
 
-def authorization_form_token(terms: AuthorizationTerms) -> str:
-    """The tamper-evident code printed on the form the client signs (HMAC, server key).
-
-    It carries the terms and a nonce: every printed form is a different code, and a code
-    grants once (`form_code`), however alike the terms of two forms are.
-    """
-    return signing.dumps({**terms.payload(), "n": secrets.token_hex(8)}, salt=FORM_SALT,
-                         compress=True)
-
-
 def authorization_form_issue(*, actor: User, client: Client, grantee_user_id: int | None,
                              grantee_org_id: int | None, scope: ScopeInput,
                              valid_from: datetime | None, valid_to: datetime | None) -> bytes:
@@ -674,28 +665,37 @@ def authorization_form_issue(*, actor: User, client: Client, grantee_user_id: in
     terms = AuthorizationTerms(client.pk, user.pk if user else None, org.pk if org else None,
                                scope, start, end)
     record(actor, act, object_type="client", object_id=client.pk, client_id=client.pk)
-    return authorization_form_pdf(terms, client_name=client.name, grantee=str(user or org))
+    return authorization_form_pdf(terms, client_name=client.name, grantee=str(user or org),
+                                  issued_by=actor)
 
 
-def _form_terms(token: str | None) -> tuple[dict[str, Any] | None, bool]:
+def _form_terms(token: str | None) -> tuple[dict[str, Any] | None, str]:
     """The terms a form's code signs (without its nonce), or None if it is not valid, and
-    whether it has a nonce (forms printed before nonces were added have none)."""
+    its nonce ("" in forms printed before nonces were added)."""
     try:
         signed = signing.loads(token or "", salt=FORM_SALT)
     except signing.BadSignature:
-        return None, False
+        return None, ""
     if not isinstance(signed, dict):
-        return None, False
-    return signed, signed.pop("n", None) is not None
+        return None, ""
+    return signed, str(signed.pop("n", "") or "")
 
 
-def authorization_form_pdf(terms: AuthorizationTerms, *, client_name: str, grantee: str) -> bytes:
-    """The authorization form (PDF) for the client to sign, carrying the code in its
-    metadata so the uploaded signed copy can be checked against the terms entered."""
+def authorization_form_pdf(terms: AuthorizationTerms, *, client_name: str, grantee: str,
+                           issued_by: User | None = None) -> bytes:
+    """The authorization form (PDF) for the client to sign electronically, registered as
+    issued (`AuthorizationForm`). Its code (HMAC, server key) carries the terms and a
+    nonce: every form is a different code, and a code grants once (`form_code`), however
+    alike the terms of two forms are."""
     from baomi.access import exports
 
-    return exports.authorization_form(terms, authorization_form_token(terms),
-                                      client_name=client_name, grantee=grantee)
+    nonce = secrets.token_hex(8)
+    code = signing.dumps({**terms.payload(), "n": nonce}, salt=FORM_SALT, compress=True)
+    pdf = exports.authorization_form(terms, code, client_name=client_name, grantee=grantee)
+    AuthorizationForm.objects.create(nonce=nonce, client_id=terms.client_id,
+                                     issued_by=issued_by, size=len(pdf),
+                                     sha256=hashlib.sha256(pdf).hexdigest())
+    return pdf
 
 
 def _form_token_from(data: bytes) -> str | None:
@@ -782,28 +782,29 @@ def authorization_grant(
                                 _("Upload the client's signed authorization form."),
                                 field_name="form", object_type="client", client_id=client.pk)
         token = _form_token_from(form)
-        signed, has_nonce = _form_terms(token)
+        signed, nonce = _form_terms(token)
         if signed != terms.payload():
-            raise _refuse_input(actor, act, "form_tampered",
-                                _("The signed form does not match these terms or was altered."),
-                                field_name="form", object_type="client", client_id=client.pk)
+            raise _refuse_form(actor, client, "form_tampered")
+        issued = AuthorizationForm.objects.filter(nonce=nonce, client=client).first()
+        if issued is None:
+            # Printed before forms were registered: there is nothing to check its
+            # signature against. The client signs a new one.
+            raise _refuse_form(actor, client, "form_outdated")
         form_code = hashlib.sha256((token or "").encode()).hexdigest()
-        used = Q(form_code=form_code)
-        if not has_nonce:
-            # A form printed before codes carried a nonce: its code is the same for the
-            # same terms, and grants recorded then kept no code. Any earlier form grant
-            # of exactly these terms (revoked or not) is this form used before.
-            used |= Q(client=client, grantee_user=grantee_user, grantee_org=grantee_org,
-                      valid_from=start, valid_to=end, via=AuthorizationVia.FORM)
-        if ClientAuthorization.objects.filter(used).exists():
+        if ClientAuthorization.objects.filter(form_code=form_code).exists():
             raise _form_reused(actor, act, client)
+        try:
+            signature = formsig.check(form, issued_size=issued.size,
+                                      issued_sha256=issued.sha256)
+        except formsig.FormRefused as exc:
+            raise _refuse_form(actor, client, exc.code) from exc
     else:
-        form_code = ""
+        form_code, signature = "", None
     try:
         row = _create_unless_overlapping(client, overlapping, lambda: _grant(
             actor=actor, client=client, grantee_user=grantee_user, grantee_org=grantee_org,
             clean=clean, start=start, end=end, via=via, form=form, form_name=form_name,
-            form_document=form_document, form_code=form_code))
+            form_document=form_document, form_code=form_code, signature=signature))
     except IntegrityError as exc:
         if form_code and ClientAuthorization.objects.filter(form_code=form_code).exists():
             raise _form_reused(actor, act, client) from exc  # a simultaneous upload won
@@ -811,6 +812,15 @@ def authorization_grant(
     if row is None:  # a simultaneous grant overlaps: refused outside its transaction
         raise _authorization_overlaps(actor, client)
     return row
+
+
+def _refuse_form(actor: User, client: Client, code: str) -> ValidationFailed:
+    """Refuse (and record) a grant whose signed form does not pass `formsig`."""
+    message = (_("This form was issued before signed forms were checked. Issue a new form "
+                 "for the client to sign.") if code == "form_outdated"
+               else str(formsig.MESSAGES[code]))
+    return _refuse_input(actor, "authorization.grant", code, message, field_name="form",
+                         object_type="client", client_id=client.pk)
 
 
 def _authorization_overlaps(actor: User, client: Client) -> ValidationFailed:
@@ -829,8 +839,9 @@ def _form_reused(actor: User, act: str, client: Client) -> ValidationFailed:
 def _grant(*, actor: User, client: Client, grantee_user: User | None,
            grantee_org: PartnerOrganisation | None, clean: ScopeInput, start: datetime,
            end: datetime, via: str, form: bytes | None, form_name: str, form_document: Any,
-           form_code: str) -> ClientAuthorization:
-    """Store the authorization, in the caller's transaction."""
+           form_code: str, signature: formsig.Signature | None) -> ClientAuthorization:
+    """Store the authorization, in the caller's transaction. The client's portal users
+    are told of one recorded from a signed form, so a form they did not sign is seen."""
     form_doc = form_document
     if form and via == AuthorizationVia.FORM and form_doc is None:
         form_doc = _store_client_file(actor, client, form, form_name,
@@ -842,14 +853,23 @@ def _grant(*, actor: User, client: Client, grantee_user: User | None,
         via=via, form_document=form_doc,
         form_sha256=hashlib.sha256(form).hexdigest() if form else "",
         form_code=form_code,
+        form_signer_sha256=signature.signer_sha256 if signature else "",
+        form_signer_trusted=bool(signature and signature.trusted),
         recorded_by=actor,
     )
     who = f"user={grantee_user.pk}" if grantee_user else f"org={grantee_org.pk}"  # type: ignore[union-attr]  # one is set
+    signed = (f" signer={signature.signer_sha256[:16]} trusted={int(signature.trusted)}"
+              if signature else "")
     record(actor, "authorization.grant", object_type="authorization", object_id=row.pk,
-           client_id=client.pk, reason=f"{who} via={via} to={end.date().isoformat()}")
+           client_id=client.pk, reason=f"{who} via={via} to={end.date().isoformat()}{signed}")
     recipients = [grantee_user] if grantee_user else list(grantee_org.members.all())  # type: ignore[union-attr]
     notify(recipients, "authorization_granted", {"client": client.name},
            url="/access/requests/")
+    if via == AuthorizationVia.FORM:
+        portal = User.objects.filter(portal_client=client, role=Role.CLIENT, is_active=True)
+        notify(portal, "authorization_recorded",
+               {"id": row.pk, "grantee": str(grantee_user or grantee_org)},
+               url=f"/access/clients/{client.pk}/")
     return row
 
 

@@ -24,6 +24,7 @@ from baomi.access.models import (
 from baomi.accounts.models import Level, Role, User
 from baomi.audit.models import LedgerEntry
 from baomi.errors import ValidationFailed
+from baomi.testing.pdfsign import sign_pdf
 from conftest import verified_client
 
 pytestmark = pytest.mark.django_db
@@ -382,7 +383,8 @@ def _form(client: Any, org: PartnerOrganisation, now: Any) -> bytes:
     terms = services.AuthorizationTerms(client.pk, None, org.pk,
                                         services.ScopeInput(levels=["internal"]), now,
                                         now + timedelta(days=30))
-    return services.authorization_form_pdf(terms, client_name=client.name, grantee=org.name)
+    return sign_pdf(services.authorization_form_pdf(terms, client_name=client.name,
+                                                    grantee=org.name))
 
 
 # --- Purposes (F08) ----------------------------------------------------------------------

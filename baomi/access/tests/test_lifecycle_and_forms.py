@@ -18,6 +18,7 @@ from baomi.accounts.models import ApiToken, Department, StaffStatus
 from baomi.audit.models import LedgerEntry
 from baomi.clients.models import Assignment
 from baomi.errors import AccessDenied, ValidationFailed
+from baomi.testing.pdfsign import sign_pdf
 from conftest import verified_client
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,7 @@ def _grant_with(firm, form: bytes, terms=None):
 
 def test_a_signed_form_grants_once_so_a_revocation_sticks(firm):
     terms = _terms(firm)
-    form = services.authorization_form_pdf(terms, client_name="恒信", grantee="华信")
+    form = sign_pdf(services.authorization_form_pdf(terms, client_name="恒信", grantee="华信"))
     auth = _grant_with(firm, form, terms)
     services.authorization_revoke(actor=firm["portal"], authorization=auth, reason="结束合作")
     with pytest.raises(ValidationFailed) as info:
@@ -42,7 +43,8 @@ def test_a_signed_form_grants_once_so_a_revocation_sticks(firm):
     assert refused("authorization.grant", "form_reused")
     assert ClientAuthorization.objects.filter(revoked_at__isnull=True).count() == 0
     # A new form for the very same terms is a new code: the client signs again.
-    again = services.authorization_form_pdf(terms, client_name="恒信", grantee="华信")
+    again = sign_pdf(services.authorization_form_pdf(terms, client_name="恒信",
+                                                     grantee="华信"))
     assert again != form
     assert _grant_with(firm, again, terms).revoked_at is None
 
@@ -271,23 +273,25 @@ def test_simultaneous_overlapping_grants_store_one(firm):
     assert refused("authorization.grant", "period_overlaps")
 
 
-def test_a_form_printed_before_codes_had_a_nonce_cannot_undo_a_revocation(firm):
+def test_a_form_printed_before_forms_were_registered_is_refused(firm):
+    """Forms printed by earlier releases (a code without a nonce, or with one but never
+    registered) cannot have their signature checked: the client signs a new form."""
     from django.core import signing
 
     from baomi.access import exports
+    from baomi.access.models import AuthorizationForm
 
     terms = _terms(firm)
     legacy_code = signing.dumps(terms.payload(), salt=services.FORM_SALT, compress=True)
-    form = exports.authorization_form(terms, legacy_code, client_name="恒信", grantee="华信")
-    auth = _grant_with(firm, form, terms)
-    # As a grant recorded before migration 0004: no code kept.
-    ClientAuthorization.objects.filter(pk=auth.pk).update(form_code="")
-    services.authorization_revoke(actor=firm["portal"], authorization=auth, reason="结束合作")
-    resaved = form + b"\n"  # the same form, saved again: other bytes, the same code
-    with pytest.raises(ValidationFailed) as info:
-        _grant_with(firm, resaved, terms)
-    assert info.value.code == "form_reused"
-    assert not ClientAuthorization.objects.filter(revoked_at__isnull=True).exists()
+    legacy = exports.authorization_form(terms, legacy_code, client_name="恒信", grantee="华信")
+    unregistered = services.authorization_form_pdf(terms, client_name="恒信", grantee="华信")
+    AuthorizationForm.objects.all().delete()
+    for form in (legacy, unregistered):
+        with pytest.raises(ValidationFailed) as info:
+            _grant_with(firm, sign_pdf(form), terms)
+        assert info.value.code == "form_outdated"
+    assert refused("authorization.grant", "form_outdated")
+    assert not ClientAuthorization.objects.exists()
 
 
 def test_transferring_oneself_on_the_staff_page_is_refused_and_recorded(firm):

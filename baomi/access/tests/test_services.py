@@ -29,6 +29,7 @@ from baomi.accounts.models import Level, Role
 from baomi.audit.models import LedgerEntry
 from baomi.clients.models import Assignment
 from baomi.errors import AccessDenied, BaomiError, NotFound, ValidationFailed
+from baomi.testing.pdfsign import sign_pdf
 from baomi.vault import door
 from baomi.vault import services as vault_services
 from baomi.vault.tests.conftest import sealed_upload
@@ -236,7 +237,7 @@ def test_partner_reaches_data_only_through_a_live_authorization(firm):
     with pytest.raises(AccessDenied):
         _read(partner, doc)
     terms = _terms(firm)
-    form = services.authorization_form_pdf(terms, client_name="恒信", grantee="华信")
+    form = sign_pdf(services.authorization_form_pdf(terms, client_name="恒信", grantee="华信"))
     auth = services.authorization_grant(
         actor=firm["manager"], client=firm["client"], grantee_org=firm["org"],
         scope=terms.scope, valid_from=terms.valid_from, valid_to=terms.valid_to, form=form)
@@ -539,7 +540,7 @@ def test_api_request_flow_and_self_approval(firm):
 
 def test_api_authorization_with_form(firm):
     terms = _terms(firm)
-    form = services.authorization_form_pdf(terms, client_name="恒信", grantee="华信")
+    form = sign_pdf(services.authorization_form_pdf(terms, client_name="恒信", grantee="华信"))
     m = verified_client(firm["manager"], HTTP_ACCEPT_LANGUAGE="en")
     body = {"grantee_org_id": firm["org"].pk, "scope": {"levels": ["internal"]},
             "valid_from": terms.valid_from.isoformat(), "valid_to": terms.valid_to.isoformat(),

@@ -1,0 +1,81 @@
+"""Electronic signatures for tests: a client signs its authorization form with a PAdES
+signature (pyHanko, real keys and certificates made with `cryptography`), as its
+电子营业执照 or a CA-issued certificate would."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A key and its certificate."""
+
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    @property
+    def sha256(self) -> str:
+        return self.cert.fingerprint(hashes.SHA256()).hex()
+
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def identity(name: str = "恒信有限公司", *, issuer: Identity | None = None, ca: bool = False,
+             not_before: datetime | None = None, days: int = 365) -> Identity:
+    """A certificate for `name`, self-signed unless `issuer` (a CA identity) signs it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, name)])
+    start = not_before or datetime.now(UTC) - timedelta(days=1)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.cert.subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=not ca, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+            encipher_only=False, decipher_only=False), critical=True)
+    )
+    cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
+    return Identity(key, cert)
+
+
+def sign_pdf(data: bytes, signer: Identity | None = None, *, field: str = "Signature1",
+             chain: tuple[Identity, ...] = ()) -> bytes:
+    """`data` with a PAdES signature by `signer` appended (a new identity if None)."""
+    from asn1crypto import keys as akeys
+    from asn1crypto import x509 as ax509
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    who = signer or identity()
+
+    def der(cert: x509.Certificate) -> Any:
+        return ax509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+    key = akeys.PrivateKeyInfo.load(who.key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    pdf_signer = signers.SimpleSigner(
+        signing_cert=der(who.cert), signing_key=key,
+        cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [der(c.cert) for c in chain]))
+    out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data)),
+                           signers.PdfSignatureMetadata(field_name=field), signer=pdf_signer)
+    return bytes(out.getvalue())
