@@ -868,7 +868,8 @@ def _grant(*, actor: User, client: Client, grantee_user: User | None,
     if via == AuthorizationVia.FORM:
         portal = User.objects.filter(portal_client=client, role=Role.CLIENT, is_active=True)
         notify(portal, "authorization_recorded",
-               {"id": row.pk, "grantee": str(grantee_user or grantee_org)},
+               {"id": row.pk, "grantee": str(grantee_user or grantee_org),
+                "to": timezone.localtime(end).date().isoformat()},
                url=f"/access/clients/{client.pk}/")
     return row
 

@@ -73,9 +73,11 @@ def test_an_electronically_signed_form_grants_and_records_its_signer(firm):
     assert "恒信" not in entry.reason  # no names in the ledger
     # The client's portal user hears of it, so a form they never signed is noticed.
     note = Notification.objects.get(user=firm["portal"], kind="authorization_recorded")
-    assert note.params == {"id": auth.pk, "grantee": "华信税务师事务所"}
+    to = timezone.localtime(terms.valid_to).date().isoformat()
+    assert note.params == {"id": auth.pk, "grantee": "华信税务师事务所", "to": to}
     page = verified_client(firm["portal"], HTTP_ACCEPT_LANGUAGE="en").get("/access/")
-    assert f"Authorization #{auth.pk} for 华信税务师事务所 was recorded" in page.content.decode()
+    assert (f"Authorization #{auth.pk} for 华信税务师事务所, until {to}, was recorded"
+            in page.content.decode())
     staff_page = verified_client(firm["manager"], HTTP_ACCEPT_LANGUAGE="en").get(
         f"/access/clients/{firm['client'].pk}/").content.decode()
     assert signer.sha256[:16] in staff_page
