@@ -93,16 +93,19 @@ def _verified_session() -> Any:
 
 def give_agreement_and_training(user: Any, *, days: int = 365) -> None:
     """A confidentiality agreement and training in force (F23, F24), as test setup
-    (rows only; the registry services have their own tests in baomi/access)."""
+    (rows only; the registry services have their own tests in baomi/access). The
+    agreement is of the type that counts for the person's role (`gate_agreement_kind`)."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     from baomi.access.models import ConfidentialityAgreement, TrainingRecord
+    from baomi.access.selectors import gate_agreement_kind
 
     now = timezone.now()
     ConfidentialityAgreement.objects.create(
-        person=user, kind="employee", valid_from=now - timedelta(days=30),
+        person=user, kind=gate_agreement_kind(user.role) or "employee",
+        valid_from=now - timedelta(days=30),
         valid_to=now + timedelta(days=days),
     )
     TrainingRecord.objects.create(

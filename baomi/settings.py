@@ -239,6 +239,9 @@ BAOMI_VAULT_TMP_DIR = DATA_DIR / "tmp"
 BAOMI_FORM_TRUST_ROOTS = [p for p in os.environ.get("BAOMI_FORM_TRUST_ROOTS", "").split(":")
                           if p.strip()]
 BAOMI_CLIENT_APPROVES_LEVELS = os.environ.get("BAOMI_CLIENT_APPROVES_LEVELS", "")
+# Longest period a client authorization may cover (F07, F25: time-limited), in days;
+# 1096 is three years with a leap day. Query requests are held to 90 days.
+BAOMI_AUTHORIZATION_MAX_DAYS = int(os.environ.get("BAOMI_AUTHORIZATION_MAX_DAYS", "1096"))
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -16,6 +16,7 @@ from baomi.access.models import (
     PartnerOrganisation,
     TrainingRecord,
 )
+from baomi.access.selectors import gate_agreement_kind
 from baomi.accounts.models import Role, User
 from baomi.audit.events import record
 from baomi.clients.models import Client
@@ -32,7 +33,7 @@ def demo_agreements(*, users: dict[str, User]) -> int:
     for username, user in users.items():
         if user.role == Role.CLIENT:
             continue
-        kind = "partner" if user.role == Role.PARTNER else "employee"
+        kind = gate_agreement_kind(user.role)
         if not ConfidentialityAgreement.objects.filter(person=user).exists():
             if username == LAPSED:
                 start, end = year_start - timedelta(days=730), year_start - timedelta(days=30)

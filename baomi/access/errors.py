@@ -22,6 +22,7 @@ def reason_text(decision: policy.Decision) -> str:
 # Refusals the caller fixes by sending something else keep their own error code; every
 # other refusal is `access_denied`, with the policy's rule in `detail.rule`.
 _OWN_CODES = frozenset({policy.Rule.PURPOSE_REQUIRED, policy.Rule.PURPOSE_NOT_ALLOWED,
+                        policy.Rule.PURPOSE_NOT_APPROVED,
                         policy.Rule.BREAK_GLASS_REASON_REQUIRED, policy.Rule.SELF_APPROVAL})
 
 

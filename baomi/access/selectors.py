@@ -21,6 +21,7 @@ from django.utils import timezone
 from baomi import policy
 from baomi.access import context
 from baomi.access.models import (
+    AgreementKind,
     BreakGlassRead,
     ClientAuthorization,
     ConfidentialityAgreement,
@@ -42,6 +43,27 @@ from baomi.core.rawrows import cached_sql, fetch
 CLIENT_PROFILE_LEVEL = policy.Level.INTERNAL
 
 
+# The confidentiality agreement that opens reads above 公开 (F23) is the one a person
+# signs in their role: the firm's staff an employee agreement, a partner's staff a
+# partner agreement, an external auditor their engagement agreement (which is also their
+# engagement window). A client's agreement, or one of another role's type, opens nothing.
+GATE_AGREEMENT_KINDS: dict[str, str] = {
+    Role.ADMIN: AgreementKind.EMPLOYEE,
+    Role.MANAGER: AgreementKind.EMPLOYEE,
+    Role.ACCOUNTANT: AgreementKind.EMPLOYEE,
+    Role.COMPLIANCE: AgreementKind.EMPLOYEE,
+    Role.INTERNAL_AUDITOR: AgreementKind.EMPLOYEE,
+    Role.EXTERNAL_AUDITOR: AgreementKind.AUDITOR,
+    Role.PARTNER: AgreementKind.PARTNER,
+}
+
+
+def gate_agreement_kind(role: str) -> str:
+    """The agreement type that counts for `role` (F23); "" (no type) for any other role,
+    so that nothing counts."""
+    return str(GATE_AGREEMENT_KINDS.get(role, ""))
+
+
 def _window(start: datetime, end: datetime) -> policy.Window:
     return policy.Window(start, end)
 
@@ -52,9 +74,11 @@ def policy_actor(user: User, *, mfa_verified: bool | None = None) -> policy.Acto
         mfa_verified = context.current().mfa_verified
     engagement = None
     if user.role == Role.EXTERNAL_AUDITOR:
-        # An external auditor's engagement is the span of their engagement agreement.
+        # An external auditor's engagement is the span of their engagement agreement
+        # (auditor type: an agreement of another type is no engagement).
         rows = list(
-            ConfidentialityAgreement.objects.filter(person=user, ended_at__isnull=True)
+            ConfidentialityAgreement.objects.filter(person=user, ended_at__isnull=True,
+                                                    kind=AgreementKind.AUDITOR)
             .order_by("-valid_to")
             .values_list("valid_from", "valid_to")[:1]
         )
@@ -138,10 +162,11 @@ def needed_facts(role: str, action: policy.Action, level: policy.Level) -> froze
 _AGREEMENT, _TRAINING, _ASSIGNMENT = 0, 1, 2
 
 
-def _facts_sql(user_id: int, client_id: int | None, need: frozenset[str]
-               ) -> tuple[str, list[Any]]:
+def _facts_sql(user_id: int, client_id: int | None, need: frozenset[str],
+               agreement_kind: str = "") -> tuple[str, list[Any]]:
     """One UNION ALL read for the assignments and the gates (agreements in force are
-    those not ended; training records), instead of one ORM query per kind: on the
+    those not ended and of `agreement_kind`, the type of the person's role:
+    `gate_agreement_kind`; training records), instead of one ORM query per kind: on the
     door's hot path the ORM's SQL compilation cost more than the queries themselves.
 
     Rows: (kind, assigned client id, valid_from, valid_to). The agreement part comes
@@ -157,7 +182,8 @@ def _facts_sql(user_id: int, client_id: int | None, need: frozenset[str]
         parts = []
         if gates:
             for kind, model, extra in (
-                (_AGREEMENT, ConfidentialityAgreement, f" AND {q('ended_at')} IS NULL"),
+                (_AGREEMENT, ConfidentialityAgreement,
+                 f" AND {q('ended_at')} IS NULL AND {q('kind')} = %s"),
                 (_TRAINING, TrainingRecord, ""),
             ):
                 parts.append(
@@ -172,7 +198,7 @@ def _facts_sql(user_id: int, client_id: int | None, need: frozenset[str]
             )
         return " UNION ALL ".join(parts)
 
-    params: list[Any] = [user_id, user_id] if gates else []
+    params: list[Any] = [user_id, agreement_kind, user_id] if gates else []
     if assignments:
         params += [user_id, client_id] if one_client else [user_id]
     return cached_sql(f"access.facts:{gates:d}{assignments:d}{one_client:d}", build), params
@@ -223,7 +249,7 @@ def facts_for(
     agreements: list[policy.Window] = []
     trainings: list[policy.Window] = []
     if "assignments" in need or "gates" in need:
-        sql, params = _facts_sql(user.pk, client_id, need)
+        sql, params = _facts_sql(user.pk, client_id, need, gate_agreement_kind(user.role))
         to_datetime = _datetime_reader()
         for kind, assigned_client, start, end in fetch(sql, params):
             if kind == _ASSIGNMENT:

@@ -60,6 +60,8 @@ from baomi.errors import AccessDenied, Conflict, InvalidInput, ValidationFailed
 from baomi.policy.text import stated
 
 MAX_REQUEST_DAYS = 90
+# Default for `BAOMI_AUTHORIZATION_MAX_DAYS`: three years, with a leap day.
+AUTHORIZATION_MAX_DAYS = 1096
 MAX_SCAN_BYTES = 10 * 1024 * 1024
 PURPOSE_MAX_CHARS = 100
 # Signed scans are PDFs or images; recognised by their first bytes, not by name.
@@ -648,8 +650,9 @@ def authorization_form_issue(*, actor: User, client: Client, grantee_user_id: in
                              grantee_org_id: int | None, scope: ScopeInput,
                              valid_from: datetime | None, valid_to: datetime | None) -> bytes:
     """The form (PDF) for these terms, for the client to sign, for those who may record
-    an authorization. Refused (and recorded) like a grant: no grantee, a period missing,
-    without a time zone or inverted. Ledger: ``authorization.form``."""
+    an authorization. Refused (and recorded) like a grant: no grantee or one who is not a
+    partner, a period missing, without a time zone, inverted or too long.
+    Ledger: ``authorization.form``."""
     act = "authorization.form"
     require_allowed(actor, policy.Action.AUTHORIZATION_GRANT, selectors.client_resource(client),
                     ledger_action=act, object_type="client", object_id=client.pk)
@@ -660,8 +663,8 @@ def authorization_form_issue(*, actor: User, client: Client, grantee_user_id: in
         raise _refuse_input(actor, act, "grantee_missing",
                             _("Name exactly one person or one partner organisation."),
                             field_name="grantee", object_type="client", client_id=client.pk)
-    start, end = _period(actor, act, valid_from, valid_to, object_type="client",
-                         client_id=client.pk)
+    _check_grantee_partner(actor, act, client, user)
+    start, end = _authorization_period(actor, act, client, valid_from, valid_to)
     terms = AuthorizationTerms(client.pk, user.pk if user else None, org.pk if org else None,
                                scope, start, end)
     record(actor, act, object_type="client", object_id=client.pk, client_id=client.pk)
@@ -724,8 +727,10 @@ def authorization_grant(
     (its code is verified; an altered or foreign form is refused as `form_tampered`),
     and it is stored as a confidential document of the client through the vault door.
     Refused (and recorded): the actor naming themselves (403 ``self_action``), no
-    grantee, empty scope, inverted periods, overlap with a live authorization for the
-    same grantee. Ledger: ``authorization.grant``.
+    grantee, a person who is not a partner's staff (``grantee_not_partner``), empty
+    scope, inverted periods, periods longer than `authorization_max_days`
+    (``period_too_long``), overlap with a live authorization for the same grantee.
+    Ledger: ``authorization.grant``.
     """
     obj = selectors.client_resource(client)
     require_allowed(actor, policy.Action.AUTHORIZATION_GRANT, obj,
@@ -746,6 +751,7 @@ def authorization_grant(
         raise _refuse_input(actor, act, "grantee_inactive",
                             _("This person's account is no longer active."),
                             field_name="grantee", object_type="client", client_id=client.pk)
+    _check_grantee_partner(actor, act, client, grantee_user)
     clean = scope.clean()
     if clean.empty:
         raise _refuse_input(actor, act, "scope_empty",
@@ -764,8 +770,7 @@ def authorization_grant(
         raise _refuse_input(actor, act, "partner_inactive",
                             _("This partner organisation has been deactivated."),
                             field_name="grantee", object_type="client", client_id=client.pk)
-    start, end = _period(actor, act, valid_from, valid_to, object_type="client",
-                         client_id=client.pk)
+    start, end = _authorization_period(actor, act, client, valid_from, valid_to)
     same = Q(grantee_user=grantee_user) if grantee_user else Q(grantee_org=grantee_org)
     overlapping = ClientAuthorization.objects.filter(
         same, client=client, revoked_at__isnull=True, valid_from__lt=end, valid_to__gt=start)
@@ -821,6 +826,40 @@ def _refuse_form(actor: User, client: Client, code: str) -> ValidationFailed:
                else str(formsig.MESSAGES[code]))
     return _refuse_input(actor, "authorization.grant", code, message, field_name="form",
                          object_type="client", client_id=client.pk)
+
+
+def _check_grantee_partner(actor: User, act: str, client: Client, user: User | None) -> None:
+    """Only partners reach client data through an authorization (the matrix's
+    `authorized` cells): naming staff, an auditor or a portal user gives them nothing,
+    yet tells them the client's name and shows a grant in the reviews."""
+    if user is not None and user.role != Role.PARTNER:
+        raise _refuse_input(actor, act, "grantee_not_partner",
+                            _("Only a partner's staff or a partner organisation can be named "
+                              "in a client authorization."),
+                            field_name="grantee", object_type="client", client_id=client.pk)
+
+
+def _authorization_period(actor: User, act: str, client: Client, valid_from: datetime | None,
+                          valid_to: datetime | None) -> tuple[datetime, datetime]:
+    """The period of an authorization (or of its form): as `_period`, and at most
+    `authorization_max_days` long (F07/F25: access is time-limited; a century-long
+    consent is a typing error or a way round the periodic review)."""
+    start, end = _period(actor, act, valid_from, valid_to, object_type="client",
+                         client_id=client.pk)
+    longest = authorization_max_days()
+    if end - start > timedelta(days=longest):
+        raise _refuse_input(actor, act, "period_too_long",
+                            _("A client authorization may cover at most %(days)d days.")
+                            % {"days": longest},
+                            field_name="valid_to", object_type="client", client_id=client.pk)
+    return start, end
+
+
+def authorization_max_days() -> int:
+    """The longest period a client authorization may cover, in days
+    (`BAOMI_AUTHORIZATION_MAX_DAYS`, default three years; at least one day)."""
+    return max(1, int(getattr(settings, "BAOMI_AUTHORIZATION_MAX_DAYS",
+                              AUTHORIZATION_MAX_DAYS)))
 
 
 def _authorization_overlaps(actor: User, client: Client) -> ValidationFailed:

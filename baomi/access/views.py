@@ -198,13 +198,16 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
     can_assign = "assignment.manage" in visible
     is_portal = actor.role == Role.CLIENT
     # The firm's people and partner organisations are listed only to those who pick
-    # from them (who grants or assigns); a portal user grants to partners, the only
-    # people an authorization gives anything to, so only partners are offered to them.
-    # Never the actor (no grant to oneself; the services refuse it too).
+    # from them (who grants or assigns). Never the actor (no grant to oneself; the
+    # services refuse it too).
     roles = ([Role.PARTNER] if is_portal else
              [Role.ACCOUNTANT, Role.MANAGER, Role.EXTERNAL_AUDITOR, Role.PARTNER])
     staff = (User.objects.filter(is_active=True, role__in=roles).exclude(pk=actor.pk)
              .order_by("username") if can_grant or can_assign else User.objects.none())
+    # An authorization names partners only, the only people it gives anything to
+    # (`services.authorization_grant` refuses anyone else: `grantee_not_partner`).
+    grantees = (User.objects.filter(is_active=True, role=Role.PARTNER).exclude(pk=actor.pk)
+                .order_by("username") if can_grant else User.objects.none())
     now = timezone.localtime()
     return render(request, "access/client.html", {
         "nav": "clients",
@@ -220,6 +223,7 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
         "can_request": "query_request.create" in visible,
         "is_portal": is_portal,
         "staff": staff,
+        "grantees": grantees,
         "orgs": (PartnerOrganisation.objects.filter(active=True) if can_grant
                  else PartnerOrganisation.objects.none()),
         # For picking the client's signed form: only for those who record authorizations,

@@ -167,7 +167,8 @@ def protected_search(*, actor: User, term: str, purpose: str) -> ProtectedSearch
             if model is Client:
                 found = visible.filter(**{f"{name}_bidx": token}).values_list("pk", flat=True)
                 client_q |= Q(pk__in=door.search_reach(
-                    actor=actor, model=model, field_names=[name], client_ids=found[:50]
+                    actor=actor, model=model, field_names=[name], client_ids=found[:50],
+                    purpose=purpose,
                 ))
             else:
                 pairs = list(
@@ -177,6 +178,7 @@ def protected_search(*, actor: User, term: str, purpose: str) -> ProtectedSearch
                 reach = door.search_reach(
                     actor=actor, model=model, field_names=[name],
                     client_ids=[client_id for _pk, client_id in pairs],
+                    purpose=purpose,
                 )
                 contact_q |= Q(pk__in=[pk for pk, client_id in pairs if client_id in reach])
     except AccessDenied as exc:

@@ -142,10 +142,23 @@ def _assigned(actor: Actor, obj: Resource, facts: Facts) -> bool:
     return False
 
 
-def _requested(actor: Actor, obj: Resource, now: datetime, facts: Facts) -> bool:
+def _requested(actor: Actor, obj: Resource, now: datetime, facts: Facts,
+               purpose: str | None = None) -> bool:
+    """Whether an approved query request covers `obj` now, for `purpose` (stated) when it
+    is given: a request grants reads for the purpose it was approved for (F08)."""
     if obj.client_id is None:
         return False
-    return any(q.covers(actor, obj, now) for q in facts.query_requests.get(obj.client_id, ()))
+    return any(q.covers(actor, obj, now, purpose)
+               for q in facts.query_requests.get(obj.client_id, ()))
+
+
+def _request_missing(actor: Actor, obj: Resource, now: datetime, facts: Facts,
+                     purpose: str | None) -> Reason:
+    """Why no query request counted: none covers the object now (`approval_required`),
+    or one does but was approved for another purpose (`purpose_not_approved`)."""
+    if purpose is not None and _requested(actor, obj, now, facts):
+        return reason(Rule.PURPOSE_NOT_APPROVED)
+    return reason(Rule.APPROVAL_REQUIRED)
 
 
 def _authorized(actor: Actor, obj: Resource, now: datetime, facts: Facts) -> bool:
@@ -164,9 +177,11 @@ def _authorized(actor: Actor, obj: Resource, now: datetime, facts: Facts) -> boo
 
 
 def _reach(
-    req: Req, actor: Actor, obj: Resource | None, now: datetime, facts: Facts
+    req: Req, actor: Actor, obj: Resource | None, now: datetime, facts: Facts, *,
+    purpose: str | None = None,
 ) -> Rule | None:
-    """The allow rule if the cell's requirement is met, else None."""
+    """The allow rule if the cell's requirement is met, else None. `purpose` (stated) is
+    what a query request must have been approved for; None when none is asked for."""
     if req is Req.FIRM:
         return Rule.ALLOW_FIRM
     if obj is None:
@@ -174,15 +189,16 @@ def _reach(
     if req is Req.ASSIGNED:
         return Rule.ALLOW_ASSIGNED if _assigned(actor, obj, facts) else None
     if req is Req.REQUEST:
-        return Rule.ALLOW_QUERY_REQUEST if _requested(actor, obj, now, facts) else None
+        return Rule.ALLOW_QUERY_REQUEST if _requested(actor, obj, now, facts, purpose) else None
     if req is Req.ASSIGNED_REQUEST:
-        if _assigned(actor, obj, facts) and _requested(actor, obj, now, facts):
+        if _assigned(actor, obj, facts) and _requested(actor, obj, now, facts, purpose):
             return Rule.ALLOW_QUERY_REQUEST
         return None
     if req is Req.ASSIGNED_OR_REQUEST:
         if _assigned(actor, obj, facts):
             return Rule.ALLOW_ASSIGNED
-        return Rule.ALLOW_QUERY_REQUEST if _requested(actor, obj, now, facts) else None
+        return (Rule.ALLOW_QUERY_REQUEST if _requested(actor, obj, now, facts, purpose)
+                else None)
     if req is Req.AUTHORIZED:
         return Rule.ALLOW_AUTHORIZATION if _authorized(actor, obj, now, facts) else None
     if req is Req.OWN:
@@ -211,7 +227,8 @@ def _authorization_failure(actor: Actor, obj: Resource, now: datetime, facts: Fa
 
 
 def _reach_reasons(
-    req: Req, actor: Actor, action: Action, obj: Resource | None, *, now: datetime, facts: Facts
+    req: Req, actor: Actor, action: Action, obj: Resource | None, *, now: datetime, facts: Facts,
+    purpose: str | None = None,
 ) -> list[Reason]:
     if obj is None or obj.client_id is None:
         return [
@@ -224,16 +241,16 @@ def _reach_reasons(
     if req is Req.ASSIGNED:
         return [reason(Rule.NOT_ASSIGNED)]
     if req is Req.REQUEST:
-        return [reason(Rule.APPROVAL_REQUIRED)]
+        return [_request_missing(actor, obj, now, facts, purpose)]
     if req is Req.ASSIGNED_OR_REQUEST:
         # Either would do; the request is what the user can act on, so it leads.
-        return [reason(Rule.APPROVAL_REQUIRED), reason(Rule.NOT_ASSIGNED)]
+        return [_request_missing(actor, obj, now, facts, purpose), reason(Rule.NOT_ASSIGNED)]
     if req is Req.ASSIGNED_REQUEST:
         out: list[Reason] = []
         if not _assigned(actor, obj, facts):
             out.append(reason(Rule.NOT_ASSIGNED))
-        if not _requested(actor, obj, now, facts):
-            out.append(reason(Rule.APPROVAL_REQUIRED))
+        if not _requested(actor, obj, now, facts, purpose):
+            out.append(_request_missing(actor, obj, now, facts, purpose))
         return out
     if req is Req.AUTHORIZED:
         return [reason(_authorization_failure(actor, obj, now, facts))]
@@ -367,7 +384,15 @@ def _decide(  # noqa: PLR0917 - mirrors decide(); the hot path avoids keyword pa
             return _refuse([reason(Rule.SELF_APPROVAL)])
 
     # 3. Conditions. Each is evaluated; the allow path only combines booleans.
-    allow_rule = _reach(req, actor, obj, now, facts)
+    staff = role is not Role.CLIENT
+    content_read = action in CONTENT_READS
+    purpose_needed = check_purpose and staff and content_read and rank >= _RANK_INTERNAL
+    # A purpose of invisible or control characters alone states nothing (`stated`).
+    said = stated(purpose) if purpose_needed else ""
+    # A query request grants the read for the purpose it was approved for (F08), so the
+    # stated purpose is what it must match; none is matched where no purpose is asked
+    # for, or where none is stated (refused below as `purpose_required`).
+    allow_rule = _reach(req, actor, obj, now, facts, purpose=said or None)
     emergency = req is Req.BREAK_GLASS
     if (
         allow_rule is None
@@ -379,20 +404,15 @@ def _decide(  # noqa: PLR0917 - mirrors decide(); the hot path avoids keyword pa
         # never make a decision worse, and an unneeded flag raises no false alarm.
         allow_rule = Rule.ALLOW_BREAK_GLASS
         emergency = True
-    staff = role is not Role.CLIENT
     clearance_ok = not staff or rank <= LEVEL_RANK[actor.clearance]
     mfa_ok = rank < _RANK_CONFIDENTIAL or actor.mfa_verified
     # Clients are not bound by the firm's agreements, training or query purposes when
     # looking at their own data; staff and partners are, for anything above public.
     agreement_ok = not staff or rank == 0 or _current(facts.agreements, now)
     training_ok = not staff or rank == 0 or _current(facts.trainings, now)
-    content_read = action in CONTENT_READS
-    purpose_needed = check_purpose and staff and content_read and rank >= _RANK_INTERNAL
     purpose_ok = True
     purpose_listed = True
     if purpose_needed:
-        # A purpose of invisible or control characters alone states nothing (`stated`).
-        said = stated(purpose)
         purpose_ok = bool(said)
         purpose_listed = config.free_text_purpose or said in config.purposes
     reason_ok = not emergency or bool(stated(facts.break_glass_reason))
@@ -412,7 +432,8 @@ def _decide(  # noqa: PLR0917 - mirrors decide(); the hot path avoids keyword pa
     # Refusal: list every failed condition, in the documented order.
     reasons: list[Reason] = []
     if allow_rule is None:
-        reasons.extend(_reach_reasons(req, actor, action, obj, now=now, facts=facts))
+        reasons.extend(_reach_reasons(req, actor, action, obj, now=now, facts=facts,
+                                      purpose=said or None))
     if not clearance_ok:
         reasons.append(
             reason(Rule.CLEARANCE_INSUFFICIENT, level=level, clearance=actor.clearance)

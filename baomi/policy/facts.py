@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
+from baomi.policy.text import stated
 from baomi.policy.vocab import (
     DEFAULT_PURPOSES,
     ActorStatus,
@@ -130,7 +131,9 @@ class QueryRequest:
     """A query request (查询申请, F08) to read classified data of one client.
 
     It covers an object only when approved by someone other than the requester, inside
-    its window, for the same client, and with the object inside its scope.
+    its window, for the same client, and with the object inside its scope; and, for a
+    read whose purpose is known, only for the purpose it was approved for (`purpose`, as
+    stated: `baomi.policy.text.stated`).
     """
 
     id: Id
@@ -145,8 +148,11 @@ class QueryRequest:
     def __post_init__(self) -> None:
         _coerce(self, "status", QueryStatus)
 
-    def covers(self, actor: Actor, obj: Resource, now: datetime) -> bool:
-        """True when this request lets `actor` read `obj` at `now`."""
+    def covers(self, actor: Actor, obj: Resource, now: datetime,
+               purpose: str | None = None) -> bool:
+        """True when this request lets `actor` read `obj` at `now` for `purpose` (already
+        stated, `baomi.policy.text.stated`); None when no purpose is known yet (`permitted`:
+        the UI offering the read), when any purpose is taken as the approved one."""
         return (
             self.status is QueryStatus.APPROVED
             and self.requester_id == actor.user_id
@@ -156,6 +162,7 @@ class QueryRequest:
             and self.client_id == obj.client_id
             and self.window.contains(now)
             and self.scope.covers(obj)
+            and (purpose is None or purpose == stated(self.purpose))
         )
 
 

@@ -114,6 +114,10 @@ _TEMPLATES: dict[Rule, tuple[str, str]] = {
         "查询目的须从允许的列表中选择。",
         "The purpose must be one of the permitted purposes.",
     ),
+    Rule.PURPOSE_NOT_APPROVED: (
+        "查询目的须与已批准的查询申请所写的目的一致。",
+        "The purpose must be the one your query request was approved for.",
+    ),
     Rule.BREAK_GLASS_REASON_REQUIRED: (
         "紧急访问必须填写理由。",
         "An emergency access needs a stated reason.",

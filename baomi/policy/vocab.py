@@ -162,6 +162,8 @@ class Rule(StrEnum):
     TRAINING_LAPSED = "training_lapsed"
     PURPOSE_REQUIRED = "purpose_required"
     PURPOSE_NOT_ALLOWED = "purpose_not_allowed"
+    # A query request covers the object, but was approved for another purpose (F08).
+    PURPOSE_NOT_APPROVED = "purpose_not_approved"
     BREAK_GLASS_REASON_REQUIRED = "break_glass_reason_required"
     BREAK_GLASS_NOT_PERMITTED = "break_glass_not_permitted"
 
@@ -228,6 +230,7 @@ RULE_TITLES: Mapping[Rule, tuple[str, str]] = MappingProxyType({
     Rule.TRAINING_LAPSED: ("保密培训已过期", "confidentiality training lapsed"),
     Rule.PURPOSE_REQUIRED: ("需说明查询目的", "purpose needed"),
     Rule.PURPOSE_NOT_ALLOWED: ("查询目的不在允许之列", "purpose not allowed"),
+    Rule.PURPOSE_NOT_APPROVED: ("与批准的查询目的不符", "not the approved purpose"),
     Rule.BREAK_GLASS_REASON_REQUIRED: ("紧急访问须说明理由", "break-glass reason needed"),
     Rule.BREAK_GLASS_NOT_PERMITTED: ("不允许紧急访问", "break-glass not permitted"),
 })

@@ -996,14 +996,17 @@ def search_reach(
     model: type[models.Model],
     field_names: Sequence[str],
     client_ids: Iterable[int],
+    purpose: str | None = None,
 ) -> set[int]:
     """Of `client_ids` (clients with a match for a search of `model`'s `field_names`),
     those whose every such field `actor` may read at its level: a match confirms the
     values, so it is
     shown only where reading it would be allowed (reach included: an administrator
     reads 机密 only of clients assigned to them). `search_token` decided the conditions
-    on the actor and the purpose; this decides, per client, everything else. Records
-    nothing: the search is recorded already."""
+    on the actor and the purpose; this decides, per client, everything else, and, given
+    the search's `purpose`, reads a query request grants only for the purpose it was
+    approved for (`purpose_not_approved`). Records nothing: the search is recorded
+    already."""
     from baomi import policy
     from baomi.access import selectors as access
     from baomi.clients.models import Client
@@ -1018,23 +1021,26 @@ def search_reach(
     departments = dict(Client.objects.filter(pk__in=ids).values_list("pk", "department_id"))
     facts = access.facts_for(actor)
     who, now, config = access.policy_actor(actor), timezone.now(), access.policy_config()
+    said = None if purpose is None else stated(purpose)
+
+    def readable(resource: policy.Resource) -> bool:
+        read = policy.Action.CLIENT_SENSITIVE_READ
+        if said is None:
+            return policy.permitted(who, read, resource, facts, now, config=config)
+        return policy.decide(who, read, resource, said, now, facts, config).allowed
+
     return {
         client_id
         for client_id, department in departments.items()
         if all(
-            policy.permitted(
-                who,
-                policy.Action.CLIENT_SENSITIVE_READ,
+            readable(
                 policy.Resource(
                     kind=policy.ObjectKind.RECORD,
                     client_id=client_id,
                     client_department=department,
                     level=level,
                     category=policy.Category(category) if category else None,
-                ),
-                facts,
-                now,
-                config=config,
+                )
             )
             for level in levels
         )

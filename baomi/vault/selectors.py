@@ -188,6 +188,7 @@ def contact_find(
         model=Contact,
         field_names=searched,
         client_ids=qs.values_list("client_id", flat=True),
+        purpose=purpose,
     )
     return qs.filter(client_id__in=reach).select_related("client")
 
@@ -211,6 +212,7 @@ def client_find_by_legal_rep_id(
         model=Client,
         field_names=["legal_rep_id_number"],
         client_ids=matches.values_list("pk", flat=True),
+        purpose=purpose,
     )
     return matches.filter(pk__in=reach)
 

@@ -214,3 +214,23 @@ def test_api_refuses_an_unsigned_form_with_a_localized_reason(firm, lang, text):
     r = http.post(url, {**body, "form_base64": base64.b64encode(sign_pdf(form)).decode()},
                   content_type="application/json")
     assert r.status_code == 201, r.content
+
+
+def test_no_form_is_issued_for_terms_a_grant_would_refuse(firm):
+    """A form for a period longer than the cap, or naming a non-partner, would only be
+    refused once signed: it is refused before the client is asked to sign."""
+    now = timezone.now()
+    scope = services.ScopeInput(["internal"])
+    for kw, code in (
+        ({"grantee_user_id": None, "grantee_org_id": firm["org"].pk,
+          "valid_to": now + timedelta(days=services.authorization_max_days() + 1)},
+         "period_too_long"),
+        ({"grantee_user_id": firm["acct"].pk, "grantee_org_id": None,
+          "valid_to": now + timedelta(days=30)}, "grantee_not_partner"),
+    ):
+        with pytest.raises(ValidationFailed) as info:
+            services.authorization_form_issue(actor=firm["manager"], client=firm["client"],
+                                              scope=scope, valid_from=now, **kw)
+        assert info.value.code == code
+        assert refused("authorization.form", code)
+    assert not AuthorizationForm.objects.exists()

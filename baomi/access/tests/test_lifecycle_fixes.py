@@ -68,8 +68,10 @@ def _with_every_grant(firm: dict[str, Any], user: Any) -> HttpClient:
                                        scope=services.ScopeInput(["internal"]),
                                        purpose="报税", **period(3))
     services.request_approve(actor=firm["manager"], request=approved)
-    services.authorization_grant(actor=firm["portal"], client=firm["client"], grantee_user=user,
-                                 scope=services.ScopeInput(["internal"]), **period(30))
+    # An authorization naming a member of staff is refused now (`grantee_not_partner`), but
+    # one recorded before that may still be live, and leaving or a transfer ends it too.
+    ClientAuthorization.objects.create(client=firm["client"], grantee_user=user,
+                                       scope_levels=["internal"], via="portal", **period(30))
     account_services.token_create(user=user)
     web = verified_client(user)
     assert web.get("/clients/").status_code == 200

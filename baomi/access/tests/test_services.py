@@ -174,7 +174,9 @@ def test_secret_needs_an_approved_request_nobody_approves_their_own(firm):
     approved = services.request_approve(actor=firm["manager"], request=row)
     assert approved.status == "approved"
     assert Notification.objects.filter(user=acct2, kind="request_approved").exists()
-    opened = door.document_open(actor=acct2, version=secret.current_version, purpose="审计")
+    # The read states the purpose the request was approved for (`purpose_not_approved`).
+    opened = door.document_open(actor=acct2, version=secret.current_version,
+                                purpose="年度审计")
     assert b"".join(opened.chunks()) == b"secret content"
     # Secret files are viewed, never downloaded by staff.
     with pytest.raises(AccessDenied):
@@ -184,7 +186,7 @@ def test_secret_needs_an_approved_request_nobody_approves_their_own(firm):
         valid_from=timezone.now() - timedelta(days=1),
         valid_to=timezone.now() - timedelta(seconds=1))
     with pytest.raises(AccessDenied):
-        door.document_open(actor=acct2, version=secret.current_version, purpose="审计")
+        door.document_open(actor=acct2, version=secret.current_version, purpose="年度审计")
     assert services.requests_expire() == 1
     assert QueryRequest.objects.get(pk=row.pk).status == "expired"
     assert LedgerEntry.objects.filter(action="query_request.expire").exists()

@@ -97,7 +97,8 @@ def query_request(**kw: object) -> QueryRequest:
         "window": current(),
         "status": QueryStatus.APPROVED,
         "approved_by": SOMEONE_ELSE,
-        "purpose": "审计",
+        # The purpose the rule table's reads state (a request grants only for its own).
+        "purpose": "记账",
     }
     defaults.update(kw)
     return QueryRequest(**defaults)  # type: ignore[arg-type]
