@@ -286,6 +286,21 @@ def facts_for(
     )
 
 
+def approved_purposes(user: User, document: Any) -> list[str]:
+    """The purposes of `user`'s approved query requests that cover `document` now, newest
+    first: a read under a request states the purpose it was approved for (F08), so the
+    download form offers them."""
+    now = timezone.now()
+    actor, obj = policy_actor(user), document_resource(document)
+    rows = QueryRequest.objects.filter(requester=user, status=RequestStatus.APPROVED,
+                                       client_id=document.client_id).order_by("-pk")
+    out: list[str] = []
+    for row in rows:
+        if row.purpose not in out and query_request_fact(row).covers(actor, obj, now):
+            out.append(row.purpose)
+    return out
+
+
 def client_resource(client: Client | None = None, *, client_id: int | None = None,
                     department_id: int | None = None) -> policy.Resource:
     """A client profile as a policy object (level: `CLIENT_PROFILE_LEVEL`)."""

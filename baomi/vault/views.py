@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from baomi.access import selectors as access_selectors
 from baomi.accounts.models import Level
 from baomi.clients import selectors as client_selectors
 from baomi.clients import services as client_services
@@ -186,6 +187,8 @@ def document_page(request: HttpRequest, document_id: int) -> HttpResponse:
             "versions": selectors.document_versions(document=document),
             "nav": "clients",
             "needs_purpose": document.level != Level.PUBLIC,
+            "approved_purposes": access_selectors.approved_purposes(actor_of(request),
+                                                                    document),
         },
     )
 

@@ -330,3 +330,16 @@ def test_the_access_page_offers_only_partners_as_grantees(firm):
     picker = page.split('name="grantee_user"', 1)[1].split("</select>", 1)[0]
     assert f'value="{firm["partner"].pk}"' in picker
     assert f'value="{firm["acct"].pk}"' not in picker
+
+
+def test_the_download_form_offers_the_approved_purpose(firm, approved):
+    """The reader need not retype the approved purpose: the page fills it in (and lists
+    every approved purpose covering the document); others get an empty field."""
+    secret = approved["secret"]
+    page = verified_client(firm["compliance"], HTTP_ACCEPT_LANGUAGE="en").get(
+        f"/vault/documents/{secret.pk}/").content.decode()
+    assert 'value="年度审计" list="approved-purposes"' in page
+    assert '<option value="年度审计">' in page
+    assert selectors.approved_purposes(firm["manager"], secret) == []
+    services.request_cancel(actor=firm["compliance"], request=approved["request"])
+    assert selectors.approved_purposes(firm["compliance"], secret) == []
