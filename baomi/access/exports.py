@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from baomi.access.services import AuthorizationTerms
 
 FORM_KEY = "/BaomiAuthorizationCode"
+# The empty signature field every form carries, bottom right of its last page, where the
+# client's visible signature or seal goes (`formsig` allows visible signatures only there).
+SIGNATURE_FIELD = "客户签章"
+_BOX_W, _BOX_H, _BOX_MARGIN = 260.0, 150.0, 50.0
 CONTENT_TYPES = {
     "pdf": "application/pdf",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -143,8 +147,8 @@ def authorization_form(
         (_("Valid to"), timezone.localtime(terms.valid_to).strftime("%Y-%m-%d %H:%M")),
     ]
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in lines)
-    how = _("sign this PDF electronically with the company certificate (电子签名); a printed "
-            "and scanned copy cannot be accepted.")
+    how = _("sign this PDF electronically with the company certificate (电子签名), in the box "
+            "at the bottom right; a printed and scanned copy cannot be accepted.")
     body = (
         f"<table>{rows}</table><p>{escape(_('Signature and company seal'))}: {escape(how)}</p>"
         f"<p style='font-size:6pt;word-break:break-all'>{escape(code)}</p>"
@@ -152,9 +156,63 @@ def authorization_form(
     raw = _pdf(_page(_("Client authorization (客户授权书)"), body))
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(raw)))
     writer.add_metadata({FORM_KEY: code})
+    _add_signature_field(writer)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def _lowest_text(page: Any) -> float:
+    """The lowest baseline of any text on `page` (its height if it has none)."""
+    lowest = [float(page.mediabox.height)]
+
+    def seen(text: str, cm: Any, tm: Any, _font: Any, _size: Any) -> None:
+        if text.strip():
+            lowest.append(float(tm[5]) * float(cm[3]) + float(cm[5]))
+
+    page.extract_text(visitor_text=seen)
+    return min(lowest)
+
+
+def _add_signature_field(writer: Any) -> None:
+    """An empty signature field (a bordered box) bottom right of the last page, or of a
+    page added for it if text reaches down there."""
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        FloatObject,
+        NameObject,
+        NumberObject,
+        TextStringObject,
+    )
+
+    page = writer.pages[-1]
+    width = float(page.mediabox.width)
+    if _lowest_text(page) < _BOX_MARGIN + _BOX_H + 20:
+        page = writer.add_blank_page(width, float(page.mediabox.height))
+    x0, y0 = width - _BOX_MARGIN - _BOX_W, _BOX_MARGIN
+    border = DecodedStreamObject()
+    border.set_data(f"0.6 G 1 w 0.5 0.5 {_BOX_W - 1} {_BOX_H - 1} re S".encode())
+    border.update({
+        NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
+        NameObject("/BBox"): ArrayObject([FloatObject(v) for v in (0, 0, _BOX_W, _BOX_H)]),
+    })
+    widget = DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"),
+        NameObject("/Subtype"): NameObject("/Widget"),
+        NameObject("/FT"): NameObject("/Sig"),
+        NameObject("/T"): TextStringObject(SIGNATURE_FIELD),
+        NameObject("/F"): NumberObject(4),  # print
+        NameObject("/Rect"): ArrayObject(
+            [FloatObject(v) for v in (x0, y0, x0 + _BOX_W, y0 + _BOX_H)]),
+        NameObject("/P"): page.indirect_reference,
+        NameObject("/AP"): DictionaryObject({NameObject("/N"): writer._add_object(border)}),
+    })
+    ref = writer._add_object(widget)
+    page[NameObject("/Annots")] = ArrayObject([ref])
+    writer._root_object[NameObject("/AcroForm")] = DictionaryObject(
+        {NameObject("/Fields"): ArrayObject([ref])})
 
 
 def form_token(data: bytes) -> str | None:

@@ -1,31 +1,41 @@
 """Checking a client's electronically signed authorization form (客户授权书, F07).
 
-Baomi issues the form as a PDF and registers its SHA-256 and length
+Baomi issues the form as a PDF with one empty signature field (`exports.SIGNATURE_FIELD`,
+a box bottom right of the last page) and registers its SHA-256 and length
 (`AuthorizationForm`). The client signs it with a PDF digital signature (PAdES, as
 电子营业执照 and CA-issued certificates produce), which is an incremental update: the
-signed file begins with exactly the bytes that were issued. So a signed form is accepted
-only if
+signed file begins with exactly the bytes that were issued. A signed form is accepted
+only if, cheapest checks first:
 
 1. it begins with the issued bytes (another PDF carrying a copied code, or the same form
-   edited and saved anew, does not);
-2. something was appended, and it carries at least one signature (the issued form
-   uploaded straight back is unsigned);
+   rewritten by an editor, does not: `form_tampered`);
+2. something was appended, at most `MAX_REVISIONS` revisions, and it carries one to
+   `MAX_SIGNATURES` signatures (the issued form uploaded straight back is
+   `form_unsigned`; more is refused before any costly parsing);
 3. every signature is intact and cryptographically valid, its certificate is in its
-   validity period, and, where trust roots are configured
-   (``BAOMI_FORM_TRUST_ROOTS``), it chains to one of them;
-4. nothing after the issued revision changed what the form shows: pyHanko's difference
-   analysis of every later revision against the issued one allows only signatures and
-   form filling (an added page, changed text, or an annotation laid over the terms is
-   refused).
+   validity period, and nothing after it goes beyond signing or filling fields
+   (pyHanko's difference analysis, which covers the revisions *after* each signature):
+   `form_signature_invalid`;
+4. where trust roots are configured (``BAOMI_FORM_TRUST_ROOTS``), every signer chains to
+   one of them (`form_signer_untrusted`) and the first signer's certificate names the
+   client's unified social credit code (`form_signer_not_client`);
+5. what the form shows is what was issued (`form_tampered`), covering the revisions
+   *before* the first signature too: every page dictionary (content, resources resolved
+   deeply, boxes, actions, user unit), the catalog (no new actions, names, attachments,
+   portfolio, XFA or optional-content settings), and no annotation but signature widgets:
+   signed ones invisible or inside the issued signature box, an unsigned one only as
+   issued. An appearance drawn over the terms, by a signature field or any other
+   annotation, is refused.
 
-A scanned paper form cannot be checked this way and is refused as unsigned; see
-``docs/access.md``.
+Revocation is not checked (no CRL or OCSP is fetched). A scanned paper form cannot be
+checked this way; see ``docs/access.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +43,12 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+
+log = logging.getLogger(__name__)
+
+MAX_SIGNATURES = 4
+MAX_REVISIONS = 8
+MAX_OBJECTS = 50_000  # objects hashed when comparing what two revisions show
 
 MESSAGES = {
     "form_tampered": _("The signed form does not match these terms or was altered."),
@@ -46,6 +62,15 @@ MESSAGES = {
     ),
     "form_signer_untrusted": _(
         "The form was signed with a certificate this firm does not trust."
+    ),
+    "form_signer_not_client": _(
+        "The form was not signed with a certificate of this client: the certificate does "
+        "not carry the client's unified social credit code."
+    ),
+    "form_too_large": _("The file is too large to be a signed authorization form."),
+    "form_check_unavailable": _(
+        "Signed forms cannot be checked now: the list of trusted certificate authorities "
+        "cannot be read. Tell the administrator."
     ),
 }
 
@@ -73,23 +98,30 @@ class Signature:
 
 
 def trust_roots() -> list[Any]:
-    """The certificates (asn1crypto) in the PEM files named by BAOMI_FORM_TRUST_ROOTS."""
+    """The certificates (asn1crypto) in the PEM or DER files named by
+    BAOMI_FORM_TRUST_ROOTS; `form_check_unavailable` if one cannot be read."""
     from asn1crypto import pem
     from asn1crypto import x509 as ax
 
     roots = []
     for name in getattr(settings, "BAOMI_FORM_TRUST_ROOTS", ()):
-        data = Path(name).read_bytes()
-        if pem.detect(data):
-            roots += [ax.Certificate.load(der) for _t, _h, der in pem.unarmor(data, True)]
-        else:
-            roots.append(ax.Certificate.load(data))
+        try:
+            data = Path(name).read_bytes()
+            ders = [der for _t, _h, der in pem.unarmor(data, True)] if pem.detect(data) else [data]
+            for der in ders:
+                root = ax.Certificate.load(der)
+                _ = root.subject.human_friendly  # parsed now: a corrupt file fails here
+                roots.append(root)
+        except (OSError, ValueError, TypeError) as exc:
+            log.error("BAOMI_FORM_TRUST_ROOTS: cannot read %s (%s)", name, type(exc).__name__)
+            raise FormRefused("form_check_unavailable") from exc
     return roots
 
 
-def check(data: bytes, *, issued_size: int, issued_sha256: str,
+def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
           now: datetime | None = None) -> Signature:
-    """Accept `data` as the signed copy of the issued form, or raise `FormRefused`."""
+    """Accept `data` as the signed copy of the issued form, or raise `FormRefused`.
+    `uscc` is the client's unified social credit code (checked with trust roots)."""
     if (len(data) < issued_size
             or hashlib.sha256(data[:issued_size]).hexdigest() != issued_sha256):
         raise FormRefused("form_tampered")
@@ -99,99 +131,51 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str,
 
     try:
         reader = PdfFileReader(io.BytesIO(data))
+        revisions = reader.xrefs.total_revisions
+        base = max(r for r in range(revisions)
+                   if reader.xrefs.get_xref_container_info(r).start_location < issued_size)
+        if revisions - base - 1 > MAX_REVISIONS:
+            raise FormRefused("form_tampered")
         signatures = list(reader.embedded_signatures)
+    except FormRefused:
+        raise
     except Exception as exc:  # pyHanko raises many types on malformed input
         raise FormRefused("form_tampered") from exc
     if not signatures:
         raise FormRefused("form_unsigned")
-    _unchanged_since_issue(data, issued_size)
+    if len(signatures) > MAX_SIGNATURES:
+        raise FormRefused("form_tampered")
     roots = trust_roots()
-    trusted = [_signature_valid(s, roots, now or datetime.now(UTC)) for s in signatures]
+    moment = now or datetime.now(UTC)
+    trusted = [_signature_valid(s, roots, moment) for s in signatures]
+    first = min(signatures, key=lambda s: s.signed_revision)
     if roots and not all(trusted):
         raise FormRefused("form_signer_untrusted")
-    return Signature(signer_sha256=signatures[0].signer_cert.sha256.hex(),
+    if roots and not _names(first.signer_cert, uscc):
+        raise FormRefused("form_signer_not_client")
+    _unchanged_since_issue(data, issued_size)
+    return Signature(signer_sha256=first.signer_cert.sha256.hex(),
                      trusted=bool(roots) and all(trusted), count=len(signatures))
 
 
-def _unchanged_since_issue(data: bytes, issued_size: int) -> None:
-    """The signed copy shows what was issued: the same pages with the same content,
-    resources and boxes, and nothing laid over them but signature fields."""
-    from pypdf import PdfReader
-
-    try:
-        issued, signed = PdfReader(io.BytesIO(data[:issued_size])), PdfReader(io.BytesIO(data))
-        same = (len(issued.pages) == len(signed.pages)
-                and _shown(issued) == _shown(signed)
-                and all(_only_signature_fields(p) for p in signed.pages))
-    except Exception as exc:  # pypdf raises many types on malformed input
-        raise FormRefused("form_tampered") from exc
-    if not same:
-        raise FormRefused("form_tampered")
-
-
-_SKIPPED = frozenset({"/Annots", "/Parent", "/P"})
-
-
-def _shown(reader: Any) -> str:
-    """A digest of what the document displays: every page's content, resources (fonts,
-    images, forms, resolved deeply) and boxes, and the catalog's optional-content
-    settings. Annotations are checked apart (`_only_signature_fields`)."""
-    digest = hashlib.sha256()
-    for page in reader.pages:
-        for box in (page.mediabox, page.cropbox):
-            digest.update(repr([float(v) for v in box]).encode())
-        digest.update(str(page.rotation).encode())
-        _feed(digest, page.get("/Contents"), set())
-        _feed(digest, page.get("/Resources"), set())
-    _feed(digest, reader.trailer["/Root"].get("/OCProperties"), set())
-    return digest.hexdigest()
-
-
-def _feed(digest: Any, obj: Any, seen: set[tuple[int, int]]) -> None:
-    """Hash a PDF object graph by value (object numbers do not count; a cycle is cut)."""
-    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
-
-    if isinstance(obj, IndirectObject):
-        key = (obj.idnum, obj.generation)
-        if key in seen:
-            digest.update(b"<cycle>")
-            return
-        seen.add(key)
-        _feed(digest, obj.get_object(), seen)
-        seen.discard(key)
-    elif isinstance(obj, DictionaryObject):
-        digest.update(b"<<")
-        for name in sorted(k for k in obj if k not in _SKIPPED):
-            digest.update(name.encode())
-            _feed(digest, obj.raw_get(name), seen)
-        digest.update(b">>")
-        if isinstance(obj, StreamObject):
-            digest.update(hashlib.sha256(obj.get_data()).digest())
-    elif isinstance(obj, ArrayObject):
-        digest.update(b"[")
-        for item in obj:
-            _feed(digest, item, seen)
-        digest.update(b"]")
-    else:
-        digest.update(repr(obj).encode())
-    digest.update(b";")
-
-
-def _only_signature_fields(page: Any) -> bool:
-    """Every annotation on `page` is the widget of a signature field."""
-    for ref in page.get("/Annots") or ():
-        annot = ref.get_object()
-        field = annot
-        if "/FT" not in annot and "/Parent" in annot:
-            field = annot["/Parent"].get_object()
-        if annot.get("/Subtype") != "/Widget" or field.get("/FT") != "/Sig":
-            return False
-    return True
+def _names(cert: Any, uscc: str) -> bool:
+    """Whether `cert`'s subject carries `uscc` in one of its attributes (CAs put the
+    统一社会信用代码 in serialNumber, organizationIdentifier, OU or CN)."""
+    if not uscc:
+        return False
+    wanted = uscc.strip().upper()
+    for rdn in cert.subject.chosen:
+        for attribute in rdn:
+            value = attribute["value"].native
+            if isinstance(value, str) and wanted in value.upper():
+                return True
+    return False
 
 
 def _signature_valid(sig: Any, roots: list[Any], now: datetime) -> bool:
-    """Raise unless `sig` is intact and valid with a certificate valid `now`; whether its
-    certificate chains to one of `roots`."""
+    """Raise unless `sig` is intact and valid with a certificate valid `now`, and nothing
+    after it changed more than signing or filling fields; whether its certificate chains
+    to one of `roots`."""
     from pyhanko.sign.diff_analysis import ModificationLevel
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
@@ -211,3 +195,138 @@ def _signature_valid(sig: Any, roots: list[Any], now: datetime) -> bool:
     if not (status.intact and status.valid and in_period) or changed:
         raise FormRefused("form_signature_invalid")
     return bool(status.trusted)
+
+
+# --- What the form shows -----------------------------------------------------------------
+
+# Catalog entries signing adds or changes; every other entry must be as issued.
+_CATALOG_SIGNING = frozenset({"/AcroForm", "/Pages", "/Metadata", "/DSS", "/Perms",
+                              "/Extensions", "/Version"})
+_ACROFORM_SIGNING = frozenset({"/Fields", "/SigFlags", "/DA", "/DR"})
+# Back references (to the page tree or a page) are not what an object shows; annotations
+# are checked apart (`_annotations_ok`), wherever a page is reached from.
+_SKIPPED = frozenset({"/Parent", "/P", "/Annots"})
+
+
+def _unchanged_since_issue(data: bytes, issued_size: int) -> None:
+    """The signed copy shows what was issued (point 5 of the module's list)."""
+    from pypdf import PdfReader
+
+    try:
+        issued, signed = PdfReader(io.BytesIO(data[:issued_size])), PdfReader(io.BytesIO(data))
+        same = (_Shown(issued).digest() == _Shown(signed).digest()
+                and _acroform_ok(signed) and _annotations_ok(issued, signed))
+    except FormRefused:
+        raise
+    except Exception as exc:  # pypdf raises many types on malformed input
+        raise FormRefused("form_tampered") from exc
+    if not same:
+        raise FormRefused("form_tampered")
+
+
+class _Shown:
+    """A digest of what a document displays, by value (object numbers do not count).
+    Each indirect object is hashed once (shared objects are not walked again; a cycle
+    is cut), and at most `MAX_OBJECTS` are: beyond, the form is refused."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.done: dict[tuple[int, int], bytes] = {}
+        self.count = 0
+
+    def digest(self) -> str:
+        out = hashlib.sha256()
+        root = self.reader.trailer["/Root"]
+        for key in sorted(k for k in root if k not in _CATALOG_SIGNING):
+            out.update(key.encode() + self._of(root.raw_get(key)))
+        out.update(str(len(self.reader.pages)).encode())
+        for page in self.reader.pages:
+            # Inherited attributes resolved, then the page's own entries but its
+            # annotations (checked apart) and its parent.
+            for box in (page.mediabox, page.cropbox):
+                out.update(repr([float(v) for v in box]).encode())
+            out.update(str(page.rotation).encode())
+            out.update(self._of(page.get("/Resources")))
+            for key in sorted(k for k in page if k not in _SKIPPED):
+                out.update(key.encode() + self._of(page.raw_get(key)))
+        return out.hexdigest()
+
+    def _of(self, obj: Any) -> bytes:
+        from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
+
+        self.count += 1
+        if self.count > MAX_OBJECTS:
+            raise FormRefused("form_tampered")
+        h = hashlib.sha256()
+        if isinstance(obj, IndirectObject):
+            key = (obj.idnum, obj.generation)
+            if key not in self.done:
+                self.done[key] = b"<cycle>"
+                self.done[key] = self._of(obj.get_object())
+            return self.done[key]
+        if isinstance(obj, DictionaryObject):
+            h.update(b"<<")
+            for name in sorted(k for k in obj if k not in _SKIPPED):
+                h.update(name.encode() + self._of(obj.raw_get(name)))
+            h.update(b">>")
+            if isinstance(obj, StreamObject):
+                h.update(hashlib.sha256(obj.get_data()).digest())
+        elif isinstance(obj, ArrayObject):
+            h.update(b"[")
+            for item in obj:
+                h.update(self._of(item))
+            h.update(b"]")
+        else:
+            h.update(type(obj).__name__.encode() + b":" + repr(obj).encode())
+        return h.digest()
+
+
+def _acroform_ok(reader: Any) -> bool:
+    """The form dictionary holds only what signature fields need (no XFA)."""
+    form = reader.trailer["/Root"].get("/AcroForm")
+    return form is None or set(form.get_object()) <= _ACROFORM_SIGNING
+
+
+def _annotations_ok(issued: Any, signed: Any) -> bool:
+    """Every annotation of the signed copy is a signature widget: a signed one invisible
+    or inside the issued signature box, an unsigned one exactly as issued."""
+    from baomi.access.exports import SIGNATURE_FIELD
+
+    as_issued = set()
+    box = None
+    for page in issued.pages:
+        for ref in page.get("/Annots") or ():
+            annot = ref.get_object()
+            as_issued.add(_Shown(issued)._of(annot))
+            if annot.get("/T") == SIGNATURE_FIELD:
+                box = [float(v) for v in annot["/Rect"]]
+    shown = _Shown(signed)
+    for page in signed.pages:
+        for ref in page.get("/Annots") or ():
+            annot = ref.get_object()
+            field = annot
+            if "/FT" not in annot and "/Parent" in annot:
+                field = annot["/Parent"].get_object()
+            if annot.get("/Subtype") != "/Widget" or field.get("/FT") != "/Sig":
+                return False
+            if field.get("/V") is None:
+                if shown._of(annot) not in as_issued:
+                    return False
+            elif not (_invisible(annot) or _inside(annot, box)):
+                return False
+    return True
+
+
+def _invisible(annot: Any) -> bool:
+    x0, y0, x1, y1 = (float(v) for v in annot.get("/Rect", [0, 0, 0, 0]))
+    return abs(x1 - x0) < 1 and abs(y1 - y0) < 1
+
+
+def _inside(annot: Any, box: list[float] | None) -> bool:
+    if box is None:
+        return False
+    x0, y0, x1, y1 = (float(v) for v in annot["/Rect"])
+    bx0, by0, bx1, by1 = box
+    slack = 1.0
+    return (min(x0, x1) >= bx0 - slack and max(x0, x1) <= bx1 + slack
+            and min(y0, y1) >= by0 - slack and max(y0, y1) <= by1 + slack)

@@ -723,9 +723,11 @@ def authorization_grant(
     """Record a client authorization.
 
     A client portal user grants for their own company (`via=portal`). Staff record the
-    client's signed form: `form` must be the PDF Baomi produced for these exact terms
-    (its code is verified; an altered or foreign form is refused as `form_tampered`),
-    and it is stored as a confidential document of the client through the vault door.
+    client's signed form: `form` must be the PDF Baomi issued for these exact terms,
+    signed electronically (`formsig.check`: refused as `form_tampered`,
+    `form_unsigned`, `form_signature_invalid`, `form_signer_untrusted`,
+    `form_signer_not_client`, `form_outdated`, `form_reused`, `form_too_large`), and it
+    is stored as a confidential document of the client through the vault door.
     Refused (and recorded): the actor naming themselves (403 ``self_action``), no
     grantee, a person who is not a partner's staff (``grantee_not_partner``), empty
     scope, inverted periods, periods longer than `authorization_max_days`
@@ -781,6 +783,8 @@ def authorization_grant(
     via = AuthorizationVia.PORTAL if actor.role == Role.CLIENT else AuthorizationVia.FORM
     if via == AuthorizationVia.FORM and form is None and form_document is not None:
         form = _document_bytes(actor, form_document)
+    if via == AuthorizationVia.FORM and form and len(form) > MAX_SCAN_BYTES:
+        raise _refuse_form(actor, client, "form_too_large")
     if via == AuthorizationVia.FORM:
         if not form:
             raise _refuse_input(actor, act, "form_missing",
@@ -800,7 +804,7 @@ def authorization_grant(
             raise _form_reused(actor, act, client)
         try:
             signature = formsig.check(form, issued_size=issued.size,
-                                      issued_sha256=issued.sha256)
+                                      issued_sha256=issued.sha256, uscc=client.uscc)
         except formsig.FormRefused as exc:
             raise _refuse_form(actor, client, exc.code) from exc
     else:
@@ -920,7 +924,7 @@ def _document_bytes(actor: User, document: Any) -> bytes:
 
     version = version_get(document=document)
     if version.size > MAX_SCAN_BYTES:
-        return b""
+        raise _refuse_form(actor, document.client, "form_too_large")
     opened = door.document_open(actor=actor, version=version, purpose="核验客户授权书")
     return b"".join(opened.chunks())
 

@@ -31,11 +31,16 @@ class Identity:
 
 
 def identity(name: str = "恒信有限公司", *, issuer: Identity | None = None, ca: bool = False,
-             not_before: datetime | None = None, days: int = 365) -> Identity:
-    """A certificate for `name`, self-signed unless `issuer` (a CA identity) signs it."""
+             not_before: datetime | None = None, days: int = 365,
+             uscc: str = "") -> Identity:
+    """A certificate for `name`, self-signed unless `issuer` (a CA identity) signs it;
+    `uscc` (统一社会信用代码) goes into the subject's serialNumber, as enterprise CAs do."""
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, name)])
+    names = [x509.NameAttribute(NameOID.COMMON_NAME, name),
+             x509.NameAttribute(NameOID.ORGANIZATION_NAME, name)]
+    if uscc:
+        names.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, uscc))
+    subject = x509.Name(names)
     start = not_before or datetime.now(UTC) - timedelta(days=1)
     builder = (
         x509.CertificateBuilder()

@@ -152,8 +152,8 @@ def test_a_form_changed_before_or_after_signing_is_refused(firm, edit):
     terms, form = _issue(firm)
     # Changed, then signed: the signer signed what they saw, but it is not the terms.
     _refused_as(firm, terms, sign_pdf(edit(form)), "form_tampered")
-    # Signed, then changed.
-    _refused_as(firm, terms, edit(sign_pdf(form)), "form_tampered")
+    # Signed, then changed: the signature no longer covers what the form shows.
+    _refused_as(firm, terms, edit(sign_pdf(form)), "form_signature_invalid")
 
 
 def test_a_broken_or_expired_signature_is_refused(firm):
@@ -183,8 +183,14 @@ def test_with_trust_roots_only_a_certificate_from_them_is_accepted(firm, setting
     roots.write_bytes(ca.pem())
     settings.BAOMI_FORM_TRUST_ROOTS = [str(roots)]
     terms, form = _issue(firm)
-    _refused_as(firm, terms, sign_pdf(form, identity("自签名")), "form_signer_untrusted")
-    issued_by_ca = identity("恒信贸易有限公司", issuer=ca)
+    uscc = firm["client"].uscc
+    _refused_as(firm, terms, sign_pdf(form, identity("自签名", uscc=uscc)),
+                "form_signer_untrusted")
+    # A certificate from a trusted CA, but not the client's: the firm's own, or another
+    # client's, does not sign for this client.
+    firm_own = identity("宝密会计师事务所", issuer=ca, uscc="91110000000000000X")
+    _refused_as(firm, terms, sign_pdf(form, firm_own, chain=(ca,)), "form_signer_not_client")
+    issued_by_ca = identity("恒信贸易有限公司", issuer=ca, uscc=uscc)
     auth = _grant(firm, terms, sign_pdf(form, issued_by_ca, chain=(ca,)))
     assert auth.form_signer_trusted and auth.form_signer_sha256 == issued_by_ca.sha256
     assert "trusted=1" in LedgerEntry.objects.get(action="authorization.grant",
@@ -234,3 +240,44 @@ def test_no_form_is_issued_for_terms_a_grant_would_refuse(firm):
         assert info.value.code == code
         assert refused("authorization.form", code)
     assert not AuthorizationForm.objects.exists()
+
+
+def _box(data: bytes) -> tuple[int, list[float]]:
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    for n, page in enumerate(reader.pages):
+        for ref in page.get("/Annots") or ():
+            annot = ref.get_object()
+            if annot.get("/T") == exports.SIGNATURE_FIELD:
+                return n, [float(v) for v in annot["/Rect"]]
+    raise AssertionError("no signature box")
+
+
+def test_a_visible_signature_or_seal_goes_in_the_forms_box(firm):
+    """The form carries an empty signature field, bottom right, clear of all text: a
+    visible signature (the company's e-seal) there is accepted."""
+    from pypdf import PdfReader
+
+    terms, form = _issue(firm)
+    page_no, box = _box(form)
+    assert page_no == 0 and box[1] >= 40 and box[3] - box[1] >= 100
+    assert exports._lowest_text(PdfReader(io.BytesIO(form)).pages[0]) > box[3]
+    signed = sign_pdf(form, identity("恒信贸易有限公司"), field=exports.SIGNATURE_FIELD)
+    assert _box(signed)[1] == box
+    assert _grant(firm, terms, signed).form_signer_sha256
+
+
+def test_a_long_form_gets_its_signature_box_on_a_page_of_its_own(firm):
+    """Text never runs under the box: a form whose terms reach the bottom gets a page
+    for the signature."""
+    from pypdf import PdfReader
+
+    long_scope = services.ScopeInput(["internal"], document_ids=list(range(1, 2500)))
+    terms = services.AuthorizationTerms(firm["client"].pk, None, firm["org"].pk, long_scope,
+                                        timezone.now(), timezone.now() + timedelta(days=9))
+    form = exports.authorization_form(terms, "code", client_name="恒信", grantee="华信")
+    reader = PdfReader(io.BytesIO(form))
+    page_no, box = _box(form)
+    assert page_no == len(reader.pages) - 1
+    assert exports._lowest_text(reader.pages[page_no]) > box[3]
