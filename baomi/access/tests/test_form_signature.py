@@ -281,3 +281,23 @@ def test_a_long_form_gets_its_signature_box_on_a_page_of_its_own(firm):
     page_no, box = _box(form)
     assert page_no == len(reader.pages) - 1
     assert exports._lowest_text(reader.pages[page_no]) > box[3]
+
+
+def test_the_signed_form_uploaded_as_a_document_of_the_client_grants(firm):
+    """The page's way: staff upload the signed PDF into the vault, then pick it. The
+    vault keeps the bytes as signed (sealed, not rewritten), so the check sees them."""
+    from baomi.vault import services as vault_services
+    from baomi.vault.tests.conftest import sealed_upload
+
+    terms, form = _issue(firm)
+    signed = sign_pdf(form)
+    up = sealed_upload(actor=firm["manager"], client=firm["client"], data=signed,
+                       filename="授权书.pdf", content_type="application/pdf")
+    doc = vault_services.document_upload(actor=firm["manager"], client=firm["client"],
+                                         upload=up, title="客户授权书（已签）",
+                                         level="confidential", category="other")
+    auth = services.authorization_grant(
+        actor=firm["manager"], client=firm["client"], grantee_org=firm["org"],
+        scope=terms.scope, valid_from=terms.valid_from, valid_to=terms.valid_to,
+        form_document=doc)
+    assert auth.form_document == doc and auth.form_signer_sha256
