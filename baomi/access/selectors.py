@@ -286,14 +286,15 @@ def facts_for(
     )
 
 
-def approved_purposes(user: User, document: Any) -> list[str]:
-    """The purposes of `user`'s approved query requests that cover `document` now, newest
+def approved_purposes(user: User, obj: policy.Resource) -> list[str]:
+    """The purposes of `user`'s approved query requests that cover `obj` now, newest
     first: a read under a request states the purpose it was approved for (F08), so the
-    download form offers them."""
-    now = timezone.now()
-    actor, obj = policy_actor(user), document_resource(document)
+    forms that ask for a purpose offer them."""
+    if obj.client_id is None:
+        return []
+    now, actor = timezone.now(), policy_actor(user)
     rows = QueryRequest.objects.filter(requester=user, status=RequestStatus.APPROVED,
-                                       client_id=document.client_id).order_by("-pk")
+                                       client_id=obj.client_id).order_by("-pk")
     out: list[str] = []
     for row in rows:
         if row.purpose not in out and query_request_fact(row).covers(actor, obj, now):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -105,6 +106,7 @@ def _sealed_rows(
 def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
     client = _get(request, client_id)
     actor = actor_of(request)
+    from baomi.vault import door
     from baomi.vault.selectors import document_list
 
     purpose = request.GET.get("purpose", "").strip()[:500]
@@ -135,6 +137,9 @@ def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
             "contacts": contacts,
             "company": company[0],
             "purpose": purpose,
+            "approved_purposes": access_selectors.approved_purposes(actor, replace(
+                access_selectors.client_resource(client), level=policy.Level(
+                    door.fields_level(client, services.SEALED_CLIENT_FIELDS)))),
             "reveal_refused": refused or refused_company,
             "documents": document_list(actor=actor, client=client),
             "can_upload": can_edit,

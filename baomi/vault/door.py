@@ -803,6 +803,11 @@ def _max_level(specs: Iterable[FieldSpec]) -> str:
     return str(max(levels, key=lambda lv: LEVEL_ORDER[lv]))
 
 
+def fields_level(obj: models.Model, fields: Sequence[str]) -> str:
+    """The level a read of these protected fields of `obj` is decided at (their highest)."""
+    return _max_level(_specs(_label(obj), fields).values())
+
+
 def _validate_values(label: str, values: Mapping[str, str | None]) -> dict[str, str]:
     from baomi.errors import ValidationFailed
 

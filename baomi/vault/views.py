@@ -187,8 +187,8 @@ def document_page(request: HttpRequest, document_id: int) -> HttpResponse:
             "versions": selectors.document_versions(document=document),
             "nav": "clients",
             "needs_purpose": document.level != Level.PUBLIC,
-            "approved_purposes": access_selectors.approved_purposes(actor_of(request),
-                                                                    document),
+            "approved_purposes": access_selectors.approved_purposes(
+                actor_of(request), access_selectors.document_resource(document)),
         },
     )
 

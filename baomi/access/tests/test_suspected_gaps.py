@@ -340,6 +340,17 @@ def test_the_download_form_offers_the_approved_purpose(firm, approved):
         f"/vault/documents/{secret.pk}/").content.decode()
     assert 'value="年度审计" list="approved-purposes"' in page
     assert '<option value="年度审计">' in page
-    assert selectors.approved_purposes(firm["manager"], secret) == []
+    obj = selectors.document_resource(secret)
+    assert selectors.approved_purposes(firm["manager"], obj) == []
     services.request_cancel(actor=firm["compliance"], request=approved["request"])
-    assert selectors.approved_purposes(firm["compliance"], secret) == []
+    assert selectors.approved_purposes(firm["compliance"], obj) == []
+
+
+def test_the_client_page_suggests_the_approved_purpose_for_protected_fields(firm):
+    row = services.request_create(actor=firm["compliance"], client=firm["client"],
+                                  scope=services.ScopeInput(["confidential"]),
+                                  purpose="税务稽查配合", **period(3))
+    services.request_approve(actor=firm["manager"], request=row)
+    page = verified_client(firm["compliance"]).get(
+        f"/clients/{firm['client'].pk}/").content.decode()
+    assert 'list="approved-purposes"' in page and '<option value="税务稽查配合">' in page
