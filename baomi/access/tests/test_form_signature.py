@@ -301,3 +301,14 @@ def test_the_signed_form_uploaded_as_a_document_of_the_client_grants(firm):
         scope=terms.scope, valid_from=terms.valid_from, valid_to=terms.valid_to,
         form_document=doc)
     assert auth.form_document == doc and auth.form_signer_sha256
+
+
+def test_an_unreadable_trust_list_is_a_system_check_error(settings, tmp_path):
+    from django.core.checks import run_checks
+
+    assert not [m for m in run_checks() if m.id == "baomi.E001"]
+    bad = tmp_path / "roots.pem"
+    bad.write_bytes(b"not a certificate")
+    for path in ("/nonexistent/roots.pem", str(bad)):
+        settings.BAOMI_FORM_TRUST_ROOTS = [path]
+        assert [m.id for m in run_checks() if m.id == "baomi.E001"] == ["baomi.E001"]
