@@ -147,7 +147,7 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
         raise FormRefused("form_tampered")
     roots = trust_roots()
     moment = now or datetime.now(UTC)
-    trusted = [_signature_valid(s, roots, moment) for s in signatures]
+    trusted = [_outside_event_loop(_signature_valid, s, roots, moment) for s in signatures]
     first = min(signatures, key=lambda s: s.signed_revision)
     if roots and not all(trusted):
         raise FormRefused("form_signer_untrusted")
@@ -156,6 +156,20 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
     _unchanged_since_issue(data, issued_size)
     return Signature(signer_sha256=first.signer_cert.sha256.hex(),
                      trusted=bool(roots) and all(trusted), count=len(signatures))
+
+
+def _outside_event_loop(fn: Any, *args: Any) -> Any:
+    """`fn(*args)`, in a helper thread if this one runs an event loop (pyHanko's
+    synchronous validation calls `asyncio.run`, which a running loop refuses)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def _names(cert: Any, uscc: str) -> bool:

@@ -199,11 +199,10 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
     is_portal = actor.role == Role.CLIENT
     # The firm's people and partner organisations are listed only to those who pick
     # from them (who grants or assigns). Never the actor (no grant to oneself; the
-    # services refuse it too).
-    roles = ([Role.PARTNER] if is_portal else
-             [Role.ACCOUNTANT, Role.MANAGER, Role.EXTERNAL_AUDITOR, Role.PARTNER])
-    staff = (User.objects.filter(is_active=True, role__in=roles).exclude(pk=actor.pk)
-             .order_by("username") if can_grant or can_assign else User.objects.none())
+    # services refuse it too). Assignment offers whom `assignment_add` accepts.
+    staff = (User.objects.filter(is_active=True, role__in=services.ASSIGNABLE_ROLES)
+             .exclude(status=StaffStatus.LEFT).exclude(pk=actor.pk).order_by("username")
+             if can_assign else User.objects.none())
     # An authorization names partners only, the only people it gives anything to
     # (`services.authorization_grant` refuses anyone else: `grantee_not_partner`).
     grantees = (User.objects.filter(is_active=True, role=Role.PARTNER).exclude(pk=actor.pk)

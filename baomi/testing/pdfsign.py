@@ -81,6 +81,12 @@ def sign_pdf(data: bytes, signer: Identity | None = None, *, field: str = "Signa
         signing_cert=der(who.cert), signing_key=key,
         cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
             [der(c.cert) for c in chain]))
-    out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data)),
-                           signers.PdfSignatureMetadata(field_name=field), signer=pdf_signer)
-    return bytes(out.getvalue())
+    def sign() -> bytes:
+        out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data)),
+                               signers.PdfSignatureMetadata(field_name=field),
+                               signer=pdf_signer)
+        return bytes(out.getvalue())
+
+    from baomi.access.formsig import _outside_event_loop
+
+    return bytes(_outside_event_loop(sign))
