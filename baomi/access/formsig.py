@@ -36,6 +36,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,7 +131,7 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
         raise FormRefused("form_unsigned")
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    try:
+    with _unreadable_is_tampered():
         reader = PdfFileReader(io.BytesIO(data))
         revisions = reader.xrefs.total_revisions
         base = max(r for r in range(revisions)
@@ -137,10 +139,6 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
         if revisions - base - 1 > MAX_REVISIONS:
             raise FormRefused("form_tampered")
         signatures = list(reader.embedded_signatures)
-    except FormRefused:
-        raise
-    except Exception as exc:  # pyHanko raises many types on malformed input
-        raise FormRefused("form_tampered") from exc
     if not signatures:
         raise FormRefused("form_unsigned")
     if len(signatures) > MAX_SIGNATURES:
@@ -156,6 +154,17 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
     _unchanged_since_issue(data, issued_size)
     return Signature(signer_sha256=first.signer_cert.sha256.hex(),
                      trusted=bool(roots) and all(trusted), count=len(signatures))
+
+
+@contextmanager
+def _unreadable_is_tampered() -> Iterator[None]:
+    """pyHanko and pypdf raise many types on malformed input: each is `form_tampered`."""
+    try:
+        yield
+    except FormRefused:
+        raise
+    except Exception as exc:
+        raise FormRefused("form_tampered") from exc
 
 
 def _outside_event_loop(fn: Any, *args: Any) -> Any:
@@ -226,14 +235,10 @@ def _unchanged_since_issue(data: bytes, issued_size: int) -> None:
     """The signed copy shows what was issued (point 5 of the module's list)."""
     from pypdf import PdfReader
 
-    try:
+    with _unreadable_is_tampered():
         issued, signed = PdfReader(io.BytesIO(data[:issued_size])), PdfReader(io.BytesIO(data))
         same = (_Shown(issued).digest() == _Shown(signed).digest()
                 and _acroform_ok(signed) and _annotations_ok(issued, signed))
-    except FormRefused:
-        raise
-    except Exception as exc:  # pypdf raises many types on malformed input
-        raise FormRefused("form_tampered") from exc
     if not same:
         raise FormRefused("form_tampered")
 
