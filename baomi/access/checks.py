@@ -17,8 +17,9 @@ def form_trust_roots(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
         formsig.trust_roots()
     except formsig.FormRefused:
         return [checks.Error(
-            "BAOMI_FORM_TRUST_ROOTS names a file that cannot be read as certificates "
-            "(PEM or DER); every signed authorization form would be refused.",
+            "BAOMI_FORM_TRUST_ROOTS names a file that cannot be read as CA certificates "
+            "(PEM or DER; an end-entity certificate is not a root); every signed "
+            "authorization form would be refused.",
             hint="Fix the paths (separated by ':') or unset the variable.",
             id="baomi.E001",
         )]

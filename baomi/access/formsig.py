@@ -16,16 +16,19 @@ only if, cheapest checks first:
    validity period, and nothing after it goes beyond signing or filling fields
    (pyHanko's difference analysis, which covers the revisions *after* each signature):
    `form_signature_invalid`;
-4. where trust roots are configured (``BAOMI_FORM_TRUST_ROOTS``), every signer chains to
-   one of them (`form_signer_untrusted`) and the first signer's certificate names the
-   client's unified social credit code (`form_signer_not_client`);
+4. where trust roots are configured (``BAOMI_FORM_TRUST_ROOTS``, CA certificates only),
+   every signer chains to one of them (`form_signer_untrusted`) and the first signer's
+   certificate carries exactly the client's unified social credit code as its
+   serialNumber or organizationIdentifier (`form_signer_not_client`);
 5. what the form shows is what was issued (`form_tampered`), covering the revisions
-   *before* the first signature too: every page dictionary (content, resources resolved
-   deeply, boxes, actions, user unit), the catalog (no new actions, names, attachments,
-   portfolio, XFA or optional-content settings), and no annotation but signature widgets:
-   signed ones invisible or inside the issued signature box, an unsigned one only as
-   issued. An appearance drawn over the terms, by a signature field or any other
-   annotation, is refused.
+   *before* the first signature too: a page tree of /Pages nodes and /Page leaves only,
+   with true counts (viewers show other kids as pages, pypdf skips them); every page
+   dictionary (content, resources resolved deeply, boxes, actions, user unit; streams
+   hashed as stored, never decompressed); the catalog (no new actions, names,
+   attachments, portfolio, XFA or optional-content settings); and no annotation but
+   signature widgets: signed ones invisible or inside the issued signature box on its
+   page, an unsigned one only as issued. An appearance drawn over the terms, by a
+   signature field or any other annotation, is refused.
 
 Revocation is not checked (no CRL or OCSP is fetched). A scanned paper form cannot be
 checked this way; see ``docs/access.md``.
@@ -113,9 +116,14 @@ def trust_roots() -> list[Any]:
             for der in ders:
                 root = ax.Certificate.load(der)
                 _ = root.subject.human_friendly  # parsed now: a corrupt file fails here
+                usage = root.key_usage_value
+                if not root.ca or (usage is not None and "key_cert_sign" not in usage.native):
+                    # An end-entity certificate listed by mistake would issue "trusted"
+                    # certificates to whoever holds its key.
+                    raise ValueError("not a CA certificate")
                 roots.append(root)
         except (OSError, ValueError, TypeError) as exc:
-            log.error("BAOMI_FORM_TRUST_ROOTS: cannot read %s (%s)", name, type(exc).__name__)
+            log.error("BAOMI_FORM_TRUST_ROOTS: cannot use %s (%s)", name, exc)
             raise FormRefused("form_check_unavailable") from exc
     return roots
 
@@ -181,16 +189,30 @@ def _outside_event_loop(fn: Any, *args: Any) -> Any:
         return pool.submit(fn, *args).result()
 
 
+# Where enterprise CAs put the 统一社会信用代码: serialNumber (2.5.4.5) and
+# organizationIdentifier (2.5.4.97, ETSI form "NTRCN-<code>").
+_USCC_ATTRIBUTES = frozenset({"serial_number", "2.5.4.97", "organization_identifier"})
+_USCC_PREFIXES = ("NTRCN-", "NTRCN:", "USCC:", "USCC-")
+
+
 def _names(cert: Any, uscc: str) -> bool:
-    """Whether `cert`'s subject carries `uscc` in one of its attributes (CAs put the
-    统一社会信用代码 in serialNumber, organizationIdentifier, OU or CN)."""
-    if not uscc:
-        return False
+    """Whether `cert`'s subject carries exactly `uscc` as its serialNumber or
+    organizationIdentifier (a value merely containing it, an e-mail address or a common
+    name does not count)."""
     wanted = uscc.strip().upper()
+    if not wanted:
+        return False
     for rdn in cert.subject.chosen:
         for attribute in rdn:
+            if attribute["type"].native not in _USCC_ATTRIBUTES:
+                continue
             value = attribute["value"].native
-            if isinstance(value, str) and wanted in value.upper():
+            if not isinstance(value, str):
+                continue
+            value = value.strip().upper()
+            for prefix in _USCC_PREFIXES:
+                value = value.removeprefix(prefix)
+            if value == wanted:
                 return True
     return False
 
@@ -237,7 +259,8 @@ def _unchanged_since_issue(data: bytes, issued_size: int) -> None:
 
     with _unreadable_is_tampered():
         issued, signed = PdfReader(io.BytesIO(data[:issued_size])), PdfReader(io.BytesIO(data))
-        same = (_Shown(issued).digest() == _Shown(signed).digest()
+        same = (_page_tree_ok(signed)
+                and _Shown(issued).digest() == _Shown(signed).digest()
                 and _acroform_ok(signed) and _annotations_ok(issued, signed))
     if not same:
         raise FormRefused("form_tampered")
@@ -289,7 +312,9 @@ class _Shown:
                 h.update(name.encode() + self._of(obj.raw_get(name)))
             h.update(b">>")
             if isinstance(obj, StreamObject):
-                h.update(hashlib.sha256(obj.get_data()).digest())
+                # As stored (its filters are in the dictionary hashed above): never
+                # decompressed, so a compression bomb costs its stored size only.
+                h.update(hashlib.sha256(obj._data or b"").digest())
         elif isinstance(obj, ArrayObject):
             h.update(b"[")
             for item in obj:
@@ -298,6 +323,32 @@ class _Shown:
         else:
             h.update(type(obj).__name__.encode() + b":" + repr(obj).encode())
         return h.digest()
+
+
+def _page_tree_ok(reader: Any) -> bool:
+    """The page tree holds only /Pages nodes and /Page leaves, and every /Count is the
+    number of leaves under it: viewers show a kid of another type as a page, while
+    pypdf (and so `_Shown`) skips it."""
+    seen: set[tuple[int, int]] = set()
+
+    def leaves(ref: Any, depth: int) -> int:
+        node = ref.get_object()
+        key = (ref.idnum, ref.generation) if hasattr(ref, "idnum") else None
+        if depth > 32 or key in seen:
+            raise FormRefused("form_tampered")
+        if key:
+            seen.add(key)
+        kind = node.get("/Type")
+        if kind == "/Page" and "/Kids" not in node:
+            return 1
+        if kind != "/Pages" or "/Kids" not in node:
+            raise FormRefused("form_tampered")
+        count = sum(leaves(kid, depth + 1) for kid in node["/Kids"])
+        if node.get("/Count") != count:
+            raise FormRefused("form_tampered")
+        return count
+
+    return leaves(reader.trailer["/Root"].raw_get("/Pages"), 0) == len(reader.pages)
 
 
 def _acroform_ok(reader: Any) -> bool:
@@ -312,15 +363,16 @@ def _annotations_ok(issued: Any, signed: Any) -> bool:
     from baomi.access.exports import SIGNATURE_FIELD
 
     as_issued = set()
-    box = None
-    for page in issued.pages:
+    box, box_page = None, -1
+    for number, page in enumerate(issued.pages):
         for ref in page.get("/Annots") or ():
             annot = ref.get_object()
             as_issued.add(_Shown(issued)._of(annot))
             if annot.get("/T") == SIGNATURE_FIELD:
-                box = [float(v) for v in annot["/Rect"]]
+                box, box_page = [float(v) for v in annot["/Rect"]], number
     shown = _Shown(signed)
-    for page in signed.pages:
+    for number, page in enumerate(signed.pages):
+        on_box_page = box if number == box_page else None
         for ref in page.get("/Annots") or ():
             annot = ref.get_object()
             field = annot
@@ -331,7 +383,7 @@ def _annotations_ok(issued: Any, signed: Any) -> bool:
             if field.get("/V") is None:
                 if shown._of(annot) not in as_issued:
                     return False
-            elif not (_invisible(annot) or _inside(annot, box)):
+            elif not (_invisible(annot) or _inside(annot, on_box_page)):
                 return False
     return True
 
