@@ -364,10 +364,11 @@ def _annotations_ok(issued: Any, signed: Any) -> bool:
 
     as_issued = set()
     box, box_page = None, -1
+    issued_shown = _Shown(issued)
     for number, page in enumerate(issued.pages):
         for ref in page.get("/Annots") or ():
             annot = ref.get_object()
-            as_issued.add(_Shown(issued)._of(annot))
+            as_issued.add(issued_shown._of(annot))
             if annot.get("/T") == SIGNATURE_FIELD:
                 box, box_page = [float(v) for v in annot["/Rect"]], number
     shown = _Shown(signed)

@@ -60,16 +60,12 @@ def identity(name: str = "恒信有限公司", *, issuer: Identity | None = None
     return Identity(key, cert)
 
 
-def sign_pdf(data: bytes, signer: Identity | None = None, *, field: str = "Signature1",
-             chain: tuple[Identity, ...] = ()) -> bytes:
-    """`data` with a PAdES signature by `signer` appended (a new identity if None)."""
+def pdf_signer(who: Identity, chain: tuple[Identity, ...] = ()) -> Any:
+    """A pyHanko signer for `who`, carrying the certificates of `chain`."""
     from asn1crypto import keys as akeys
     from asn1crypto import x509 as ax509
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
     from pyhanko_certvalidator.registry import SimpleCertificateStore
-
-    who = signer or identity()
 
     def der(cert: x509.Certificate) -> Any:
         return ax509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
@@ -77,16 +73,26 @@ def sign_pdf(data: bytes, signer: Identity | None = None, *, field: str = "Signa
     key = akeys.PrivateKeyInfo.load(who.key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
-    pdf_signer = signers.SimpleSigner(
+    return signers.SimpleSigner(
         signing_cert=der(who.cert), signing_key=key,
         cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
             [der(c.cert) for c in chain]))
+
+
+def sign_pdf(data: bytes, signer: Identity | None = None, *, field: str = "Signature1",
+             chain: tuple[Identity, ...] = ()) -> bytes:
+    """`data` with a PAdES signature by `signer` appended (a new identity if None)."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+
+    from baomi.access.formsig import _outside_event_loop
+
+    signing = pdf_signer(signer or identity(), chain)
+
     def sign() -> bytes:
         out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data)),
                                signers.PdfSignatureMetadata(field_name=field),
-                               signer=pdf_signer)
+                               signer=signing)
         return bytes(out.getvalue())
-
-    from baomi.access.formsig import _outside_event_loop
 
     return bytes(_outside_event_loop(sign))

@@ -15,7 +15,7 @@ from baomi.access import formsig
 from baomi.access.models import AuthorizationForm
 from baomi.access.tests.test_form_signature import _grant, _incremental, _issue, _refused_as
 from baomi.access.tests.test_services import firm
-from baomi.testing.pdfsign import identity, sign_pdf
+from baomi.testing.pdfsign import identity, pdf_signer, sign_pdf
 
 pytestmark = pytest.mark.django_db
 __all__ = ["firm"]
@@ -162,18 +162,8 @@ def test_second_visible_signature_stamped_over_the_terms_is_refused(firm):
     w = IncrementalPdfFileWriter(io.BytesIO(client_signed))
     fields.append_signature_field(w, fields.SigFieldSpec(
         "Stamp", on_page=0, box=(0, 0, 595, 842)))
-    from asn1crypto import keys as akeys
-    from asn1crypto import x509 as ax509
-    from cryptography.hazmat.primitives import serialization as ser
-
-    who = identity("随便谁")
-    signer = signers.SimpleSigner(
-        signing_cert=ax509.Certificate.load(who.cert.public_bytes(ser.Encoding.DER)),
-        signing_key=akeys.PrivateKeyInfo.load(who.key.private_bytes(
-            ser.Encoding.DER, ser.PrivateFormat.PKCS8, ser.NoEncryption())),
-        cert_registry=None)
     out = signers.PdfSigner(
-        signers.PdfSignatureMetadata(field_name="Stamp"), signer=signer,
+        signers.PdfSignatureMetadata(field_name="Stamp"), signer=pdf_signer(identity("随便谁")),
         stamp_style=TextStampStyle(stamp_text="VALID TO 2025-01-31 ONLY\nLEVELS: PUBLIC",
                                    background=None, border_width=0),
     ).sign_pdf(w)

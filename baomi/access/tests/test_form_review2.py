@@ -18,23 +18,10 @@ from baomi.access.models import AuthorizationForm
 from baomi.access.tests.test_form_review import _n, _outcome
 from baomi.access.tests.test_form_signature import _incremental, _issue, _refused_as
 from baomi.access.tests.test_services import firm
-from baomi.testing.pdfsign import Identity, identity, sign_pdf
+from baomi.testing.pdfsign import Identity, identity, pdf_signer, sign_pdf
 
 pytestmark = pytest.mark.django_db
 __all__ = ["firm"]
-
-
-def _signer(who: Identity) -> Any:
-    from asn1crypto import keys as akeys
-    from asn1crypto import x509 as ax509
-    from cryptography.hazmat.primitives import serialization as ser
-    from pyhanko.sign import signers
-
-    return signers.SimpleSigner(
-        signing_cert=ax509.Certificate.load(who.cert.public_bytes(ser.Encoding.DER)),
-        signing_key=akeys.PrivateKeyInfo.load(who.key.private_bytes(
-            ser.Encoding.DER, ser.PrivateFormat.PKCS8, ser.NoEncryption())),
-        cert_registry=None)
 
 
 def _visible_sign(data: bytes, who: Identity, *, page: int, box: tuple, text: str,
@@ -46,7 +33,7 @@ def _visible_sign(data: bytes, who: Identity, *, page: int, box: tuple, text: st
     w = IncrementalPdfFileWriter(io.BytesIO(data))
     fields.append_signature_field(w, fields.SigFieldSpec(field, on_page=page, box=box))
     out = signers.PdfSigner(
-        signers.PdfSignatureMetadata(field_name=field), signer=_signer(who),
+        signers.PdfSignatureMetadata(field_name=field), signer=pdf_signer(who),
         stamp_style=TextStampStyle(stamp_text=text, background=None, border_width=0),
     ).sign_pdf(w)
     return out.getvalue()
