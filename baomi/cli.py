@@ -108,13 +108,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         "120",
         "--graceful-timeout",
         "20",
-        "--access-logfile",
-        "-" if args.access_log else "/dev/null",
         "--error-logfile",
         "-",
         "--forwarded-allow-ips",
         os.environ.get("BAOMI_FORWARDED_ALLOW_IPS", "127.0.0.1"),
     ]
+    if args.access_log:
+        # Without the option gunicorn builds no access line at all; pointing it at
+        # /dev/null still formatted one per request (about 5 % of a sealed read's CPU).
+        gunicorn += ["--access-logfile", "-"]
     if args.cert:
         gunicorn += [
             "--certfile",

@@ -92,6 +92,7 @@ def test_up_serves_chinese_login_and_stops_cleanly(data_dir: Path):
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "Baomi stopped." in out
+    assert "GET /healthz" not in out  # no access log unless asked for (--access-log)
     # First run created the data directory and its secrets with tight permissions.
     for name in ("master.key", "secret_key", "baomi.sqlite3", "ledger-signing.key"):
         mode = stat.S_IMODE((data_dir / name).stat().st_mode)
@@ -153,8 +154,8 @@ def test_acct1_sees_only_own_clients_over_http(data_dir: Path):
     admin_token = run(["token", "create", "admin"], data_dir).stdout.strip().splitlines()[-1]
     port = _free_port()
     proc = subprocess.Popen([*BAOMI, "up", "--port", str(port), "--workers", "1",
-                             "--no-scheduler"], env=_env(data_dir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "--no-scheduler", "--access-log"], env=_env(data_dir),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}/api/v1/clients?limit=200"
         deadline = time.monotonic() + 90
@@ -172,7 +173,10 @@ def test_acct1_sees_only_own_clients_over_http(data_dir: Path):
         assert json.loads(body)["count"] == 20
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        out, _ = proc.communicate(timeout=60)
+    # --access-log prints a line per request; the token never appears in it.
+    assert "GET /api/v1/clients?limit=200" in out
+    assert token not in out and admin_token not in out
 
 
 def test_https_with_cert(data_dir: Path, tmp_path: Path):
