@@ -214,6 +214,8 @@ def verified_client(user: Any, **kwargs: Any) -> Any:
     from django_otp import DEVICE_ID_SESSION_KEY
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from baomi.accounts.middleware import AUTH_STARTED, LAST_SEEN
+
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
@@ -221,5 +223,12 @@ def verified_client(user: Any, **kwargs: Any) -> Any:
     c.force_login(user)
     session = c.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    # As after the page a sign-in lands on: the session policy has stamped the session,
+    # so a test's first request does not write it. A request that starts background
+    # work (an import) would otherwise save its session while that work's thread writes,
+    # and the in-memory test database (shared cache) refuses the second writer at once
+    # (SQLITE_LOCKED, a 400 from the session middleware) where a file database waits.
+    now = int(time.time())
+    session[AUTH_STARTED] = session[LAST_SEEN] = now
     session.save()
     return c
