@@ -21,14 +21,23 @@ only if, cheapest checks first:
    certificate carries exactly the client's unified social credit code as its
    serialNumber or organizationIdentifier (`form_signer_not_client`);
 5. what the form shows is what was issued (`form_tampered`), covering the revisions
-   *before* the first signature too: a page tree of /Pages nodes and /Page leaves only,
-   with true counts (viewers show other kids as pages, pypdf skips them); every page
-   dictionary (content, resources resolved deeply, boxes, actions, user unit; streams
-   hashed as stored, never decompressed); the catalog (no new actions, names,
-   attachments, portfolio, XFA or optional-content settings); and no annotation but
-   signature widgets: signed ones invisible or inside the issued signature box on its
-   page, an unsigned one only as issued. An appearance drawn over the terms, by a
-   signature field or any other annotation, is refused.
+   *before* the first signature too. First, every reader must take the same objects from
+   the appended updates (`_updates_plain`): each has a classic xref table, as the issued
+   form has (no /XRefStm, so no object streams), listing objects of its own only, with
+   generation 0, each at the exact offset of its `N 0 obj` header; the appended bytes
+   hold no other object header, trailer or startxref, and nothing after the last %%EOF;
+   pypdf finds each object where pyHanko does, and follows no reference to a freed
+   object, to another generation or to an object no xref lists. (Viewers repair an xref
+   that is off, ignore generations, take an object stream's index, the last of
+   duplicates or the last startxref; pypdf takes the first, searches the file for the
+   text, reads a freed object's former value.) Then: a page tree of /Pages nodes and
+   /Page leaves only, with true counts (viewers show other kids as pages, pypdf skips
+   them); every page dictionary (content, resources resolved deeply, boxes, actions,
+   user unit; streams hashed as stored, never decompressed); the catalog (no new
+   actions, names, attachments, portfolio, XFA or optional-content settings); and no
+   annotation but signature widgets: signed ones invisible or inside the issued
+   signature box on its page, an unsigned one only as issued. An appearance drawn over
+   the terms, by a signature field or any other annotation, is refused.
 
 Revocation is not checked (no CRL or OCSP is fetched). A scanned paper form cannot be
 checked this way; see ``docs/access.md``.
@@ -39,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -159,7 +169,9 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
         raise FormRefused("form_signer_untrusted")
     if roots and not _names(first.signer_cert, uscc):
         raise FormRefused("form_signer_not_client")
-    _unchanged_since_issue(data, issued_size)
+    with _unreadable_is_tampered():
+        defined, freed = _updates_plain(data, reader, base, issued_size)
+    _unchanged_since_issue(data, issued_size, defined, freed)
     return Signature(signer_sha256=first.signer_cert.sha256.hex(),
                      trusted=bool(roots) and all(trusted), count=len(signatures))
 
@@ -253,17 +265,89 @@ _ACROFORM_SIGNING = frozenset({"/Fields", "/SigFlags", "/DA", "/DR"})
 _SKIPPED = frozenset({"/Parent", "/P", "/Annots"})
 
 
-def _unchanged_since_issue(data: bytes, issued_size: int) -> None:
-    """The signed copy shows what was issued (point 5 of the module's list)."""
+# What a reader may take for an object header ("N G obj", PDF whitespace between).
+_HEADER = re.compile(rb"(?<![0-9])([0-9]+)[\0\s]+([0-9]+)[\0\s]+obj")
+_END = re.compile(rb"startxref[\0\s]+([0-9]+)[\0\s]+%%EOF[\0\s]*")
+
+
+def _updates_plain(data: bytes, reader: Any, base: int, issued_size: int,
+                   ) -> tuple[dict[int, int], set[tuple[int, int]]]:
+    """Refuse unless the updates appended to the issued form are written as a signer
+    writes them, so that pypdf, pyHanko and viewers read the same objects from them (see
+    point 5 of the module's list). Returns where pyHanko reads each object they define
+    (number: offset) and the objects (number, generation) they free."""
+    from pyhanko.pdf_utils.xref import XRefSectionType
+
+    xrefs = reader.xrefs
+    defined: dict[int, int] = {}
+    listed: dict[int, int] = {}  # offset: number, of each object the updates define
+    freed: set[tuple[int, int]] = set()
+    start = issued_size
+    for revision in range(base + 1, xrefs.total_revisions):
+        info, section = xrefs.get_xref_container_info(revision), xrefs.get_xref_data(revision)
+        at = info.declared_startxref
+        if (info.xref_section_type is not XRefSectionType.STANDARD or at < start
+                or not data.startswith(b"xref", at)):
+            raise FormRefused("form_tampered")
+        for number, (generation, offset) in section.standard_xrefs.items():
+            if (generation != 0 or not start <= offset < at or offset in listed
+                    or number in section.freed):
+                raise FormRefused("form_tampered")
+            listed[offset], defined[number] = number, offset
+        freed |= {(r.idnum, r.generation) for r in xrefs.refs_freed_in_revision(revision)}
+        start = at + 4
+    headers = 0
+    for match in _HEADER.finditer(data, issued_size):
+        if listed.get(match.start()) != int(match[1]) or int(match[2]) != 0:
+            raise FormRefused("form_tampered")  # a duplicate, or one no xref lists
+        headers += 1
+    appended = xrefs.total_revisions - base - 1
+    last = data.rfind(b"startxref")
+    end = _END.fullmatch(data, last) if last >= issued_size else None
+    if (headers != len(listed) or end is None or int(end[1]) != reader.last_startxref
+            or data.count(b"trailer", issued_size) != appended
+            or data.count(b"startxref", issued_size) != appended):
+        raise FormRefused("form_tampered")
+    return defined, freed
+
+
+def _unchanged_since_issue(data: bytes, issued_size: int, defined: dict[int, int],
+                           freed: set[tuple[int, int]]) -> None:
+    """The signed copy shows what was issued (point 5 of the module's list). pypdf must
+    find the objects the updates define where pyHanko does (`defined`, number: offset)."""
     from pypdf import PdfReader
 
     with _unreadable_is_tampered():
-        issued, signed = PdfReader(io.BytesIO(data[:issued_size])), PdfReader(io.BytesIO(data))
+        issued, signed = PdfReader(io.BytesIO(data[:issued_size])), _listed_only(data, freed)
+        ours = {n: at for n, at in signed.xref.get(0, {}).items() if at >= issued_size}
+        if (ours != defined or signed.xref_objStm
+                or any(signed.xref[g] for g in signed.xref if g != 0)):
+            raise FormRefused("form_tampered")
         same = (_page_tree_ok(signed)
                 and _Shown(issued).digest() == _Shown(signed).digest()
                 and _acroform_ok(signed) and _annotations_ok(issued, signed))
     if not same:
         raise FormRefused("form_tampered")
+
+
+def _listed_only(data: bytes, freed: set[tuple[int, int]]) -> Any:
+    """A pypdf reader of `data` that refuses to follow a reference to an object its xref
+    does not list in use with generation 0 (`freed` is what the updates free: pypdf
+    ignores free entries). pypdf would read a freed object's former value, or search the
+    file for the text "N G obj"; viewers show null, or ignore the generation."""
+    from pypdf import PdfReader
+
+    class Reader(PdfReader):
+        def get_object(self, indirect_reference: Any) -> Any:
+            ref = indirect_reference
+            number, generation = (ref, 0) if isinstance(ref, int) else (ref.idnum,
+                                                                        ref.generation)
+            if (generation != 0 or number not in self.xref.get(0, {})
+                    or (number, 0) in freed):
+                raise FormRefused("form_tampered")
+            return super().get_object(ref)
+
+    return Reader(io.BytesIO(data))
 
 
 class _Shown:

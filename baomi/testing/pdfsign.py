@@ -80,8 +80,9 @@ def pdf_signer(who: Identity, chain: tuple[Identity, ...] = ()) -> Any:
 
 
 def sign_pdf(data: bytes, signer: Identity | None = None, *, field: str = "Signature1",
-             chain: tuple[Identity, ...] = ()) -> bytes:
-    """`data` with a PAdES signature by `signer` appended (a new identity if None)."""
+             chain: tuple[Identity, ...] = (), strict: bool = True) -> bytes:
+    """`data` with a PAdES signature by `signer` appended (a new identity if None);
+    `strict=False` reads `data` leniently, as a viewer that signs a damaged file does."""
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
 
@@ -90,7 +91,7 @@ def sign_pdf(data: bytes, signer: Identity | None = None, *, field: str = "Signa
     signing = pdf_signer(signer or identity(), chain)
 
     def sign() -> bytes:
-        out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data)),
+        out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(data), strict=strict),
                                signers.PdfSignatureMetadata(field_name=field),
                                signer=signing)
         return bytes(out.getvalue())
