@@ -114,6 +114,24 @@ def give_agreement_and_training(user: Any, *, days: int = 365) -> None:
     )
 
 
+# A signed agreement scan as tests register it: a PDF by its first bytes (the registry
+# tells PDFs and images by their magic, never by name), and the registry requires one.
+AGREEMENT_SCAN = b"%PDF-1.4\n% signed confidentiality agreement\n"
+
+
+def agreement_scan() -> dict[str, Any]:
+    """The scan arguments of `services.agreement_record`."""
+    return {"scan": AGREEMENT_SCAN, "scan_name": "agreement.pdf"}
+
+
+def agreement_scan_b64() -> dict[str, str]:
+    """The scan fields of `POST /api/v1/staff/{id}/agreements`."""
+    import base64
+
+    return {"scan_base64": base64.b64encode(AGREEMENT_SCAN).decode(),
+            "scan_name": "agreement.pdf"}
+
+
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., Any]:
     from baomi.accounts.models import Level

@@ -242,6 +242,9 @@ BAOMI_CLIENT_APPROVES_LEVELS = os.environ.get("BAOMI_CLIENT_APPROVES_LEVELS", ""
 # Longest period a client authorization may cover (F07, F25: time-limited), in days;
 # 1096 is three years with a leap day. Query requests are held to 90 days.
 BAOMI_AUTHORIZATION_MAX_DAYS = int(os.environ.get("BAOMI_AUTHORIZATION_MAX_DAYS", "1096"))
+# How long an issued client authorization form may be signed and recorded, in days; the
+# scheduler deletes the expired ones never used.
+BAOMI_AUTHORIZATION_FORM_DAYS = int(os.environ.get("BAOMI_AUTHORIZATION_FORM_DAYS", "90"))
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

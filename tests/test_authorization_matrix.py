@@ -34,7 +34,7 @@ from baomi.access.models import (
 )
 from baomi.accounts.models import Level, Role
 from baomi.clients.models import Assignment
-from conftest import verified_client
+from conftest import agreement_scan_b64, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +59,8 @@ class Spec:
     level: policy.Level | None = None  # the level the action touches, if not the client's
 
 
-def _period(days: int = 7) -> dict[str, str]:
-    now = timezone.now()
+def _period(days: int = 7, start: int = 0) -> dict[str, str]:
+    now = timezone.now() + timedelta(days=start)
     return {"valid_from": now.isoformat(), "valid_to": (now + timedelta(days=days)).isoformat()}
 
 
@@ -102,7 +102,8 @@ API: dict[tuple[str, str], Spec] = {
         "firm", A.STAFF_MANAGE, lambda w, t: {"to_user_id": w["users"]["manager"].pk}),
     ("POST", "/api/v1/staff/{user_id}/agreements"): Spec(
         "fixed", roles_ok=frozenset({"admin", "compliance"}),
-        payload=lambda w, t: {"kind": "partner", **_period(3)}),
+        payload=lambda w, t: {"kind": "employee", **_period(3, start=500),
+                              **agreement_scan_b64()}),
     ("POST", "/api/v1/staff/{user_id}/trainings"): Spec(
         "fixed", roles_ok=frozenset({"admin", "compliance"}),
         payload=lambda w, t: {"course": "新课程", **_period(3)}),
@@ -305,9 +306,12 @@ def world(make_user, make_client):
         document_version_add(actor=spare, document=d, upload=up)
     from baomi.access import services as access_services
 
+    # The spare accountant's next employee agreement (the type of their role; the one in
+    # force now is the setup's).
     scanned = access_services.agreement_record(
-        actor=users["compliance"], person=spare, kind="partner", valid_from=now,
-        valid_to=now + timedelta(days=30), scan=b"%PDF-1.4 signed", scan_name="a.pdf")
+        actor=users["compliance"], person=spare, kind="employee",
+        valid_from=now + timedelta(days=400), valid_to=now + timedelta(days=430),
+        scan=b"%PDF-1.4 signed", scan_name="a.pdf")
     door.reset_caches()
     from baomi.audit.models import LedgerEntry
     from baomi.audit.selectors import checkpoint_create

@@ -335,7 +335,9 @@ def staff_handover(request: HttpRequest, user_id: int, payload: HandoverIn) -> d
 
 
 class RegistryIn(_Strict):
-    kind: str = Field(default="employee", max_length=16)
+    # Agreements: omitted, the type that serves the person's role
+    # (`selectors.registry_agreement_kind`); another type is refused.
+    kind: str = Field(default="", max_length=16)
     course: str = Field(default="", max_length=200)
     valid_from: datetime
     valid_to: datetime
@@ -345,9 +347,13 @@ class RegistryIn(_Strict):
 
 @api.post("/staff/{user_id}/agreements", response={201: OkOut, **ERRORS}, tags=["access"])
 def agreements_create(request: HttpRequest, user_id: int, payload: RegistryIn) -> Status[object]:
-    """Register a confidentiality agreement (F23); the scan is sealed under the firm key."""
+    """Register a confidentiality agreement (F23) with its signed scan (`scan_base64`,
+    required: `scan_required`), sealed under the firm key. The type must serve the
+    person's role (`agreement_kind_mismatch`); omitted, it is that type."""
+    actor, person = _actor(request), _user(user_id)
     row = services.agreement_record(
-        actor=_actor(request), person=_user(user_id), kind=payload.kind,
+        actor=actor, person=person,
+        kind=payload.kind or selectors.registry_agreement_kind(person.role),
         valid_from=payload.valid_from, valid_to=payload.valid_to,
         scan=_b64(payload.scan_base64, "scan_base64"), scan_name=payload.scan_name)
     return Status(201, {"ok": True, "detail": {"id": row.pk}})

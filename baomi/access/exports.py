@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -130,10 +131,12 @@ def review_pdf(campaign: ReviewCampaign) -> bytes:
 
 
 def authorization_form(
-    terms: AuthorizationTerms, code: str, *, client_name: str, grantee: str
+    terms: AuthorizationTerms, code: str, *, client_name: str, grantee: str,
+    expires: datetime | None = None,
 ) -> bytes:
     """A one-page authorization form for the client to sign; `code` goes into the PDF's
-    metadata and is printed, so the signed copy can be checked against the terms."""
+    metadata and is printed, so the signed copy can be checked against the terms.
+    `expires`, when given, is printed as the date to sign and return it by."""
     from pypdf import PdfReader, PdfWriter
 
     scope = terms.scope.clean()
@@ -149,9 +152,13 @@ def authorization_form(
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in lines)
     how = _("sign this PDF electronically with the company certificate (电子签名), in the box "
             "at the bottom right; a printed and scanned copy cannot be accepted.")
+    by = (_("Please sign and return this form before %(date)s; after that it is no longer "
+            "accepted.") % {"date": timezone.localtime(expires).strftime("%Y-%m-%d %H:%M")}
+          if expires is not None else "")
     body = (
         f"<table>{rows}</table><p>{escape(_('Signature and company seal'))}: {escape(how)}</p>"
-        f"<p style='font-size:6pt;word-break:break-all'>{escape(code)}</p>"
+        + (f"<p><strong>{escape(by)}</strong></p>" if by else "")
+        + f"<p style='font-size:6pt;word-break:break-all'>{escape(code)}</p>"
     )
     raw = _pdf(_page(_("Client authorization (客户授权书)"), body))
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(raw)))

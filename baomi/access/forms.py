@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from baomi.access.models import AgreementKind
+from baomi.access.selectors import registry_agreement_kind
 from baomi.accounts.models import Role, User
 
 # An <input type=date> takes ISO dates only, whatever the active language's format.
@@ -73,14 +74,34 @@ class PersonChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # django-
 
 class AgreementForm(_Period):
     """A signed agreement. The scan itself is read by the view (memory only, bounded)
-    and checked by the service."""
+    and checked by the service, which also refuses a type that does not serve the
+    person's role (`agreement_kind_mismatch`, shown on the type). Once the person is
+    known (the `person` entered or the page's `?person=`) the type offers only the one
+    that fits; a client's portal user holds only the client agreement."""
 
     person = PersonChoice(label=_("Person"), queryset=User.objects.none())
     kind = forms.ChoiceField(label=_("Type"), choices=AgreementKind.choices)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["person"].queryset = _people().exclude(role=Role.CLIENT)  # type: ignore[attr-defined]  # ModelChoiceField
+        self.fields["person"].queryset = _people()  # type: ignore[attr-defined]  # ModelChoiceField
+        person = self._person()
+        if person is not None:
+            fitting = registry_agreement_kind(person.role)
+            # Only what is offered: the posted value is still validated against every
+            # type, so a mismatch reaches the service and gets its own error.
+            self.fields["kind"].widget.choices = [
+                (v, label) for v, label in AgreementKind.choices if v == fitting]
+            if not self.is_bound:
+                self.initial["kind"] = fitting
+
+    def _person(self) -> User | None:
+        raw = self.data.get("person") if self.is_bound else self.initial.get("person")
+        try:
+            pk = int(str(raw or ""))
+        except ValueError:
+            return None
+        return User.objects.filter(pk=pk, is_active=True).first() if 0 < pk < 2**63 else None
 
 
 class TrainingForm(_Period):

@@ -83,6 +83,10 @@ MESSAGES = {
         "not carry the client's unified social credit code."
     ),
     "form_too_large": _("The file is too large to be a signed authorization form."),
+    "form_expired": _(
+        "This form has expired: it was not recorded by the date printed on it. Download a "
+        "new form for the client to sign."
+    ),
     "form_check_unavailable": _(
         "Signed forms cannot be checked now: the list of trusted certificate authorities "
         "cannot be read. Tell the administrator."

@@ -115,7 +115,10 @@ class AuthorizationVia(models.TextChoices):
 class AuthorizationForm(models.Model):
     """An authorization form (客户授权书) as Baomi issued it. The client signs the PDF
     electronically, which appends to it: the signed copy must begin with exactly these
-    bytes (`access.formsig`). `nonce` is the one in the form's code."""
+    bytes (`access.formsig`). `nonce` is the one in the form's code.
+
+    A form is valid for `BAOMI_AUTHORIZATION_FORM_DAYS` from `issued_at`; the scheduler
+    deletes expired ones never used (`used_at` unset, `services.authorization_forms_expire`)."""
 
     nonce = models.CharField(max_length=32, unique=True)
     client = models.ForeignKey("clients.Client", on_delete=models.CASCADE, related_name="+")
@@ -125,6 +128,9 @@ class AuthorizationForm(models.Model):
     issued_at = models.DateTimeField(default=timezone.now)
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
+    # When an authorization was recorded from this form (a form grants once); set for
+    # forms issued before this field existed that may have been used (migration 0007).
+    used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("issued authorization form")

@@ -64,6 +64,16 @@ def gate_agreement_kind(role: str) -> str:
     return str(GATE_AGREEMENT_KINDS.get(role, ""))
 
 
+def registry_agreement_kind(role: str) -> str:
+    """The one agreement type the registry records for a person of `role`: the type
+    that opens their reads (`gate_agreement_kind`), and for a client's portal user the
+    client agreement (kept on record; portal users pass no agreement gate). Any other
+    type would silently do nothing, so `services.agreement_record` refuses it."""
+    if role == Role.CLIENT:
+        return str(AgreementKind.CLIENT)
+    return gate_agreement_kind(role)
+
+
 def _window(start: datetime, end: datetime) -> policy.Window:
     return policy.Window(start, end)
 

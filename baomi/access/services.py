@@ -62,6 +62,9 @@ from baomi.policy.text import stated
 MAX_REQUEST_DAYS = 90
 # Default for `BAOMI_AUTHORIZATION_MAX_DAYS`: three years, with a leap day.
 AUTHORIZATION_MAX_DAYS = 1096
+# Default for `BAOMI_AUTHORIZATION_FORM_DAYS`: how long an issued form may be signed and
+# recorded.
+AUTHORIZATION_FORM_DAYS = 90
 MAX_SCAN_BYTES = 10 * 1024 * 1024
 PURPOSE_MAX_CHARS = 100
 # Signed scans are PDFs or images; recognised by their first bytes, not by name.
@@ -262,15 +265,21 @@ def agreement_record(
 
     Refused (and recorded): one's own agreement (403 ``self_action``), inverted periods,
     an overlap with another agreement of the same type for the same person, unknown
-    types, scans over 10 MiB. Ledger:
-    ``agreement.record``.
+    types, a type that does not serve the person's role (``agreement_kind_mismatch``,
+    `selectors.registry_agreement_kind`), no scan (``scan_required``), scans over
+    10 MiB or not a PDF or image. Ledger: ``agreement.record``.
     """
     _check_registrar(actor, person, "agreement.record")
     if kind not in AgreementKind.values:
         raise _refuse_input(actor, "agreement.record", "unknown_kind", _("Unknown type."),
                             field_name="kind", object_type="user")
     start, end = _period(actor, "agreement.record", valid_from, valid_to, object_type="user")
-    if scan is not None and len(scan) > MAX_SCAN_BYTES:
+    _check_agreement_kind(actor, person, kind)
+    if not scan:
+        raise _refuse_input(actor, "agreement.record", "scan_required",
+                            _("Attach the signed scan (PDF or image)."), field_name="scan",
+                            object_type="user", object_id=person.pk)
+    if len(scan) > MAX_SCAN_BYTES:
         raise _refuse_input(actor, "agreement.record", "scan_too_large",
                             _("The scan is larger than 10 MiB."), field_name="scan",
                             object_type="user")
@@ -291,6 +300,26 @@ def agreement_record(
     return row
 
 
+def _check_agreement_kind(actor: User, person: User, kind: str) -> None:
+    """Refuse (and record) a type that cannot serve `person`'s role: the read gate
+    counts only the role's own type (`selectors.gate_agreement_kind`), so any other
+    would be on record yet open nothing. `detail.allowed_kinds` names the one that fits."""
+    fitting = selectors.registry_agreement_kind(person.role)
+    if kind == fitting:
+        return
+    if fitting:
+        message = _("“%(kind)s” does not apply to the role “%(role)s”: record "
+                    "“%(fitting)s” instead.") % {
+            "kind": AgreementKind(kind).label, "role": person.get_role_display(),
+            "fitting": AgreementKind(fitting).label}
+    else:
+        message = _("No confidentiality agreement can be recorded for this person's role.")
+    err = _refuse_input(actor, "agreement.record", "agreement_kind_mismatch", message,
+                        field_name="kind", object_type="user", object_id=person.pk)
+    err.detail["allowed_kinds"] = [fitting] if fitting else []
+    raise err
+
+
 def _agreement_overlaps(actor: User, person: User) -> ValidationFailed:
     return _refuse_input(actor, "agreement.record", "period_overlaps",
                          _("This period overlaps another agreement of the same type."),
@@ -298,7 +327,7 @@ def _agreement_overlaps(actor: User, person: User) -> ValidationFailed:
 
 
 def _agreement_create(*, actor: User, person: User, kind: str, start: datetime,
-                      end: datetime, scan: bytes | None, scan_name: str
+                      end: datetime, scan: bytes, scan_name: str
                       ) -> ConfidentialityAgreement:
     """Store the agreement and its sealed scan, in the caller's transaction."""
     from baomi.vault import door
@@ -684,21 +713,81 @@ def _form_terms(token: str | None) -> tuple[dict[str, Any] | None, str]:
     return signed, str(signed.pop("n", "") or "")
 
 
+class _IssuedAt(signing.TimestampSigner):
+    """`signing.dumps`' signer, stamped at a given time instead of the clock's."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(salt=FORM_SALT)
+        self.at = at
+
+    def timestamp(self) -> str:
+        return signing.b62_encode(int(self.at.timestamp()))
+
+
 def authorization_form_pdf(terms: AuthorizationTerms, *, client_name: str, grantee: str,
-                           issued_by: User | None = None) -> bytes:
+                           issued_by: User | None = None,
+                           issued_at: datetime | None = None) -> bytes:
     """The authorization form (PDF) for the client to sign electronically, registered as
     issued (`AuthorizationForm`). Its code (HMAC, server key) carries the terms and a
     nonce: every form is a different code, and a code grants once (`form_code`), however
-    alike the terms of two forms are."""
+    alike the terms of two forms are. The code's timestamp is the issue time: the form
+    is valid for `authorization_form_days` from then (printed on it), checked from the
+    code alone, so also after the scheduler deleted the expired registration."""
     from baomi.access import exports
 
+    issued_at = issued_at or timezone.now()
     nonce = secrets.token_hex(8)
-    code = signing.dumps({**terms.payload(), "n": nonce}, salt=FORM_SALT, compress=True)
-    pdf = exports.authorization_form(terms, code, client_name=client_name, grantee=grantee)
+    code = _IssuedAt(issued_at).sign_object({**terms.payload(), "n": nonce}, compress=True)
+    pdf = exports.authorization_form(terms, code, client_name=client_name, grantee=grantee,
+                                     expires=authorization_form_expiry(issued_at))
     AuthorizationForm.objects.create(nonce=nonce, client_id=terms.client_id,
-                                     issued_by=issued_by, size=len(pdf),
+                                     issued_by=issued_by, issued_at=issued_at, size=len(pdf),
                                      sha256=hashlib.sha256(pdf).hexdigest())
     return pdf
+
+
+def authorization_form_days() -> int:
+    """How long an issued authorization form may be signed and recorded, in days
+    (`BAOMI_AUTHORIZATION_FORM_DAYS`, default 90; at least one day)."""
+    return max(1, int(getattr(settings, "BAOMI_AUTHORIZATION_FORM_DAYS",
+                              AUTHORIZATION_FORM_DAYS)))
+
+
+def authorization_form_expiry(issued_at: datetime) -> datetime:
+    """When a form issued at `issued_at` expires (a whole second, as its code's stamp)."""
+    return issued_at.replace(microsecond=0) + timedelta(days=authorization_form_days())
+
+
+def _form_expired(token: str) -> bool:
+    """Whether a (valid) form code is older than `authorization_form_days`."""
+    try:
+        signing.loads(token, salt=FORM_SALT,
+                      max_age=timedelta(days=authorization_form_days()))
+    except signing.SignatureExpired:
+        return True
+    except signing.BadSignature:  # checked before: the terms matched
+        return False
+    return False
+
+
+def authorization_forms_expire(*, now: datetime | None = None) -> int:
+    """Scheduler job: delete the issued forms past their validity that never recorded an
+    authorization (`used_at` unset); used ones are kept. Nothing is lost: an upload of an
+    expired form is refused as ``form_expired`` from its code alone, and a used one as
+    ``form_reused`` from the authorization's `form_code`. Ledger:
+    ``authorization.form_expire`` by ``scheduler``, one entry per client (``count=N``)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=authorization_form_days())
+    done = 0
+    stale = AuthorizationForm.objects.filter(used_at__isnull=True, issued_at__lt=cutoff)
+    for client_id in sorted(set(stale.values_list("client_id", flat=True))):
+        with transaction.atomic():
+            n, _by_model = stale.filter(client_id=client_id).delete()
+            if n:
+                record("scheduler", "authorization.form_expire", object_type="client",
+                       object_id=client_id, client_id=client_id, reason=f"count={n}")
+                done += n
+    return done
 
 
 def _form_token_from(data: bytes) -> str | None:
@@ -794,26 +883,31 @@ def authorization_grant(
         signed, nonce = _form_terms(token)
         if signed != terms.payload():
             raise _refuse_form(actor, client, "form_tampered")
+        # Reuse first: it is known from the authorizations alone, so it stays
+        # `form_reused` after the issued form's registration is gone.
+        form_code = hashlib.sha256((token or "").encode()).hexdigest()
+        if ClientAuthorization.objects.filter(form_code=form_code).exists():
+            raise _form_reused(actor, act, client)
+        if _form_expired(token or ""):
+            raise _refuse_form(actor, client, "form_expired")
         issued = AuthorizationForm.objects.filter(nonce=nonce, client=client).first()
         if issued is None:
             # Printed before forms were registered: there is nothing to check its
             # signature against. The client signs a new one.
             raise _refuse_form(actor, client, "form_outdated")
-        form_code = hashlib.sha256((token or "").encode()).hexdigest()
-        if ClientAuthorization.objects.filter(form_code=form_code).exists():
-            raise _form_reused(actor, act, client)
         try:
             signature = formsig.check(form, issued_size=issued.size,
                                       issued_sha256=issued.sha256, uscc=client.uscc)
         except formsig.FormRefused as exc:
             raise _refuse_form(actor, client, exc.code) from exc
     else:
-        form_code, signature = "", None
+        form_code, signature, issued = "", None, None
     try:
         row = _create_unless_overlapping(client, overlapping, lambda: _grant(
             actor=actor, client=client, grantee_user=grantee_user, grantee_org=grantee_org,
             clean=clean, start=start, end=end, via=via, form=form, form_name=form_name,
-            form_document=form_document, form_code=form_code, signature=signature))
+            form_document=form_document, form_code=form_code, signature=signature,
+            issued=issued))
     except IntegrityError as exc:
         if form_code and ClientAuthorization.objects.filter(form_code=form_code).exists():
             raise _form_reused(actor, act, client) from exc  # a simultaneous upload won
@@ -882,9 +976,11 @@ def _form_reused(actor: User, act: str, client: Client) -> ValidationFailed:
 def _grant(*, actor: User, client: Client, grantee_user: User | None,
            grantee_org: PartnerOrganisation | None, clean: ScopeInput, start: datetime,
            end: datetime, via: str, form: bytes | None, form_name: str, form_document: Any,
-           form_code: str, signature: formsig.Signature | None) -> ClientAuthorization:
-    """Store the authorization, in the caller's transaction. The client's portal users
-    are told of one recorded from a signed form, so a form they did not sign is seen."""
+           form_code: str, signature: formsig.Signature | None,
+           issued: AuthorizationForm | None) -> ClientAuthorization:
+    """Store the authorization, in the caller's transaction, and mark the issued form
+    used (kept past its validity). The client's portal users are told of one recorded
+    from a signed form, so a form they did not sign is seen."""
     form_doc = form_document
     if form and via == AuthorizationVia.FORM and form_doc is None:
         form_doc = _store_client_file(actor, client, form, form_name,
@@ -900,6 +996,8 @@ def _grant(*, actor: User, client: Client, grantee_user: User | None,
         form_signer_trusted=bool(signature and signature.trusted),
         recorded_by=actor,
     )
+    if issued is not None:
+        AuthorizationForm.objects.filter(pk=issued.pk).update(used_at=row.created_at)
     who = f"user={grantee_user.pk}" if grantee_user else f"org={grantee_org.pk}"  # type: ignore[union-attr]  # one is set
     signed = (f" signer={signature.signer_sha256[:16]} trusted={int(signature.trusted)}"
               if signature else "")

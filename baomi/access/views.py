@@ -31,7 +31,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from baomi import policy
 from baomi.access import forms, selectors, services
 from baomi.access.models import (
-    AgreementKind,
     BreakGlassRead,
     ClientAuthorization,
     ConfidentialityAgreement,
@@ -234,6 +233,9 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
         "categories": [(c.value, c.value) for c in policy.Category],
         "start": now.strftime("%Y-%m-%dT%H:%M"),
         "end": (now + timedelta(days=90)).strftime("%Y-%m-%dT%H:%M"),
+        # A form downloaded now is valid until then (printed on it, `form_expired` after).
+        "form_days": services.authorization_form_days(),
+        "form_expires": services.authorization_form_expiry(now),
     })
 
 
@@ -351,7 +353,6 @@ def staff_access(request: HttpRequest, user_id: int) -> HttpResponse:
                             timezone.now(), lambda a: a.ended_at is not None),
         "trainings": _rows(list(selectors.trainings_of(person)), lambda t: (t.course,),
                            timezone.now()),
-        "kinds": AgreementKind.choices,
         # Only those a handover may name (`services._assignable`), never the acting
         # administrator (nobody hands clients to themselves, `staff_handover`).
         "colleagues": User.objects.filter(
@@ -374,6 +375,9 @@ def staff_access(request: HttpRequest, user_id: int) -> HttpResponse:
 def _staff_action(actor: User, person: User, what: str, request: HttpRequest) -> None:
     start, end = _dt(request.POST.get("valid_from")), _dt(request.POST.get("valid_to"))
     if what == "agreement":
+        # The page offers no form for it any more: an agreement is registered with its
+        # signed scan on the register's page. A stale form is refused (`scan_required`)
+        # and recorded by the service.
         services.agreement_record(actor=actor, person=person,
                                   kind=request.POST.get("kind", ""), valid_from=start,
                                   valid_to=end)

@@ -163,7 +163,8 @@ now = timezone.now()
 registrar = user_create(username="bench-compliance", password=None, role="compliance",
                         validate=False)
 agreement_record(actor=registrar, person=admin, kind="employee",
-    valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=30))
+    valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=30),
+    scan=b"%PDF-1.4 bench", scan_name="bench.pdf")
 training_record(actor=registrar, person=admin, course="bench",
     valid_from=now - timedelta(days=1), valid_to=now + timedelta(days=30))
 print(json.dumps({"token": token_create(user=admin).plaintext, "client": client.pk}))

@@ -124,6 +124,15 @@ def _access_reviews_flag_overdue() -> None:
     reviews_flag_overdue()
 
 
+def _authorization_forms_expire() -> None:
+    # Issued authorization forms past their validity and never used are deleted.
+    from baomi.access.services import authorization_forms_expire
+
+    removed = authorization_forms_expire()
+    if removed:
+        logger.info("removed %d expired authorization form(s)", removed)
+
+
 def _imports_mark_interrupted() -> None:
     # Imports whose process died stop waiting and offer to resume (baomi.imports.runner).
     from baomi.imports.services import jobs_mark_interrupted
@@ -157,6 +166,7 @@ def jobs() -> list[Job]:
         Job("classification_review", 24 * 3600, _classification_review),
         Job("query_requests_expire", 300, _query_requests_expire),
         Job("access_reviews_flag_overdue", 3600, _access_reviews_flag_overdue),
+        Job("authorization_forms_expire", 3600, _authorization_forms_expire),
         Job("imports_mark_interrupted", 60, _imports_mark_interrupted),
         Job("ledger_verifications_mark_interrupted", 60, _ledger_verifications_mark_interrupted),
     ]

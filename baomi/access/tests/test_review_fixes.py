@@ -30,6 +30,7 @@ from baomi.errors import AccessDenied, Conflict, ValidationFailed
 from baomi.policy import Rule
 from baomi.vault import services as vault_services
 from baomi.vault.tests.conftest import sealed_upload
+from conftest import agreement_scan
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +136,8 @@ def test_the_span_is_1900_to_2199(firm, make_user):
     person = make_user("veteran", compliant=False)
     services.agreement_record(actor=firm["admin"], person=person, kind="employee",
                               valid_from=datetime(1900, 1, 1, tzinfo=UTC),
-                              valid_to=datetime(2199, 12, 31, 23, 59, tzinfo=UTC))
+                              valid_to=datetime(2199, 12, 31, 23, 59, tzinfo=UTC),
+                              **agreement_scan())
     with pytest.raises(ValidationFailed):
         services.agreement_record(actor=firm["admin"], person=person, kind="auditor",
                                   valid_from=datetime(1899, 12, 31, 23, 59, tzinfo=UTC),

@@ -33,7 +33,7 @@ from baomi.testing.pdfsign import sign_pdf
 from baomi.vault import door
 from baomi.vault import services as vault_services
 from baomi.vault.tests.conftest import sealed_upload
-from conftest import verified_client
+from conftest import agreement_scan, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -304,7 +304,7 @@ def test_overlapping_and_inverted_periods_are_refused(firm):
     assert inv.value.code == "period_inverted"
     with pytest.raises(ValidationFailed) as agr:
         services.agreement_record(actor=firm["compliance"], person=firm["acct"],
-                                  kind="employee", **period(30))
+                                  kind="employee", **period(30), **agreement_scan())
     assert agr.value.code == "period_overlaps"
     assert refused("agreement.record", "period_overlaps")
 
