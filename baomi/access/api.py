@@ -29,9 +29,10 @@ from baomi.access.models import (
 )
 from baomi.accounts.models import Role, User
 from baomi.accounts.services import department_get_or_create
-from baomi.api.base import ERRORS, api
+from baomi.api.base import ERRORS, api, typed_text
 from baomi.clients.selectors import client_get
 from baomi.errors import InvalidInput, NotFound
+from baomi.policy.text import PURPOSE_LIMIT, REASON_LIMIT
 
 
 class _Strict(Schema):
@@ -71,7 +72,7 @@ class ScopeIn(_Strict):
 
 class RequestIn(_Strict):
     scope: ScopeIn
-    purpose: str = Field(max_length=500)
+    purpose: str = typed_text(PURPOSE_LIMIT)
     valid_from: datetime
     valid_to: datetime
 
@@ -100,7 +101,7 @@ class RequestOut(Schema):
 
 
 class DecisionIn(_Strict):
-    note: str = Field(default="", max_length=300)
+    note: str = typed_text(REASON_LIMIT, default="")
 
 
 def _request_visible(actor: User, request_id: int) -> QueryRequest:
@@ -191,7 +192,7 @@ class AuthorizationOut(Schema):
 
 
 class RevokeIn(_Strict):
-    reason: str = Field(default="", max_length=300)
+    reason: str = typed_text(REASON_LIMIT, default="")
 
 
 @api.get("/clients/{client_id}/authorizations", response={200: list[AuthorizationOut], **ERRORS},
@@ -480,8 +481,8 @@ def notifications_list(request: HttpRequest) -> list[object]:
 
 
 class BreakGlassIn(_Strict):
-    reason: str = Field(default="", max_length=500, description="Why this emergency read.")
-    purpose: str = Field(default="", max_length=500)
+    reason: str = typed_text(REASON_LIMIT, default="", description="Why this emergency read.")
+    purpose: str = typed_text(PURPOSE_LIMIT, default="")
 
 
 @api.post("/documents/{document_id}/break-glass", response={200: None, **ERRORS},

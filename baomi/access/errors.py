@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.utils.functional import Promise
 from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from baomi import policy
-from baomi.errors import AccessDenied, NotFound
+from baomi.errors import AccessDenied, NotFound, ValidationFailed
+from baomi.policy.text import PURPOSE_LIMIT, REASON_LIMIT
 
 
 def lang() -> str:
@@ -44,3 +47,27 @@ def denied(decision: policy.Decision) -> AccessDenied:
 
 def hidden(code: str = "not_found") -> NotFound:
     return NotFound(code=code)
+
+
+# Typed text longer than its limit is refused, never cut: by kind, the code, the
+# message and the limit (`baomi.policy.text`).
+_TOO_LONG: dict[str, tuple[str, Promise, int]] = {
+    "purpose": ("purpose_too_long", _("A purpose may have at most %(limit)d characters."),
+                PURPOSE_LIMIT),
+    "reason": ("reason_too_long", _("A reason may have at most %(limit)d characters."),
+               REASON_LIMIT),
+    "note": ("note_too_long", _("A note may have at most %(limit)d characters."),
+             REASON_LIMIT),
+}
+
+
+def too_long(kind: str, text: str, *, field_name: str = "") -> ValidationFailed | None:
+    """422 `purpose_too_long` / `reason_too_long` / `note_too_long` (by `kind`) naming
+    `field_name` (default: the kind) when `text`, as stated, is over its limit; else
+    None. `detail.max_length` is the limit."""
+    code, message, limit = _TOO_LONG[kind]
+    if len(text) <= limit:
+        return None
+    text_of = str(message) % {"limit": limit}
+    return ValidationFailed(text_of, code=code, detail={
+        "code": code, "fields": {field_name or kind: [text_of]}, "max_length": limit})

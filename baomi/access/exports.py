@@ -139,12 +139,15 @@ def authorization_form(
     `expires`, when given, is printed as the date to sign and return it by."""
     from pypdf import PdfReader, PdfWriter
 
+    from baomi.access.selectors import scope_labels
+
     scope = terms.scope.clean()
+    levels, categories = scope_labels(scope.levels, scope.categories)
     lines = [
         (_("Client"), _text(client_name)),
         (_("Authorized"), _text(grantee)),
-        (_("Levels"), ", ".join(scope.levels) or "—"),
-        (_("Categories"), ", ".join(scope.categories) or "—"),
+        (_("Levels"), ", ".join(levels) or "—"),
+        (_("Categories"), ", ".join(categories) or "—"),
         (_("Documents"), ", ".join(str(i) for i in scope.document_ids) or "—"),
         (_("Valid from"), timezone.localtime(terms.valid_from).strftime("%Y-%m-%d %H:%M")),
         (_("Valid to"), timezone.localtime(terms.valid_to).strftime("%Y-%m-%d %H:%M")),

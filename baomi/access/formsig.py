@@ -91,6 +91,15 @@ MESSAGES = {
         "Signed forms cannot be checked now: the list of trusted certificate authorities "
         "cannot be read. Tell the administrator."
     ),
+    # Refused by `access.services.authorization_grant` before or after these checks.
+    "form_outdated": _(
+        "This form was issued before signed forms were checked. Issue a new form for the "
+        "client to sign."
+    ),
+    "form_reused": _(
+        "This signed form has already been used for an authorization. Print a new form "
+        "for the client to sign."
+    ),
 }
 
 

@@ -13,6 +13,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from baomi.policy.text import PURPOSE_LIMIT, REASON_LIMIT
+
 
 class PartnerOrganisation(models.Model):
     """An outside firm (外部合作方, F25) whose staff reach client data only through a
@@ -185,7 +187,7 @@ class ClientAuthorization(models.Model):
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    revoke_reason = models.CharField(max_length=300, blank=True)
+    revoke_reason = models.CharField(max_length=REASON_LIMIT, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -248,7 +250,7 @@ class QueryRequest(models.Model):
     scope_levels = models.JSONField(default=list, blank=True)
     scope_categories = models.JSONField(default=list, blank=True)
     scope_document_ids = models.JSONField(default=list, blank=True)
-    purpose = models.CharField(_("purpose"), max_length=500)
+    purpose = models.CharField(_("purpose"), max_length=PURPOSE_LIMIT)
     valid_from = models.DateTimeField(_("valid from"))
     valid_to = models.DateTimeField(_("valid to"))
     status = models.CharField(
@@ -258,7 +260,7 @@ class QueryRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=300, blank=True)
+    decision_note = models.CharField(max_length=REASON_LIMIT, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -285,13 +287,13 @@ class BreakGlassRead(models.Model):
     document = models.ForeignKey(
         "vault.Document", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    reason = models.CharField(_("reason"), max_length=500)
+    reason = models.CharField(_("reason"), max_length=REASON_LIMIT)
     created_at = models.DateTimeField(default=timezone.now)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    review_note = models.CharField(max_length=500, blank=True)
+    review_note = models.CharField(max_length=REASON_LIMIT, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -364,7 +366,8 @@ class ReviewItem(models.Model):
         "clients.Client", null=True, on_delete=models.SET_NULL, related_name="+"
     )
     client_name = models.CharField(max_length=200)
-    description = models.CharField(max_length=300, blank=True)
+    # The period of an authorization, or the purpose of a query request (whole).
+    description = models.CharField(max_length=PURPOSE_LIMIT, blank=True)
     decision = models.CharField(
         max_length=12, choices=ReviewDecision.choices, default=ReviewDecision.PENDING
     )

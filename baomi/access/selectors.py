@@ -34,9 +34,10 @@ from baomi.access.models import (
     ReviewItem,
     TrainingRecord,
 )
-from baomi.accounts.models import Role, StaffStatus, User
+from baomi.accounts.models import Level, Role, StaffStatus, User
 from baomi.clients.models import Assignment, Client
 from baomi.core.rawrows import cached_sql, fetch
+from baomi.vault.models import Category
 
 # The client profile (name, legal representative, status, contacts' names) is labelled
 # internal: staff need an agreement and training in force to see it at all (F23, F24).
@@ -310,6 +311,31 @@ def approved_purposes(user: User, obj: policy.Resource) -> list[str]:
         if row.purpose not in out and query_request_fact(row).covers(actor, obj, now):
             out.append(row.purpose)
     return out
+
+
+def scope_labels(levels: Iterable[str], categories: Iterable[str]
+                 ) -> tuple[list[str], list[str]]:
+    """A scope's levels (in rank order) and categories as people read them: the model
+    choices' labels (`Level`, `Category`: 内部, 财务数据 …) in the active language. A
+    value no choice has is shown as stored."""
+
+    def labelled(choices: list[tuple[str, Any]], values: Iterable[str]) -> list[str]:
+        chosen = {str(v) for v in values}
+        known = {value for value, _label in choices}
+        return [str(label) for value, label in choices if value in chosen] + sorted(
+            chosen - known)
+
+    return labelled(Level.choices, levels), labelled(Category.choices, categories)
+
+
+def scope_text(levels: Iterable[str], categories: Iterable[str],
+               document_ids: Iterable[int] = ()) -> str:
+    """A scope on one line (`scope_labels`, then the listed documents as #id); "" for
+    none. Shown for client authorizations and query requests."""
+    level_labels, category_labels = scope_labels(levels, categories)
+    documents = [f"#{i}" for i in document_ids]
+    return " · ".join(", ".join(part) for part in (level_labels, category_labels, documents)
+                      if part)
 
 
 def client_resource(client: Client | None = None, *, client_id: int | None = None,

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from baomi import policy
 from baomi.access import formsig, selectors
-from baomi.access.errors import denied
+from baomi.access.errors import denied, too_long
 from baomi.access.models import (
     AgreementKind,
     AuthorizationForm,
@@ -66,6 +66,8 @@ AUTHORIZATION_MAX_DAYS = 1096
 # recorded.
 AUTHORIZATION_FORM_DAYS = 90
 MAX_SCAN_BYTES = 10 * 1024 * 1024
+# The words of a listed purpose (short, for a pick list); a purpose stated with a read or
+# a request may be longer (`baomi.policy.text.PURPOSE_LIMIT`).
 PURPOSE_MAX_CHARS = 100
 # Signed scans are PDFs or images; recognised by their first bytes, not by name.
 _SCAN_MAGIC = (
@@ -98,6 +100,17 @@ def _refuse_input(actor: Any, action: str, code: str, message: str, *, field_nam
         detail["fields"] = {field_name: [message]}
     err = ValidationFailed(message, code=code, detail=detail)
     return err
+
+
+def _check_length(actor: Any, action: str, kind: str, text: str, *, field_name: str,
+                  object_type: str, object_id: Any = "", client_id: Any = None) -> None:
+    """Refuse (and record) `text` over the limit of its `kind` (`access.errors.too_long`):
+    typed text is never cut."""
+    err = too_long(kind, text, field_name=field_name)
+    if err is not None:
+        record(actor, action, object_type=object_type, object_id=object_id,
+               client_id=client_id, decision="refused", reason=err.code)
+        raise err
 
 
 def _refuse_self(actor: Any, action: str, message: str, *, field_name: str = "",
@@ -918,12 +931,10 @@ def authorization_grant(
 
 
 def _refuse_form(actor: User, client: Client, code: str) -> ValidationFailed:
-    """Refuse (and record) a grant whose signed form does not pass `formsig`."""
-    message = (_("This form was issued before signed forms were checked. Issue a new form "
-                 "for the client to sign.") if code == "form_outdated"
-               else str(formsig.MESSAGES[code]))
-    return _refuse_input(actor, "authorization.grant", code, message, field_name="form",
-                         object_type="client", client_id=client.pk)
+    """Refuse (and record) a grant whose signed form is not accepted (`formsig.MESSAGES`
+    has every such code's message)."""
+    return _refuse_input(actor, "authorization.grant", code, str(formsig.MESSAGES[code]),
+                         field_name="form", object_type="client", client_id=client.pk)
 
 
 def _check_grantee_partner(actor: User, act: str, client: Client, user: User | None) -> None:
@@ -967,9 +978,7 @@ def _authorization_overlaps(actor: User, client: Client) -> ValidationFailed:
 
 
 def _form_reused(actor: User, act: str, client: Client) -> ValidationFailed:
-    return _refuse_input(actor, act, "form_reused",
-                         _("This signed form has already been used for an authorization. "
-                           "Print a new form for the client to sign."),
+    return _refuse_input(actor, act, "form_reused", str(formsig.MESSAGES["form_reused"]),
                          field_name="form", object_type="client", client_id=client.pk)
 
 
@@ -1052,11 +1061,15 @@ def _store_client_file(actor: User, client: Client, data: bytes, filename: str, 
 
 def authorization_revoke(*, actor: User, authorization: ClientAuthorization,
                          reason: str = "") -> ClientAuthorization:
-    """Revoke at once (idempotent). Ledger: ``authorization.revoke``."""
+    """Revoke at once (idempotent). A reason over `REASON_LIMIT` is refused (422
+    `reason_too_long`). Ledger: ``authorization.revoke``."""
     obj = selectors.client_resource(authorization.client)
     require_allowed(actor, policy.Action.AUTHORIZATION_REVOKE, obj,
                     ledger_action="authorization.revoke", object_type="authorization",
                     object_id=authorization.pk)
+    _check_length(actor, "authorization.revoke", "reason", reason.strip(), field_name="reason",
+                  object_type="authorization", object_id=authorization.pk,
+                  client_id=authorization.client_id)
     # The typed reason is kept on the row; the ledger gets a code (free text may carry
     # client data, and nothing of that kind goes into an entry).
     return _revoke_authorization(actor, authorization, reason, code="by_request")
@@ -1071,7 +1084,7 @@ def _revoke_authorization(actor: Any, authorization: ClientAuthorization, reason
         if row.revoked_at is None:
             row.revoked_at = timezone.now()
             row.revoked_by = actor if isinstance(actor, User) else None
-            row.revoke_reason = reason.strip()[:300]
+            row.revoke_reason = reason.strip()
             row.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
             record(actor, "authorization.revoke", object_type="authorization",
                    object_id=row.pk, client_id=row.client_id,
@@ -1122,7 +1135,8 @@ def request_create(
     valid_from: datetime | None,
     valid_to: datetime | None,
 ) -> QueryRequest:
-    """File a query request. Refused (and recorded): blank purpose, empty scope,
+    """File a query request. Refused (and recorded): blank purpose, a purpose over
+    `PURPOSE_LIMIT` (422 `purpose_too_long`, never cut), empty scope,
     inverted windows or windows over 90 days, documents that are not this client's
     (another client's, or no document at all: `scope_unknown_document`, as
     `authorization_grant` refuses them). Approvers are notified. Ledger:
@@ -1132,11 +1146,14 @@ def request_create(
                     ledger_action=act, object_type="client", object_id=client.pk)
     # Control and invisible format characters are removed (`stated`): a purpose of
     # nothing else (a zero-width space, a BOM, an escape sequence) states nothing.
-    text = stated(purpose)[:500]
+    text = stated(purpose)
     if not text:
         raise _refuse_input(actor, act, "purpose_required",
                             _("State the purpose of this query (查询目的)."),
                             field_name="purpose", object_type="client", client_id=client.pk)
+    # Never cut: a read under the request restates this purpose exactly.
+    _check_length(actor, act, "purpose", text, field_name="purpose", object_type="client",
+                  client_id=client.pk)
     clean = scope.clean()
     if clean.empty:
         raise _refuse_input(actor, act, "scope_empty",
@@ -1203,6 +1220,8 @@ def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> Q
     else:
         require_allowed(actor, policy.Action.QUERY_REQUEST_APPROVE, obj, ledger_action=act,
                         object_type="query_request", object_id=row.pk)
+    _check_length(actor, act, "note", note.strip(), field_name="note",
+                  object_type="query_request", object_id=row.pk, client_id=row.client_id)
     with transaction.atomic():
         locked = QueryRequest.objects.select_for_update().get(pk=row.pk)
         decided = locked.status != RequestStatus.PENDING
@@ -1232,7 +1251,7 @@ def _decide_locked(actor: User, locked: QueryRequest, act: str, status: str,
     locked.status = status
     locked.decided_by = actor
     locked.decided_at = timezone.now()
-    locked.decision_note = note.strip()[:300]
+    locked.decision_note = note.strip()
     locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     record(actor, act, object_type="query_request", object_id=locked.pk,
            client_id=locked.client_id, purpose=locked.purpose,
@@ -1243,7 +1262,8 @@ def _decide_locked(actor: User, locked: QueryRequest, act: str, status: str,
 def request_approve(*, actor: User, request: QueryRequest, note: str = "") -> QueryRequest:
     """Approve: a time-boxed grant from now on. Nobody approves their own request
     (refused as `self_approval`), and a request whose window has already ended is not
-    approved (409 `request_expired`, recorded). Ledger: ``query_request.approve``."""
+    approved (409 `request_expired`, recorded). A note over `REASON_LIMIT` is refused
+    (422 `note_too_long`), as on a rejection. Ledger: ``query_request.approve``."""
     return _decide_request(actor, request, RequestStatus.APPROVED, note)
 
 
@@ -1297,9 +1317,10 @@ def break_glass_opened(*, actor: User, client_id: int, document_id: int | None,
                        reason: str) -> BreakGlassRead:
     """Called by the vault door when it acts on an allowed break-glass decision (its
     `alert_compliance` and `post_review` obligations): compliance is notified at once and
-    a post-review item opened, in the door's transaction. Ledger: ``break_glass.read``."""
+    a post-review item opened, in the door's transaction. The reason is stored whole
+    (`break_glass_download` refuses one over `REASON_LIMIT`). Ledger: ``break_glass.read``."""
     row = BreakGlassRead.objects.create(actor=actor, client_id=client_id,
-                                        document_id=document_id, reason=stated(reason)[:500])
+                                        document_id=document_id, reason=stated(reason))
     record(actor, "break_glass.read", object_type="break_glass", object_id=row.pk,
            client_id=client_id, reason="alert_compliance post_review")
     notify(_compliance(), "break_glass", {"id": row.pk, "by": str(actor)},
@@ -1312,7 +1333,8 @@ def break_glass_review(*, actor: User, item: BreakGlassRead, note: str) -> Break
 
     Refused (and recorded): anyone but compliance, the reader themselves
     (`self_review`), a blank note (422 `note_required`: control and invisible
-    characters alone state nothing, `stated`), and an item already reviewed (409
+    characters alone state nothing, `stated`), a note over `REASON_LIMIT` (422
+    `note_too_long`), and an item already reviewed (409
     `review_not_pending`: the first review stands, it is never overwritten).
     Ledger: ``break_glass.review``."""
     act = "break_glass.review"
@@ -1322,12 +1344,14 @@ def break_glass_review(*, actor: User, item: BreakGlassRead, note: str) -> Break
         record(actor, act, object_type="break_glass", object_id=item.pk,
                client_id=item.client_id, decision="refused", reason="self_review")
         raise AccessDenied(_("You cannot review your own emergency access."), code="self_review")
-    text = stated(note)[:500]
+    text = stated(note)
     if not text:
         raise _refuse_input(actor, act, "note_required",
                             _("Write what the review found."), field_name="note",
                             object_type="break_glass", object_id=item.pk,
                             client_id=item.client_id)
+    _check_length(actor, act, "note", text, field_name="note", object_type="break_glass",
+                  object_id=item.pk, client_id=item.client_id)
     with transaction.atomic():
         locked = BreakGlassRead.objects.select_for_update().get(pk=item.pk)
         reviewed = locked.reviewed_at is not None
@@ -1669,7 +1693,7 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
                 campaign=campaign, reviewer=reviewer(q.client, q.requester_id),
                 grant_kind=GrantKind.QUERY_REQUEST,
                 grant_id=q.pk, holder=str(q.requester), client=q.client,
-                client_name=q.client.name, description=q.purpose[:300],
+                client_name=q.client.name, description=q.purpose,
             ))
         # An item nobody could be chosen for is flagged to compliance now, not at the
         # deadline: only a compliance officer may decide it (`review_may_decide`).
@@ -1892,12 +1916,14 @@ def break_glass_download(*, actor: User, document: Any, reason: str, purpose: st
     """An emergency read (紧急访问) of one document by a manager, with a mandatory reason:
     the vault door decides with the break-glass fact set, and on an allowed break-glass
     decision alerts compliance and opens the post-review item itself. Refused (and
-    recorded): a blank reason, any role but manager. Returns the vault `Download`."""
+    recorded): a blank reason, any role but manager, a reason over `REASON_LIMIT` (422
+    `reason_too_long`; the door refuses a purpose over `PURPOSE_LIMIT`). Returns the vault
+    `Download`."""
     from baomi.access.context import session_facts
     from baomi.vault import services as vault_services
 
     # A reason of control or invisible characters alone states nothing (`stated`).
-    text = stated(reason)[:500]
+    text = stated(reason)
     if not text:
         record(actor, "break_glass.read", object_type="document", object_id=document.pk,
                client_id=document.client_id, decision="refused",
@@ -1912,5 +1938,7 @@ def break_glass_download(*, actor: User, document: Any, reason: str, purpose: st
                reason=policy.Rule.BREAK_GLASS_NOT_PERMITTED.value)
         raise AccessDenied(_("Only managers may make an emergency access."),
                            code=policy.Rule.BREAK_GLASS_NOT_PERMITTED.value)
+    _check_length(actor, "break_glass.read", "reason", text, field_name="reason",
+                  object_type="document", object_id=document.pk, client_id=document.client_id)
     with session_facts(break_glass_reason=text):
         return vault_services.document_download(actor=actor, document=document, purpose=purpose)

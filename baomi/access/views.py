@@ -42,15 +42,18 @@ from baomi.access.models import (
     ReviewItem,
     TrainingRecord,
 )
-from baomi.accounts.models import Department, Role, StaffStatus, User
+from baomi.accounts.models import Department, Level, Role, StaffStatus, User
 from baomi.audit.events import record
 from baomi.clients.models import Client
 from baomi.clients.selectors import client_get
 from baomi.core.http import actor_of, positive_id
 from baomi.errors import AccessDenied, BaomiError, InvalidInput, NotFound, ValidationFailed
 from baomi.vault import selectors as vault_selectors
+from baomi.vault.models import Category
 
-LEVELS = [(lv.value, lv.value) for lv in policy.LEVELS]
+# The scope a grant or request may name, as checkboxes: the model choices' labels.
+LEVELS = Level.choices
+CATEGORIES = Category.choices
 
 
 def _dt(raw: str | None) -> datetime | None:
@@ -148,7 +151,7 @@ def request_new(request: HttpRequest, client_id: int) -> HttpResponse:
     now = timezone.localtime()
     return render(request, "access/request_new.html", {
         "nav": "access", "client": client, "levels": LEVELS,
-        "categories": [(c.value, c.value) for c in policy.Category],
+        "categories": CATEGORIES,
         "purposes": selectors.purposes(),
         "start": now.strftime("%Y-%m-%dT%H:%M"),
         "end": (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
@@ -230,7 +233,7 @@ def client_access(request: HttpRequest, client_id: int) -> HttpResponse:
                       if "authorization.grant" in visible and actor.role != Role.CLIENT
                       else []),
         "levels": LEVELS,
-        "categories": [(c.value, c.value) for c in policy.Category],
+        "categories": CATEGORIES,
         "start": now.strftime("%Y-%m-%dT%H:%M"),
         "end": (now + timedelta(days=90)).strftime("%Y-%m-%dT%H:%M"),
         # A form downloaded now is valid until then (printed on it, `form_expired` after).

@@ -391,7 +391,7 @@ def staff_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Changes saved."))
             return redirect("accounts:staff_edit", user_id=person.pk)
-    purpose = request.GET.get("purpose", "").strip()[:500] if request.method == "GET" else ""
+    purpose = request.GET.get("purpose", "").strip() if request.method == "GET" else ""
     shown, refused = _staff_sealed(actor, person, purpose)
     return _staff_page(
         request, form, person=person, shown=shown, purpose=purpose, refused=refused

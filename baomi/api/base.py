@@ -85,6 +85,14 @@ ERRORS: dict[int, type[ErrorOut]] = {
 }
 
 
+def typed_text(limit: int, *, default: Any = ..., description: str = "") -> Any:
+    """A typed purpose, reason or note. Its limit is documented (`maxLength`) and checked
+    by the service on the stated text (`baomi.policy.text`): a longer one is refused with
+    its own code and a localized message (422 `purpose_too_long`, `reason_too_long`,
+    `note_too_long`), not pydantic's generic one."""
+    return Field(default, description=description or None, json_schema_extra={"maxLength": limit})
+
+
 def _validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
     fields: dict[str, list[str]] = {}
     for err in errors:

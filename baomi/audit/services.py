@@ -48,6 +48,9 @@ from baomi.ledger.entry import GENESIS_PREV_HASH, EntryTemplate, format_time
 from baomi.ledger.errors import EntryFormatError
 from baomi.ledger.hashing import LEAF_PREFIX, hasher
 
+# An entry's purpose and reason: their columns' length. A stated purpose is at most
+# `baomi.policy.text.PURPOSE_LIMIT` long (refused beyond, never cut), so it is recorded
+# whole; a reason is a code the system writes, not typed text.
 MAX_TEXT = 500
 log = logging.getLogger(__name__)
 

@@ -134,7 +134,7 @@ def protected_search(*, actor: User, term: str, purpose: str) -> ProtectedSearch
     and the purpose, never the value). The results are restricted to clients `actor` may
     see. A refusal is returned in `refused`, not raised.
     """
-    from baomi.errors import AccessDenied
+    from baomi.errors import AccessDenied, ValidationFailed
     from baomi.vault import door, normalize
 
     text = unicodedata.normalize("NFKC", term).strip()[:100]
@@ -181,7 +181,7 @@ def protected_search(*, actor: User, term: str, purpose: str) -> ProtectedSearch
                     purpose=purpose,
                 )
                 contact_q |= Q(pk__in=[pk for pk, client_id in pairs if client_id in reach])
-    except AccessDenied as exc:
+    except (AccessDenied, ValidationFailed) as exc:  # refused, or a purpose too long
         out.refused = str(exc.message)
         return out
     out.contacts = list(

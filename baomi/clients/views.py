@@ -37,7 +37,7 @@ def client_list_view(request: HttpRequest) -> HttpResponse:
         status = ""
     # Searching ID numbers, mobiles and bank accounts confirms protected values: a
     # purpose is asked for, as for any other read of them (F08).
-    purpose = request.GET.get("purpose", "").strip()[:500]
+    purpose = request.GET.get("purpose", "").strip()
     found = selectors.protected_search(actor=actor, term=q, purpose=purpose)
     qs = selectors.client_list(actor=actor, search=q, status=status, also=found.clients)
     page = Paginator(qs, 20).get_page(request.GET.get("page"))
@@ -109,7 +109,7 @@ def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
     from baomi.vault import door
     from baomi.vault.selectors import document_list
 
-    purpose = request.GET.get("purpose", "").strip()[:500]
+    purpose = request.GET.get("purpose", "").strip()
     contacts, refused = _sealed_rows(
         actor, list(client.contacts.all()), services.CONTACT_SEALED_FIELDS, purpose
     )
@@ -259,7 +259,7 @@ def client_edit_view(request: HttpRequest, client_id: int) -> HttpResponse:
         if saved is not None:
             messages.success(request, _("Changes saved."))
             return redirect("clients:detail", client_id=client.pk)
-    purpose = request.GET.get("purpose", "").strip()[:500] if request.method == "GET" else ""
+    purpose = request.GET.get("purpose", "").strip() if request.method == "GET" else ""
     rows, refused = _sealed_rows(actor, [client], services.SEALED_CLIENT_FIELDS, purpose)
     return _form_page(
         request, form, client, stored=rows[0], purpose=purpose, refused=refused
@@ -334,7 +334,7 @@ def contacts_view(request: HttpRequest, client_id: int) -> HttpResponse:
         if saved is not None:
             messages.success(request, _("Contact %(name)s saved.") % {"name": saved.name})
             return redirect(reverse("clients:detail", args=[client.pk]) + "#contacts")
-    purpose = request.GET.get("purpose", "").strip()[:500] if request.method == "GET" else ""
+    purpose = request.GET.get("purpose", "").strip() if request.method == "GET" else ""
     shown: dict[str, str | None] = {}
     refused = ""
     if contact is not None:

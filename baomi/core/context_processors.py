@@ -5,6 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
+from baomi.policy.text import PURPOSE_LIMIT, REASON_LIMIT
+
 
 def baomi(request: HttpRequest) -> dict[str, Any]:
     """Values every page's layout needs."""
@@ -20,4 +22,7 @@ def baomi(request: HttpRequest) -> dict[str, Any]:
         "CAN_VIEW_STAFF": signed_in and staff_can_view(user),  # type: ignore[arg-type]  # narrowed above
         "CAN_VIEW_LEDGER": isinstance(user, User) and can_view_ledger(user),
         "UNREAD_NOTIFICATIONS": notifications_unread(user) if signed_in else 0,  # type: ignore[arg-type]  # narrowed above
+        # The `maxlength` of purpose and reason/note inputs (the services check again).
+        "PURPOSE_LIMIT": PURPOSE_LIMIT,
+        "REASON_LIMIT": REASON_LIMIT,
     }

@@ -13,6 +13,16 @@ import unicodedata
 
 _SILENT = frozenset({"Cc", "Cf"})
 
+# The most characters a statement may have, counted as stated (`stated`). Longer text is
+# refused, never cut: a purpose is recorded whole, and a read under an approved query
+# request must restate its purpose exactly, so the limit of a request's purpose and of a
+# read's is this one. The ledger's purpose column (`baomi.audit.services.MAX_TEXT`)
+# holds it whole.
+PURPOSE_LIMIT = 500
+# The same for a reason or a note: a break-glass reason, a revocation reason, a
+# request's decision note, a break-glass review note.
+REASON_LIMIT = 500
+
 
 def stated(text: str | None) -> str:
     """`text` as a statement: silent characters removed, whitespace collapsed and

@@ -19,11 +19,12 @@ from ninja.responses import Status
 from pydantic import ConfigDict, Field
 
 from baomi.accounts.models import Level, User
-from baomi.api.base import api
+from baomi.api.base import api, typed_text
 from baomi.clients import selectors as client_selectors
 from baomi.clients import services as client_services
 from baomi.clients.models import Contact
 from baomi.errors import InvalidInput
+from baomi.policy.text import PURPOSE_LIMIT
 from baomi.vault import door, selectors, services, uploads
 from baomi.vault.models import Category, Document, DocumentVersion
 from baomi.vault.views import download_response
@@ -84,7 +85,7 @@ class DocumentDetailOut(DocumentOut):
 
 
 class ContentQuery(Schema):
-    purpose: str = Field(default="", max_length=500, description="Why you read it (查询目的).")
+    purpose: str = typed_text(PURPOSE_LIMIT, default="", description="Why you read it (查询目的).")
     version: int | None = Field(default=None, ge=1)
 
 
@@ -248,8 +249,8 @@ class ContactIn(Schema):
 
 
 class PurposeQuery(Schema):
-    purpose: str = Field(
-        default="", max_length=500, description="Reveal sealed values for this purpose."
+    purpose: str = typed_text(
+        PURPOSE_LIMIT, default="", description="Reveal sealed values for this purpose."
     )
 
 
@@ -299,9 +300,9 @@ class ContactSearch(Schema):
     mobile: str = Field(default="", max_length=40)
     id_number: str = Field(default="", max_length=40)
     email: str = Field(default="", max_length=254)
-    purpose: str = Field(
+    purpose: str = typed_text(
+        PURPOSE_LIMIT,
         default="",
-        max_length=500,
         description=(
             "Why you search (查询目的). Required: a match confirms a protected value "
             "(mobile and e-mail 内部, ID number 机密), so the search is decided and recorded "

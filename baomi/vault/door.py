@@ -40,6 +40,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baomi import config
+from baomi.access.errors import too_long
 from baomi.accounts.models import LEVEL_ORDER, Level, Role, StaffStatus, User
 from baomi.core.dberrors import busy, table_locked
 from baomi.core.rawrows import Rows, cached_sql, fetch
@@ -498,19 +499,28 @@ def authorize(
     obligations: the door opens the post-review item and alerts compliance before it
     returns (`baomi.access.services.break_glass_opened`).
     Raises `AccessDenied` (with the decision's code and reason, `detail.rule`) when
-    refused, `AuditUnavailable` when the record cannot be written.
+    refused, `ValidationFailed` (422 `purpose_too_long`, recorded without the purpose)
+    for a purpose over `PURPOSE_LIMIT`, `AuditUnavailable` when the record cannot be
+    written.
     """
     said = None if purpose is None else stated(purpose)
-    decision = decide(
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        client_id=client_id,
-        level=level,
-        purpose=said,
-        category=category,
-        kind=kind,
+    # Refused, never cut: the limit is a query request's, so an approved purpose can
+    # always be restated, and the ledger records a purpose whole.
+    over = too_long("purpose", said or "")
+    decision = (
+        _deny(over.code, str(over.message), over.code)
+        if over is not None
+        else decide(
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            client_id=client_id,
+            level=level,
+            purpose=said,
+            category=category,
+            kind=kind,
+        )
     )
     event = DoorEvent(
         actor=actor,
@@ -518,7 +528,7 @@ def authorize(
         object_type=object_type,
         object_id=object_id,
         client_id=client_id,
-        purpose=said or "",
+        purpose="" if over is not None else said or "",
         decision="allow" if decision.allowed else "deny",
         reason=decision.reason,
         rule=decision.rule,
@@ -534,6 +544,8 @@ def authorize(
     if not decision.allowed:
         if transaction.get_connection().in_atomic_block:
             _hold_refusal(event, seq)
+        if over is not None:
+            raise over
         raise AccessDenied(decision.reason, code=decision.code, detail={"rule": decision.rule})
     if "alert_compliance" in decision.obligations and isinstance(actor, User):
         from baomi.access.context import current

@@ -228,7 +228,7 @@ def download(request: HttpRequest, document_id: int) -> HttpResponseBase:
         prepared = services.document_download(
             actor=actor_of(request),
             document=document,
-            purpose=request.GET.get("purpose", "")[:500],
+            purpose=request.GET.get("purpose", ""),
             version_number=version_number,
         )
     except BaomiError as exc:
