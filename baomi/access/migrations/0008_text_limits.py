@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('access', '0006_authorization_form_signature'),
+        ('access', '0007_authorization_form_used'),
     ]
 
     operations = [
