@@ -115,11 +115,19 @@ def test_demo_token_check(data_dir: Path):
     count = run(["manage", "shell", "-c",
                  "from baomi.clients.models import Client;print(Client.objects.count())"], data_dir)
     assert count.stdout.strip().splitlines()[-1] == "20"
+    # The demo's agreements are registered as the registry requires: each with its
+    # signed scan, sealed by the vault.
+    scans = run(["manage", "shell", "-c",
+                 "from baomi.access.models import ConfidentialityAgreement as A;"
+                 "print(A.objects.count(), A.objects.filter(scan_sha256='').count())"],
+                data_dir)
+    total, without = map(int, scans.stdout.strip().splitlines()[-1].split())
+    assert total > 0 and without == 0
     # Each use of the escape hatch is recorded (the command's name, not its arguments).
     used = run(["manage", "shell", "-c", "from baomi.audit.models import LedgerEntry as L;"
                 "print([e.object_id for e in L.objects.filter(action='admin.manage')])"],
                data_dir)
-    assert used.stdout.strip().splitlines()[-1] == "['shell', 'shell']"
+    assert used.stdout.strip().splitlines()[-1] == "['shell', 'shell', 'shell']"
 
     created = run(["token", "create", "acct1", "--expires", "7"], data_dir)
     assert created.returncode == 0, created.stderr

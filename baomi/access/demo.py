@@ -17,6 +17,7 @@ from baomi.access.models import (
     TrainingRecord,
 )
 from baomi.access.selectors import gate_agreement_kind
+from baomi.access.services import _agreement_create
 from baomi.accounts.models import Role, User
 from baomi.audit.events import record
 from baomi.clients.models import Client
@@ -30,6 +31,7 @@ def demo_agreements(*, users: dict[str, User]) -> int:
     now = timezone.now()
     year_start = now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     created = 0
+    scan = b""
     for username, user in users.items():
         if user.role == Role.CLIENT:
             continue
@@ -39,11 +41,11 @@ def demo_agreements(*, users: dict[str, User]) -> int:
                 start, end = year_start - timedelta(days=730), year_start - timedelta(days=30)
             else:
                 start, end = year_start - timedelta(days=365), year_start + timedelta(days=3 * 365)
-            ConfidentialityAgreement.objects.create(
-                person=user, kind=kind, valid_from=start, valid_to=end, recorded_by=users["admin"]
-            )
-            record("baomi-demo", "agreement.record", object_type="user", object_id=user.pk,
-                   reason=f"kind={kind} to={end.date().isoformat()}")
+            # Registered as the registry does, with a (sample) signed scan sealed by
+            # the vault: the registry requires one.
+            scan = scan or _sample_scan()
+            _agreement_create(actor=users["admin"], person=user, kind=kind, start=start,
+                              end=end, scan=scan, scan_name="保密协议（演示）.pdf")
             created += 1
         if not TrainingRecord.objects.filter(person=user).exists():
             TrainingRecord.objects.create(
@@ -53,6 +55,13 @@ def demo_agreements(*, users: dict[str, User]) -> int:
             record("baomi-demo", "training.record", object_type="user", object_id=user.pk)
             created += 1
     return created
+
+
+def _sample_scan() -> bytes:
+    """A one-page PDF standing in for the signed agreements' scans (one for all)."""
+    from baomi.access.exports import _page, _pdf
+
+    return _pdf(_page("保密协议（演示）", "<p>演示数据：本页代替已签署保密协议的扫描件。</p>"))
 
 
 def demo_partner(*, users: dict[str, User], clients: list[Client]) -> dict[str, Any]:
