@@ -239,18 +239,26 @@ def test_the_same_updates_after_signing_are_refused(firm, how):
     _refused_as(firm, terms, changed, "form_signature_invalid")
 
 
-def test_a_reference_with_another_generation_is_refused(firm):
-    """/Annots "N 1 R" where only N 0 exists: PDFium and MuPDF take object N (here a
-    free-text annotation over the terms), pypdf and pyHanko read null."""
+def _annots_with_note(firm: dict, generation: int) -> tuple[Any, bytes, bytes]:
+    """The issued form and a copy whose page's /Annots is an indirect array ("N
+    `generation` R") holding the signature box and a free-text note over the terms:
+    (terms, form, copy)."""
     terms, form = _issue(firm)
     number, issued, _fake = _page(form)
     box = re.search(rb"/Annots \[ (\d+ 0 R) \]", issued)
     assert box
     note = (b"<< /Type /Annot /Subtype /FreeText /Rect [ 0 0 841 595 ] /F 4 "
             b"/Contents (VALID TO 2025-01-31 ONLY) /DA (/Helv 24 Tf 0 g) >>")
-    page = issued.replace(box[0], b"/Annots %d 1 R" % (NEW + 1))
-    changed = _update(form, [(NEW, 0, note), (NEW + 1, 0, b"[ %s %d 0 R ]" % (box[1], NEW)),
-                             (number, 0, page)])
+    page = issued.replace(box[0], b"/Annots %d %d R" % (NEW + 1, generation))
+    return terms, form, _update(form, [(NEW, 0, note),
+                                       (NEW + 1, 0, b"[ %s %d 0 R ]" % (box[1], NEW)),
+                                       (number, 0, page)])
+
+
+def test_a_reference_with_another_generation_is_refused(firm):
+    """/Annots "N 1 R" where only N 0 exists: PDFium and MuPDF take object N (here a
+    free-text annotation over the terms), pypdf and pyHanko read null."""
+    terms, _form, changed = _annots_with_note(firm, 1)
     _refused_as(firm, terms, _client_signs(changed), "form_tampered")
 
 
@@ -288,16 +296,12 @@ def test_a_reference_to_a_copy_hidden_from_the_xref_is_refused(firm):
 
 
 def test_an_annotation_in_an_indirect_annots_array_is_refused(firm):
-    terms, form = _issue(firm)
+    terms, form, changed = _annots_with_note(firm, 0)
+    _refused_as(firm, terms, _client_signs(changed), "form_tampered")
     number, issued, _fake = _page(form)
     box = re.search(rb"/Annots \[ (\d+ 0 R) \]", issued)
     assert box
-    note = (b"<< /Type /Annot /Subtype /FreeText /Rect [ 0 0 841 595 ] /F 4 "
-            b"/Contents (VALID TO 2025-01-31 ONLY) /DA (/Helv 24 Tf 0 g) >>")
     page = issued.replace(box[0], b"/Annots %d 0 R" % (NEW + 1))
-    changed = _update(form, [(NEW, 0, note), (NEW + 1, 0, b"[ %s %d 0 R ]" % (box[1], NEW)),
-                             (number, 0, page)])
-    _refused_as(firm, terms, _client_signs(changed), "form_tampered")
     # The same array without the note is only another way to write the issued page.
     plain = _update(form, [(NEW + 1, 0, b"[ %s ]" % box[1]), (number, 0, page)])
     assert _outcome(_client_signs(plain), _issued_row()) is None
