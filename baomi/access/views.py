@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -121,13 +122,27 @@ def matrix(request: HttpRequest) -> HttpResponse:
     roles = []
     for role in policy.Role:
         rows = [
-            (action.value, [c.value for c in policy.cells(role, action)])
+            (action.value, [(c.value, _REQ_LABELS.get(c, "")) for c in policy.cells(role, action)])
             for action in policy.Action
             if any(c is not policy.Req.DENY for c in policy.cells(role, action))
         ]
         roles.append((role.value, Role(role.value).label, rows))
+    levels = [(lv.value, Level(lv.value).label) for lv in policy.LEVELS]
     return render(request, "access/matrix.html",
-                  {"nav": "access", "roles": roles, "levels": [lv.value for lv in policy.LEVELS]})
+                  {"nav": "access", "roles": roles, "levels": levels})
+
+
+# What a matrix cell requires, as the page says it (the code is shown beside it).
+_REQ_LABELS = {
+    policy.Req.FIRM: gettext_lazy("any client of the firm"),
+    policy.Req.ASSIGNED: gettext_lazy("assigned clients"),
+    policy.Req.REQUEST: gettext_lazy("approved query request"),
+    policy.Req.ASSIGNED_REQUEST: gettext_lazy("assigned and approved query request"),
+    policy.Req.ASSIGNED_OR_REQUEST: gettext_lazy("assigned, or approved query request"),
+    policy.Req.AUTHORIZED: gettext_lazy("client authorization"),
+    policy.Req.OWN: gettext_lazy("own company"),
+    policy.Req.BREAK_GLASS: gettext_lazy("emergency read, reviewed"),
+}
 
 
 @login_required

@@ -20,3 +20,11 @@ def rule_title(reason: object) -> str:
         return ""
     zh, en = policy.RULE_TITLES[rule]
     return en if (get_language() or "").startswith("en") else zh
+
+
+@register.filter
+def action_label(code: object) -> str:
+    """A ledger action code's label in the page's language ("" when it has none)."""
+    from baomi.audit.actions import action_label as label
+
+    return label(str(code or ""))
