@@ -1067,7 +1067,8 @@ def authorization_revoke(*, actor: User, authorization: ClientAuthorization,
     require_allowed(actor, policy.Action.AUTHORIZATION_REVOKE, obj,
                     ledger_action="authorization.revoke", object_type="authorization",
                     object_id=authorization.pk)
-    _check_length(actor, "authorization.revoke", "reason", reason.strip(), field_name="reason",
+    reason = stated(reason)  # no control characters (PostgreSQL refuses NUL) or surrogates
+    _check_length(actor, "authorization.revoke", "reason", reason, field_name="reason",
                   object_type="authorization", object_id=authorization.pk,
                   client_id=authorization.client_id)
     # The typed reason is kept on the row; the ledger gets a code (free text may carry
@@ -1084,7 +1085,7 @@ def _revoke_authorization(actor: Any, authorization: ClientAuthorization, reason
         if row.revoked_at is None:
             row.revoked_at = timezone.now()
             row.revoked_by = actor if isinstance(actor, User) else None
-            row.revoke_reason = reason.strip()
+            row.revoke_reason = stated(reason)
             row.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
             record(actor, "authorization.revoke", object_type="authorization",
                    object_id=row.pk, client_id=row.client_id,
@@ -1220,7 +1221,8 @@ def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> Q
     else:
         require_allowed(actor, policy.Action.QUERY_REQUEST_APPROVE, obj, ledger_action=act,
                         object_type="query_request", object_id=row.pk)
-    _check_length(actor, act, "note", note.strip(), field_name="note",
+    note = stated(note)  # no control characters (PostgreSQL refuses NUL) or surrogates
+    _check_length(actor, act, "note", note, field_name="note",
                   object_type="query_request", object_id=row.pk, client_id=row.client_id)
     with transaction.atomic():
         locked = QueryRequest.objects.select_for_update().get(pk=row.pk)
@@ -1251,7 +1253,7 @@ def _decide_locked(actor: User, locked: QueryRequest, act: str, status: str,
     locked.status = status
     locked.decided_by = actor
     locked.decided_at = timezone.now()
-    locked.decision_note = note.strip()
+    locked.decision_note = stated(note)
     locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     record(actor, act, object_type="query_request", object_id=locked.pk,
            client_id=locked.client_id, purpose=locked.purpose,

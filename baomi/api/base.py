@@ -6,6 +6,7 @@ Every error leaves the API as JSON `{code, message, detail}` with a stable `code
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -14,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import Field
 
@@ -107,7 +109,34 @@ def _validation_detail(errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"fields": fields}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class UnicodeTextError(ValueError):
+    """A JSON body whose text holds a lone surrogate (JSON's `\\ud800` escape, not valid
+    Unicode): no database stores it, so the body is refused as a whole (400
+    `malformed_text`, by `_http_error`: ninja wraps parser errors) before any handler."""
+
+
+class _Parser(Parser):
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        stack: list[Any] = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if _SURROGATE.search(item):
+                    raise UnicodeTextError()
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return data
+
+
 api = NinjaAPI(
+    parser=_Parser(),
     title="Baomi API",
     version=__version__,
     description="Baomi (保密) REST API. Errors are JSON `{code, message, detail}`.",
@@ -165,7 +194,11 @@ _TOKEN_REFUSALS = {
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeTextError):
+        body = error_body(
+            "malformed_text", _("The request body holds text that is not valid Unicode.")
+        )
+    elif exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
         body = error_body("malformed_json", _("The request body is not valid JSON."))
     else:
         codes = {

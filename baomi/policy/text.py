@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import unicodedata
 
-_SILENT = frozenset({"Cc", "Cf"})
+# Control and format characters, and lone surrogates (which JSON can carry but no
+# database can store as text).
+_SILENT = frozenset({"Cc", "Cf", "Cs"})
 
 # The most characters a statement may have, counted as stated (`stated`). Longer text is
 # refused, never cut: a purpose is recorded whole, and a read under an approved query

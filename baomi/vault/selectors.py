@@ -239,17 +239,20 @@ def client_sealed_read(
     """
     from baomi import policy
     from baomi.access import selectors as access
+    from baomi.access.errors import too_long
     from baomi.audit.events import record
-    from baomi.errors import AccessDenied
+    from baomi.errors import AccessDenied, ValidationFailed
+    from baomi.policy.text import stated
 
     rows = fetch_by_id(cached_sql("vault.client_sealed", _CLIENT_SQL), int(client_id))
     if not rows:
+        said = stated(purpose)
         record(
             actor,
             str(door.Action.RECORD_READ),
             object_type="client",
             object_id=client_id,
-            purpose=purpose.strip(),
+            purpose="" if too_long("purpose", said) else said,
             decision="refused",
             reason="not_found",
         )
@@ -257,6 +260,15 @@ def client_sealed_read(
     client = _CLIENT_ROWS.load(rows[0])
     try:
         return door.record_read(actor=actor, obj=client, fields=fields, purpose=purpose)
+    except ValidationFailed as exc:
+        # An over-long purpose is refused before reach is decided: to whom the client
+        # is hidden, it is as absent as a client that does not exist.
+        view = access.decide_for(
+            actor, policy.Action.CLIENT_VIEW, access.client_resource(client)
+        )
+        if not view.allowed:
+            raise NotFound(code="client_not_found") from exc
+        raise
     except AccessDenied as exc:
         rule = str(exc.detail.get("rule", exc.code)) if isinstance(exc.detail, dict) else ""
         if rule in access.HIDING_RULES or rule in {"no_client", ""}:

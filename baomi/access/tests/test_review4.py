@@ -1,0 +1,71 @@
+"""A fourth review's findings: an over-long purpose must not tell a hidden client from a
+missing one; NUL and lone surrogates in notes and purposes are dropped, not a 500."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from baomi.access import services
+from baomi.access.models import QueryRequest
+from baomi.access.tests.test_services import firm, period
+from baomi.policy.text import PURPOSE_LIMIT, stated
+from conftest import verified_client
+
+pytestmark = pytest.mark.django_db
+__all__ = ["firm"]
+
+LONG = "核" * (PURPOSE_LIMIT + 1)
+
+
+def test_overlong_purpose_does_not_reveal_a_hidden_client(firm):
+    """GET /clients/{id}/sensitive: a client out of the actor's reach answers as one that
+    does not exist (404 client_not_found), whatever the purpose. With an over-long purpose
+    the door refuses with 422 purpose_too_long before deciding reach, so an existing
+    hidden client answers 422 and a missing one 404: an existence oracle (before
+    df7bb17..HEAD pydantic's max_length answered 422 for both)."""
+    http = verified_client(firm["acct"])
+    hidden = firm["other"].pk  # exists, acct1 is not assigned to it
+    missing = hidden + 10_000
+    short_hidden = http.get(f"/api/v1/clients/{hidden}/sensitive", {"purpose": "记账"})
+    assert short_hidden.status_code == 404, short_hidden.content  # hidden as designed
+    r_missing = http.get(f"/api/v1/clients/{missing}/sensitive", {"purpose": LONG})
+    r_hidden = http.get(f"/api/v1/clients/{hidden}/sensitive", {"purpose": LONG})
+    assert (r_hidden.status_code, r_hidden.json().get("code")) == (
+        r_missing.status_code, r_missing.json().get("code"))
+
+
+def test_nul_in_a_decision_note_is_refused_or_removed_not_a_500(firm):
+    """A decision note is stored as typed (`note.strip()`, not `stated`): a NUL in it is
+    a 500 on PostgreSQL (DataError: text fields cannot contain NUL), and kept in the row
+    on SQLite. The same holds for a revocation reason (`_revoke_authorization`)."""
+    row = services.request_create(actor=firm["acct"], client=firm["client"],
+                                  scope=services.ScopeInput(["internal"]),
+                                  purpose="记账", **period())
+    http = verified_client(firm["manager"])
+    r = http.post(f"/api/v1/query-requests/{row.pk}/reject",
+                  json.dumps({"note": "a\u0000b"}), content_type="application/json")
+    assert r.status_code < 500, r.content
+    row.refresh_from_db()
+    assert "\x00" not in row.decision_note
+
+
+def test_a_lone_surrogate_in_an_api_purpose_is_not_a_500(firm):
+    """JSON may carry a lone surrogate (\\ud800); `stated` keeps it (category Cs) and the
+    insert of the query request fails with UnicodeEncodeError: 500 (SQLite and
+    PostgreSQL)."""
+    http = verified_client(firm["acct"])
+    start = timezone.now()
+    end = start + timedelta(days=3)
+    body = ('{"scope": {"levels": ["internal"]}, "purpose": "ab\\ud800cd", '
+            f'"valid_from": "{start.isoformat()}", "valid_to": "{end.isoformat()}"}}')
+    r = http.post(f"/api/v1/clients/{firm['client'].pk}/query-requests", body,
+                  content_type="application/json")
+    assert (r.status_code, r.json()["code"]) == (400, "malformed_text"), r.content
+    assert not QueryRequest.objects.exists()
+    # Where such text reaches a statement by another way, it is dropped like other
+    # silent characters.
+    assert stated("ab\ud800cd") == "abcd"
