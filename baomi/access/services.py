@@ -113,6 +113,26 @@ def _check_length(actor: Any, action: str, kind: str, text: str, *, field_name: 
         raise err
 
 
+def _typed(actor: Any, action: str, value: str, *, limit: int, field_name: str,
+           object_type: str, object_id: Any = "", missing_code: str = "") -> str:
+    """A typed name or number as stored: stated (`baomi.policy.text.stated`: control
+    characters dropped, whitespace collapsed), refused (and recorded) when longer than
+    `limit` (``too_long``, never cut) or, with `missing_code`, when blank."""
+    clean = stated(value)
+    if missing_code and not clean:
+        raise _refuse_input(actor, action, missing_code, _("This field is required."),
+                            field_name=field_name, object_type=object_type,
+                            object_id=object_id)
+    if len(clean) > limit:
+        err = _refuse_input(actor, action, "too_long",
+                            _("At most %(n)d characters.") % {"n": limit},
+                            field_name=field_name, object_type=object_type,
+                            object_id=object_id)
+        err.detail["max_length"] = limit
+        raise err
+    return clean
+
+
 def _refuse_self(actor: Any, action: str, message: str, *, field_name: str = "",
                  object_id: Any = "", client_id: Any = None) -> AccessDenied:
     """Record a refused grant to oneself (reason ``self``, as `_check_staff_manage`) and
@@ -401,10 +421,8 @@ def training_record(
     """Register completed training. Refused: one's own (403 ``self_action``), blank
     course, inverted or overlapping periods for the same course. Ledger: ``training.record``."""
     _check_registrar(actor, person, "training.record")
-    name = course.strip()[:200]
-    if not name:
-        raise _refuse_input(actor, "training.record", "course_missing",
-                            _("This field is required."), field_name="course", object_type="user")
+    name = _typed(actor, "training.record", course, limit=200, field_name="course",
+                  object_type="user", missing_code="course_missing")
     start, end = _period(actor, "training.record", valid_from, valid_to, object_type="user")
     overlapping = TrainingRecord.objects.filter(person=person, course=name, valid_from__lt=end,
                                                 valid_to__gt=start)
@@ -450,17 +468,17 @@ def partner_org_create(*, actor: User, name: str, registration_no: str = "",
     name is refused as `name_taken`. Ledger: ``partner.create``."""
     _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action="partner.create",
                  object_type="partner_org")
-    clean = " ".join(name.split())[:200]
-    if not clean:
-        raise _refuse_input(actor, "partner.create", "name_missing", _("This field is required."),
-                            field_name="name", object_type="partner_org")
+    clean = _typed(actor, "partner.create", name, limit=200, field_name="name",
+                   object_type="partner_org", missing_code="name_missing")
+    number = _typed(actor, "partner.create", registration_no, limit=40,
+                    field_name="registration_no", object_type="partner_org")
     if not exists_ok and PartnerOrganisation.objects.filter(name__iexact=clean).exists():
         raise _refuse_input(actor, "partner.create", "name_taken",
                             _("A partner organisation with this name already exists."),
                             field_name="name", object_type="partner_org")
     with transaction.atomic():
         org, created = PartnerOrganisation.objects.get_or_create(
-            name=clean, defaults={"registration_no": registration_no.strip()[:40],
+            name=clean, defaults={"registration_no": number,
                                   "vetted_on": vetted_on}
         )
         if created:
@@ -476,21 +494,19 @@ def partner_org_update(*, actor: User, org: PartnerOrganisation, name: str,
     act = "partner.update"
     _check_roles(actor, {Role.ADMIN, Role.COMPLIANCE}, ledger_action=act,
                  object_type="partner_org", object_id=org.pk)
-    clean = " ".join(name.split())[:200]
-    if not clean:
-        raise _refuse_input(actor, act, "name_missing", _("This field is required."),
-                            field_name="name", object_type="partner_org", object_id=org.pk)
+    clean = _typed(actor, act, name, limit=200, field_name="name", object_type="partner_org",
+                   object_id=org.pk, missing_code="name_missing")
+    number = _typed(actor, act, registration_no, limit=40, field_name="registration_no",
+                    object_type="partner_org", object_id=org.pk)
     if PartnerOrganisation.objects.filter(name__iexact=clean).exclude(pk=org.pk).exists():
         raise _refuse_input(actor, act, "name_taken",
                             _("A partner organisation with this name already exists."),
                             field_name="name", object_type="partner_org", object_id=org.pk)
     with transaction.atomic():
         row = PartnerOrganisation.objects.select_for_update().get(pk=org.pk)
-        changed = [f for f, v in (("name", clean), ("registration_no",
-                                                    registration_no.strip()[:40]),
-                                  ("vetted_on", vetted_on)) if getattr(row, f) != v]
-        for f, v in (("name", clean), ("registration_no", registration_no.strip()[:40]),
-                     ("vetted_on", vetted_on)):
+        fields = (("name", clean), ("registration_no", number), ("vetted_on", vetted_on))
+        changed = [f for f, v in fields if getattr(row, f) != v]
+        for f, v in fields:
             setattr(row, f, v)
         if changed:
             row.save(update_fields=changed)
@@ -1645,11 +1661,8 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
     past, or outside `EARLIEST`…`LATEST`. Ledger: ``access_review.create``."""
     require_allowed(actor, policy.Action.ACCESS_REVIEW_MANAGE, None,
                     ledger_action="access_review.create", object_type="access_review")
-    clean = name.strip()[:200]
-    if not clean:
-        raise _refuse_input(actor, "access_review.create", "name_missing",
-                            _("This field is required."), field_name="name",
-                            object_type="access_review")
+    clean = _typed(actor, "access_review.create", name, limit=200, field_name="name",
+                   object_type="access_review", missing_code="name_missing")
     now = timezone.now()
     if timezone.is_naive(deadline):
         raise _refuse_input(actor, "access_review.create", "period_naive",

@@ -197,7 +197,7 @@ def test_a_form_past_its_validity_is_refused_as_expired(firm, settings):
         _grant(firm, terms, signed)
     assert info.value.code == "form_expired"
     assert info.value.detail["fields"]["form"]
-    assert "expired" in str(info.value.message)
+    assert "过期" in str(info.value.message)  # the default language's message
     assert refused("authorization.grant", "form_expired")
     assert not ClientAuthorization.objects.exists()
     # The validity is the setting: at 120 days the same form is still good.

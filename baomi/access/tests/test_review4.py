@@ -69,3 +69,39 @@ def test_a_lone_surrogate_in_an_api_purpose_is_not_a_500(firm):
     # Where such text reaches a statement by another way, it is dropped like other
     # silent characters.
     assert stated("ab\ud800cd") == "abcd"
+
+
+def test_typed_names_are_refused_when_too_long_and_stored_without_control_characters(firm):
+    """Course, partner organisation name and registration number, review campaign name:
+    refused over their column's length (`too_long`, recorded, nothing stored) rather
+    than cut; a NUL (which PostgreSQL cannot store) is dropped like other silent
+    characters."""
+    from baomi.access.models import PartnerOrganisation, ReviewCampaign, TrainingRecord
+    from baomi.audit.models import LedgerEntry
+    from baomi.errors import ValidationFailed
+
+    compliance, now = firm["compliance"], timezone.now()
+    attempts = [
+        (lambda: services.training_record(actor=compliance, person=firm["acct"],
+                                           course="课" * 201, valid_from=now,
+                                           valid_to=now + timedelta(days=30)), "course"),
+        (lambda: services.partner_org_create(actor=compliance, name="所" * 201), "name"),
+        (lambda: services.partner_org_create(actor=compliance, name="新合作方",
+                                             registration_no="9" * 41), "registration_no"),
+        (lambda: services.partner_org_update(actor=compliance, org=firm["org"],
+                                             name="所" * 201), "name"),
+        (lambda: services.review_campaign_create(actor=compliance, name="审" * 201,
+                                                 deadline=now + timedelta(days=7)), "name"),
+    ]
+    for attempt, field in attempts:
+        with pytest.raises(ValidationFailed) as caught:
+            attempt()
+        assert caught.value.code == "too_long" and field in caught.value.detail["fields"]
+    assert LedgerEntry.objects.filter(decision="refused", reason="too_long").count() == 5
+    assert not TrainingRecord.objects.filter(course__startswith="课").exists()
+    assert list(PartnerOrganisation.objects.values_list("name", flat=True)) == [
+        firm["org"].name]
+    assert not ReviewCampaign.objects.exists()
+    row = services.training_record(actor=compliance, person=firm["acct"], course="数据\x00安全",
+                                   valid_from=now, valid_to=now + timedelta(days=30))
+    assert row.course == "数据安全"
