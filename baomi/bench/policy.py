@@ -20,6 +20,8 @@
    weighs on all alike; the rates are the means over the rounds. Beside the rates, the
    server's CPU time per request (its processes' user + system time from /proc over each
    wrk run) gives a CPU-cost ratio that a busy shared machine disturbs far less.
+   A run in which one worker accepted all of wrk's connections (the other idle) is
+   repeated: it measures one worker, not the server (see `_balanced_wrk`).
 
 Usage: baomi bench policy [--json] [--duration 10] [--rounds 3] [--connections 16]
        [--skip-core]
@@ -141,9 +143,9 @@ def _lua(ids: list[int], token: str, prefix: str, suffix: str = "") -> str:
     }
 
 
-def _tree_cpu_s(root: int) -> float | None:
-    """User + system CPU seconds used so far by `root` and its descendants (the server's
-    workers), from /proc; None where there is no /proc."""
+def _tree_cpu(root: int) -> dict[int, float] | None:
+    """User + system CPU seconds used so far by `root` and each of its descendants (the
+    server's processes), by pid, from /proc; None where there is no /proc."""
     proc = Path("/proc")
     if not (proc / str(root) / "stat").exists():
         return None
@@ -166,7 +168,20 @@ def _tree_cpu_s(root: int) -> float | None:
             if parent == pid and child not in tree:
                 tree.add(child)
                 frontier.append(child)
-    return sum(ticks.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    # A process without children of its own is a worker (the others are `baomi up` and
+    # gunicorn's arbiter, which serve no request).
+    return {
+        pid: ticks.get(pid, 0) / tick
+        for pid in tree
+        if not any(parents.get(other) == pid for other in tree)
+    } | {-1: sum(ticks.get(pid, 0) for pid in tree) / tick}
+
+
+def _tree_cpu_s(root: int) -> float | None:
+    """User + system CPU seconds used so far by `root` and its descendants."""
+    cpu = _tree_cpu(root)
+    return None if cpu is None else cpu[-1]
 
 
 def _wrk(
@@ -181,11 +196,13 @@ def _wrk(
     cmd = [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     if script is not None:
         cmd += ["-s", str(script)]
-    cpu0 = _tree_cpu_s(server_pid) if server_pid else None
+    before = _tree_cpu(server_pid) if server_pid else None
     out = subprocess.run(
         [*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60
     ).stdout
-    cpu1 = _tree_cpu_s(server_pid) if server_pid else None
+    after = _tree_cpu(server_pid) if server_pid else None
+    cpu0 = before[-1] if before else None
+    cpu1 = after[-1] if after else None
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
     total = re.search(r"(\d+) requests in", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -200,7 +217,39 @@ def _wrk(
         # The server's CPU time per request: unlike the rates, it hardly depends on what
         # else the machine is doing, so it shows the cost of a request on a busy machine.
         result["server_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / int(total.group(1))
+    if before and after:
+        used = [after[pid] - before[pid] for pid in after if pid != -1 and pid in before]
+        if len(used) > 1 and sum(used) > 0:
+            # The busiest worker's share of the workers' CPU time: 1/N when wrk's
+            # connections were spread over the N workers, 1.0 when all landed on one.
+            result["busiest_worker_share"] = max(used) / sum(used)
     return result
+
+
+# gunicorn's workers each accept connections from the one listening socket; wrk opens its
+# connections at once and keeps them, so now and then one worker accepts all of them and
+# the other sits idle for the whole run. A run like that measures one worker, not the
+# server: a cheap endpoint (`/healthz`) then reaches a third of its two-worker rate, which
+# made the ratio look far better than it is. Such a run is repeated (at most
+# `UNBALANCED_RETRIES` times), and the runs left unbalanced are reported.
+UNBALANCED_SHARE = 0.8
+UNBALANCED_RETRIES = 4
+
+
+def _balanced_wrk(
+    url: str, *, workers: int, **kwargs: Any
+) -> tuple[dict[str, float], int]:
+    """`_wrk`, repeated while the load fell on one worker only; returns the last run and
+    how many runs were repeated."""
+    repeated = 0
+    while True:
+        run = _wrk(url, **kwargs)
+        share = run.get("busiest_worker_share")
+        if workers < 2 or share is None or share <= UNBALANCED_SHARE:
+            return run, repeated
+        if repeated >= UNBALANCED_RETRIES:
+            return run, repeated
+        repeated += 1
 
 
 def http_run(
@@ -284,23 +333,37 @@ def http_run(
             # machine's other load during the run falls on all alike.
             slice_s = max(1, round(duration / rounds))
             runs: dict[str, list[dict[str, float]]] = {key: [] for key in loads}
+            repeated = 0
             for _ in range(rounds):
                 for key, (target, lua) in loads.items():
-                    runs[key].append(
-                        _wrk(
-                            target,
-                            duration=slice_s,
-                            connections=connections,
-                            threads=threads,
-                            script=lua,
-                            server_pid=server.pid,
-                        )
+                    run, again = _balanced_wrk(
+                        target,
+                        workers=workers,
+                        duration=slice_s,
+                        connections=connections,
+                        threads=threads,
+                        script=lua,
+                        server_pid=server.pid,
                     )
+                    runs[key].append(run)
+                    repeated += again
+            result["unbalanced_runs_repeated"] = repeated
             for key, parts in runs.items():
                 result[key] = {
                     "requests_per_s": sum(r["requests_per_s"] for r in parts) / len(parts),
                     "p99_ms": max(r["p99_ms"] for r in parts),
                     "non_2xx": sum(int(r["non_2xx"]) for r in parts),
+                    "round_rates": [round(r["requests_per_s"], 1) for r in parts],
+                    "round_busiest_worker_share": [
+                        round(r["busiest_worker_share"], 2)
+                        for r in parts
+                        if "busiest_worker_share" in r
+                    ],
+                    "round_cpu_ms": [
+                        round(r["server_cpu_ms_per_request"], 3)
+                        for r in parts
+                        if "server_cpu_ms_per_request" in r
+                    ],
                 }
                 cpu = [
                     r["server_cpu_ms_per_request"]
@@ -422,6 +485,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  {label} / healthz:  rate {r['ratio']:.2f} ({target}rounds {rounds})"
                     + (f", CPU-cost {r['cpu_ratio']:.2f}" if "cpu_ratio" in r else "")
+                )
+            shares = "; ".join(
+                f"{key} " + ", ".join(f"{x:.2f}" for x in h[key]["round_busiest_worker_share"])
+                for key, _label in labels
+                if h[key].get("round_busiest_worker_share")
+            )
+            if shares:
+                print(
+                    f"  busiest worker's CPU share per run ({shares}); runs repeated because "
+                    f"one worker took all connections: {h['unbalanced_runs_repeated']}"
                 )
     return 0
 
