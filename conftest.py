@@ -72,6 +72,19 @@ def _no_held_refusals() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _default_language() -> Any:
+    """Each test starts in the default language (简体中文). Django's test client leaves
+    the language of a test's last request active in the thread, so a test whose last
+    request asked for English made the next test read English text."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _reset_axes() -> None:
     """Lockout counters live in the database; each test starts with none."""
     from django.core.cache import cache

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baomi.access.selectors import review_item_scope
+
 if TYPE_CHECKING:
     from baomi.access.models import ReviewCampaign
     from baomi.access.services import AuthorizationTerms
@@ -51,6 +53,7 @@ def _rows(campaign: ReviewCampaign) -> list[list[str]]:
                 _text(item.holder),
                 _text(item.client_name),
                 _text(item.description),
+                _text(review_item_scope(item)),
                 item.get_decision_display(),
                 _text(str(item.decided_by or "")),
                 timezone.localtime(item.decided_at).strftime("%Y-%m-%d %H:%M")
@@ -69,6 +72,7 @@ def _headers() -> list[str]:
         _("Holder"),
         _("Client"),
         _("Details"),
+        _("Scope"),
         _("Decision"),
         _("Decided by"),
         _("Decided at"),

@@ -368,6 +368,12 @@ class ReviewItem(models.Model):
     client_name = models.CharField(max_length=200)
     # The period of an authorization, or the purpose of a query request (whole).
     description = models.CharField(max_length=PURPOSE_LIMIT, blank=True)
+    # What an authorization or query request covered when the campaign was made (its
+    # levels, categories and listed documents, as stored there): the reviewer confirms
+    # or revokes exactly that, and the export keeps it after the grant is gone.
+    scope_levels = models.JSONField(default=list, blank=True)
+    scope_categories = models.JSONField(default=list, blank=True)
+    scope_document_ids = models.JSONField(default=list, blank=True)
     decision = models.CharField(
         max_length=12, choices=ReviewDecision.choices, default=ReviewDecision.PENDING
     )

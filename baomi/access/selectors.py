@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from baomi import policy
 from baomi.access import context
@@ -26,6 +27,7 @@ from baomi.access.models import (
     ClientAuthorization,
     ConfidentialityAgreement,
     EndedAssignment,
+    GrantKind,
     Notification,
     Purpose,
     QueryRequest,
@@ -336,6 +338,16 @@ def scope_text(levels: Iterable[str], categories: Iterable[str],
     documents = [f"#{i}" for i in document_ids]
     return " · ".join(", ".join(part) for part in (level_labels, category_labels, documents)
                       if part)
+
+
+def review_item_scope(item: ReviewItem) -> str:
+    """What a reviewed grant covers, as the review page and its exports show it: an
+    assignment covers what its holder's role and clearance allow on the client; an
+    authorization or query request its stored scope (`scope_text`; "" for an item of a
+    campaign made before scopes were kept, whose grant had ended by then)."""
+    if item.grant_kind == GrantKind.ASSIGNMENT:
+        return str(_("By role and clearance"))
+    return scope_text(item.scope_levels, item.scope_categories, item.scope_document_ids)
 
 
 def client_resource(client: Client | None = None, *, client_id: int | None = None,

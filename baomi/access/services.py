@@ -1653,6 +1653,15 @@ def _holder_id(item: ReviewItem) -> int | None:
         "requester_id", flat=True).first()
 
 
+def _scope_of(grant: ClientAuthorization | QueryRequest) -> dict[str, list[Any]]:
+    """A grant's scope as a review item keeps it (copies: the grant may change or go)."""
+    return {
+        "scope_levels": list(grant.scope_levels or []),
+        "scope_categories": list(grant.scope_categories or []),
+        "scope_document_ids": list(grant.scope_document_ids or []),
+    }
+
+
 def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> ReviewCampaign:
     """List every live grant (assignments, client authorizations, approved query
     requests) for its reviewer: the manager of the client's department (compliance when
@@ -1701,6 +1710,7 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
                 grant_kind=GrantKind.AUTHORIZATION, grant_id=auth.pk, holder=holder,
                 client=auth.client, client_name=auth.client.name,
                 description=f"{auth.valid_from.date()}–{auth.valid_to.date()}",
+                **_scope_of(auth),
             ))
         for q in QueryRequest.objects.filter(status=RequestStatus.APPROVED, valid_to__gt=now
                                              ).select_related("client", "requester"):
@@ -1708,7 +1718,7 @@ def review_campaign_create(*, actor: User, name: str, deadline: datetime) -> Rev
                 campaign=campaign, reviewer=reviewer(q.client, q.requester_id),
                 grant_kind=GrantKind.QUERY_REQUEST,
                 grant_id=q.pk, holder=str(q.requester), client=q.client,
-                client_name=q.client.name, description=q.purpose,
+                client_name=q.client.name, description=q.purpose, **_scope_of(q),
             ))
         # An item nobody could be chosen for is flagged to compliance now, not at the
         # deadline: only a compliance officer may decide it (`review_may_decide`).

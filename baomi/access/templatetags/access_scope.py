@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from baomi.access.selectors import scope_text
+from baomi.access.selectors import review_item_scope, scope_text
 
 register = template.Library()
 
@@ -16,3 +16,9 @@ def scope(row: Any) -> str:
     """The scope of a client authorization or query request as people read it (labels
     in the active language, `selectors.scope_text`)."""
     return scope_text(row.scope_levels, row.scope_categories, row.scope_document_ids)
+
+
+@register.filter
+def review_scope(item: Any) -> str:
+    """What a reviewed grant covers (`selectors.review_item_scope`)."""
+    return review_item_scope(item)
