@@ -382,6 +382,11 @@ class ItemOut(Schema):
     holder: str
     client_id: int | None
     client_name: str
+    description: str = Field(description="An authorization's period, a request's purpose.")
+    scope_levels: list[str] = Field(description="What the grant covered when the campaign "
+                                                "was made (empty for an assignment).")
+    scope_categories: list[str]
+    scope_document_ids: list[int]
     decision: str
     flagged: bool
 

@@ -130,3 +130,20 @@ def test_the_migration_gives_earlier_items_the_scope_of_their_grant(campaign):
     gone.refresh_from_db()
     assert (gone.scope_levels, gone.scope_categories, gone.scope_document_ids) == ([], [], [])
     assert _item(made, GrantKind.ASSIGNMENT).scope_levels == []
+
+
+def test_the_api_gives_each_items_scope(campaign):
+    from django.test import Client as HttpClient
+
+    from baomi.accounts import services as accounts
+
+    made = campaign["campaign"]
+    token = accounts.token_create(user=campaign["compliance"]).plaintext
+    api = HttpClient(HTTP_AUTHORIZATION=f"Bearer {token}")
+    body = api.get(f"/api/v1/access-reviews/{made.pk}").json()
+    items = {i["grant_kind"]: i for i in body["items"]}
+    assert items["authorization"]["scope_levels"] == ["confidential", "internal"]
+    assert items["authorization"]["scope_document_ids"] == [41]
+    assert items["query_request"]["scope_categories"] == ["financial"]
+    assert items["query_request"]["description"] == "年度审计"
+    assert items["assignment"]["scope_levels"] == []
