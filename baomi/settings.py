@@ -238,6 +238,11 @@ BAOMI_VAULT_TMP_DIR = DATA_DIR / "tmp"
 # valid signature is accepted and shown as "not checked against a trust list".
 BAOMI_FORM_TRUST_ROOTS = [p for p in os.environ.get("BAOMI_FORM_TRUST_ROOTS", "").split(":")
                           if p.strip()]
+# Certificate revocation lists (PEM or DER files, separated by ":") the firm downloads
+# from those CAs (the server fetches nothing): with trust roots set, a form signed with a
+# certificate one of them revokes is refused, and one whose CA's list is out of date is
+# refused until the file is renewed. Unset: revocation is not checked.
+BAOMI_FORM_CRLS = [p for p in os.environ.get("BAOMI_FORM_CRLS", "").split(":") if p.strip()]
 BAOMI_CLIENT_APPROVES_LEVELS = os.environ.get("BAOMI_CLIENT_APPROVES_LEVELS", "")
 # Longest period a client authorization may cover (F07, F25: time-limited), in days;
 # 1096 is three years with a leap day. Query requests are held to 90 days.

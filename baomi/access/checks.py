@@ -10,11 +10,12 @@ from django.core import checks
 
 @checks.register(checks.Tags.security)
 def form_trust_roots(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """BAOMI_FORM_TRUST_ROOTS names files that can be read as certificates."""
+    """BAOMI_FORM_TRUST_ROOTS names files that can be read as CA certificates, and
+    BAOMI_FORM_CRLS files that can be read as revocation lists (used only with roots)."""
     from baomi.access import formsig
 
     try:
-        formsig.trust_roots()
+        roots = formsig.trust_roots()
     except formsig.FormRefused:
         return [checks.Error(
             "BAOMI_FORM_TRUST_ROOTS names a file that cannot be read as CA certificates "
@@ -22,5 +23,21 @@ def form_trust_roots(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
             "authorization form would be refused.",
             hint="Fix the paths (separated by ':') or unset the variable.",
             id="baomi.E001",
+        )]
+    try:
+        crls = formsig.revocation_lists()
+    except formsig.FormRefused:
+        return [checks.Error(
+            "BAOMI_FORM_CRLS names a file that cannot be read as a certificate revocation "
+            "list (PEM or DER); every signed authorization form would be refused.",
+            hint="Fix the paths (separated by ':') or unset the variable.",
+            id="baomi.E002",
+        )]
+    if crls and not roots:
+        return [checks.Warning(
+            "BAOMI_FORM_CRLS is set without BAOMI_FORM_TRUST_ROOTS: revocation is checked "
+            "along a chain to a trusted CA, so the lists are not used.",
+            hint="Set BAOMI_FORM_TRUST_ROOTS to the CAs whose lists these are.",
+            id="baomi.W001",
         )]
     return []

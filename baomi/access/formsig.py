@@ -19,7 +19,11 @@ only if, cheapest checks first:
 4. where trust roots are configured (``BAOMI_FORM_TRUST_ROOTS``, CA certificates only),
    every signer chains to one of them (`form_signer_untrusted`) and the first signer's
    certificate carries exactly the client's unified social credit code as its
-   serialNumber or organizationIdentifier (`form_signer_not_client`);
+   serialNumber or organizationIdentifier (`form_signer_not_client`); with revocation
+   lists as well (``BAOMI_FORM_CRLS``), no certificate of a signer's chain that names a
+   CRL distribution point (as CA-issued certificates do) is revoked by them
+   (`form_signer_revoked`), and the list covering it is current
+   (`form_revocation_stale`);
 5. what the form shows is what was issued (`form_tampered`), covering the revisions
    *before* the first signature too. First, every reader must take the same objects from
    the appended updates (`_updates_plain`): each has a classic xref table, as the issued
@@ -78,6 +82,14 @@ MESSAGES = {
     "form_signer_untrusted": _(
         "The form was signed with a certificate this firm does not trust."
     ),
+    "form_signer_revoked": _(
+        "The certificate the form was signed with has been revoked by its certificate "
+        "authority."
+    ),
+    "form_revocation_stale": _(
+        "The signer's certificate cannot be checked: the firm's copy of its certificate "
+        "authority's revocation list is out of date. Tell the administrator to renew it."
+    ),
     "form_signer_not_client": _(
         "The form was not signed with a certificate of this client: the certificate does "
         "not carry the client's unified social credit code."
@@ -89,7 +101,7 @@ MESSAGES = {
     ),
     "form_check_unavailable": _(
         "Signed forms cannot be checked now: the list of trusted certificate authorities "
-        "cannot be read. Tell the administrator."
+        "or a revocation list cannot be read. Tell the administrator."
     ),
     # Refused by `access.services.authorization_grant` before or after these checks.
     "form_outdated": _(
@@ -151,6 +163,28 @@ def trust_roots() -> list[Any]:
     return roots
 
 
+def revocation_lists() -> list[Any]:
+    """The certificate revocation lists (asn1crypto) in the PEM or DER files named by
+    BAOMI_FORM_CRLS; `form_check_unavailable` if one cannot be read. Whether a list is
+    genuine (signed by the CA it names) and current is pyHanko's to check, per signer."""
+    from asn1crypto import crl as acrl
+    from asn1crypto import pem
+
+    lists = []
+    for name in getattr(settings, "BAOMI_FORM_CRLS", ()):
+        try:
+            data = Path(name).read_bytes()
+            ders = [der for _t, _h, der in pem.unarmor(data, True)] if pem.detect(data) else [data]
+            for der in ders:
+                found = acrl.CertificateList.load(der)
+                _ = found.issuer.human_friendly, found["tbs_cert_list"].native  # parse now
+                lists.append(found)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.error("BAOMI_FORM_CRLS: cannot use %s (%s)", name, exc)
+            raise FormRefused("form_check_unavailable") from exc
+    return lists
+
+
 def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
           now: datetime | None = None) -> Signature:
     """Accept `data` as the signed copy of the issued form, or raise `FormRefused`.
@@ -175,8 +209,11 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
     if len(signatures) > MAX_SIGNATURES:
         raise FormRefused("form_tampered")
     roots = trust_roots()
+    # Revocation needs a chain to check along: without trust roots no list applies.
+    crls = revocation_lists() if roots else []
     moment = now or datetime.now(UTC)
-    trusted = [_outside_event_loop(_signature_valid, s, roots, moment) for s in signatures]
+    trusted = [_outside_event_loop(_signature_valid, s, roots, crls, moment)
+               for s in signatures]
     first = min(signatures, key=lambda s: s.signed_revision)
     if roots and not all(trusted):
         raise FormRefused("form_signer_untrusted")
@@ -242,20 +279,28 @@ def _names(cert: Any, uscc: str) -> bool:
     return False
 
 
-def _signature_valid(sig: Any, roots: list[Any], now: datetime) -> bool:
+def _signature_valid(sig: Any, roots: list[Any], crls: list[Any], now: datetime) -> bool:
     """Raise unless `sig` is intact and valid with a certificate valid `now`, and nothing
     after it changed more than signing or filling fields; whether its certificate chains
-    to one of `roots`."""
+    to one of `roots`. With `crls`, a revoked certificate in the chain is
+    `form_signer_revoked`, and one whose list is out of date `form_revocation_stale`
+    (pyHanko's "soft-fail": a certificate naming no distribution point, as self-made
+    ones, is not checked; nothing is fetched)."""
+    from pyhanko.sign.ades.report import AdESIndeterminate
     from pyhanko.sign.diff_analysis import ModificationLevel
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    context = ValidationContext(trust_roots=roots, allow_fetching=False,
+    context = ValidationContext(trust_roots=roots, crls=crls, allow_fetching=False,
                                 revocation_mode="soft-fail", moment=now)
     try:
         status = validate_pdf_signature(sig, context)
     except Exception as exc:
         raise FormRefused("form_signature_invalid") from exc
+    if status.revoked:
+        raise FormRefused("form_signer_revoked")
+    if crls and status.trust_problem_indic == AdESIndeterminate.TRY_LATER:
+        raise FormRefused("form_revocation_stale")
     cert = status.signing_cert
     validity = cert["tbs_certificate"]["validity"]
     in_period = validity["not_before"].native <= now <= validity["not_after"].native

@@ -32,9 +32,11 @@ class Identity:
 
 def identity(name: str = "恒信有限公司", *, issuer: Identity | None = None, ca: bool = False,
              not_before: datetime | None = None, days: int = 365,
-             uscc: str = "") -> Identity:
+             uscc: str = "", crl_url: str = "") -> Identity:
     """A certificate for `name`, self-signed unless `issuer` (a CA identity) signs it;
-    `uscc` (统一社会信用代码) goes into the subject's serialNumber, as enterprise CAs do."""
+    `uscc` (统一社会信用代码) goes into the subject's serialNumber, as enterprise CAs do;
+    `crl_url` names where its issuer publishes revocations (CRL distribution point), as
+    CA-issued certificates do."""
     key = ec.generate_private_key(ec.SECP256R1())
     names = [x509.NameAttribute(NameOID.COMMON_NAME, name),
              x509.NameAttribute(NameOID.ORGANIZATION_NAME, name)]
@@ -56,8 +58,25 @@ def identity(name: str = "恒信有限公司", *, issuer: Identity | None = None
             data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
             encipher_only=False, decipher_only=False), critical=True)
     )
+    if crl_url:
+        builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+            [x509.UniformResourceIdentifier(crl_url)], None, None, None)]), critical=False)
     cert = builder.sign(issuer.key if issuer else key, hashes.SHA256())
     return Identity(key, cert)
+
+
+def revocation_list(ca: Identity, revoked: tuple[Identity, ...] = (), *,
+                    issued: datetime | None = None, days: int = 7) -> bytes:
+    """A CRL (PEM) signed by `ca` revoking `revoked`, issued at `issued` (now) and next
+    due `days` later."""
+    start = issued or datetime.now(UTC) - timedelta(hours=1)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+               .last_update(start).next_update(start + timedelta(days=days)))
+    for who in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(who.cert.serial_number)
+            .revocation_date(start).build())
+    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def pdf_signer(who: Identity, chain: tuple[Identity, ...] = ()) -> Any:

@@ -1,0 +1,111 @@
+"""Revocation of the certificate a client signed its authorization form with: with trust
+roots and the CAs' revocation lists configured (BAOMI_FORM_CRLS, files the firm downloads;
+nothing is fetched), a form signed with a revoked certificate, or under a revoked
+intermediate CA, is refused; a list that is out of date refuses until it is renewed; an
+unreadable list refuses every form and fails the system check."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from baomi.access import checks
+from baomi.access.models import ClientAuthorization
+from baomi.access.tests.test_form_signature import _grant, _issue, _refused_as
+from baomi.access.tests.test_services import firm
+from baomi.testing.pdfsign import Identity, identity, revocation_list, sign_pdf
+
+pytestmark = pytest.mark.django_db
+__all__ = ["firm"]
+
+URL = "http://crl.example.cn/ca.crl"
+
+
+@pytest.fixture
+def pki(firm: dict[str, Any], settings: Any, tmp_path: Path) -> dict[str, Any]:
+    ca = identity("示例电子认证中心", ca=True)
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(ca.pem())
+    settings.BAOMI_FORM_TRUST_ROOTS = [str(roots)]
+    crl = tmp_path / "ca.crl"
+    settings.BAOMI_FORM_CRLS = [str(crl)]
+    signer = identity("恒信贸易有限公司", issuer=ca, uscc=firm["client"].uscc, crl_url=URL)
+    return {"ca": ca, "crl": crl, "signer": signer}
+
+
+def _publish(pki: dict[str, Any], *revoked: Identity, **kw: Any) -> None:
+    pki["crl"].write_bytes(revocation_list(pki["ca"], revoked, **kw))
+
+
+def test_a_certificate_the_ca_revoked_does_not_sign(firm, pki):
+    _publish(pki, pki["signer"])
+    terms, form = _issue(firm)
+    _refused_as(firm, terms, sign_pdf(form, pki["signer"], chain=(pki["ca"],)),
+                "form_signer_revoked")
+
+
+def test_a_current_list_that_does_not_name_the_certificate_lets_it_sign(firm, pki):
+    other = identity("别家公司", issuer=pki["ca"], crl_url=URL)
+    _publish(pki, other)
+    terms, form = _issue(firm)
+    auth = _grant(firm, terms, sign_pdf(form, pki["signer"], chain=(pki["ca"],)))
+    assert auth.form_signer_trusted
+
+
+def test_an_out_of_date_list_refuses_until_it_is_renewed(firm, pki):
+    _publish(pki, issued=datetime.now(UTC) - timedelta(days=10), days=3)
+    terms, form = _issue(firm)
+    signed = sign_pdf(form, pki["signer"], chain=(pki["ca"],))
+    _refused_as(firm, terms, signed, "form_revocation_stale")
+    _publish(pki)
+    assert _grant(firm, terms, signed).form_signer_trusted
+
+
+def test_a_revoked_intermediate_ca_revokes_what_it_issued(firm, pki, tmp_path, settings):
+    sub = identity("示例电子认证中心 二级", issuer=pki["ca"], ca=True, crl_url=URL)
+    signer = identity("恒信贸易有限公司", issuer=sub, uscc=firm["client"].uscc,
+                      crl_url="http://crl.example.cn/sub.crl")
+    _publish(pki, sub)
+    sub_list = tmp_path / "sub.crl"
+    sub_list.write_bytes(revocation_list(sub))
+    settings.BAOMI_FORM_CRLS = [str(pki["crl"]), str(sub_list)]
+    terms, form = _issue(firm)
+    _refused_as(firm, terms, sign_pdf(form, signer, chain=(sub, pki["ca"])),
+                "form_signer_revoked")
+
+
+def test_an_unreadable_list_refuses_every_form_and_fails_the_system_check(firm, pki):
+    pki["crl"].write_bytes(b"-----BEGIN X509 CRL-----\nbm90IGEgY3Js\n-----END X509 CRL-----\n")
+    terms, form = _issue(firm)
+    _refused_as(firm, terms, sign_pdf(form, pki["signer"], chain=(pki["ca"],)),
+                "form_check_unavailable")
+    assert [m.id for m in checks.form_trust_roots()] == ["baomi.E002"]
+    pki["crl"].unlink()
+    assert [m.id for m in checks.form_trust_roots()] == ["baomi.E002"]
+
+
+def test_lists_without_trust_roots_are_not_used_and_the_check_says_so(firm, pki, settings):
+    _publish(pki, pki["signer"])
+    settings.BAOMI_FORM_TRUST_ROOTS = []
+    assert [m.id for m in checks.form_trust_roots()] == ["baomi.W001"]
+    terms, form = _issue(firm)
+    # Without roots any valid signature is accepted (shown as not checked): the list
+    # could not be verified along a chain, so it is not applied.
+    auth = _grant(firm, terms, sign_pdf(form, pki["signer"], chain=(pki["ca"],)))
+    assert not auth.form_signer_trusted
+    assert ClientAuthorization.objects.count() == 1
+
+
+def test_the_message_is_localized(firm, pki):
+    from django.utils import translation
+
+    from baomi.access.formsig import MESSAGES
+
+    with translation.override("zh-hans"):
+        assert "吊销" in str(MESSAGES["form_signer_revoked"])
+        assert "过期" in str(MESSAGES["form_revocation_stale"])
+    with translation.override("en"):
+        assert "revoked" in str(MESSAGES["form_signer_revoked"])
