@@ -56,7 +56,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +183,29 @@ def revocation_lists() -> list[Any]:
             log.error("BAOMI_FORM_CRLS: cannot use %s (%s)", name, exc)
             raise FormRefused("form_check_unavailable") from exc
     return lists
+
+
+@dataclass(frozen=True)
+class ListDue:
+    """A configured revocation list whose next update is near or past."""
+
+    issuer: str
+    next_update: datetime
+
+
+def revocation_lists_due(now: datetime, within: timedelta) -> list[ListDue]:
+    """The configured revocation lists (only with trust roots, as `check` uses them)
+    whose next update falls before `now + within`: once past it, every form under that
+    CA is refused (`form_revocation_stale`) until the file is renewed. Raises
+    `FormRefused` (`form_check_unavailable`) when a list cannot be read."""
+    if not getattr(settings, "BAOMI_FORM_TRUST_ROOTS", ()):
+        return []
+    due = []
+    for found in revocation_lists():
+        next_update = found["tbs_cert_list"]["next_update"].native
+        if next_update is not None and next_update <= now + within:
+            due.append(ListDue(found.issuer.human_friendly, next_update))
+    return due
 
 
 def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",

@@ -12,6 +12,7 @@ authorization.grant / .revoke, query_request.create / .approve / .reject / .canc
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ from baomi.audit.events import record
 from baomi.clients.models import Assignment, Client
 from baomi.errors import AccessDenied, Conflict, InvalidInput, ValidationFailed
 from baomi.policy.text import stated
+
+log = logging.getLogger(__name__)
 
 MAX_REQUEST_DAYS = 90
 # Default for `BAOMI_AUTHORIZATION_MAX_DAYS`: three years, with a leap day.
@@ -797,6 +800,34 @@ def _form_expired(token: str) -> bool:
     except signing.BadSignature:  # checked before: the terms matched
         return False
     return False
+
+
+# How early compliance hears that a configured revocation list needs renewing.
+REVOCATION_LIST_NOTICE = timedelta(days=2)
+
+
+def revocation_lists_check(*, now: datetime | None = None) -> int:
+    """Tell compliance (a notification each, once per list and next update) of every
+    configured revocation list (`formsig.revocation_lists_due`) due within
+    `REVOCATION_LIST_NOTICE` or already out of date: past its next update, every signed
+    form under that CA is refused (`form_revocation_stale`) until the file is renewed.
+    Returns how many lists are due. An unreadable list is the system check's to report
+    (`baomi.E002`): logged here, nothing sent."""
+    now = now or timezone.now()
+    try:
+        due = formsig.revocation_lists_due(now, REVOCATION_LIST_NOTICE)
+    except formsig.FormRefused:
+        log.error("BAOMI_FORM_CRLS: a revocation list cannot be read (see baomi.E002)")
+        return 0
+    officers = _compliance()
+    for item in due:
+        when = timezone.localtime(item.next_update).strftime("%Y-%m-%d %H:%M")
+        params = {"issuer": item.issuer, "due": when}
+        told = {n.user_id for n in Notification.objects.filter(
+            kind="revocation_list_due", params=params)}
+        notify([u for u in officers if u.pk not in told], "revocation_list_due", params)
+        log.warning("revocation list of %s is due by %s", item.issuer, when)
+    return len(due)
 
 
 def authorization_forms_expire(*, now: datetime | None = None) -> int:

@@ -133,6 +133,14 @@ def _authorization_forms_expire() -> None:
         logger.info("removed %d expired authorization form(s)", removed)
 
 
+def _form_revocation_lists_check() -> None:
+    # Compliance hears of a configured revocation list near or past its next update
+    # before clients' signed forms are refused for it (baomi.access.formsig).
+    from baomi.access.services import revocation_lists_check
+
+    revocation_lists_check()
+
+
 def _imports_mark_interrupted() -> None:
     # Imports whose process died stop waiting and offer to resume (baomi.imports.runner).
     from baomi.imports.services import jobs_mark_interrupted
@@ -167,6 +175,7 @@ def jobs() -> list[Job]:
         Job("query_requests_expire", 300, _query_requests_expire),
         Job("access_reviews_flag_overdue", 3600, _access_reviews_flag_overdue),
         Job("authorization_forms_expire", 3600, _authorization_forms_expire),
+        Job("form_revocation_lists_check", 6 * 3600, _form_revocation_lists_check),
         Job("imports_mark_interrupted", 60, _imports_mark_interrupted),
         Job("ledger_verifications_mark_interrupted", 60, _ledger_verifications_mark_interrupted),
     ]

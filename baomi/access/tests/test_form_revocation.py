@@ -109,3 +109,46 @@ def test_the_message_is_localized(firm, pki):
         assert "过期" in str(MESSAGES["form_revocation_stale"])
     with translation.override("en"):
         assert "revoked" in str(MESSAGES["form_signer_revoked"])
+
+
+# --- Renewal reminders ----------------------------------------------------------------
+
+
+def test_compliance_hears_of_a_list_due_for_renewal_once(firm, pki):
+    from baomi.access import services
+    from baomi.access.models import Notification
+    from baomi.core import scheduler
+
+    _publish(pki, days=1)  # next update within REVOCATION_LIST_NOTICE
+    assert "form_revocation_lists_check" in {j.name for j in scheduler.jobs()}
+    scheduler._form_revocation_lists_check()
+    sent = Notification.objects.filter(kind="revocation_list_due")
+    assert [n.user for n in sent] == [firm["compliance"]]
+    assert sent[0].params["issuer"].endswith("示例电子认证中心")
+    assert services.revocation_lists_check() == 1
+    assert sent.count() == 1  # not again for the same list
+    from conftest import verified_client
+
+    body = verified_client(firm["compliance"]).get("/access/").content.decode()
+    assert "吊销列表" in body and "示例电子认证中心" in body
+
+
+def test_no_reminder_for_a_current_list_or_without_lists(firm, pki, settings):
+    from baomi.access import services
+    from baomi.access.models import Notification
+
+    _publish(pki, days=7)
+    assert services.revocation_lists_check() == 0
+    settings.BAOMI_FORM_CRLS = []
+    assert services.revocation_lists_check() == 0
+    pki["crl"].write_bytes(b"not a list")
+    settings.BAOMI_FORM_CRLS = [str(pki["crl"])]
+    assert services.revocation_lists_check() == 0  # the system check reports it
+    assert not Notification.objects.filter(kind="revocation_list_due").exists()
+
+
+def test_an_out_of_date_list_is_reported_too(firm, pki):
+    from baomi.access import services
+
+    _publish(pki, issued=datetime.now(UTC) - timedelta(days=10), days=3)
+    assert services.revocation_lists_check() == 1
