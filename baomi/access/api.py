@@ -384,7 +384,9 @@ class ItemOut(Schema):
     client_name: str
     description: str = Field(description="An authorization's period, a request's purpose.")
     scope_levels: list[str] = Field(description="What the grant covered when the campaign "
-                                                "was made (empty for an assignment).")
+                                                "was made (empty for an assignment, and for "
+                                                "an item of a campaign made before scopes "
+                                                "were kept whose grant had ended).")
     scope_categories: list[str]
     scope_document_ids: list[int]
     decision: str

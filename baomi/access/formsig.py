@@ -20,10 +20,10 @@ only if, cheapest checks first:
    every signer chains to one of them (`form_signer_untrusted`) and the first signer's
    certificate carries exactly the client's unified social credit code as its
    serialNumber or organizationIdentifier (`form_signer_not_client`); with revocation
-   lists as well (``BAOMI_FORM_CRLS``), no certificate of a signer's chain that names a
-   CRL distribution point (as CA-issued certificates do) is revoked by them
-   (`form_signer_revoked`), and the list covering it is current
-   (`form_revocation_stale`);
+   lists as well (``BAOMI_FORM_CRLS``), no certificate of a signer's chain is revoked by
+   its issuer's list (`form_signer_revoked`), every issuer in the chain has a list among
+   them (`form_revocation_unknown`), and each is current (`form_revocation_stale`; see
+   `_revocation`);
 5. what the form shows is what was issued (`form_tampered`), covering the revisions
    *before* the first signature too. First, every reader must take the same objects from
    the appended updates (`_updates_plain`): each has a classic xref table, as the issued
@@ -51,8 +51,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -89,6 +91,10 @@ MESSAGES = {
     "form_revocation_stale": _(
         "The signer's certificate cannot be checked: the firm's copy of its certificate "
         "authority's revocation list is out of date. Tell the administrator to renew it."
+    ),
+    "form_revocation_unknown": _(
+        "The signer's certificate cannot be checked: no revocation list of the certificate "
+        "authority that issued it is configured. Tell the administrator."
     ),
     "form_signer_not_client": _(
         "The form was not signed with a certificate of this client: the certificate does "
@@ -163,26 +169,106 @@ def trust_roots() -> list[Any]:
     return roots
 
 
-def revocation_lists() -> list[Any]:
-    """The certificate revocation lists (asn1crypto) in the PEM or DER files named by
-    BAOMI_FORM_CRLS; `form_check_unavailable` if one cannot be read. Whether a list is
-    genuine (signed by the CA it names) and current is pyHanko's to check, per signer."""
-    from asn1crypto import crl as acrl
-    from asn1crypto import pem
+# Parsed revocation lists by file: (mtime_ns, size) and the lists in it. A list with
+# hundreds of thousands of entries takes seconds to parse; a renewed file is read again.
+_parsed_lists: dict[str, tuple[tuple[int, int], list[Any]]] = {}
+_parsed_lock = threading.Lock()
+# A list issued up to this long "in the future" (the CA's clock ahead of ours) is current.
+CLOCK_SKEW = timedelta(minutes=5)
 
+
+def _read_lists(name: str) -> list[Any]:
+    from asn1crypto import pem
+    from cryptography import x509
+
+    path = Path(name)
+    stat = path.stat()
+    key = (stat.st_mtime_ns, stat.st_size)
+    with _parsed_lock:
+        cached = _parsed_lists.get(name)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    data = path.read_bytes()
+    ders = [der for _t, _h, der in pem.unarmor(data, True)] if pem.detect(data) else [data]
+    lists = []
+    for der in ders:
+        found = x509.load_der_x509_crl(der)
+        # Everything the check reads, read now: a malformed list fails here, once.
+        _ = (found.issuer, found.last_update_utc, found.next_update_utc,
+             found.signature_hash_algorithm, [(e.serial_number, _reason(e)) for e in found])
+        lists.append(found)
+    if not lists:
+        raise ValueError("no revocation list in the file")
+    with _parsed_lock:
+        _parsed_lists[name] = (key, lists)
+    return lists
+
+
+def revocation_lists() -> list[Any]:
+    """The certificate revocation lists (`cryptography` objects) in the PEM or DER files
+    named by BAOMI_FORM_CRLS; `form_check_unavailable` if one cannot be read. Whether a
+    list is genuine (signed by the CA it names) and current is checked per signer
+    (`_revocation`)."""
     lists = []
     for name in getattr(settings, "BAOMI_FORM_CRLS", ()):
         try:
-            data = Path(name).read_bytes()
-            ders = [der for _t, _h, der in pem.unarmor(data, True)] if pem.detect(data) else [data]
-            for der in ders:
-                found = acrl.CertificateList.load(der)
-                _ = found.issuer.human_friendly, found["tbs_cert_list"].native  # parse now
-                lists.append(found)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            log.error("BAOMI_FORM_CRLS: cannot use %s (%s)", name, exc)
+            lists.extend(_read_lists(name))
+        except Exception as exc:  # any malformed list: its parsers raise many types
+            log.error("BAOMI_FORM_CRLS: cannot use %s (%s)", name, type(exc).__name__)
             raise FormRefused("form_check_unavailable") from exc
     return lists
+
+
+def _reason(entry: Any) -> Any:
+    from cryptography import x509
+
+    try:
+        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _current(found: Any, now: datetime) -> bool:
+    """Whether a list is in force `now`: issued (allowing `CLOCK_SKEW`) and not past its
+    next update. A list without a next update cannot be judged current."""
+    next_update = found.next_update_utc
+    return (next_update is not None and found.last_update_utc <= now + CLOCK_SKEW
+            and now < next_update)
+
+
+def _signed_by(found: Any, issuer: Any) -> bool:
+    try:
+        return bool(found.is_signature_valid(issuer.public_key()))
+    except Exception:  # a key type or algorithm `cryptography` cannot verify
+        return False
+
+
+def _revocation(chain: list[Any], lists: list[Any], now: datetime) -> str | None:
+    """Why the certificate chain `chain` (root first, `cryptography` certificates) fails
+    the configured revocation lists, or None. For each certificate below the root, the
+    lists that name its issuer and verify with its issuer's key are its issuer's (a list
+    under a copied name, signed by another key, is not): `form_signer_revoked` if one of
+    them lists its serial (also on hold; a delta list's removeFromCRL does not count),
+    else `form_revocation_unknown` if there is none, else `form_revocation_stale` if one
+    of them is not current. Every certificate's distribution points and delta pointers
+    are beside the point: the firm's lists are all there is (nothing is fetched)."""
+    from cryptography import x509
+
+    outcomes = []
+    for issuer, cert in itertools.pairwise(chain):
+        own = [f for f in lists if f.issuer == cert.issuer and _signed_by(f, issuer)]
+        for found in own:
+            entry = found.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if entry is not None and _reason(entry) != x509.ReasonFlags.remove_from_crl:
+                return "form_signer_revoked"
+        if not own:
+            outcomes.append("form_revocation_unknown")
+        elif not all(_current(f, now) for f in own):
+            outcomes.append("form_revocation_stale")
+    for code in ("form_revocation_unknown", "form_revocation_stale"):
+        if code in outcomes:
+            return code
+    return None
 
 
 @dataclass(frozen=True)
@@ -190,21 +276,21 @@ class ListDue:
     """A configured revocation list whose next update is near or past."""
 
     issuer: str
-    next_update: datetime
+    next_update: datetime | None
 
 
 def revocation_lists_due(now: datetime, within: timedelta) -> list[ListDue]:
     """The configured revocation lists (only with trust roots, as `check` uses them)
-    whose next update falls before `now + within`: once past it, every form under that
-    CA is refused (`form_revocation_stale`) until the file is renewed. Raises
-    `FormRefused` (`form_check_unavailable`) when a list cannot be read."""
+    whose next update falls before `now + within`, or that have none: once past it, every
+    form under that CA is refused (`form_revocation_stale`) until the file is renewed.
+    Raises `FormRefused` (`form_check_unavailable`) when a list cannot be read."""
     if not getattr(settings, "BAOMI_FORM_TRUST_ROOTS", ()):
         return []
     due = []
     for found in revocation_lists():
-        next_update = found["tbs_cert_list"]["next_update"].native
-        if next_update is not None and next_update <= now + within:
-            due.append(ListDue(found.issuer.human_friendly, next_update))
+        next_update = found.next_update_utc
+        if next_update is None or next_update <= now + within:
+            due.append(ListDue(found.issuer.rfc4514_string(), next_update))
     return due
 
 
@@ -235,18 +321,32 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
     # Revocation needs a chain to check along: without trust roots no list applies.
     crls = revocation_lists() if roots else []
     moment = now or datetime.now(UTC)
-    trusted = [_outside_event_loop(_signature_valid, s, roots, crls, moment)
-               for s in signatures]
+    trusted = [_outside_event_loop(_signature_valid, s, roots, moment) for s in signatures]
     first = min(signatures, key=lambda s: s.signed_revision)
-    if roots and not all(trusted):
+    if roots and not all(path is not None for path in trusted):
         raise FormRefused("form_signer_untrusted")
+    if crls:
+        # Every signer's chain, the most telling refusal first (a revocation).
+        codes = {_revocation(_chain(path), crls, moment) for path in trusted}
+        for code in ("form_signer_revoked", "form_revocation_unknown",
+                     "form_revocation_stale"):
+            if code in codes:
+                raise FormRefused(code)
     if roots and not _names(first.signer_cert, uscc):
         raise FormRefused("form_signer_not_client")
     with _unreadable_is_tampered():
         defined, freed = _updates_plain(data, reader, base, issued_size)
     _unchanged_since_issue(data, issued_size, defined, freed)
     return Signature(signer_sha256=first.signer_cert.sha256.hex(),
-                     trusted=bool(roots) and all(trusted), count=len(signatures))
+                     trusted=bool(roots) and all(path is not None for path in trusted),
+                     count=len(signatures))
+
+
+def _chain(path: Any) -> list[Any]:
+    """A pyHanko validation path as `cryptography` certificates, root first."""
+    from cryptography import x509
+
+    return [x509.load_der_x509_certificate(c.dump()) for c in path.iter_certs(include_root=True)]
 
 
 @contextmanager
@@ -302,28 +402,21 @@ def _names(cert: Any, uscc: str) -> bool:
     return False
 
 
-def _signature_valid(sig: Any, roots: list[Any], crls: list[Any], now: datetime) -> bool:
+def _signature_valid(sig: Any, roots: list[Any], now: datetime) -> Any:
     """Raise unless `sig` is intact and valid with a certificate valid `now`, and nothing
-    after it changed more than signing or filling fields; whether its certificate chains
-    to one of `roots`. With `crls`, a revoked certificate in the chain is
-    `form_signer_revoked`, and one whose list is out of date `form_revocation_stale`
-    (pyHanko's "soft-fail": a certificate naming no distribution point, as self-made
-    ones, is not checked; nothing is fetched)."""
-    from pyhanko.sign.ades.report import AdESIndeterminate
+    after it changed more than signing or filling fields; its validation path (root
+    first) if its certificate chains to one of `roots`, else None. Revocation is checked
+    apart (`_revocation`), on the firm's lists only: nothing is fetched."""
     from pyhanko.sign.diff_analysis import ModificationLevel
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    context = ValidationContext(trust_roots=roots, crls=crls, allow_fetching=False,
+    context = ValidationContext(trust_roots=roots, allow_fetching=False,
                                 revocation_mode="soft-fail", moment=now)
     try:
         status = validate_pdf_signature(sig, context)
     except Exception as exc:
         raise FormRefused("form_signature_invalid") from exc
-    if status.revoked:
-        raise FormRefused("form_signer_revoked")
-    if crls and status.trust_problem_indic == AdESIndeterminate.TRY_LATER:
-        raise FormRefused("form_revocation_stale")
     cert = status.signing_cert
     validity = cert["tbs_certificate"]["validity"]
     in_period = validity["not_before"].native <= now <= validity["not_after"].native
@@ -332,7 +425,7 @@ def _signature_valid(sig: Any, roots: list[Any], crls: list[Any], now: datetime)
                or status.modification_level > ModificationLevel.FORM_FILLING)
     if not (status.intact and status.valid and in_period) or changed:
         raise FormRefused("form_signature_invalid")
-    return bool(status.trusted)
+    return status.validation_path if status.trusted else None
 
 
 # --- What the form shows -----------------------------------------------------------------

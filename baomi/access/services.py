@@ -821,7 +821,8 @@ def revocation_lists_check(*, now: datetime | None = None) -> int:
         return 0
     officers = _compliance()
     for item in due:
-        when = timezone.localtime(item.next_update).strftime("%Y-%m-%d %H:%M")
+        when = (timezone.localtime(item.next_update).strftime("%Y-%m-%d %H:%M")
+                if item.next_update else "—")  # (a list without one is never current)
         params = {"issuer": item.issuer, "due": when}
         told = {n.user_id for n in Notification.objects.filter(
             kind="revocation_list_due", params=params)}
@@ -875,7 +876,9 @@ def authorization_grant(
     client's signed form: `form` must be the PDF Baomi issued for these exact terms,
     signed electronically (`formsig.check`: refused as `form_tampered`,
     `form_unsigned`, `form_signature_invalid`, `form_signer_untrusted`,
-    `form_signer_not_client`, `form_outdated`, `form_reused`, `form_too_large`), and it
+    `form_signer_not_client`, `form_signer_revoked`, `form_revocation_unknown`,
+    `form_revocation_stale`, `form_check_unavailable`, `form_expired`, `form_outdated`,
+    `form_reused`, `form_too_large`), and it
     is stored as a confidential document of the client through the vault door.
     Refused (and recorded): the actor naming themselves (403 ``self_action``), no
     grantee, a person who is not a partner's staff (``grantee_not_partner``), empty

@@ -66,17 +66,28 @@ def identity(name: str = "恒信有限公司", *, issuer: Identity | None = None
 
 
 def revocation_list(ca: Identity, revoked: tuple[Identity, ...] = (), *,
-                    issued: datetime | None = None, days: int = 7) -> bytes:
-    """A CRL (PEM) signed by `ca` revoking `revoked`, issued at `issued` (now) and next
-    due `days` later."""
+                    issued: datetime | None = None, days: int = 7,
+                    reason: x509.ReasonFlags | None = None, delta_of: int | None = None,
+                    key: ec.EllipticCurvePrivateKey | None = None,
+                    der: bool = False) -> bytes:
+    """A CRL (PEM, or DER) naming `ca` as issuer and revoking `revoked` (each with
+    `reason`, if given), issued at `issued` (an hour ago) and next due `days` later;
+    signed by `ca`'s key, or by `key` (a forgery under the CA's name); a delta list of
+    base list number `delta_of`, if given."""
     start = issued or datetime.now(UTC) - timedelta(hours=1)
     builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
-               .last_update(start).next_update(start + timedelta(days=days)))
+               .last_update(start).next_update(start + timedelta(days=days))
+               .add_extension(x509.CRLNumber((delta_of or 0) + 1), critical=False))
+    if delta_of is not None:
+        builder = builder.add_extension(x509.DeltaCRLIndicator(delta_of), critical=True)
     for who in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(who.cert.serial_number)
-            .revocation_date(start).build())
-    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+        entry = (x509.RevokedCertificateBuilder().serial_number(who.cert.serial_number)
+                 .revocation_date(start))
+        if reason is not None:
+            entry = entry.add_extension(x509.CRLReason(reason), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
+    made = builder.sign(key or ca.key, hashes.SHA256())
+    return made.public_bytes(serialization.Encoding.DER if der else serialization.Encoding.PEM)
 
 
 def pdf_signer(who: Identity, chain: tuple[Identity, ...] = ()) -> Any:

@@ -1,8 +1,10 @@
 """Revocation of the certificate a client signed its authorization form with: with trust
 roots and the CAs' revocation lists configured (BAOMI_FORM_CRLS, files the firm downloads;
 nothing is fetched), a form signed with a revoked certificate, or under a revoked
-intermediate CA, is refused; a list that is out of date refuses until it is renewed; an
-unreadable list refuses every form and fails the system check."""
+intermediate CA, is refused, whatever the certificate says of distribution points or
+delta lists; an issuer without a list among them, or one whose list is out of date,
+refuses until the file is there; a list under a CA's name but signed by another key is
+no list of that CA; an unreadable list refuses every form and fails the system check."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from baomi.access import checks
 from baomi.access.models import ClientAuthorization
@@ -64,6 +68,91 @@ def test_an_out_of_date_list_refuses_until_it_is_renewed(firm, pki):
     assert _grant(firm, terms, signed).form_signer_trusted
 
 
+def _signed(firm: Any, pki: dict[str, Any], signer: Identity | None = None,
+            chain: tuple[Identity, ...] = ()) -> tuple[Any, bytes]:
+    terms, form = _issue(firm)
+    return terms, sign_pdf(form, signer or pki["signer"], chain=chain or (pki["ca"],))
+
+
+def test_a_revoked_certificate_naming_no_distribution_point_is_refused_too(firm, pki):
+    plain = identity("恒信贸易有限公司", issuer=pki["ca"], uscc=firm["client"].uscc)
+    _publish(pki, plain)
+    _refused_as(firm, *_signed(firm, pki, plain), "form_signer_revoked")
+
+
+def test_an_issuer_without_a_configured_list_refuses(firm, pki, tmp_path, settings):
+    other_ca = identity("另一家认证中心", ca=True)
+    only_other = tmp_path / "other.crl"
+    only_other.write_bytes(revocation_list(other_ca))
+    settings.BAOMI_FORM_CRLS = [str(only_other)]
+    _refused_as(firm, *_signed(firm, pki), "form_revocation_unknown")
+
+
+def test_an_intermediate_whose_list_is_missing_refuses(firm, pki):
+    sub = identity("示例电子认证中心 二级", issuer=pki["ca"], ca=True)
+    signer = identity("恒信贸易有限公司", issuer=sub, uscc=firm["client"].uscc)
+    _publish(pki)  # the root's list only: it does not cover what `sub` issued
+    _refused_as(firm, *_signed(firm, pki, signer, (sub, pki["ca"])),
+                "form_revocation_unknown")
+
+
+def test_a_stale_delta_list_still_revokes(firm, pki, tmp_path, settings):
+    _publish(pki)
+    delta = tmp_path / "delta.crl"
+    delta.write_bytes(revocation_list(pki["ca"], (pki["signer"],), delta_of=1,
+                                      issued=datetime.now(UTC) - timedelta(days=10), days=3))
+    settings.BAOMI_FORM_CRLS = [str(pki["crl"]), str(delta)]
+    _refused_as(firm, *_signed(firm, pki), "form_signer_revoked")
+
+
+def test_a_list_under_the_cas_name_signed_by_another_key_is_not_its_list(firm, pki, tmp_path,
+                                                                         settings):
+    forged = tmp_path / "forged.crl"
+    forged.write_bytes(revocation_list(pki["ca"], key=ec.generate_private_key(ec.SECP256R1())))
+    settings.BAOMI_FORM_CRLS = [str(forged)]
+    terms, signed = _signed(firm, pki)
+    _refused_as(firm, terms, signed, "form_revocation_unknown")
+    _publish(pki)  # the genuine one beside it decides
+    settings.BAOMI_FORM_CRLS = [str(forged), str(pki["crl"])]
+    assert _grant(firm, terms, signed).form_signer_trusted
+
+
+def test_a_list_issued_in_the_future_is_not_yet_current(firm, pki):
+    _publish(pki, issued=datetime.now(UTC) + timedelta(hours=1))
+    _refused_as(firm, *_signed(firm, pki), "form_revocation_stale")
+
+
+@pytest.mark.parametrize(("reason", "code"), [
+    (x509.ReasonFlags.certificate_hold, "form_signer_revoked"),
+    (x509.ReasonFlags.key_compromise, "form_signer_revoked"),
+    (x509.ReasonFlags.remove_from_crl, None),
+])
+def test_reasons(firm, pki, reason, code):
+    _publish(pki, pki["signer"], reason=reason)
+    terms, signed = _signed(firm, pki)
+    if code is None:
+        assert _grant(firm, terms, signed).form_signer_trusted
+    else:
+        _refused_as(firm, terms, signed, code)
+
+
+def test_a_list_in_der_is_read_as_well(firm, pki):
+    pki["crl"].write_bytes(revocation_list(pki["ca"], (pki["signer"],), der=True))
+    _refused_as(firm, *_signed(firm, pki), "form_signer_revoked")
+
+
+def test_a_list_without_a_next_update_is_never_current():
+    from types import SimpleNamespace
+
+    from baomi.access.formsig import _current
+
+    now = datetime.now(UTC)
+    assert not _current(SimpleNamespace(next_update_utc=None,
+                                        last_update_utc=now - timedelta(days=1)), now)
+    assert _current(SimpleNamespace(next_update_utc=now + timedelta(days=1),
+                                    last_update_utc=now - timedelta(days=1)), now)
+
+
 def test_a_revoked_intermediate_ca_revokes_what_it_issued(firm, pki, tmp_path, settings):
     sub = identity("示例电子认证中心 二级", issuer=pki["ca"], ca=True, crl_url=URL)
     signer = identity("恒信贸易有限公司", issuer=sub, uscc=firm["client"].uscc,
@@ -77,8 +166,20 @@ def test_a_revoked_intermediate_ca_revokes_what_it_issued(firm, pki, tmp_path, s
                 "form_signer_revoked")
 
 
-def test_an_unreadable_list_refuses_every_form_and_fails_the_system_check(firm, pki):
-    pki["crl"].write_bytes(b"-----BEGIN X509 CRL-----\nbm90IGEgY3Js\n-----END X509 CRL-----\n")
+def _next_update_mangled(pki: dict[str, Any]) -> bytes:
+    """A list whose nextUpdate's tag (UTCTime, 0x17) is made a constructed one (0x27):
+    parsers raise odd exception types on it."""
+    der = revocation_list(pki["ca"], der=True)
+    at = der.index(b"\x17", der.index(b"\x17") + 1)  # the second time: nextUpdate
+    return der[:at] + b"\x27" + der[at + 1:]
+
+
+@pytest.mark.parametrize("content", [
+    b"-----BEGIN X509 CRL-----\nbm90IGEgY3Js\n-----END X509 CRL-----\n", b"", b"not a list",
+    "mangled",
+])
+def test_an_unreadable_list_refuses_every_form_and_fails_the_system_check(firm, pki, content):
+    pki["crl"].write_bytes(_next_update_mangled(pki) if content == "mangled" else content)
     terms, form = _issue(firm)
     _refused_as(firm, terms, sign_pdf(form, pki["signer"], chain=(pki["ca"],)),
                 "form_check_unavailable")
@@ -107,6 +208,7 @@ def test_the_message_is_localized(firm, pki):
     with translation.override("zh-hans"):
         assert "吊销" in str(MESSAGES["form_signer_revoked"])
         assert "过期" in str(MESSAGES["form_revocation_stale"])
+        assert "未配置" in str(MESSAGES["form_revocation_unknown"])
     with translation.override("en"):
         assert "revoked" in str(MESSAGES["form_signer_revoked"])
 
@@ -152,3 +254,18 @@ def test_an_out_of_date_list_is_reported_too(firm, pki):
 
     _publish(pki, issued=datetime.now(UTC) - timedelta(days=10), days=3)
     assert services.revocation_lists_check() == 1
+
+
+def test_a_list_file_is_parsed_once_per_version(firm, pki):
+    import os
+
+    from baomi.access.formsig import _read_lists
+
+    _publish(pki)
+    first = _read_lists(str(pki["crl"]))
+    assert _read_lists(str(pki["crl"])) is first  # unchanged file: not parsed again
+    _publish(pki, pki["signer"])
+    stat = pki["crl"].stat()
+    os.utime(pki["crl"], ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    again = _read_lists(str(pki["crl"]))
+    assert again is not first and len(list(again[0])) == 1
