@@ -163,15 +163,17 @@ def trust_roots() -> list[Any]:
                     # certificates to whoever holds its key.
                     raise ValueError("not a CA certificate")
                 roots.append(root)
-        except (OSError, ValueError, TypeError) as exc:
-            log.error("BAOMI_FORM_TRUST_ROOTS: cannot use %s (%s)", name, exc)
+        except Exception as exc:  # a malformed certificate: its parser raises many types
+            log.error("BAOMI_FORM_TRUST_ROOTS: cannot use %s (%s: %s)", name,
+                      type(exc).__name__, exc)
             raise FormRefused("form_check_unavailable") from exc
     return roots
 
 
-# Parsed revocation lists by file: (mtime_ns, size) and the lists in it. A list with
-# hundreds of thousands of entries takes seconds to parse; a renewed file is read again.
-_parsed_lists: dict[str, tuple[tuple[int, int], list[Any]]] = {}
+# Parsed revocation lists by file: the SHA-256 of its content and the lists in it. A
+# list with hundreds of thousands of entries takes seconds to parse, its file
+# milliseconds to read and hash; a renewed file (any change at all) is parsed again.
+_parsed_lists: dict[str, tuple[bytes, list[Any]]] = {}
 _parsed_lock = threading.Lock()
 # A list issued up to this long "in the future" (the CA's clock ahead of ours) is current.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -181,14 +183,12 @@ def _read_lists(name: str) -> list[Any]:
     from asn1crypto import pem
     from cryptography import x509
 
-    path = Path(name)
-    stat = path.stat()
-    key = (stat.st_mtime_ns, stat.st_size)
+    data = Path(name).read_bytes()
+    key = hashlib.sha256(data).digest()
     with _parsed_lock:
         cached = _parsed_lists.get(name)
     if cached is not None and cached[0] == key:
         return cached[1]
-    data = path.read_bytes()
     ders = [der for _t, _h, der in pem.unarmor(data, True)] if pem.detect(data) else [data]
     lists = []
     for der in ders:

@@ -256,7 +256,7 @@ def test_an_out_of_date_list_is_reported_too(firm, pki):
     assert services.revocation_lists_check() == 1
 
 
-def test_a_list_file_is_parsed_once_per_version(firm, pki):
+def test_a_list_file_is_parsed_once_per_content(firm, pki):
     import os
 
     from baomi.access.formsig import _read_lists
@@ -264,8 +264,39 @@ def test_a_list_file_is_parsed_once_per_version(firm, pki):
     _publish(pki)
     first = _read_lists(str(pki["crl"]))
     assert _read_lists(str(pki["crl"])) is first  # unchanged file: not parsed again
-    _publish(pki, pki["signer"])
     stat = pki["crl"].stat()
-    os.utime(pki["crl"], ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    _publish(pki, pki["signer"])
+    # Even written back with the old modification time: the content decides.
+    os.utime(pki["crl"], ns=(stat.st_atime_ns, stat.st_mtime_ns))
     again = _read_lists(str(pki["crl"]))
     assert again is not first and len(list(again[0])) == 1
+
+
+@pytest.mark.parametrize("kind", ["root", "list"])
+def test_every_single_byte_corruption_of_a_file_is_read_or_refused_cleanly(pki, settings,
+                                                                         kind, tmp_path):
+    """Each byte of a root certificate's or a list's DER inverted in turn: the file is
+    either still read, or refused as `form_check_unavailable`, never another error."""
+    from cryptography.hazmat.primitives import serialization
+
+    from baomi.access import formsig
+
+    if kind == "root":
+        good = pki["ca"].cert.public_bytes(serialization.Encoding.DER)
+        read = formsig.trust_roots
+    else:
+        good = revocation_list(pki["ca"], (pki["signer"],), der=True)
+        read = formsig.revocation_lists
+    path = tmp_path / f"mutated.{kind}"
+    if kind == "root":
+        settings.BAOMI_FORM_TRUST_ROOTS = [str(path)]
+    else:
+        settings.BAOMI_FORM_CRLS = [str(path)]
+    codes = []
+    for at in range(len(good)):
+        path.write_bytes(good[:at] + bytes([good[at] ^ 0xFF]) + good[at + 1:])
+        try:
+            read()
+        except formsig.FormRefused as exc:  # any other exception fails the test
+            codes.append(exc.code)
+    assert set(codes) == {"form_check_unavailable"} and len(codes) > len(good) // 4
