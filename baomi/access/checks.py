@@ -33,6 +33,14 @@ def form_trust_roots(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
             hint="Fix the paths (separated by ':') or unset the variable.",
             id="baomi.E002",
         )]
+    if crls and any(root.self_signed == "no" for root in roots):
+        return [checks.Warning(
+            "BAOMI_FORM_TRUST_ROOTS lists a CA certificate that is not a root (not "
+            "self-signed) while BAOMI_FORM_CRLS is set: its own revocation cannot be "
+            "checked, so forms whose chain ends at it are refused (form_revocation_unknown).",
+            hint="List only root CAs; intermediates come with the signed form.",
+            id="baomi.W002",
+        )]
     if crls and not roots:
         return [checks.Warning(
             "BAOMI_FORM_CRLS is set without BAOMI_FORM_TRUST_ROOTS: revocation is checked "

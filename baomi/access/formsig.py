@@ -179,7 +179,26 @@ _parsed_lock = threading.Lock()
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def _read_lists(name: str) -> list[Any]:
+@dataclass(frozen=True)
+class RevocationList:
+    """One configured list: `crl` (`cryptography`: its signature and entries), `issuer`
+    (asn1crypto, compared as RFC 5280 says), `complete` (a base list with no critical
+    extension left unprocessed) and `idp` (its issuing distribution point: the part of
+    the issuer's certificates it covers, None for all)."""
+
+    crl: Any
+    issuer: Any
+    complete: bool
+    idp: Any
+
+
+# The critical list extensions `_covers` processes (RFC 5280: a list with another
+# critical extension must not decide a certificate's status).
+_KNOWN_CRITICAL = frozenset({"issuing_distribution_point", "delta_crl_indicator"})
+
+
+def _read_lists(name: str) -> list[RevocationList]:
+    from asn1crypto import crl as acrl
     from asn1crypto import pem
     from cryptography import x509
 
@@ -194,9 +213,14 @@ def _read_lists(name: str) -> list[Any]:
     for der in ders:
         found = x509.load_der_x509_crl(der)
         # Everything the check reads, read now: a malformed list fails here, once.
-        _ = (found.issuer, found.last_update_utc, found.next_update_utc,
-             found.signature_hash_algorithm, [(e.serial_number, _reason(e)) for e in found])
-        lists.append(found)
+        _ = (found.last_update_utc, found.next_update_utc, found.signature_hash_algorithm,
+             [(e.serial_number, _reason(e)) for e in found])
+        parsed = acrl.CertificateList.load(found.public_bytes(_der()))
+        idp = parsed.issuing_distribution_point_value
+        complete = (parsed.delta_crl_indicator_value is None
+                    and not set(parsed.critical_extensions) - _KNOWN_CRITICAL)
+        _ = parsed.issuer.human_friendly, idp.native if idp is not None else None
+        lists.append(RevocationList(found, parsed.issuer, complete, idp))
     if not lists:
         raise ValueError("no revocation list in the file")
     with _parsed_lock:
@@ -204,11 +228,17 @@ def _read_lists(name: str) -> list[Any]:
     return lists
 
 
-def revocation_lists() -> list[Any]:
-    """The certificate revocation lists (`cryptography` objects) in the PEM or DER files
-    named by BAOMI_FORM_CRLS; `form_check_unavailable` if one cannot be read. Whether a
-    list is genuine (signed by the CA it names) and current is checked per signer
-    (`_revocation`)."""
+def _der() -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.Encoding.DER
+
+
+def revocation_lists() -> list[RevocationList]:
+    """The certificate revocation lists in the PEM or DER files named by
+    BAOMI_FORM_CRLS; `form_check_unavailable` if one cannot be read. Whether a list is
+    genuine (signed by the CA it names), covers a certificate and is current is checked
+    per signer (`_revocation`)."""
     lists = []
     for name in getattr(settings, "BAOMI_FORM_CRLS", ()):
         try:
@@ -229,41 +259,88 @@ def _reason(entry: Any) -> Any:
 
 
 def _current(found: Any, now: datetime) -> bool:
-    """Whether a list is in force `now`: issued (allowing `CLOCK_SKEW`) and not past its
-    next update. A list without a next update cannot be judged current."""
+    """Whether a list (`cryptography`) is in force `now`: issued (allowing
+    `CLOCK_SKEW`) and not past its next update. Without a next update it cannot be
+    judged current."""
     next_update = found.next_update_utc
     return (next_update is not None and found.last_update_utc <= now + CLOCK_SKEW
             and now < next_update)
 
 
 def _signed_by(found: Any, issuer: Any) -> bool:
+    """Whether the list `found` (`cryptography`) verifies with the key of `issuer`
+    (asn1crypto)."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
-        return bool(found.is_signature_valid(issuer.public_key()))
+        key = serialization.load_der_public_key(issuer.public_key.dump())
+        return bool(found.is_signature_valid(key))
     except Exception:  # a key type or algorithm `cryptography` cannot verify
         return False
 
 
-def _revocation(chain: list[Any], lists: list[Any], now: datetime) -> str | None:
-    """Why the certificate chain `chain` (root first, `cryptography` certificates) fails
-    the configured revocation lists, or None. For each certificate below the root, the
-    lists that name its issuer and verify with its issuer's key are its issuer's (a list
-    under a copied name, signed by another key, is not): `form_signer_revoked` if one of
-    them lists its serial (also on hold; a delta list's removeFromCRL does not count),
-    else `form_revocation_unknown` if there is none, else `form_revocation_stale` if one
-    of them is not current. Every certificate's distribution points and delta pointers
-    are beside the point: the firm's lists are all there is (nothing is fetched)."""
+def _general_names(general_names: Any) -> set[bytes]:
+    return {name.dump() for name in general_names}
+
+
+def _covers(found: RevocationList, cert: Any) -> bool:
+    """Whether `found` is a complete list of the certificates of its issuer's that
+    `cert` (asn1crypto) is one of: a base list (a delta list, or one with a critical
+    extension left unprocessed, covers nothing alone) whose issuing distribution point,
+    if any, limits it neither to some reasons, nor to another issuer's certificates
+    (indirect), nor to attribute certificates, nor to CA or end-entity certificates
+    when `cert` is the other kind, and names one of `cert`'s distribution points."""
+    if not found.complete:
+        return False
+    idp = found.idp
+    if idp is None:
+        return True
+    if (idp["only_some_reasons"].native or idp["indirect_crl"].native
+            or idp["only_contains_attribute_certs"].native):
+        return False
+    if idp["only_contains_ca_certs"].native and not cert.ca:
+        return False
+    if idp["only_contains_user_certs"].native and cert.ca:
+        return False
+    point = idp["distribution_point"]
+    if point.native is None:
+        return True
+    if point.name != "full_name":
+        return False  # a name relative to the issuer: not matched here, so no coverage
+    points: set[bytes] = set()
+    for dp in cert.crl_distribution_points:
+        name = dp["distribution_point"]
+        if name.native is not None and name.name == "full_name":
+            points |= _general_names(name.chosen)
+    return bool(_general_names(point.chosen) & points)
+
+
+def _revocation(chain: list[Any], lists: list[RevocationList], now: datetime) -> str | None:
+    """Why the certificate chain `chain` (asn1crypto, root first, as pyHanko validated
+    it) fails the configured revocation lists, or None. Its anchor must be a root
+    (self-signed): an intermediate listed as a trust root would never be checked
+    against its own issuer's list (`form_revocation_unknown`). For each certificate
+    below it, its issuer's lists are those naming the issuer and verifying with the
+    issuer's key (a list under a copied name, signed by another key, is not):
+    `form_signer_revoked` if one of them lists its serial (also on hold; a delta list's
+    removeFromCRL does not count, nor does a later release of a hold), else
+    `form_revocation_unknown` if none of them covers it (`_covers`), else
+    `form_revocation_stale` if one of them is not current. Certificates' distribution
+    points and delta pointers are not followed: the firm's lists are all there is."""
     from cryptography import x509
 
+    if not chain or chain[0].self_signed == "no":
+        return "form_revocation_unknown"
     outcomes = []
     for issuer, cert in itertools.pairwise(chain):
-        own = [f for f in lists if f.issuer == cert.issuer and _signed_by(f, issuer)]
+        own = [f for f in lists if f.issuer == cert.issuer and _signed_by(f.crl, issuer)]
         for found in own:
-            entry = found.get_revoked_certificate_by_serial_number(cert.serial_number)
+            entry = found.crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if entry is not None and _reason(entry) != x509.ReasonFlags.remove_from_crl:
                 return "form_signer_revoked"
-        if not own:
+        if not any(_covers(found, cert) for found in own):
             outcomes.append("form_revocation_unknown")
-        elif not all(_current(f, now) for f in own):
+        elif not all(_current(found.crl, now) for found in own):
             outcomes.append("form_revocation_stale")
     for code in ("form_revocation_unknown", "form_revocation_stale"):
         if code in outcomes:
@@ -288,9 +365,9 @@ def revocation_lists_due(now: datetime, within: timedelta) -> list[ListDue]:
         return []
     due = []
     for found in revocation_lists():
-        next_update = found.next_update_utc
+        next_update = found.crl.next_update_utc
         if next_update is None or next_update <= now + within:
-            due.append(ListDue(found.issuer.rfc4514_string(), next_update))
+            due.append(ListDue(found.issuer.human_friendly, next_update))
     return due
 
 
@@ -343,10 +420,9 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
 
 
 def _chain(path: Any) -> list[Any]:
-    """A pyHanko validation path as `cryptography` certificates, root first."""
-    from cryptography import x509
-
-    return [x509.load_der_x509_certificate(c.dump()) for c in path.iter_certs(include_root=True)]
+    """A pyHanko validation path's certificates (asn1crypto, as pyHanko parsed them),
+    root first."""
+    return list(path.iter_certs(include_root=True))
 
 
 @contextmanager

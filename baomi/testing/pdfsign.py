@@ -69,17 +69,20 @@ def revocation_list(ca: Identity, revoked: tuple[Identity, ...] = (), *,
                     issued: datetime | None = None, days: int = 7,
                     reason: x509.ReasonFlags | None = None, delta_of: int | None = None,
                     key: ec.EllipticCurvePrivateKey | None = None,
+                    idp: x509.IssuingDistributionPoint | None = None,
                     der: bool = False) -> bytes:
     """A CRL (PEM, or DER) naming `ca` as issuer and revoking `revoked` (each with
     `reason`, if given), issued at `issued` (an hour ago) and next due `days` later;
     signed by `ca`'s key, or by `key` (a forgery under the CA's name); a delta list of
-    base list number `delta_of`, if given."""
+    base list number `delta_of`, if given; limited to the part `idp` names, if given."""
     start = issued or datetime.now(UTC) - timedelta(hours=1)
     builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
                .last_update(start).next_update(start + timedelta(days=days))
                .add_extension(x509.CRLNumber((delta_of or 0) + 1), critical=False))
     if delta_of is not None:
         builder = builder.add_extension(x509.DeltaCRLIndicator(delta_of), critical=True)
+    if idp is not None:
+        builder = builder.add_extension(idp, critical=True)
     for who in revoked:
         entry = (x509.RevokedCertificateBuilder().serial_number(who.cert.serial_number)
                  .revocation_date(start))

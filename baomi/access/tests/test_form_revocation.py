@@ -20,6 +20,7 @@ from baomi.access import checks
 from baomi.access.models import ClientAuthorization
 from baomi.access.tests.test_form_signature import _grant, _issue, _refused_as
 from baomi.access.tests.test_services import firm
+from baomi.errors import ValidationFailed
 from baomi.testing.pdfsign import Identity, identity, revocation_list, sign_pdf
 
 pytestmark = pytest.mark.django_db
@@ -269,7 +270,7 @@ def test_a_list_file_is_parsed_once_per_content(firm, pki):
     # Even written back with the old modification time: the content decides.
     os.utime(pki["crl"], ns=(stat.st_atime_ns, stat.st_mtime_ns))
     again = _read_lists(str(pki["crl"]))
-    assert again is not first and len(list(again[0])) == 1
+    assert again is not first and len(list(again[0].crl)) == 1
 
 
 @pytest.mark.parametrize("kind", ["root", "list"])
@@ -300,3 +301,87 @@ def test_every_single_byte_corruption_of_a_file_is_read_or_refused_cleanly(pki, 
         except formsig.FormRefused as exc:  # any other exception fails the test
             codes.append(exc.code)
     assert set(codes) == {"form_check_unavailable"} and len(codes) > len(good) // 4
+
+
+# --- Lists that cover part of what their CA issued ------------------------------------
+
+
+def _idp(*, url: str | None = None, ca_only: bool = False, user_only: bool = False,
+         reasons: frozenset[Any] | None = None) -> x509.IssuingDistributionPoint:
+    return x509.IssuingDistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)] if url else None, relative_name=None,
+        only_contains_user_certs=user_only, only_contains_ca_certs=ca_only,
+        only_some_reasons=reasons, indirect_crl=False, only_contains_attribute_certs=False)
+
+
+def test_a_partition_of_the_cas_list_covers_only_its_own_certificates(firm, pki):
+    other_part = _idp(url="http://crl.example.cn/part2.crl")
+    pki["crl"].write_bytes(revocation_list(pki["ca"], idp=other_part))
+    terms, signed = _signed(firm, pki)
+    _refused_as(firm, terms, signed, "form_revocation_unknown")
+    # The signer's own partition (its distribution point) covers it.
+    pki["crl"].write_bytes(revocation_list(pki["ca"], idp=_idp(url=URL)))
+    assert _grant(firm, terms, signed).form_signer_trusted
+
+
+@pytest.mark.parametrize("idp", [
+    _idp(ca_only=True),
+    _idp(reasons=frozenset({x509.ReasonFlags.key_compromise})),
+], ids=["ca-certificates-only", "some-reasons-only"])
+def test_a_list_limited_otherwise_does_not_cover_the_signer(firm, pki, idp):
+    pki["crl"].write_bytes(revocation_list(pki["ca"], idp=idp))
+    _refused_as(firm, *_signed(firm, pki), "form_revocation_unknown")
+
+
+def test_an_end_entity_only_list_does_not_cover_an_intermediate(firm, pki, tmp_path, settings):
+    sub = identity("示例电子认证中心 二级", issuer=pki["ca"], ca=True)
+    signer = identity("恒信贸易有限公司", issuer=sub, uscc=firm["client"].uscc)
+    pki["crl"].write_bytes(revocation_list(pki["ca"], idp=_idp(user_only=True)))
+    sub_list = tmp_path / "sub.crl"
+    sub_list.write_bytes(revocation_list(sub))
+    settings.BAOMI_FORM_CRLS = [str(pki["crl"]), str(sub_list)]
+    _refused_as(firm, *_signed(firm, pki, signer, (sub, pki["ca"])),
+                "form_revocation_unknown")
+
+
+def test_a_delta_list_alone_covers_nothing(firm, pki):
+    pki["crl"].write_bytes(revocation_list(pki["ca"], delta_of=1))
+    _refused_as(firm, *_signed(firm, pki), "form_revocation_unknown")
+
+
+def test_a_stale_delta_beside_a_current_base_is_stale(firm, pki, tmp_path, settings):
+    _publish(pki)
+    delta = tmp_path / "delta.crl"
+    delta.write_bytes(revocation_list(pki["ca"], delta_of=1,
+                                      issued=datetime.now(UTC) - timedelta(days=10), days=3))
+    settings.BAOMI_FORM_CRLS = [str(pki["crl"]), str(delta)]
+    _refused_as(firm, *_signed(firm, pki), "form_revocation_stale")
+
+
+def test_an_intermediate_listed_as_a_trust_root_is_not_a_way_around_its_list(
+        firm, pki, tmp_path, settings):
+    """A CA's bundle (root and intermediate) given as trust roots: pyHanko ends the path
+    at the intermediate, whose own revocation would go unchecked."""
+    sub = identity("示例电子认证中心 二级", issuer=pki["ca"], ca=True)
+    signer = identity("恒信贸易有限公司", issuer=sub, uscc=firm["client"].uscc)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(pki["ca"].pem() + sub.pem())
+    settings.BAOMI_FORM_TRUST_ROOTS = [str(bundle)]
+    _publish(pki, sub)
+    sub_list = tmp_path / "sub.crl"
+    sub_list.write_bytes(revocation_list(sub))
+    settings.BAOMI_FORM_CRLS = [str(pki["crl"]), str(sub_list)]
+    assert [m.id for m in checks.form_trust_roots()] == ["baomi.W002"]
+    terms, signed = _signed(firm, pki, signer, (sub, pki["ca"]))
+    with pytest.raises(ValidationFailed) as info:
+        _grant(firm, terms, signed)
+    assert info.value.code in {"form_signer_revoked", "form_revocation_unknown"}
+
+
+def test_every_signers_chain_is_checked(firm, pki):
+    second = identity("张三", issuer=pki["ca"], crl_url=URL)
+    _publish(pki, second)
+    terms, form = _issue(firm)
+    both = sign_pdf(sign_pdf(form, pki["signer"], field="公司", chain=(pki["ca"],)),
+                    second, field="法定代表人", chain=(pki["ca"],))
+    _refused_as(firm, terms, both, "form_signer_revoked")
