@@ -55,7 +55,7 @@ import itertools
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -143,18 +143,22 @@ class Signature:
     count: int
 
 
+def _ders(data: bytes) -> list[bytes]:
+    """The DER objects in a file's `data`: each PEM block, or the file itself."""
+    from asn1crypto import pem
+
+    return [der for _t, _h, der in pem.unarmor(data, True)] if pem.detect(data) else [data]
+
+
 def trust_roots() -> list[Any]:
     """The certificates (asn1crypto) in the PEM or DER files named by
     BAOMI_FORM_TRUST_ROOTS; `form_check_unavailable` if one cannot be read."""
-    from asn1crypto import pem
     from asn1crypto import x509 as ax
 
     roots = []
     for name in getattr(settings, "BAOMI_FORM_TRUST_ROOTS", ()):
         try:
-            data = Path(name).read_bytes()
-            ders = [der for _t, _h, der in pem.unarmor(data, True)] if pem.detect(data) else [data]
-            for der in ders:
+            for der in _ders(Path(name).read_bytes()):
                 root = ax.Certificate.load(der)
                 _ = root.subject.human_friendly  # parsed now: a corrupt file fails here
                 usage = root.key_usage_value
@@ -192,6 +196,16 @@ class RevocationList:
     idp: Any
 
 
+# Revocation refusals, the most telling first: when several certificates fail, the first
+# of these found is the one given.
+_REVOCATION_CODES = ("form_signer_revoked", "form_revocation_unknown", "form_revocation_stale")
+
+
+def _most_telling(codes: Iterable[str | None]) -> str | None:
+    found = set(codes)
+    return next((code for code in _REVOCATION_CODES if code in found), None)
+
+
 # The critical list extensions `_covers` processes (RFC 5280: a list with another
 # critical extension must not decide a certificate's status).
 _KNOWN_CRITICAL = frozenset({"issuing_distribution_point", "delta_crl_indicator"})
@@ -199,8 +213,8 @@ _KNOWN_CRITICAL = frozenset({"issuing_distribution_point", "delta_crl_indicator"
 
 def _read_lists(name: str) -> list[RevocationList]:
     from asn1crypto import crl as acrl
-    from asn1crypto import pem
     from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
 
     data = Path(name).read_bytes()
     key = hashlib.sha256(data).digest()
@@ -208,14 +222,13 @@ def _read_lists(name: str) -> list[RevocationList]:
         cached = _parsed_lists.get(name)
     if cached is not None and cached[0] == key:
         return cached[1]
-    ders = [der for _t, _h, der in pem.unarmor(data, True)] if pem.detect(data) else [data]
     lists = []
-    for der in ders:
+    for der in _ders(data):
         found = x509.load_der_x509_crl(der)
         # Everything the check reads, read now: a malformed list fails here, once.
         _ = (found.last_update_utc, found.next_update_utc, found.signature_hash_algorithm,
              [(e.serial_number, _reason(e)) for e in found])
-        parsed = acrl.CertificateList.load(found.public_bytes(_der()))
+        parsed = acrl.CertificateList.load(found.public_bytes(Encoding.DER))
         idp = parsed.issuing_distribution_point_value
         complete = (parsed.delta_crl_indicator_value is None
                     and not set(parsed.critical_extensions) - _KNOWN_CRITICAL)
@@ -226,12 +239,6 @@ def _read_lists(name: str) -> list[RevocationList]:
     with _parsed_lock:
         _parsed_lists[name] = (key, lists)
     return lists
-
-
-def _der() -> Any:
-    from cryptography.hazmat.primitives import serialization
-
-    return serialization.Encoding.DER
 
 
 def revocation_lists() -> list[RevocationList]:
@@ -342,10 +349,7 @@ def _revocation(chain: list[Any], lists: list[RevocationList], now: datetime) ->
             outcomes.append("form_revocation_unknown")
         elif not all(_current(found.crl, now) for found in own):
             outcomes.append("form_revocation_stale")
-    for code in ("form_revocation_unknown", "form_revocation_stale"):
-        if code in outcomes:
-            return code
-    return None
+    return _most_telling(outcomes)
 
 
 @dataclass(frozen=True)
@@ -400,22 +404,21 @@ def check(data: bytes, *, issued_size: int, issued_sha256: str, uscc: str = "",
     moment = now or datetime.now(UTC)
     trusted = [_outside_event_loop(_signature_valid, s, roots, moment) for s in signatures]
     first = min(signatures, key=lambda s: s.signed_revision)
-    if roots and not all(path is not None for path in trusted):
+    all_trusted = all(path is not None for path in trusted)
+    if roots and not all_trusted:
         raise FormRefused("form_signer_untrusted")
     if crls:
-        # Every signer's chain, the most telling refusal first (a revocation).
-        codes = {_revocation(_chain(path), crls, moment) for path in trusted}
-        for code in ("form_signer_revoked", "form_revocation_unknown",
-                     "form_revocation_stale"):
-            if code in codes:
-                raise FormRefused(code)
+        # Every signer's chain; the most telling refusal is given (a revocation first).
+        code = _most_telling(_revocation(_chain(path), crls, moment) for path in trusted)
+        if code is not None:
+            raise FormRefused(code)
     if roots and not _names(first.signer_cert, uscc):
         raise FormRefused("form_signer_not_client")
     with _unreadable_is_tampered():
         defined, freed = _updates_plain(data, reader, base, issued_size)
     _unchanged_since_issue(data, issued_size, defined, freed)
     return Signature(signer_sha256=first.signer_cert.sha256.hex(),
-                     trusted=bool(roots) and all(path is not None for path in trusted),
+                     trusted=bool(roots) and all_trusted,
                      count=len(signatures))
 
 
