@@ -143,9 +143,10 @@ def _lua(ids: list[int], token: str, prefix: str, suffix: str = "") -> str:
     }
 
 
-def _tree_cpu(root: int) -> dict[int, float] | None:
-    """User + system CPU seconds used so far by `root` and each of its descendants (the
-    server's processes), by pid, from /proc; None where there is no /proc."""
+def _tree_cpu(root: int) -> tuple[float, dict[int, float]] | None:
+    """User + system CPU seconds used so far by `root` and all its descendants (the
+    server's processes), and by each worker (pid: seconds), from /proc; None where there
+    is no /proc."""
     proc = Path("/proc")
     if not (proc / str(root) / "stat").exists():
         return None
@@ -171,17 +172,12 @@ def _tree_cpu(root: int) -> dict[int, float] | None:
     tick = os.sysconf("SC_CLK_TCK")
     # A process without children of its own is a worker (the others are `baomi up` and
     # gunicorn's arbiter, which serve no request).
-    return {
+    workers = {
         pid: ticks.get(pid, 0) / tick
         for pid in tree
         if not any(parents.get(other) == pid for other in tree)
-    } | {-1: sum(ticks.get(pid, 0) for pid in tree) / tick}
-
-
-def _tree_cpu_s(root: int) -> float | None:
-    """User + system CPU seconds used so far by `root` and its descendants."""
-    cpu = _tree_cpu(root)
-    return None if cpu is None else cpu[-1]
+    }
+    return sum(ticks.get(pid, 0) for pid in tree) / tick, workers
 
 
 def _wrk(
@@ -201,8 +197,6 @@ def _wrk(
         [*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60
     ).stdout
     after = _tree_cpu(server_pid) if server_pid else None
-    cpu0 = before[-1] if before else None
-    cpu1 = after[-1] if after else None
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
     total = re.search(r"(\d+) requests in", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -213,12 +207,13 @@ def _wrk(
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
     }
-    if cpu0 is not None and cpu1 is not None and total and int(total.group(1)):
+    if before and after and total and int(total.group(1)):
         # The server's CPU time per request: unlike the rates, it hardly depends on what
         # else the machine is doing, so it shows the cost of a request on a busy machine.
-        result["server_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / int(total.group(1))
+        result["server_cpu_ms_per_request"] = (after[0] - before[0]) * 1000 / int(
+            total.group(1))
     if before and after:
-        used = [after[pid] - before[pid] for pid in after if pid != -1 and pid in before]
+        used = [cpu - before[1][pid] for pid, cpu in after[1].items() if pid in before[1]]
         if len(used) > 1 and sum(used) > 0:
             # The busiest worker's share of the workers' CPU time: 1/N when wrk's
             # connections were spread over the N workers, 1.0 when all landed on one.
