@@ -164,8 +164,11 @@ def test_bad_ids_in_access_forms_never_answer_500(firm, raw):
             "purpose": "记账", "levels": ["internal"], "document_ids": [raw],
             "valid_from": now.strftime("%Y-%m-%dT%H:%M"),
             "valid_to": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")})
-    assert r.status_code == 302  # filed, with the unreadable id left out
-    assert list(QueryRequest.objects.values_list("scope_document_ids", flat=True)) == [[]]
+    # Refused (recorded), not filed with the unreadable id left out: the request would not
+    # be the one asked for.
+    assert r.status_code == 400
+    assert not QueryRequest.objects.exists()
+    assert last("query_request.create").reason == "scope_unreadable"
     r = verified_client(firm["manager"], raise_request_exception=False).post(
         f"/access/clients/{client.pk}/authorizations/",
         {"grantee_user": raw, "grantee_org": raw, "form_document": raw, "levels": ["internal"]})

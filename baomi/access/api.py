@@ -272,9 +272,16 @@ class OkOut(Schema):
     detail: dict[str, int] = Field(default_factory=dict)
 
 
-def _user(user_id: int) -> User:
+def _user(actor: User, user_id: int, ledger_action: str) -> User:
+    """The person an endpoint names. A caller who may not see the staff list
+    (`staff.view`) gets the same answer for an id that does not exist as for one that
+    does (403, recorded), so that ids cannot be probed; others get 404."""
     user = User.objects.filter(pk=user_id).first()
     if user is None:
+        if not selectors.permitted_for(actor, policy.Action.STAFF_VIEW, None):
+            services.require_allowed(actor, policy.Action.STAFF_MANAGE, None,
+                                     ledger_action=ledger_action, object_type="user",
+                                     object_id=user_id)
         raise NotFound(code="user_not_found")
     return user
 
@@ -283,7 +290,8 @@ def _user(user_id: int) -> User:
 def assignments_add(request: HttpRequest, client_id: int, payload: AssignIn) -> dict[str, object]:
     actor = _actor(request)
     client = client_get(actor=actor, client_id=client_id)
-    services.assignment_add(actor=actor, client=client, user=_user(payload.user_id))
+    services.assignment_add(actor=actor, client=client,
+                            user=_user(actor, payload.user_id, "assignment.add"))
     return {"ok": True}
 
 
@@ -292,7 +300,8 @@ def assignments_add(request: HttpRequest, client_id: int, payload: AssignIn) -> 
 def assignments_remove(request: HttpRequest, client_id: int, user_id: int) -> dict[str, object]:
     actor = _actor(request)
     client = client_get(actor=actor, client_id=client_id)
-    services.assignment_remove(actor=actor, client=client, user=_user(user_id))
+    services.assignment_remove(actor=actor, client=client,
+                               user=_user(actor, user_id, "assignment.remove"))
     return {"ok": True}
 
 
@@ -308,13 +317,16 @@ class HandoverIn(_Strict):
 @api.post("/staff/{user_id}/leave", response={200: OkOut, **ERRORS}, tags=["access"])
 def staff_leave(request: HttpRequest, user_id: int) -> dict[str, object]:
     """离职: every grant, token and session of the person ends at once."""
-    return {"ok": True, "detail": services.staff_leave(actor=_actor(request), user=_user(user_id))}
+    actor = _actor(request)
+    return {"ok": True, "detail": services.staff_leave(
+        actor=actor, user=_user(actor, user_id, "staff.leave"))}
 
 
 @api.post("/staff/{user_id}/transfer", response={200: OkOut, **ERRORS}, tags=["access"])
 def staff_transfer(request: HttpRequest, user_id: int, payload: TransferIn) -> dict[str, object]:
     """调岗: grants, tokens and sessions end; the department changes."""
-    actor, user = _actor(request), _user(user_id)
+    actor = _actor(request)
+    user = _user(actor, user_id, "staff.transfer")
     # The department is looked up (or created) only once the caller may transfer the
     # person: a refused caller must not leave a new department behind.
     services.staff_manage_check(actor=actor, user=user, ledger_action="staff.transfer")
@@ -330,8 +342,9 @@ def staff_transfer(request: HttpRequest, user_id: int, payload: TransferIn) -> d
 def staff_handover(request: HttpRequest, user_id: int, payload: HandoverIn) -> dict[str, object]:
     """工作交接: every client of the person moves to the colleague in one step, also
     after they left: `detail.moved` is the number of clients moved."""
-    moved = services.staff_handover(actor=_actor(request), from_user=_user(user_id),
-                                    to_user=_user(payload.to_user_id))
+    actor = _actor(request)
+    moved = services.staff_handover(actor=actor, from_user=_user(actor, user_id, "staff.handover"),
+                                    to_user=_user(actor, payload.to_user_id, "staff.handover"))
     return {"ok": True, "detail": {"moved": moved}}
 
 
@@ -351,7 +364,8 @@ def agreements_create(request: HttpRequest, user_id: int, payload: RegistryIn) -
     """Register a confidentiality agreement (F23) with its signed scan (`scan_base64`,
     required: `scan_required`), sealed under the firm key. The type must serve the
     person's role (`agreement_kind_mismatch`); omitted, it is that type."""
-    actor, person = _actor(request), _user(user_id)
+    actor = _actor(request)
+    person = _user(actor, user_id, "agreement.record")
     row = services.agreement_record(
         actor=actor, person=person,
         kind=payload.kind or selectors.registry_agreement_kind(person.role),
@@ -363,7 +377,8 @@ def agreements_create(request: HttpRequest, user_id: int, payload: RegistryIn) -
 @api.post("/staff/{user_id}/trainings", response={201: OkOut, **ERRORS}, tags=["access"])
 def trainings_create(request: HttpRequest, user_id: int, payload: RegistryIn) -> Status[object]:
     """Register completed confidentiality training (F24)."""
-    row = services.training_record(actor=_actor(request), person=_user(user_id),
+    actor = _actor(request)
+    row = services.training_record(actor=actor, person=_user(actor, user_id, "training.record"),
                                    course=payload.course, valid_from=payload.valid_from,
                                    valid_to=payload.valid_to)
     return Status(201, {"ok": True, "detail": {"id": row.pk}})

@@ -594,14 +594,18 @@ def requests_of(user: User) -> QuerySet[QueryRequest]:
 
 
 def requests_to_decide(user: User) -> list[QueryRequest]:
-    """Pending requests `user` may decide (never their own): for staff, those the
+    """Pending requests `user` may decide (never their own, nor one whose requester's
+    account is deactivated or has left: approving it is refused): for staff, those the
     approval itself would allow (`query_request.approve` on the request as
     `services.request_approve` decides it: reach, clearance for the request's highest
     level, two-factor session, gates); for a portal user, their company's requests of
-    the levels the client decides. What the page and the API list is what they accept."""
+    the levels the client decides (confidential and above only from a two-factor
+    session). What the page and the API list is what they accept."""
     pending = (
-        QueryRequest.objects.filter(status=RequestStatus.PENDING)
+        QueryRequest.objects.filter(status=RequestStatus.PENDING,
+                                    requester__is_active=True)
         .exclude(requester=user)
+        .exclude(requester__status=StaffStatus.LEFT)
         .select_related("client", "requester")
     )
     if user.role == Role.MANAGER and user.department_id is not None:
@@ -612,13 +616,19 @@ def requests_to_decide(user: User) -> list[QueryRequest]:
         pending = pending.filter(client_id=user.portal_client_id or 0)
     elif user.role != Role.COMPLIANCE:
         return []
-    from baomi.access.services import client_may_approve, request_level, request_resource
+    from baomi.access.services import (
+        client_may_approve,
+        client_needs_second_factor,
+        request_level,
+        request_resource,
+    )
 
     out = []
     facts: dict[int, policy.Facts] = {}
     for row in pending:
         if user.role == Role.CLIENT:
-            if client_may_approve(request_level(row)):
+            level = request_level(row)
+            if client_may_approve(level) and not client_needs_second_factor(level):
                 out.append(row)
             continue
         if row.client_id not in facts:

@@ -23,11 +23,12 @@ from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from baomi import policy
-from baomi.access import formsig, selectors
+from baomi.access import context, formsig, selectors
 from baomi.access.errors import denied, too_long
 from baomi.access.models import (
     AgreementKind,
@@ -52,12 +53,14 @@ from baomi.accounts.models import Department, Role, StaffStatus, User
 from baomi.accounts.services import (
     check_staff_text,
     sessions_end_for_user,
+    tokens_revoke_for_user,
     user_deactivate,
     user_update,
 )
 from baomi.audit.events import record
 from baomi.clients.models import Assignment, Client
 from baomi.errors import AccessDenied, Conflict, InvalidInput, ValidationFailed
+from baomi.policy.reasons import reason as policy_reason
 from baomi.policy.text import stated
 
 log = logging.getLogger(__name__)
@@ -539,9 +542,13 @@ def partner_org_deactivate(*, actor: User, org: PartnerOrganisation) -> dict[str
         for auth in ClientAuthorization.objects.filter(grantee_org=row, revoked_at__isnull=True):
             _revoke_authorization(actor, auth, "partner_deactivated")
             out["authorizations"] += 1
-        for person in User.objects.filter(partner_org=row, is_active=True):
+        # Every member, also one whose account is deactivated for now: their own
+        # authorizations must end too, or a later reactivation of the account would
+        # reach client data again through them.
+        for person in User.objects.filter(partner_org=row):
             _end_grants(actor, person, "partner_deactivated")
-            user_deactivate(user=person, actor=actor)
+            if person.is_active:
+                user_deactivate(user=person, actor=actor)
             out["people"] += 1
     org.refresh_from_db()
     return out
@@ -667,12 +674,19 @@ class ScopeInput:
     levels: Sequence[str] = ()
     categories: Sequence[str] = ()
     document_ids: Sequence[int] = ()
+    # What a form sent that names no level, category or document id: a scope with any
+    # is refused (`scope_unreadable`), never narrowed to the rest without a word.
+    unreadable: Sequence[str] = ()
 
     def clean(self) -> ScopeInput:
+        levels, categories = policy.Level._value2member_map_, policy.Category._value2member_map_
+        unknown = [*(v for v in self.levels if v not in levels),
+                   *(v for v in self.categories if v not in categories), *self.unreadable]
         return ScopeInput(
-            tuple(sorted({v for v in self.levels if v in policy.Level._value2member_map_})),
-            tuple(sorted({v for v in self.categories if v in policy.Category._value2member_map_})),
+            tuple(sorted({v for v in self.levels if v in levels})),
+            tuple(sorted({v for v in self.categories if v in categories})),
             tuple(sorted({int(v) for v in self.document_ids})),
+            tuple(str(v) for v in unknown),
         )
 
     @property
@@ -712,7 +726,8 @@ def authorization_form_issue(*, actor: User, client: Client, grantee_user_id: in
                              valid_from: datetime | None, valid_to: datetime | None) -> bytes:
     """The form (PDF) for these terms, for the client to sign, for those who may record
     an authorization. Refused (and recorded) like a grant: no grantee or one who is not a
-    partner, a period missing, without a time zone, inverted or too long.
+    partner, a scope that is empty or names something unknown, a period missing, without
+    a time zone, inverted or too long.
     Ledger: ``authorization.form``."""
     act = "authorization.form"
     require_allowed(actor, policy.Action.AUTHORIZATION_GRANT, selectors.client_resource(client),
@@ -725,6 +740,7 @@ def authorization_form_issue(*, actor: User, client: Client, grantee_user_id: in
                             _("Name exactly one person or one partner organisation."),
                             field_name="grantee", object_type="client", client_id=client.pk)
     _check_grantee_partner(actor, act, client, user)
+    scope = _scope_checked(actor, act, client, scope)
     start, end = _authorization_period(actor, act, client, valid_from, valid_to)
     terms = AuthorizationTerms(client.pk, user.pk if user else None, org.pk if org else None,
                                scope, start, end)
@@ -906,20 +922,7 @@ def authorization_grant(
                             _("This person's account is no longer active."),
                             field_name="grantee", object_type="client", client_id=client.pk)
     _check_grantee_partner(actor, act, client, grantee_user)
-    clean = scope.clean()
-    if clean.empty:
-        raise _refuse_input(actor, act, "scope_empty",
-                            _("Choose at least one level, category or document."),
-                            field_name="scope", object_type="client", client_id=client.pk)
-    if clean.document_ids:
-        from baomi.vault.models import Document
-
-        known = set(Document.objects.filter(client=client, pk__in=clean.document_ids)
-                    .values_list("pk", flat=True))
-        if known != set(clean.document_ids):
-            raise _refuse_input(actor, act, "scope_unknown_document",
-                                _("A listed document does not belong to this client."),
-                                field_name="scope", object_type="client", client_id=client.pk)
+    clean = _scope_checked(actor, act, client, scope)
     if grantee_org is not None and not grantee_org.active:
         raise _refuse_input(actor, act, "partner_inactive",
                             _("This partner organisation has been deactivated."),
@@ -996,6 +999,36 @@ def _check_grantee_partner(actor: User, act: str, client: Client, user: User | N
                             _("Only a partner's staff or a partner organisation can be named "
                               "in a client authorization."),
                             field_name="grantee", object_type="client", client_id=client.pk)
+    if user is not None and user.partner_org is not None and not user.partner_org.active:
+        raise _refuse_input(actor, act, "partner_inactive",
+                            _("This partner organisation has been deactivated."),
+                            field_name="grantee", object_type="client", client_id=client.pk)
+
+
+def _scope_checked(actor: User, act: str, client: Client, scope: ScopeInput) -> ScopeInput:
+    """`scope` cleaned; refused (and recorded) when it names something unknown
+    (`scope_unreadable`), nothing (`scope_empty`) or a document that is not this
+    client's (`scope_unknown_document`, also for no document at all)."""
+    clean = scope.clean()
+    if clean.unreadable:
+        raise _refuse_input(actor, act, "scope_unreadable",
+                            _("The scope names a level, category or document that does not "
+                              "exist."),
+                            field_name="scope", object_type="client", client_id=client.pk)
+    if clean.empty:
+        raise _refuse_input(actor, act, "scope_empty",
+                            _("Choose at least one level, category or document."),
+                            field_name="scope", object_type="client", client_id=client.pk)
+    if clean.document_ids:
+        from baomi.vault.models import Document
+
+        known = set(Document.objects.filter(client=client, pk__in=clean.document_ids)
+                    .values_list("pk", flat=True))
+        if known != set(clean.document_ids):
+            raise _refuse_input(actor, act, "scope_unknown_document",
+                                _("A listed document does not belong to this client."),
+                                field_name="scope", object_type="client", client_id=client.pk)
+    return clean
 
 
 def _authorization_period(actor: User, act: str, client: Client, valid_from: datetime | None,
@@ -1064,7 +1097,7 @@ def _grant(*, actor: User, client: Client, grantee_user: User | None,
            client_id=client.pk, reason=f"{who} via={via} to={end.date().isoformat()}{signed}")
     recipients = [grantee_user] if grantee_user else list(grantee_org.members.all())  # type: ignore[union-attr]
     notify(recipients, "authorization_granted", {"client": client.name},
-           url="/access/requests/")
+           url=reverse("access:home") + "#notifications")
     if via == AuthorizationVia.FORM:
         portal = User.objects.filter(portal_client=client, role=Role.CLIENT, is_active=True)
         notify(portal, "authorization_recorded",
@@ -1156,6 +1189,15 @@ def client_may_approve(level: str) -> bool:
     return level in client_approval_levels()
 
 
+def client_needs_second_factor(level: str) -> bool:
+    """Whether a portal user deciding a request of `level` needs a two-factor session
+    they do not have in this request (confidential and above, as the policy asks of
+    staff)."""
+    rank = policy.LEVEL_RANK[policy.Level(level)]
+    return rank >= policy.LEVEL_RANK[policy.Level.CONFIDENTIAL] and not (
+        context.current().mfa_verified)
+
+
 def request_level(row: QueryRequest) -> str:
     """The highest level a request can reach (listed documents count with their own)."""
     levels = {str(v) for v in row.scope_levels}
@@ -1205,20 +1247,7 @@ def request_create(
     # Never cut: a read under the request restates this purpose exactly.
     _check_length(actor, act, "purpose", text, field_name="purpose", object_type="client",
                   client_id=client.pk)
-    clean = scope.clean()
-    if clean.empty:
-        raise _refuse_input(actor, act, "scope_empty",
-                            _("Choose at least one level, category or document."),
-                            field_name="scope", object_type="client", client_id=client.pk)
-    if clean.document_ids:
-        from baomi.vault.models import Document
-
-        known = set(Document.objects.filter(client=client, pk__in=clean.document_ids)
-                    .values_list("pk", flat=True))
-        if known != set(clean.document_ids):
-            raise _refuse_input(actor, act, "scope_unknown_document",
-                                _("A listed document does not belong to this client."),
-                                field_name="scope", object_type="client", client_id=client.pk)
+    clean = _scope_checked(actor, act, client, scope)
     start, end = _period(actor, act, valid_from, valid_to, object_type="client",
                          client_id=client.pk)
     if end - start > timedelta(days=MAX_REQUEST_DAYS):
@@ -1238,7 +1267,7 @@ def request_create(
             approvers += list(User.objects.filter(role=Role.CLIENT, portal_client=client,
                                                   is_active=True))
         notify(approvers, "request_filed", {"id": row.pk, "by": str(actor)},
-               url="/access/requests/")
+               url=reverse("access:home") + "#to-decide")
     return row
 
 
@@ -1268,6 +1297,15 @@ def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> Q
                    client_id=row.client_id, decision="refused", reason="self_approval")
             raise AccessDenied(_("You cannot approve your own query request."),
                                code="self_approval")
+        if client_needs_second_factor(str(obj.level)):
+            # As for staff (the policy's `mfa_required`): opening 机密 data to someone
+            # takes a two-factor session, as reading it does.
+            record(actor, act, object_type="query_request", object_id=row.pk,
+                   client_id=row.client_id, decision="refused",
+                   reason=policy.Rule.MFA_REQUIRED.value)
+            refusal = policy.Decision(False, policy.Rule.MFA_REQUIRED,
+                                      (policy_reason(policy.Rule.MFA_REQUIRED),))
+            raise denied(refusal)
     else:
         require_allowed(actor, policy.Action.QUERY_REQUEST_APPROVE, obj, ledger_action=act,
                         object_type="query_request", object_id=row.pk)
@@ -1282,9 +1320,19 @@ def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> Q
         # (`requests_expire`). A rejection is still taken.
         ended = (not decided and status == RequestStatus.APPROVED
                  and locked.valid_to <= timezone.now())
-        if not decided and not ended:
+        # A requester whose account is deactivated (or who left) is given nothing: the
+        # approval would grant again the day the account is reactivated.
+        gone = (not decided and not ended and status == RequestStatus.APPROVED
+                and not User.objects.filter(pk=locked.requester_id, is_active=True)
+                .exclude(status=StaffStatus.LEFT).exists())
+        if not decided and not ended and not gone:
             _decide_locked(actor, locked, act, status, note)
     # Refusals are recorded outside the transaction above, so their entries stay.
+    if gone:
+        record(actor, act, object_type="query_request", object_id=row.pk,
+               client_id=row.client_id, decision="refused", reason="requester_inactive")
+        raise Conflict(_("The requester's account is no longer active: the request can "
+                         "only be rejected."), code="requester_inactive")
     if decided:
         record(actor, act, object_type="query_request", object_id=row.pk,
                client_id=row.client_id, decision="refused", reason="not_pending")
@@ -1308,7 +1356,8 @@ def _decide_locked(actor: User, locked: QueryRequest, act: str, status: str,
     record(actor, act, object_type="query_request", object_id=locked.pk,
            client_id=locked.client_id, purpose=locked.purpose,
            reason=f"until={locked.valid_to.isoformat()}" if status == "approved" else "")
-    notify([locked.requester], f"request_{status}", {"id": locked.pk}, url="/access/requests/")
+    notify([locked.requester], f"request_{status}", {"id": locked.pk},
+           url=reverse("access:home") + "#my-requests")
 
 
 def request_approve(*, actor: User, request: QueryRequest, note: str = "") -> QueryRequest:
@@ -1336,6 +1385,11 @@ def request_cancel(*, actor: User, request: QueryRequest) -> QueryRequest:
         if n:
             record(actor, "query_request.cancel", object_type="query_request",
                    object_id=request.pk, client_id=request.client_id)
+    if not n:  # rejected, expired, revoked or withdrawn already: refused, recorded
+        record(actor, "query_request.cancel", object_type="query_request", object_id=request.pk,
+               client_id=request.client_id, decision="refused", reason="not_pending")
+        raise InvalidInput(_("This request is no longer pending or approved: there is nothing "
+                             "to withdraw."), code="not_pending")
     request.refresh_from_db()
     return request
 
@@ -1526,12 +1580,7 @@ def _end_grants(actor: Any, user: User, why: str) -> dict[str, int]:
     for auth in ClientAuthorization.objects.filter(grantee_user=user, revoked_at__isnull=True):
         _revoke_authorization(actor, auth, why)
         out["authorizations"] += 1
-    from baomi.accounts.models import ApiToken
-
-    now = timezone.now()
-    out["tokens"] = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
-        revoked_at=now
-    )
+    out["tokens"] = tokens_revoke_for_user(user=user, actor=actor, reason=why)
     out["sessions"] = sessions_end_for_user(user=user, reason=why)
     return out
 
@@ -1586,12 +1635,15 @@ def staff_transfer(*, actor: User, user: User, department: Department | None,
     if role is not None and role != user.role:
         reason += f" role={role}"
     with transaction.atomic():
-        _lock_users(user)
+        # Decided on the row as stored now (locked), not as the caller loaded it: the old
+        # values recorded are the real ones, and nothing else about the person is written.
+        fresh = _lock_users(user)[user.pk]
         record(actor, "staff.transfer", object_type="user", object_id=user.pk, reason=reason)
-        ended = _end_grants(actor, user, "transferred")
-        user_update(user=user, department=department, clear_department=department is None,
+        ended = _end_grants(actor, fresh, "transferred")
+        user_update(user=fresh, department=department, clear_department=department is None,
                     post=post or None, role=role, actor=actor)
-        reviews_reviewer_gone(actor=actor, user=user)
+        reviews_reviewer_gone(actor=actor, user=fresh)
+    user.refresh_from_db()
     return ended
 
 

@@ -80,9 +80,12 @@ def _client(request: HttpRequest, client_id: int) -> Client:
 
 
 def _scope(request: HttpRequest) -> services.ScopeInput:
-    ids = [i for i in map(positive_id, request.POST.getlist("document_ids")) if i is not None]
+    raw = [v for v in request.POST.getlist("document_ids") if v.strip()]
+    ids = [positive_id(v) for v in raw]
     return services.ScopeInput(request.POST.getlist("levels"),
-                               request.POST.getlist("categories"), ids)
+                               request.POST.getlist("categories"),
+                               [i for i in ids if i is not None],
+                               [v for v, i in zip(raw, ids, strict=True) if i is None])
 
 
 def _fail(request: HttpRequest, exc: BaomiError) -> None:

@@ -195,8 +195,17 @@ def user_update(
     if skip_unchanged and not changes and profile == (user.display_name, user.email,
                                                       user.post):
         return user
+    # Only the fields this call sets are written: `user` may have been loaded before
+    # another request changed the row (a departure sets is_active, status and left_at),
+    # and writing the whole row back would undo that.
+    fields = [name for name, value in (("role", role), ("clearance", clearance),
+                                       ("display_name", display_name), ("email", email),
+                                       ("post", post)) if value is not None]
+    if department is not None or clear_department:
+        fields.append("department")
     with transaction.atomic():
-        user.save()
+        if fields:
+            user.save(update_fields=fields)
         record(
             actor,
             "permission.change" if changes else "staff.update",
@@ -283,19 +292,52 @@ def user_deactivate(
     with transaction.atomic():
         record(actor, "staff.deactivate", object_type="user", object_id=user.pk,
                reason="left" if left else "deactivated")
+        # Written as stored now, not as `user` was loaded: a plain deactivation must not
+        # turn a departure made meanwhile back into an active status.
+        fields = ["is_active"]
         user.is_active = False
         if left:
             user.status = StaffStatus.LEFT
             user.left_at = now
-        user.save(update_fields=["is_active", "status", "left_at"])
-        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+            fields += ["status", "left_at"]
+        user.save(update_fields=fields)
+        user.refresh_from_db(fields=["status", "left_at"])
+        tokens_revoke_for_user(user=user, actor=actor, reason="left" if left else "deactivated",
+                               now=now)
         sessions_end_for_user(user=user, reason="left" if left else "deactivated")
         reviews_reviewer_gone(actor=actor, user=user)
     return user
 
 
+def reactivate_check(*, user: User, actor: User | str = "system") -> None:
+    """Refuse (recorded) reactivating a member of a deactivated partner organisation:
+    409 ``partner_inactive``. The organisation's end ended their account; it comes back
+    only after the organisation does."""
+    org = user.partner_org
+    if org is not None and not type(org).objects.filter(pk=org.pk, active=True).exists():
+        record(actor, "staff.reactivate", object_type="user", object_id=user.pk,
+               decision="refused", reason="partner_inactive")
+        raise Conflict(_("This person's partner organisation has been deactivated; "
+                         "reactivate the organisation first."), code="partner_inactive")
+
+
+def tokens_revoke_for_user(*, user: User, actor: User | str, reason: str,
+                           now: datetime | None = None) -> int:
+    """Revoke every live API token of `user`, each recorded (``token.revoke``, its public
+    prefix, `reason`), in the caller's transaction. Returns how many."""
+    now = now or timezone.now()
+    n = 0
+    for token in ApiToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True):
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+            record(actor, "token.revoke", object_type="api_token", object_id=token.prefix,
+                   reason=reason)
+            n += 1
+    return n
+
+
 def user_reactivate(*, user: User, actor: User | str = "system") -> User:
-    """Reactivate a user. Ledger: `staff.reactivate`."""
+    """Reactivate a user (refused as `reactivate_check` says). Ledger: `staff.reactivate`."""
+    reactivate_check(user=user, actor=actor)
     user.is_active = True
     user.status = StaffStatus.ACTIVE
     user.left_at = None

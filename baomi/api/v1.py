@@ -266,6 +266,13 @@ def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> Us
     _require_staff_admin(actor, "staff.update", user_id)
     user = account_selectors.staff_get(actor=actor, user_id=user_id)
     sent = payload.model_dump(exclude_unset=True)
+    # Refused before anything is written: a refused request changes nothing.
+    if sent.get("is_active") is False and user.is_active and user.pk == actor.pk:
+        record(actor, "staff.deactivate", object_type="user", object_id=user.pk,
+               decision="refused", reason="self_deactivation")
+        raise AccessDenied(_("You cannot deactivate yourself."), code="self_deactivation")
+    if sent.get("is_active") is True and not user.is_active:
+        account_services.reactivate_check(user=user, actor=actor)
     department = sent.get("department")
     if "department" in sent and department is None:
         department = ""  # null, like a blank name, takes the person out of theirs
@@ -280,10 +287,6 @@ def staff_patch(request: HttpRequest, user_id: int, payload: StaffPatchIn) -> Us
         clearance=sent.get("clearance"),
     )
     if sent.get("is_active") is False and user.is_active:
-        if user.pk == actor.pk:
-            record(actor, "staff.deactivate", object_type="user", object_id=user.pk,
-                   decision="refused", reason="self_deactivation")
-            raise AccessDenied(_("You cannot deactivate yourself."), code="self_deactivation")
         account_services.user_deactivate(user=user, actor=actor)
     elif sent.get("is_active") is True and not user.is_active:
         account_services.user_reactivate(user=user, actor=actor)
