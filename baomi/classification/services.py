@@ -352,9 +352,9 @@ def review_resolve(
     """The compliance officer confirms the label (same level/category) or relabels.
 
     Reviewing classifications is the compliance officer's duty (F05); administrators may
-    resolve reviews too. Confirming changes nothing and needs no more. A relabel, by
-    anyone (the compliance officer included), is the access matrix's
-    ``document.classify`` as everywhere else: decided through the vault door at the
+    resolve reviews too. Confirming the label and relabelling alike, by anyone (the
+    compliance officer included), are the access matrix's ``document.classify`` as
+    everywhere else: decided through the vault door at the
     higher of the two levels (`door.document_classify_authorize`), before the label
     changes and again on the locked row if it was relabelled meanwhile, refused with the
     decision's reason and recorded: the queue is no way round it (`classify_levels`
@@ -376,9 +376,11 @@ def review_resolve(
     _check_label(level, category)
     decided: tuple[str, str] | None = None
     # Decided on the label as stored now, outside the transaction so that a refusal's
-    # entry is not rolled back with it.
+    # entry is not rolled back with it. Confirming the label unchanged is a
+    # classification too: decided the same way, so that nobody the door refuses the
+    # document stamps a label on it (or is shown its title in the answer).
     stored = Document.objects.filter(pk=item.document_id).first()
-    if stored is not None and (stored.level, stored.category) != (level, category):
+    if stored is not None:
         door.document_classify_authorize(
             actor=actor, document=stored, level=level, category=category
         )
@@ -391,7 +393,7 @@ def review_resolve(
         document = Document.objects.select_for_update().get(pk=locked.document_id)
         before = f"{document.level}/{document.category}"
         changed = (document.level, document.category) != (level, category)
-        if changed and decided != (document.level, document.category):
+        if decided != (document.level, document.category):
             # Not decided yet, or relabelled by someone else since: decide on this label.
             door.document_classify_authorize(
                 actor=actor, document=document, level=level, category=category
@@ -435,7 +437,26 @@ def review_queue(*, actor: User) -> list[ReviewItem]:
                reason="role_not_permitted")
         raise AccessDenied(_("Only compliance officers review classifications."))
     record(actor, "classification.review.list", object_type="review")
-    return review_open()
+    return _visible(actor, review_open())
+
+
+def _visible(actor: User, items: list[ReviewItem]) -> list[ReviewItem]:
+    """The items whose document `actor` may see the metadata of (title, level, category:
+    `document.metadata`, as the door decides it): the queue shows nothing the document's
+    own page would refuse, such as a 机密 title to a reviewer without the clearance or
+    without a two-factor session."""
+    from baomi.access import selectors as access
+
+    facts: dict[int, policy.Facts] = {}
+    out = []
+    for item in items:
+        document = item.document
+        if document.client_id not in facts:
+            facts[document.client_id] = access.facts_for(actor, client_id=document.client_id)
+        if access.permitted_for(actor, policy.Action.DOCUMENT_METADATA,
+                                access.document_resource(document), facts[document.client_id]):
+            out.append(item)
+    return out
 
 
 def review_open() -> list[ReviewItem]:

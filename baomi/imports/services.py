@@ -641,7 +641,7 @@ def _document_file(*, actor: User, job: ImportJob, client: Client, src: Source) 
     from baomi.detect import scan_file
     from baomi.vault import services as vault_services
     from baomi.vault.models import Document
-    from baomi.vault.uploads import SealedUpload, sanitize_filename, sniff_kind
+    from baomi.vault.uploads import SNIFF_BYTES, SealedUpload, sanitize_filename, sniff_kind
 
     assert src.data is not None  # noqa: S101  (unreadable sources are reported by the caller)
     filename = sanitize_filename(src.name.rsplit("/", 1)[-1])
@@ -673,7 +673,7 @@ def _document_file(*, actor: User, job: ImportJob, client: Client, src: Source) 
         except BaseException:
             session.abort()
             raise
-        upload = SealedUpload(session, sniff_kind(src.data[:8], filename))
+        upload = SealedUpload(session, sniff_kind(src.data[:SNIFF_BYTES], filename))
         document = vault_services.document_upload(  # aborts the sealed blob if it fails
             actor=actor,
             client=client,

@@ -29,7 +29,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Union
@@ -1462,7 +1462,7 @@ class OpenedVersion:
         except BlobMissing as exc:
             raise DocumentCorrupted(_("The stored document is missing.")) from exc
 
-    def chunks(self, block: int = _READ_BLOCK) -> Iterator[bytes]:
+    def chunks(self, block: int = _READ_BLOCK) -> Generator[bytes, None, None]:
         src = self._open_blob()
         try:
             # Pieces of at least `block` bytes, each a fresh `bytes` (what WSGI servers

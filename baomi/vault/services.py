@@ -34,7 +34,7 @@ from baomi.vault.errors import (
 )
 from baomi.vault.models import Category, Document, DocumentVersion, Watermark
 from baomi.vault.selectors import version_get
-from baomi.vault.uploads import SealedUpload
+from baomi.vault.uploads import SealedUpload, pdf_header
 
 
 def _clean_meta(
@@ -233,13 +233,19 @@ def document_download(
     )
     now = now or timezone.now()
     kind = version.kind
-    if (
-        kind in watermark.WATERMARKABLE | {"zip"}
-        and version.size > settings.BAOMI_WATERMARK_MAX_BYTES
-    ):
-        if kind != "zip":
-            raise WatermarkTooLarge(detail={"limit_bytes": settings.BAOMI_WATERMARK_MAX_BYTES})
-        kind = "other"  # a large plain archive: stream it unchanged
+    limit = settings.BAOMI_WATERMARK_MAX_BYTES
+    if kind == "other":
+        # Told again from the plaintext's first piece: a version stored before PDFs with
+        # bytes ahead of their header were recognised is still served only watermarked.
+        # (A separate read: what is served is read, and authenticated, when it is sent.)
+        stream = opened.chunks()
+        try:
+            if pdf_header(next(stream, b"")):
+                kind = "pdf"
+        finally:
+            stream.close()
+    if kind in watermark.WATERMARKABLE and version.size > limit:
+        raise WatermarkTooLarge(detail={"limit_bytes": limit})
     if kind not in watermark.WATERMARKABLE | {"zip"}:
         wm = Watermark.objects.create(
             id=watermark.new_id(),
@@ -264,8 +270,12 @@ def document_download(
         opened.copy_to(plain)
         plain.seek(0)
         if kind == "zip":
+            # Whether an archive is a Word or Excel file is told by its parts, whatever
+            # its name: one too large to mark is refused, as under its Office name.
             kind = watermark.office_kind(plain)
             plain.seek(0)
+            if kind in watermark.WATERMARKABLE and version.size > limit:
+                raise WatermarkTooLarge(detail={"limit_bytes": limit})
         wm_kind = kind if kind in watermark.WATERMARKABLE else "none"
         wm = Watermark.objects.create(
             id=watermark.new_id(),

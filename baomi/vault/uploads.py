@@ -153,8 +153,19 @@ _MAGIC = (
 )
 
 
+# How much of a file's start the kind is told from: PDF readers accept the `%PDF-`
+# header anywhere in the first 1024 bytes (ISO 32000-1, annex H), so a PDF with a
+# leading newline or byte-order mark is still one, and must be watermarked as one.
+SNIFF_BYTES = 1024
+
+
+def pdf_header(head: bytes) -> bool:
+    """Whether a PDF reader would take a file starting with `head` for a PDF."""
+    return b"%PDF-" in head[:SNIFF_BYTES]
+
+
 def sniff_kind(head: bytes, filename: str) -> str:
-    """The watermarking kind of a file from its first bytes (and, for ZIP-based
+    """The watermarking kind of a file from its first `SNIFF_BYTES` (and, for ZIP-based
     Office files, its extension): pdf, png, jpeg, xlsx, docx, zip or other."""
     for magic, kind in _MAGIC:
         if head.startswith(magic):
@@ -164,7 +175,7 @@ def sniff_kind(head: bytes, filename: str) -> str:
                     ext, "zip"
                 )
             return kind
-    return "other"
+    return "pdf" if pdf_header(head) else "other"
 
 
 class SealingUploadHandler(FileUploadHandler):
@@ -233,8 +244,8 @@ class SealingUploadHandler(FileUploadHandler):
                 raise UploadTooLarge(detail={"limit_bytes": settings.BAOMI_IMPORT_MAX_BYTES})
             return
         assert self.session is not None  # noqa: S101  (new_file ran first)
-        if len(self._head) < 8:
-            self._head += raw_data[: 8 - len(self._head)]
+        if len(self._head) < SNIFF_BYTES:
+            self._head += raw_data[: SNIFF_BYTES - len(self._head)]
         self.session.write(raw_data)
         if self._tap is not None:
             self._tap.feed(raw_data)
