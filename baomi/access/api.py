@@ -421,7 +421,7 @@ def _campaign(actor: User, campaign_id: int) -> tuple[ReviewCampaign, User | Non
         raise NotFound(code="access_review_not_found")
     if selectors.permitted_for(actor, policy.Action.ACCESS_REVIEW_MANAGE, None):
         return campaign, None
-    if campaign.items.filter(reviewer=actor).exists():
+    if selectors.campaign_items(campaign, actor):
         return campaign, actor
     raise NotFound(code="access_review_not_found")
 
@@ -439,7 +439,7 @@ def access_reviews_get(request: HttpRequest, campaign_id: int) -> dict[str, obje
     """A campaign: everything (compliance, admin) or the caller's own items (reviewer)."""
     campaign, reviewer = _campaign(_actor(request), campaign_id)
     return {"id": campaign.pk, "name": campaign.name, "deadline": campaign.deadline,
-            "items": list(selectors.campaign_items(campaign, reviewer))}
+            "items": selectors.campaign_items(campaign, reviewer)}
 
 
 class ReviewIn(_Strict):

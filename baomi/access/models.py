@@ -352,6 +352,9 @@ class ReviewDecision(models.TextChoices):
     PENDING = "pending", _("Not reviewed")
     CONFIRMED = "confirmed", _("Confirmed")
     REVOKED = "revoked", _("Revoked")
+    # The grant under review no longer existed when the reviewer decided (ended,
+    # revoked, expired, or replaced by a new one): nothing was confirmed or revoked.
+    ENDED = "ended", _("Grant had ended")
 
 
 class ReviewItem(models.Model):

@@ -653,10 +653,20 @@ def break_glass_open() -> QuerySet[BreakGlassRead]:
     )
 
 
-def campaign_items(campaign: ReviewCampaign, reviewer: User | None = None) -> QuerySet[ReviewItem]:
-    # The client too: whether the reviewer may still decide reads its department
-    # (`services.review_eligible`).
+def campaign_items(campaign: ReviewCampaign, reviewer: User | None = None) -> list[ReviewItem]:
+    """The items of `campaign`; with `reviewer`, only theirs that they still review
+    (`services.review_eligible`): a manager moved out of a department, or who left, sees
+    nothing more of its grants (clients, holders, purposes) than they may decide."""
+    from baomi.access.services import review_eligible
+
+    # The client too: eligibility reads its department.
     items = campaign.items.select_related("reviewer", "decided_by", "client")
-    if reviewer is not None:
-        items = items.filter(reviewer=reviewer)
-    return items
+    if reviewer is None:
+        return list(items)
+    return [i for i in items.filter(reviewer=reviewer) if review_eligible(reviewer, i)]
+
+
+def reviewer_campaigns(reviewer: User) -> list[ReviewCampaign]:
+    """Campaigns with items `reviewer` still reviews (`campaign_items`)."""
+    return [c for c in ReviewCampaign.objects.filter(items__reviewer=reviewer).distinct()
+            if campaign_items(c, reviewer)]

@@ -1899,9 +1899,12 @@ def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem
     (`self_review`: items listed before reviewers were chosen apart from holders may
     still name one, and a compliance officer may hold an orphaned item's grant), and an
     item already decided (`review_not_pending`, 409: a revoked grant confirmed afterwards
-    would read as confirmed while it is gone). Ledger: ``access_review.confirm`` /
-    ``access_review.revoke`` (``in_place_of=<reviewer id>`` in the reason when compliance
-    decided for a reviewer who has gone)."""
+    would read as confirmed while it is gone). An item whose grant no longer exists or
+    grants (ended, revoked, expired, or replaced by a new row) is closed as `ended`
+    whichever was asked: neither confirmed nor revoked would be true. Ledger:
+    ``access_review.confirm`` / ``access_review.revoke`` / ``access_review.close``
+    (``in_place_of=<reviewer id>`` in the reason when compliance decided for a reviewer
+    who has gone, ``grant_ended`` when closed)."""
     act = "access_review.confirm" if confirm else "access_review.revoke"
     if not review_may_decide(actor, item):
         record(actor, act, object_type="review_item", object_id=item.pk,
@@ -1916,15 +1919,26 @@ def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem
         locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
         decided = locked.decision != ReviewDecision.PENDING
         if not decided:
-            if not confirm:
+            now = timezone.now()
+            live = _grant_live(locked, now)
+            if not live:
+                # Neither "confirmed" nor "revoked" would be true of a grant that is gone
+                # (a new assignment of the same person is another grant, for the next
+                # campaign): the item says so.
+                act = "access_review.close"
+                locked.decision = ReviewDecision.ENDED
+            elif confirm:
+                locked.decision = ReviewDecision.CONFIRMED
+            else:
                 _revoke_grant(actor, locked)
-            locked.decision = ReviewDecision.CONFIRMED if confirm else ReviewDecision.REVOKED
+                locked.decision = ReviewDecision.REVOKED
             locked.decided_by = actor
-            locked.decided_at = timezone.now()
+            locked.decided_at = now
             locked.save(update_fields=["decision", "decided_by", "decided_at"])
             record(actor, act, object_type="review_item", object_id=locked.pk,
                    client_id=locked.client_id,
-                   reason=f"{locked.grant_kind}={locked.grant_id}{in_place}")
+                   reason=f"{locked.grant_kind}={locked.grant_id}{in_place}"
+                   + ("" if live else " grant_ended"))
     for name in ("decision", "decided_by_id", "decided_at"):
         setattr(item, name, getattr(locked, name))
     if decided:
@@ -1933,6 +1947,18 @@ def review_decide(*, actor: User, item: ReviewItem, confirm: bool) -> ReviewItem
                client_id=item.client_id, decision="refused", reason="review_not_pending")
         raise Conflict(_("This item has already been decided."), code="review_not_pending")
     return item
+
+
+def _grant_live(item: ReviewItem, now: datetime) -> bool:
+    """Whether the grant `item` reviews still exists and grants (or will, within its
+    period): the very row, not another grant of the same person."""
+    if item.grant_kind == GrantKind.ASSIGNMENT:
+        return Assignment.objects.filter(pk=item.grant_id).exists()
+    if item.grant_kind == GrantKind.AUTHORIZATION:
+        return ClientAuthorization.objects.filter(pk=item.grant_id, revoked_at__isnull=True,
+                                                  valid_to__gt=now).exists()
+    return QueryRequest.objects.filter(pk=item.grant_id, status=RequestStatus.APPROVED,
+                                       valid_to__gt=now).exists()
 
 
 def _revoke_grant(actor: User, item: ReviewItem) -> None:

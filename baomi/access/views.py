@@ -496,8 +496,8 @@ def reviews(request: HttpRequest) -> HttpResponse:
             _fail(request, exc)
         else:
             return redirect("access:review", campaign_id=campaign.pk)
-    campaigns = ReviewCampaign.objects.all() if manage else ReviewCampaign.objects.filter(
-        items__reviewer=actor).distinct()
+    campaigns = (list(ReviewCampaign.objects.all()) if manage
+                 else selectors.reviewer_campaigns(actor))
     deadline = (timezone.localtime() + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M")
     return render(request, "access/reviews.html", {"nav": "access", "campaigns": campaigns,
                                                    "manage": manage, "deadline": deadline})
@@ -508,7 +508,7 @@ def _campaign(actor: User, campaign_id: int) -> tuple[ReviewCampaign, bool]:
     if campaign is None:
         raise Http404
     manage = selectors.permitted_for(actor, policy.Action.ACCESS_REVIEW_MANAGE, None)
-    if not manage and not campaign.items.filter(reviewer=actor).exists():
+    if not manage and not selectors.campaign_items(campaign, actor):
         raise Http404
     return campaign, manage
 
@@ -529,8 +529,12 @@ def review(request: HttpRequest, campaign_id: int) -> HttpResponse:
                                    confirm=request.POST.get("decision") == "confirm")
         except BaomiError as exc:
             _fail(request, exc)
+        else:
+            if item.decision == ReviewDecision.ENDED:
+                messages.info(request, _("This access had already ended: nothing was "
+                                         "confirmed or revoked."))
         return redirect("access:review", campaign_id=campaign.pk)
-    items = list(selectors.campaign_items(campaign, None if manage else actor))
+    items = selectors.campaign_items(campaign, None if manage else actor)
     # Items whose reviewer has gone pass to compliance (`services.review_may_decide`).
     orphaned = {i.pk for i in items if services.review_orphaned(i)}
     decidable = {i.pk for i in items

@@ -93,6 +93,7 @@ ACTION_LABELS: dict[str, Promise] = {
     "access_review.create": _("Access review started"),
     "access_review.confirm": _("Access confirmed in review"),
     "access_review.revoke": _("Access revoked in review"),
+    "access_review.close": _("Review item closed: the access had already ended"),
     "access_review.flag": _("Unreviewed access flagged"),
     "access_review.export": _("Access review exported"),
     "access_review.manage": _("Access review managed"),

@@ -13,7 +13,7 @@ from ninja.responses import Status
 from pydantic import ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from baomi.accounts.models import User
+from baomi.accounts.models import Role, User
 from baomi.api.base import ERRORS, api
 from baomi.audit import selectors, verify_jobs
 from baomi.audit.access import require_ledger_view
@@ -367,7 +367,9 @@ def client_access_history(
     request: HttpRequest, client_id: int, query: Query[HistoryQuery]
 ) -> dict[str, Any]:
     """Who accessed this client's data, when and why (`ledger.view_client` in the access
-    matrix: the client itself, its managers, compliance, auditors, administrators)."""
+    matrix: the client itself, its managers, compliance, auditors, administrators). The
+    read is recorded (`ledger.view_client`). To the client's own portal users `request`
+    is empty: the firm's addresses and browsers are not theirs to see."""
     from baomi import policy
     from baomi.access import selectors as access
     from baomi.access.services import require_allowed
@@ -378,7 +380,15 @@ def client_access_history(
     require_allowed(user, policy.Action.LEDGER_VIEW_CLIENT, access.client_resource(client),
                     ledger_action="ledger.view_client", object_type="client",
                     object_id=client.pk)
+    # Reading who read is itself a read of the ledger, recorded before it is served.
+    record(user, "ledger.view_client", object_type="client", object_id=client.pk,
+           client_id=client.pk)
     limit, offset = max(1, min(query.limit, 500)), query.offset
     qs = selectors.entry_list(client_id=str(client_id))
     items = [selectors.entry_view(e) for e in qs[offset : offset + limit]]
+    if user.role == Role.CLIENT:
+        # The client sees who read its data, when and why; not the firm's own network
+        # (its people's addresses and browsers).
+        for item in items:
+            item["request"] = {}
     return {"items": items, "count": qs.count(), "limit": limit, "offset": offset}

@@ -20,6 +20,7 @@ from baomi.access import selectors as access_selectors
 from baomi.access.services import refusal_of
 from baomi.accounts.models import User
 from baomi.audit import selectors as audit_selectors
+from baomi.audit.events import record
 from baomi.clients import selectors, services
 from baomi.clients.forms import ClientForm, ContactForm
 from baomi.clients.models import Client, ClientStatus, Contact
@@ -121,14 +122,13 @@ def client_detail_view(request: HttpRequest, client_id: int) -> HttpResponse:
     can_view_history = access_selectors.permitted_for(
         actor, policy.Action.LEDGER_VIEW_CLIENT, access_selectors.client_resource(client)
     )
-    history = (
-        [
-            audit_selectors.entry_view(e)
-            for e in audit_selectors.entry_list(client_id=str(client.pk))[:20]
-        ]
-        if can_view_history
-        else None
-    )
+    history = None
+    if can_view_history:
+        # Reading who read is itself a read of the ledger, recorded before it is shown.
+        record(actor, "ledger.view_client", object_type="client", object_id=client.pk,
+               client_id=client.pk)
+        history = [audit_selectors.entry_view(e)
+                   for e in audit_selectors.entry_list(client_id=str(client.pk))[:20]]
     return render(
         request,
         "clients/detail.html",
