@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 client=client,
                 sources=services.iter_folder(path),
                 source_name=str(path),
-                sha256=f"folder:{path.resolve()}"[:64],
+                sha256=services.folder_key(path),
                 progress=_progress,
                 total=services.folder_file_count(path),
             )

@@ -539,6 +539,29 @@ def zip_entry_count(stream: IO[bytes]) -> int:
     return 1 if n > MAX_ZIP_ENTRIES else n
 
 
+def folder_key(path: Path) -> str:
+    """The job key of a folder import: its resolved path and what it holds (every file's
+    relative name, size and modification time), hashed. A re-run of an unchanged folder
+    resumes its job, which skips the files it already handled by position (as a ZIP's
+    job does, keyed by the archive's content). A changed folder, or another folder, is
+    a new job: positions would no longer be the same files (a file added that sorts
+    earlier would be skipped). Files already imported are found again by name and
+    SHA-256, so a new job does not import them twice."""
+    digest = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape"))
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = Path(root, name)
+            try:
+                st = full.lstat()
+                meta = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                meta = "-"
+            rel = full.relative_to(path).as_posix()
+            digest.update(f"\0{rel}\0{meta}".encode("utf-8", "surrogateescape"))
+    return "folder:" + digest.hexdigest()[:57]
+
+
 def folder_file_count(path: Path) -> int:
     """How many `Source`s `iter_folder` will yield (for the progress total)."""
     return sum(len(files) for _root, _dirs, files in os.walk(path))
