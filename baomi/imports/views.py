@@ -28,6 +28,7 @@ from baomi.clients.selectors import clients_visible_to
 from baomi.core.http import actor_of
 from baomi.errors import BaomiError, InvalidInput, NotFound, ValidationFailed
 from baomi.imports import runner, selectors, services
+from baomi.imports.messages import error_text
 from baomi.imports.models import ImportedDocument, ImportJob, ImportKind
 from baomi.imports.spreadsheet import FIELDS, TableError, guess_mapping, read_table
 from baomi.imports.uploads import ImportUpload
@@ -121,7 +122,7 @@ def clients_upload(request: HttpRequest, upload: ImportUpload | None) -> HttpRes
         headers, rows = read_table(stream, upload.name)
         preview = list(itertools.islice(rows, PREVIEW_ROWS))
     except TableError as exc:
-        messages.error(request, f"{upload.name}: {exc.code}: {exc.message}")
+        messages.error(request, f"{upload.name}: {error_text(exc.code, exc.message)}")
         return redirect("imports:index")
     if request.POST.get("run") != "1":
         mapping = guess_mapping(headers)

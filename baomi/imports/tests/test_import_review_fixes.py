@@ -174,3 +174,29 @@ def test_a_different_folder_does_not_resume_another_folders_job(firm, tmp_path: 
     assert Document.objects.filter(title="a.txt").count() == 2, (
         "2024-02/a.txt was skipped: the import of 2024-02 resumed 2024-01's job"
     )
+
+
+def test_reading_errors_are_shown_in_the_readers_language(firm):
+    """A job keeps an error's code and English detail; its page shows the text for the
+    code in the reader's language (the job may have run in another), and the upload page
+    says why a table was refused the same way."""
+    from baomi.imports.tests.test_background import _upload
+    from conftest import verified_client
+
+    job = services.clients_import(actor=firm["manager"],
+                                  stream=io.BytesIO(b"\x00\x01\x02\x03" * 1000),
+                                  filename="客户.csv")
+    job.errors = [{"item": "bomb.zip", "code": "zip_bomb", "message": "10001 entries"},
+                  {"item": "row 3", "code": "validation_error", "message": "统一社会信用代码无效"}]
+    job.save()
+    zh = verified_client(firm["manager"]).get(f"/imports/jobs/{job.pk}/progress/")
+    text = zh.content.decode()
+    assert "这不是文本或电子表格文件。 (binary_file)" in text
+    assert "疑似压缩炸弹" in text and "10001 entries" not in text
+    assert "统一社会信用代码无效" in text  # a message localized when it was made stays
+    en = verified_client(firm["manager"], HTTP_ACCEPT_LANGUAGE="en")
+    text = en.get(f"/imports/jobs/{job.pk}/progress/").content.decode()
+    assert "This is not a text or spreadsheet file." in text
+    r = verified_client(firm["manager"]).post(
+        "/imports/clients/", {"file": _upload(b"", "客户.csv")}, follow=True)
+    assert "表格为空。" in r.content.decode() or "文件为空" in r.content.decode()
