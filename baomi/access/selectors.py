@@ -666,7 +666,11 @@ def campaign_items(campaign: ReviewCampaign, reviewer: User | None = None) -> li
     return [i for i in items.filter(reviewer=reviewer) if review_eligible(reviewer, i)]
 
 
-def reviewer_campaigns(reviewer: User) -> list[ReviewCampaign]:
-    """Campaigns with items `reviewer` still reviews (`campaign_items`)."""
-    return [c for c in ReviewCampaign.objects.filter(items__reviewer=reviewer).distinct()
-            if campaign_items(c, reviewer)]
+def reviewer_campaigns(reviewer: User) -> QuerySet[ReviewCampaign]:
+    """Campaigns with items `reviewer` still reviews (as `campaign_items` shows them):
+    their items read once, not once per campaign."""
+    from baomi.access.services import review_eligible
+
+    items = ReviewItem.objects.filter(reviewer=reviewer).select_related("client")
+    return ReviewCampaign.objects.filter(
+        pk__in={i.campaign_id for i in items if review_eligible(reviewer, i)})

@@ -1323,8 +1323,7 @@ def _decide_request(actor: User, row: QueryRequest, status: str, note: str) -> Q
         # A requester whose account is deactivated (or who left) is given nothing: the
         # approval would grant again the day the account is reactivated.
         gone = (not decided and not ended and status == RequestStatus.APPROVED
-                and not User.objects.filter(pk=locked.requester_id, is_active=True)
-                .exclude(status=StaffStatus.LEFT).exists())
+                and not _in_office(locked.requester))
         if not decided and not ended and not gone:
             _decide_locked(actor, locked, act, status, note)
     # Refusals are recorded outside the transaction above, so their entries stay.

@@ -496,8 +496,7 @@ def reviews(request: HttpRequest) -> HttpResponse:
             _fail(request, exc)
         else:
             return redirect("access:review", campaign_id=campaign.pk)
-    campaigns = (list(ReviewCampaign.objects.all()) if manage
-                 else selectors.reviewer_campaigns(actor))
+    campaigns = ReviewCampaign.objects.all() if manage else selectors.reviewer_campaigns(actor)
     deadline = (timezone.localtime() + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M")
     return render(request, "access/reviews.html", {"nav": "access", "campaigns": campaigns,
                                                    "manage": manage, "deadline": deadline})

@@ -325,14 +325,14 @@ def tokens_revoke_for_user(*, user: User, actor: User | str, reason: str,
                            now: datetime | None = None) -> int:
     """Revoke every live API token of `user`, each recorded (``token.revoke``, its public
     prefix, `reason`), in the caller's transaction. Returns how many."""
-    now = now or timezone.now()
-    n = 0
-    for token in ApiToken.objects.select_for_update().filter(user=user, revoked_at__isnull=True):
-        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
-            record(actor, "token.revoke", object_type="api_token", object_id=token.prefix,
-                   reason=reason)
-            n += 1
-    return n
+    tokens = list(ApiToken.objects.select_for_update()
+                  .filter(user=user, revoked_at__isnull=True).only("pk", "prefix"))
+    ApiToken.objects.filter(pk__in=[t.pk for t in tokens]).update(
+        revoked_at=now or timezone.now())
+    for token in tokens:
+        record(actor, "token.revoke", object_type="api_token", object_id=token.prefix,
+               reason=reason)
+    return len(tokens)
 
 
 def user_reactivate(*, user: User, actor: User | str = "system") -> User:
